@@ -1,0 +1,140 @@
+import { z } from "zod";
+
+/**
+ * Fence's whole configuration, parsed once from the environment. Everything else receives a
+ * `FenceConfig` value; nothing reads `process.env` after start-up (so the same app can be built
+ * from Workers bindings later).
+ */
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === "" ? undefined : v))
+  .optional();
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const ConfigSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+    HOST: z.string().default("127.0.0.1"),
+    FENCE_ADMIN_KEY: optionalString.refine((v) => v === undefined || v.length >= 16, {
+      message: "must be at least 16 characters (use a random secret)",
+    }),
+    FENCE_DATA_DIR: z.string().default("./.fence-data"),
+    DATABASE_URL: optionalString.refine(
+      (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
+      { message: "must be a postgres:// or postgresql:// URL" },
+    ),
+    DATABASE_POOL_SIZE: positiveInt(10),
+
+    FENCE_EMBEDDINGS: z.enum(["local", "transformers", "openai"]).default("local"),
+    FENCE_MODELS_DIR: optionalString,
+    FENCE_TRANSFORMERS_MODEL: z.string().default("Xenova/all-MiniLM-L6-v2"),
+    FENCE_TRANSFORMERS_ALLOW_REMOTE: z
+      .enum(["true", "false"])
+      .default("false")
+      .transform((v) => v === "true"),
+    EMBEDDINGS_BASE_URL: optionalString,
+    EMBEDDINGS_API_KEY: optionalString,
+    EMBEDDINGS_MODEL: z.string().default("text-embedding-3-small"),
+    EMBEDDINGS_DIMENSIONS: z.coerce.number().int().positive().max(16000).optional(),
+
+    LLM_BASE_URL: optionalString,
+    LLM_API_KEY: optionalString,
+    LLM_MODEL: optionalString,
+    LLM_TIMEOUT_MS: positiveInt(60_000),
+
+    FENCE_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
+    FENCE_MAX_TEXT_CHARS: positiveInt(2_000_000),
+    FENCE_SEARCH_MAX_K: positiveInt(50),
+    FENCE_MIN_RELEVANCE: z.coerce.number().min(-1).max(1).default(0.25),
+    FENCE_HNSW_EF_SEARCH: positiveInt(100),
+    FENCE_CACHE_ENTRIES: positiveInt(5000),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .superRefine((env, ctx) => {
+    if (env.FENCE_EMBEDDINGS === "openai" && !env.EMBEDDINGS_BASE_URL) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["EMBEDDINGS_BASE_URL"],
+        message: "is required when FENCE_EMBEDDINGS=openai",
+      });
+    }
+    const llmSet = [env.LLM_BASE_URL, env.LLM_MODEL].filter(Boolean).length;
+    if (llmSet === 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: [env.LLM_BASE_URL ? "LLM_MODEL" : "LLM_BASE_URL"],
+        message: "LLM_BASE_URL and LLM_MODEL must be set together",
+      });
+    }
+  });
+
+export interface FenceConfig {
+  port: number;
+  host: string;
+  adminKey: string | undefined;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  embeddings:
+    | { provider: "local" }
+    | { provider: "transformers"; model: string; modelsDir: string | undefined; allowRemote: boolean }
+    | { provider: "openai"; baseUrl: string; apiKey: string | undefined; model: string; dimensions: number | undefined };
+  llm: { baseUrl: string; apiKey: string | undefined; model: string; timeoutMs: number } | undefined;
+  limits: { maxBodyBytes: number; maxTextChars: number; searchMaxK: number };
+  retrieval: { minRelevance: number; hnswEfSearch: number };
+  cacheEntries: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): FenceConfig {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(env)"}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    adminKey: e.FENCE_ADMIN_KEY,
+    dataDir: e.FENCE_DATA_DIR,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    embeddings:
+      e.FENCE_EMBEDDINGS === "local"
+        ? { provider: "local" }
+        : e.FENCE_EMBEDDINGS === "transformers"
+          ? {
+              provider: "transformers",
+              model: e.FENCE_TRANSFORMERS_MODEL,
+              modelsDir: e.FENCE_MODELS_DIR,
+              allowRemote: e.FENCE_TRANSFORMERS_ALLOW_REMOTE,
+            }
+          : {
+              provider: "openai",
+              baseUrl: e.EMBEDDINGS_BASE_URL!,
+              apiKey: e.EMBEDDINGS_API_KEY,
+              model: e.EMBEDDINGS_MODEL,
+              dimensions: e.EMBEDDINGS_DIMENSIONS,
+            },
+    llm:
+      e.LLM_BASE_URL && e.LLM_MODEL
+        ? { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS }
+        : undefined,
+    limits: {
+      maxBodyBytes: e.FENCE_MAX_BODY_BYTES,
+      maxTextChars: e.FENCE_MAX_TEXT_CHARS,
+      searchMaxK: e.FENCE_SEARCH_MAX_K,
+    },
+    retrieval: { minRelevance: e.FENCE_MIN_RELEVANCE, hnswEfSearch: e.FENCE_HNSW_EF_SEARCH },
+    cacheEntries: e.FENCE_CACHE_ENTRIES,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,37 @@
+import { mkdir } from "node:fs/promises";
+import * as schema from "./schema.js";
+import { Database, type DrizzleDb, type IsolationMutations } from "./database.js";
+
+export interface ConnectOptions {
+  /** Postgres URL; when absent, the embedded PGlite database in `dataDir` is used. */
+  databaseUrl?: string | undefined;
+  /** PGlite data folder; `memory://` keeps everything in memory (tests). */
+  dataDir: string;
+  poolSize?: number;
+  mutations?: IsolationMutations;
+}
+
+/**
+ * Opens the database: node-postgres for a server, PGlite (Postgres in WASM, with pgvector) as the
+ * embedded default. Drivers are imported lazily so each deployment loads only its own.
+ */
+export async function connectDatabase(options: ConnectOptions): Promise<Database> {
+  if (options.databaseUrl) {
+    const { default: pg } = await import("pg");
+    const { drizzle } = await import("drizzle-orm/node-postgres");
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
+    // A dropped idle connection must not crash the process; the pool replaces it.
+    pool.on("error", () => {});
+    const db = drizzle(pool, { schema }) as unknown as DrizzleDb;
+    return new Database("postgres", db, () => pool.end(), options.mutations);
+  }
+
+  const { PGlite } = await import("@electric-sql/pglite");
+  const { vector } = await import("@electric-sql/pglite-pgvector");
+  const { drizzle } = await import("drizzle-orm/pglite");
+  const inMemory = options.dataDir.startsWith("memory://");
+  if (!inMemory) await mkdir(options.dataDir, { recursive: true });
+  const client = await PGlite.create(inMemory ? undefined : options.dataDir, { extensions: { vector } });
+  const db = drizzle(client, { schema }) as unknown as DrizzleDb;
+  return new Database("pglite", db, () => client.close(), options.mutations);
+}

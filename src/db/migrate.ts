@@ -1,0 +1,48 @@
+import { fileURLToPath } from "node:url";
+import { sql } from "drizzle-orm";
+import { readMigrationFiles } from "drizzle-orm/migrator";
+import type { Database } from "./database.js";
+
+const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
+
+/**
+ * Applies the SQL migrations in drizzle/ that the database has not seen, in one transaction.
+ * An advisory lock serialises instances that start together against one Postgres (drizzle's own
+ * migrator does not lock, and two instances would both apply the same migration).
+ * Bookkeeping uses drizzle's table, so drizzle-kit tooling reads the same history.
+ */
+export async function runMigrations(db: Database, folder = MIGRATIONS_FOLDER): Promise<number> {
+  const migrations = readMigrationFiles({ migrationsFolder: folder });
+  return db.asOwner(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext('fence:migrations'))`);
+    await tx.execute(sql`CREATE EXTENSION IF NOT EXISTS vector`);
+    await tx.execute(sql`CREATE SCHEMA IF NOT EXISTS drizzle`);
+    await tx.execute(sql`CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (
+      id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`);
+    const result = await tx.execute<{ last: string | null }>(
+      sql`SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations`,
+    );
+    const last = Number(result.rows[0]?.last ?? 0);
+    let applied = 0;
+    for (const migration of migrations) {
+      if (migration.folderMillis <= last) continue;
+      for (const statement of migration.sql) {
+        if (statement.trim()) await tx.execute(sql.raw(statement));
+      }
+      await tx.execute(sql`INSERT INTO drizzle.__drizzle_migrations (hash, created_at)
+        VALUES (${migration.hash}, ${migration.folderMillis})`);
+      applied++;
+    }
+    return applied;
+  });
+}
+
+/** True when every migration in drizzle/ is recorded as applied (used by /readyz). */
+export async function migrationsAreCurrent(db: Database, folder = MIGRATIONS_FOLDER): Promise<boolean> {
+  const migrations = readMigrationFiles({ migrationsFolder: folder });
+  const newest = Math.max(...migrations.map((m) => m.folderMillis));
+  const result = await db.asOwner((tx) =>
+    tx.execute<{ last: string | null }>(sql`SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations`),
+  );
+  return Number(result.rows[0]?.last ?? 0) >= newest;
+}

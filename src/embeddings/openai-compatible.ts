@@ -1,0 +1,63 @@
+import OpenAI from "openai";
+import { UpstreamError } from "../errors.js";
+import { normalize, type EmbeddingProvider } from "./provider.js";
+
+export interface OpenAIEmbeddingsOptions {
+  baseUrl: string;
+  apiKey: string | undefined;
+  model: string;
+  dimensions: number | undefined;
+  /** Inputs per request; providers cap the array length (OpenAI: 2048). */
+  batchSize?: number;
+}
+
+/** Any OpenAI-compatible `/v1/embeddings` endpoint, through the official `openai` client. */
+export class OpenAICompatibleEmbeddings implements EmbeddingProvider {
+  readonly model: string;
+  private constructor(
+    private readonly client: OpenAI,
+    private readonly options: OpenAIEmbeddingsOptions,
+    readonly dimensions: number,
+  ) {
+    this.model = `openai:${options.model}${options.dimensions ? `@${options.dimensions}` : ""}`;
+  }
+
+  /** Probes the endpoint once to learn the dimension when it is not configured. */
+  static async connect(options: OpenAIEmbeddingsOptions): Promise<OpenAICompatibleEmbeddings> {
+    const client = new OpenAI({ baseURL: options.baseUrl, apiKey: options.apiKey ?? "unused", maxRetries: 2 });
+    let dimensions = options.dimensions;
+    if (!dimensions) {
+      const probe = new OpenAICompatibleEmbeddings(client, options, 0);
+      dimensions = (await probe.request(["dimension probe"]))[0]!.length;
+    }
+    return new OpenAICompatibleEmbeddings(client, options, dimensions);
+  }
+
+  async embed(texts: readonly string[]): Promise<number[][]> {
+    const batchSize = this.options.batchSize ?? 256;
+    const out: number[][] = [];
+    for (let i = 0; i < texts.length; i += batchSize) {
+      out.push(...(await this.request(texts.slice(i, i + batchSize))));
+    }
+    return out;
+  }
+
+  private async request(input: readonly string[]): Promise<number[][]> {
+    try {
+      const response = await this.client.embeddings.create({
+        model: this.options.model,
+        input: [...input],
+        ...(this.options.dimensions ? { dimensions: this.options.dimensions } : {}),
+        encoding_format: "float",
+      });
+      const ordered = [...response.data].sort((a, b) => a.index - b.index);
+      if (ordered.length !== input.length) {
+        throw new UpstreamError(`Embedding provider returned ${ordered.length} vectors for ${input.length} inputs`);
+      }
+      return ordered.map((d) => normalize(d.embedding));
+    } catch (error) {
+      if (error instanceof UpstreamError) throw error;
+      throw new UpstreamError(`Embedding provider failed: ${(error as Error).message}`);
+    }
+  }
+}
