@@ -18,7 +18,8 @@ EXCEPTION WHEN OTHERS THEN NULL; END $$;
 --> statement-breakpoint
 GRANT USAGE ON SCHEMA public TO fence_app, fence_platform;
 --> statement-breakpoint
-GRANT SELECT, UPDATE ON tenants TO fence_app;
+-- Tenants may read their own row and bump only its data version (column-level grant).
+GRANT SELECT, UPDATE (data_version) ON tenants TO fence_app;
 --> statement-breakpoint
 GRANT SELECT, INSERT, UPDATE, DELETE ON documents, chunks TO fence_app;
 --> statement-breakpoint

@@ -115,3 +115,9 @@ export class Database {
     await this.closeBackend();
   }
 }
+
+/** Runs raw SQL and returns its rows; both drivers (PGlite, node-postgres) answer with `{ rows }`. */
+export async function queryRows<T>(tx: Tx, query: SQL): Promise<T[]> {
+  const result = (await tx.execute(query)) as unknown as { rows: T[] };
+  return result.rows;
+}

@@ -1,8 +1,9 @@
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
-import type { Database } from "./database.js";
+import { queryRows, type Database } from "./database.js";
 
+const LAST_APPLIED = sql`SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations`;
 const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
 /**
@@ -19,10 +20,8 @@ export async function runMigrations(db: Database, folder = MIGRATIONS_FOLDER): P
     await tx.execute(sql`CREATE SCHEMA IF NOT EXISTS drizzle`);
     await tx.execute(sql`CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (
       id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`);
-    const result = await tx.execute<{ last: string | null }>(
-      sql`SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations`,
-    );
-    const last = Number(result.rows[0]?.last ?? 0);
+    const [row] = await queryRows<{ last: string | null }>(tx, LAST_APPLIED);
+    const last = Number(row?.last ?? 0);
     let applied = 0;
     for (const migration of migrations) {
       if (migration.folderMillis <= last) continue;
@@ -41,8 +40,6 @@ export async function runMigrations(db: Database, folder = MIGRATIONS_FOLDER): P
 export async function migrationsAreCurrent(db: Database, folder = MIGRATIONS_FOLDER): Promise<boolean> {
   const migrations = readMigrationFiles({ migrationsFolder: folder });
   const newest = Math.max(...migrations.map((m) => m.folderMillis));
-  const result = await db.asOwner((tx) =>
-    tx.execute<{ last: string | null }>(sql`SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations`),
-  );
-  return Number(result.rows[0]?.last ?? 0) >= newest;
+  const [row] = await db.asOwner((tx) => queryRows<{ last: string | null }>(tx, LAST_APPLIED));
+  return Number(row?.last ?? 0) >= newest;
 }

@@ -1,0 +1,91 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import type { ChatService } from "./chat/chat-service.js";
+import type { Database } from "./db/database.js";
+import type { DocumentIngestor } from "./ingest/ingest-document.js";
+import type { DocumentStore } from "./ingest/document-store.js";
+import { PayloadTooLargeError } from "./errors.js";
+import { renderDocsPage } from "./http/docs-page.js";
+import { handleError, handleNotFound } from "./http/error-handler.js";
+import { adminAuth } from "./http/middleware/admin-auth.js";
+import { requestContext } from "./http/middleware/request-context.js";
+import { tenantAuth } from "./http/middleware/tenant-auth.js";
+import { adminRoutes } from "./http/routes/admin.js";
+import { documentRoutes } from "./http/routes/documents.js";
+import { operationsRoutes } from "./http/routes/operations.js";
+import { retrievalRoutes } from "./http/routes/retrieval.js";
+import { validationHook } from "./http/routes/validation-hook.js";
+import type { AppEnv } from "./http/types.js";
+import type { Logger } from "./observability/logger.js";
+import type { SecurityEvents } from "./observability/security-events.js";
+import type { Retriever } from "./retrieval/retriever.js";
+import type { TenantAdmin } from "./tenancy/tenant-admin.js";
+
+/** Everything the HTTP layer needs, built explicitly by the entry point (no module singletons). */
+export interface FenceServices {
+  db: Database;
+  logger: Logger;
+  securityEvents: SecurityEvents;
+  tenantAdmin: TenantAdmin;
+  ingestor: DocumentIngestor;
+  documents: DocumentStore;
+  retriever: Retriever;
+  chat: ChatService;
+  embeddingModel: string;
+  adminKey: string | undefined;
+  limits: { maxBodyBytes: number; searchMaxK: number };
+}
+
+export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.use("*", requestContext(services.logger));
+  app.onError(handleError);
+  app.notFound(handleNotFound);
+
+  app.route("/", operationsRoutes(services.db, services.embeddingModel));
+
+  const limitBody = bodyLimit({
+    maxSize: services.limits.maxBodyBytes,
+    onError: () => {
+      throw new PayloadTooLargeError(services.limits.maxBodyBytes);
+    },
+  });
+  app.use("/v1/*", limitBody);
+
+  // Admin and tenant routes are separate groups, each behind its own authentication: a route file
+  // never authenticates, and no route is reachable without one or the other.
+  app.use("/v1/admin/*", adminAuth(services.adminKey));
+  app.route("/v1/admin", adminRoutes(services.tenantAdmin, validationHook));
+
+  const tenantApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  tenantApp.use("*", async (c, next) => {
+    // Paths under /v1/admin are handled above; everything else in /v1 needs a tenant key.
+    if (c.req.path.startsWith("/v1/admin/") || c.req.path === "/v1/admin") return next();
+    return tenantAuth(services.db, services.securityEvents)(c, next);
+  });
+  tenantApp.route("/", documentRoutes(services.ingestor, services.documents, validationHook));
+  tenantApp.route("/", retrievalRoutes(services.retriever, services.chat, services.limits.searchMaxK, validationHook));
+  app.route("/v1", tenantApp);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "tenantKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "A tenant API key (`fence_<env>_…`) issued by the platform admin.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "The platform admin key (FENCE_ADMIN_KEY).",
+  });
+  const openApiConfig = {
+    openapi: "3.1.0",
+    info: {
+      title: "Fence API",
+      version: "1.0.0",
+      description: "Tenant-isolated retrieval-augmented generation: upload documents, search, ask grounded questions.",
+    },
+  };
+  app.doc31("/openapi.json", openApiConfig);
+  app.get("/docs", (c) => c.html(renderDocsPage(app.getOpenAPI31Document(openApiConfig) as never)));
+  return app;
+}

@@ -1,0 +1,24 @@
+import type { FenceConfig } from "../config.js";
+import type { EmbeddingProvider } from "./provider.js";
+
+/** Builds the configured provider; each is imported lazily so a deployment loads only its own. */
+export async function createEmbeddingProvider(config: FenceConfig["embeddings"]): Promise<EmbeddingProvider> {
+  switch (config.provider) {
+    case "local": {
+      const { LocalUseEmbeddings } = await import("./local-use.js");
+      return LocalUseEmbeddings.load();
+    }
+    case "transformers": {
+      const { TransformersEmbeddings } = await import("./transformers.js");
+      return TransformersEmbeddings.load({
+        model: config.model,
+        modelsDir: config.modelsDir,
+        allowRemote: config.allowRemote,
+      });
+    }
+    case "openai": {
+      const { OpenAICompatibleEmbeddings } = await import("./openai-compatible.js");
+      return OpenAICompatibleEmbeddings.connect(config);
+    }
+  }
+}

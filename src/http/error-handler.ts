@@ -1,0 +1,52 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { FenceError, type ErrorCode } from "../errors.js";
+import type { AppEnv } from "./types.js";
+
+/** The one place where domain errors become HTTP statuses. */
+const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
+  unauthorized: 401,
+  not_found: 404,
+  validation_error: 400,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unprocessable_document: 422,
+  tenant_isolation_violation: 500,
+  upstream_error: 502,
+  not_ready: 503,
+  internal_error: 500,
+};
+
+export function errorBody(c: Context<AppEnv>, code: string, message: string, details?: unknown) {
+  return {
+    error: { code, message, request_id: c.get("requestId"), ...(details === undefined ? {} : { details }) },
+  };
+}
+
+export function handleError(error: Error, c: Context<AppEnv>): Response {
+  if (error instanceof FenceError) {
+    const status = STATUS[error.code];
+    if (status >= 500) c.get("log")?.error({ err: error, code: error.code }, "request failed");
+    return c.json(errorBody(c, error.code, error.message, error.details), status);
+  }
+  if (error instanceof HTTPException) {
+    // Raised by Hono itself: malformed JSON from a validator, body-limit overflow, …
+    const status = error.status as ContentfulStatusCode;
+    const code =
+      status === 413
+        ? "payload_too_large"
+        : status === 415
+          ? "unsupported_media_type"
+          : status === 401
+            ? "unauthorized"
+            : "validation_error";
+    return c.json(errorBody(c, code, error.message || "Bad request."), status);
+  }
+  c.get("log")?.error({ err: error }, "unhandled error");
+  return c.json(errorBody(c, "internal_error", "Internal server error."), 500);
+}
+
+export function handleNotFound(c: Context<AppEnv>): Response {
+  return c.json(errorBody(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`), 404);
+}

@@ -1,0 +1,110 @@
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import type { TenantAdmin } from "../../tenancy/tenant-admin.js";
+import {
+  commonErrors,
+  CreateKeyBody,
+  CreateTenantBody,
+  IssuedKey,
+  Tenant,
+  TenantIdParam,
+  TenantKeyParams,
+  TenantList,
+} from "../schemas.js";
+import type { AppEnv } from "../types.js";
+import type { Hook } from "./validation-hook.js";
+
+const security = [{ adminKey: [] }];
+const tags = ["Platform admin"];
+
+const createTenant = createRoute({
+  operationId: "createTenant",
+  method: "post",
+  path: "/tenants",
+  tags,
+  security,
+  request: { body: { content: { "application/json": { schema: CreateTenantBody } }, required: true } },
+  responses: { 201: { description: "Created", content: { "application/json": { schema: Tenant } } }, ...commonErrors },
+});
+
+const listTenants = createRoute({
+  operationId: "listTenants",
+  method: "get",
+  path: "/tenants",
+  tags,
+  security,
+  responses: { 200: { description: "All tenants", content: { "application/json": { schema: TenantList } } }, ...commonErrors },
+});
+
+const deleteTenant = createRoute({
+  operationId: "deleteTenant",
+  method: "delete",
+  path: "/tenants/{tenant_id}",
+  tags,
+  security,
+  description: "Purges every row of the tenant (documents, chunks, keys) and its cache entries.",
+  request: { params: TenantIdParam },
+  responses: { 204: { description: "Purged" }, ...commonErrors },
+});
+
+const issueKey = createRoute({
+  operationId: "issueKey",
+  method: "post",
+  path: "/tenants/{tenant_id}/keys",
+  tags,
+  security,
+  request: {
+    params: TenantIdParam,
+    body: { content: { "application/json": { schema: CreateKeyBody } }, required: true },
+  },
+  responses: {
+    201: { description: "Issued; the plaintext key is shown only here", content: { "application/json": { schema: IssuedKey } } },
+    ...commonErrors,
+  },
+});
+
+const revokeKey = createRoute({
+  operationId: "revokeKey",
+  method: "delete",
+  path: "/tenants/{tenant_id}/keys/{key_id}",
+  tags,
+  security,
+  request: { params: TenantKeyParams },
+  responses: { 204: { description: "Revoked at once" }, ...commonErrors },
+});
+
+const tenantJson = (t: { id: string; name: string; plan: string; createdAt: Date }) => ({
+  id: t.id,
+  name: t.name,
+  plan: t.plan,
+  created_at: t.createdAt.toISOString(),
+});
+
+export function adminRoutes(admin: TenantAdmin, defaultHook: Hook): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({ defaultHook })
+    .openapi(createTenant, async (c) => c.json(tenantJson(await admin.createTenant(c.req.valid("json"))), 201))
+    .openapi(listTenants, async (c) => c.json({ tenants: (await admin.listTenants()).map(tenantJson) }, 200))
+    .openapi(deleteTenant, async (c) => {
+      await admin.purgeTenant(c.req.valid("param").tenant_id);
+      return c.body(null, 204);
+    })
+    .openapi(issueKey, async (c) => {
+      const key = await admin.issueKey(c.req.valid("param").tenant_id, c.req.valid("json"));
+      return c.json(
+        {
+          id: key.id,
+          key: key.key,
+          prefix: key.prefix,
+          name: key.name,
+          project: key.project,
+          environment: key.environment,
+          created_at: key.createdAt.toISOString(),
+        },
+        201,
+      );
+    })
+    .openapi(revokeKey, async (c) => {
+      const { tenant_id, key_id } = c.req.valid("param");
+      await admin.revokeKey(tenant_id, key_id);
+      return c.body(null, 204);
+    });
+}

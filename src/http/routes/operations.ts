@@ -1,0 +1,22 @@
+import { Hono } from "hono";
+import type { Database } from "../../db/database.js";
+import { migrationsAreCurrent } from "../../db/migrate.js";
+import type { AppEnv } from "../types.js";
+
+/** Liveness and readiness for load balancers and orchestrators. Neither needs credentials. */
+export function operationsRoutes(db: Database, embeddingModel: string) {
+  return new Hono<AppEnv>()
+    .get("/healthz", (c) => c.json({ status: "ok" }))
+    .get("/readyz", async (c) => {
+      const checks = { database: false, migrations: false, embedding_model: embeddingModel };
+      try {
+        await db.ping();
+        checks.database = true;
+        checks.migrations = await migrationsAreCurrent(db);
+      } catch {
+        // reported through the flags below
+      }
+      const ready = checks.database && checks.migrations;
+      return c.json({ status: ready ? "ready" : "not_ready", checks }, ready ? 200 : 503);
+    });
+}

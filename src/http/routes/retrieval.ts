@@ -1,0 +1,102 @@
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { streamSSE } from "hono/streaming";
+import type { ChatService } from "../../chat/chat-service.js";
+import type { ConversationTurn } from "../../chat/prompt.js";
+import { FenceError } from "../../errors.js";
+import type { Retriever } from "../../retrieval/retriever.js";
+import { ChatBody, ChatResponse, commonErrors, ErrorResponse, SearchResults, searchBody } from "../schemas.js";
+import type { AppEnv } from "../types.js";
+import type { Hook } from "./validation-hook.js";
+
+const security = [{ tenantKey: [] }];
+
+export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: number, defaultHook: Hook) {
+  const search = createRoute({
+    operationId: "search",
+    method: "post",
+    path: "/search",
+    tags: ["Retrieval"],
+    security,
+    description: "Hybrid (vector + full-text) search over the calling tenant's documents only.",
+    request: { body: { content: { "application/json": { schema: searchBody(maxK) } }, required: true } },
+    responses: { 200: { description: "Ranked chunks", content: { "application/json": { schema: SearchResults } } }, ...commonErrors },
+  });
+
+  const chatRoute = createRoute({
+    operationId: "chat",
+    method: "post",
+    path: "/chat",
+    tags: ["Retrieval"],
+    security,
+    description:
+      "A grounded answer with citations from the tenant's documents. With `stream: true` the response is " +
+      "Server-Sent Events: `token` events (`{text}`), then `citations`, then `done` (or `error`).",
+    request: { body: { content: { "application/json": { schema: ChatBody } }, required: true } },
+    responses: {
+      200: {
+        description: "The answer (JSON), or an event stream when `stream` is true",
+        content: { "application/json": { schema: ChatResponse }, "text/event-stream": { schema: ChatResponse } },
+      },
+      ...commonErrors,
+      502: { description: "The LLM provider failed", content: { "application/json": { schema: ErrorResponse } } },
+    },
+  });
+
+  return new OpenAPIHono<AppEnv>({ defaultHook })
+    .openapi(search, async (c) => {
+      const { query, k } = c.req.valid("json");
+      const hits = await retriever.search(c.get("tenant"), query, k);
+      return c.json(
+        {
+          results: hits.map((h) => ({
+            document_id: h.documentId,
+            chunk_id: h.chunkId,
+            title: h.title,
+            heading: h.heading,
+            text: h.text,
+            score: h.score,
+            similarity: h.similarity,
+          })),
+        },
+        200,
+      );
+    })
+    .openapi(chatRoute, async (c) => {
+      const body = c.req.valid("json");
+      const turns: ConversationTurn[] = body.messages ?? [{ role: "user", content: body.question! }];
+      const tenant = c.get("tenant");
+      if (!body.stream) {
+        const answer = await chat.answer(tenant, turns);
+        return c.json({ ...answer, request_id: tenant.requestId }, 200);
+      }
+      return streamSSE(c, async (sse) => {
+        const abort = new AbortController();
+        sse.onAbort(() => abort.abort());
+        try {
+          for await (const event of chat.stream(tenant, turns, abort.signal)) {
+            const data =
+              event.type === "done"
+                ? { ...event.answer, request_id: tenant.requestId }
+                : event.type === "token"
+                  ? { text: event.text }
+                  : { citations: event.citations };
+            await sse.writeSSE({ event: event.type, data: JSON.stringify(data) });
+          }
+        } catch (error) {
+          // Headers are already sent: the failure travels as an `error` event with the usual body.
+          const known = error instanceof FenceError;
+          if (!known) c.get("log").error({ err: error }, "chat stream failed");
+          await sse.writeSSE({
+            event: "error",
+            data: JSON.stringify({
+              error: {
+                code: known ? error.code : "internal_error",
+                message: known ? error.message : "Internal server error.",
+                request_id: tenant.requestId,
+              },
+            }),
+          });
+        }
+      }) as never;
+    });
+}

@@ -1,0 +1,13 @@
+import type { Logger } from "../observability/logger.js";
+import type { TenantContext } from "../tenancy/tenant-context.js";
+
+/** Variables every handler can read with `c.get(…)`; set once by middleware. */
+export interface AppVariables {
+  requestId: string;
+  log: Logger;
+  tenant: TenantContext;
+}
+
+export interface AppEnv {
+  Variables: AppVariables;
+}

@@ -1,0 +1,93 @@
+import { and, desc, eq, lt, or, sql } from "drizzle-orm";
+import type { Database, TenantScope } from "../db/database.js";
+import { chunks, documents, type DocumentRow } from "../db/schema.js";
+import { NotFoundError, ValidationError } from "../errors.js";
+import { bumpDataVersion } from "../tenancy/data-version.js";
+import { isUuid, type TenantContext } from "../tenancy/tenant-context.js";
+
+/** Reads and deletes of a tenant's documents. Every query runs in `withTenant` and filters by owner. */
+export class DocumentStore {
+  constructor(private readonly db: Database) {}
+
+  async get(ctx: TenantContext, documentId: string): Promise<DocumentRow> {
+    // A malformed id answers exactly like another tenant's id and a missing one (invariant I6).
+    if (!isUuid(documentId)) throw new NotFoundError("Document");
+    const row = await this.db.withTenant(ctx, (scope) => findDocument(scope, documentId));
+    if (!row) throw new NotFoundError("Document");
+    return row;
+  }
+
+  async list(ctx: TenantContext, options: { limit: number; cursor?: string | undefined }): Promise<{
+    documents: DocumentRow[];
+    nextCursor: string | null;
+  }> {
+    const after = options.cursor ? decodeCursor(options.cursor) : undefined;
+    const rows = await this.db.withTenant(ctx, (scope) =>
+      scope.tx
+        .select()
+        .from(documents)
+        .where(
+          and(
+            scope.owns(documents.tenantId),
+            after
+              ? or(
+                  lt(documents.createdAt, after.createdAt),
+                  and(eq(documents.createdAt, after.createdAt), lt(documents.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(documents.createdAt), desc(documents.id))
+        .limit(options.limit + 1),
+    );
+    const page = rows.slice(0, options.limit);
+    const last = page[page.length - 1];
+    return { documents: page, nextCursor: rows.length > options.limit && last ? encodeCursor(last) : null };
+  }
+
+  /** Removes the document and its chunks, and invalidates the tenant's cached answers. */
+  async delete(ctx: TenantContext, documentId: string): Promise<void> {
+    if (!isUuid(documentId)) throw new NotFoundError("Document");
+    const deleted = await this.db.withTenant(ctx, async (scope) => {
+      const removed = await scope.tx
+        .delete(documents)
+        .where(and(scope.owns(documents.tenantId), eq(documents.id, documentId)))
+        .returning({ id: documents.id });
+      if (removed.length > 0) await bumpDataVersion(scope);
+      return removed.length;
+    });
+    if (deleted === 0) throw new NotFoundError("Document");
+  }
+}
+
+export async function findDocument(scope: TenantScope, documentId: string): Promise<DocumentRow | undefined> {
+  const [row] = await scope.tx
+    .select()
+    .from(documents)
+    .where(and(scope.owns(documents.tenantId), eq(documents.id, documentId)));
+  return row;
+}
+
+export async function countChunks(scope: TenantScope, documentId: string): Promise<number> {
+  const [row] = await scope.tx
+    .select({ n: sql<number>`count(*)::int` })
+    .from(chunks)
+    .where(and(scope.owns(chunks.tenantId), eq(chunks.documentId, documentId)));
+  return row?.n ?? 0;
+}
+
+/** Opaque pagination cursor: the (created_at, id) of the last row of the previous page. */
+function encodeCursor(row: DocumentRow): string {
+  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
+    const date = new Date(createdAt);
+    if (typeof id !== "string" || !isUuid(id) || Number.isNaN(date.getTime())) throw new Error("bad cursor");
+    return { createdAt: date, id };
+  } catch {
+    throw new ValidationError("Invalid pagination cursor.");
+  }
+}

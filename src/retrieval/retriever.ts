@@ -1,0 +1,57 @@
+import type { Database } from "../db/database.js";
+import type { TenantCaches } from "../cache/tenant-caches.js";
+import type { EmbeddingProvider } from "../embeddings/provider.js";
+import type { SecurityEvents } from "../observability/security-events.js";
+import type { TenantContext } from "../tenancy/tenant-context.js";
+import { assertChunksBelongTo } from "./assert-chunks-belong-to.js";
+import { hybridSearch, type SearchHit } from "./hybrid-search.js";
+
+export interface RetrieverOptions {
+  efSearch: number;
+}
+
+/**
+ * The one entry point to a tenant's index. Takes the verified context (never a tenant id), embeds
+ * the query through the tenant-keyed cache, searches inside `withTenant`, and runs the ownership
+ * assertion on what comes back.
+ */
+export class Retriever {
+  constructor(
+    private readonly db: Database,
+    private readonly embeddings: EmbeddingProvider,
+    private readonly caches: TenantCaches,
+    private readonly securityEvents: SecurityEvents,
+    private readonly options: RetrieverOptions,
+  ) {}
+
+  get model(): string {
+    return this.embeddings.model;
+  }
+
+  async search(ctx: TenantContext, text: string, k: number): Promise<readonly SearchHit[]> {
+    const vector = await this.embedQuery(ctx, text);
+    const hits = await this.db.withTenant(
+      ctx,
+      (scope) =>
+        hybridSearch(scope, {
+          text,
+          vector,
+          model: this.embeddings.model,
+          dimensions: this.embeddings.dimensions,
+          k,
+        }),
+      { efSearch: this.options.efSearch },
+    );
+    if (this.db.mutations.disableAssemblyAssertion) return hits;
+    return assertChunksBelongTo(ctx, hits, this.securityEvents);
+  }
+
+  private async embedQuery(ctx: TenantContext, text: string): Promise<readonly number[]> {
+    const parts = { model: this.embeddings.model, input: text };
+    const cached = this.caches.queryEmbeddings.get(ctx, parts);
+    if (cached) return cached.vector;
+    const [vector] = await this.embeddings.embed([text]);
+    this.caches.queryEmbeddings.set(ctx, parts, { vector: vector! });
+    return vector!;
+  }
+}

@@ -1,0 +1,23 @@
+import { sql } from "drizzle-orm";
+import type { TenantScope } from "../db/database.js";
+import { tenants } from "../db/schema.js";
+
+/**
+ * The tenant's data version is part of every response-cache key (invariant I5): bumping it in the
+ * same transaction that changes documents makes every cached answer of that tenant unreachable
+ * the moment the change commits, on every instance.
+ */
+export async function bumpDataVersion(scope: TenantScope): Promise<void> {
+  await scope.tx
+    .update(tenants)
+    .set({ dataVersion: sql`${tenants.dataVersion} + 1` })
+    .where(scope.owns(tenants.id));
+}
+
+export async function readDataVersion(scope: TenantScope): Promise<number> {
+  const [row] = await scope.tx
+    .select({ version: tenants.dataVersion })
+    .from(tenants)
+    .where(scope.owns(tenants.id));
+  return row?.version ?? 0;
+}

@@ -1,0 +1,112 @@
+import { and, asc, eq, isNull } from "drizzle-orm";
+import type { Database } from "../db/database.js";
+import { apiKeys, tenants } from "../db/schema.js";
+import { NotFoundError } from "../errors.js";
+import type { TenantCaches } from "../cache/tenant-caches.js";
+import { generateApiKey } from "./api-keys.js";
+import { isUuid, type KeyEnvironment } from "./tenant-context.js";
+
+export interface TenantSummary {
+  id: string;
+  name: string;
+  plan: string;
+  createdAt: Date;
+}
+
+export interface IssuedKey {
+  id: string;
+  key: string;
+  prefix: string;
+  name: string;
+  project: string;
+  environment: KeyEnvironment;
+  createdAt: Date;
+}
+
+/**
+ * Platform-admin operations on tenants and their keys. Every method goes through
+ * `asPlatformAdmin`, the one audited path that crosses tenants.
+ */
+export class TenantAdmin {
+  constructor(
+    private readonly db: Database,
+    private readonly caches: TenantCaches,
+  ) {}
+
+  async createTenant(input: { name: string; plan: string }): Promise<TenantSummary> {
+    const [row] = await this.db.asPlatformAdmin("create-tenant", (tx) =>
+      tx.insert(tenants).values({ name: input.name, plan: input.plan }).returning(),
+    );
+    return summarize(row!);
+  }
+
+  async listTenants(): Promise<TenantSummary[]> {
+    const rows = await this.db.asPlatformAdmin("list-tenants", (tx) =>
+      tx.select().from(tenants).orderBy(asc(tenants.createdAt), asc(tenants.id)),
+    );
+    return rows.map(summarize);
+  }
+
+  /** Deletes the tenant and, by cascade, every row it owns; then drops its cache entries. */
+  async purgeTenant(tenantId: string): Promise<void> {
+    if (!isUuid(tenantId)) throw new NotFoundError("Tenant");
+    const deleted = await this.db.asPlatformAdmin("purge-tenant", (tx) =>
+      tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id }),
+    );
+    if (deleted.length === 0) throw new NotFoundError("Tenant");
+    this.caches.purgeTenant(tenantId);
+  }
+
+  async issueKey(
+    tenantId: string,
+    input: { name: string; project: string; environment: KeyEnvironment },
+  ): Promise<IssuedKey> {
+    if (!isUuid(tenantId)) throw new NotFoundError("Tenant");
+    const generated = generateApiKey(input.environment);
+    const row = await this.db.asPlatformAdmin("issue-key", async (tx) => {
+      const [tenant] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
+      if (!tenant) throw new NotFoundError("Tenant");
+      const [inserted] = await tx
+        .insert(apiKeys)
+        .values({
+          tenantId,
+          name: input.name,
+          prefix: generated.prefix,
+          keyHash: generated.hash,
+          project: input.project,
+          environment: input.environment,
+        })
+        .returning();
+      return inserted!;
+    });
+    return {
+      id: row.id,
+      key: generated.key,
+      prefix: row.prefix,
+      name: row.name,
+      project: row.project,
+      environment: row.environment as KeyEnvironment,
+      createdAt: row.createdAt,
+    };
+  }
+
+  /**
+   * Revocation takes effect on the next request on every instance: authentication reads the key
+   * row on every request and caches nothing, so there is no stale grant to expire.
+   */
+  async revokeKey(tenantId: string, keyId: string): Promise<void> {
+    if (!isUuid(tenantId) || !isUuid(keyId)) throw new NotFoundError("API key");
+    const revoked = await this.db.asPlatformAdmin("revoke-key", (tx) =>
+      tx
+        .update(apiKeys)
+        .set({ revokedAt: new Date() })
+        .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
+        .returning({ id: apiKeys.id }),
+    );
+    if (revoked.length === 0) throw new NotFoundError("API key");
+  }
+}
+
+function summarize(row: typeof tenants.$inferSelect): TenantSummary {
+  return { id: row.id, name: row.name, plan: row.plan, createdAt: row.createdAt };
+}
