@@ -1,0 +1,118 @@
+import { serve, type ServerType } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
+import { loadConfig, type FenceConfig } from "../../src/config.js";
+import type { IsolationMutations } from "../../src/db/database.js";
+import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
+import { buildFence, type FenceInstance } from "../../src/fence.js";
+import { createLogger, type Logger } from "../../src/observability/logger.js";
+
+/**
+ * One integration harness for both database backends (the drizzle habit: one suite, two drivers).
+ * PGlite always runs, in memory; Postgres runs when DATABASE_URL is set (CI sets it after
+ * scripts/setup-postgres.sh). Tests create fresh tenants, so suites share one Postgres database.
+ */
+export interface Backend {
+  name: "pglite" | "postgres";
+  databaseUrl: string | undefined;
+}
+
+export const backends: Backend[] = [
+  { name: "pglite", databaseUrl: undefined },
+  ...(process.env.DATABASE_URL ? [{ name: "postgres" as const, databaseUrl: process.env.DATABASE_URL }] : []),
+];
+
+export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
+
+let sharedModel: Promise<EmbeddingProvider> | undefined;
+
+/** The real default model, loaded once per test worker and shared by every instance in it. */
+export function defaultEmbeddings(): Promise<EmbeddingProvider> {
+  sharedModel ??= import("../../src/embeddings/local-use.js").then((m) => m.LocalUseEmbeddings.load());
+  return sharedModel;
+}
+
+export interface TestTenant {
+  id: string;
+  name: string;
+  key: string;
+  keyId: string;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  embeddings?: EmbeddingProvider;
+  mutations?: IsolationMutations;
+  logger?: Logger;
+}
+
+export class TestFence {
+  private constructor(
+    readonly fence: FenceInstance,
+    readonly config: FenceConfig,
+    readonly backend: Backend,
+  ) {}
+
+  static async start(backend: Backend, options: StartOptions = {}): Promise<TestFence> {
+    const config = loadConfig({
+      FENCE_ADMIN_KEY: ADMIN_KEY,
+      FENCE_DATA_DIR: "memory://",
+      LOG_LEVEL: "silent",
+      ...(backend.databaseUrl ? { DATABASE_URL: backend.databaseUrl } : {}),
+      ...options.env,
+    });
+    const fence = await buildFence(config, {
+      embeddings: options.embeddings ?? (await defaultEmbeddings()),
+      mutations: options.mutations,
+      logger: options.logger ?? createLogger("silent"),
+    });
+    return new TestFence(fence, config, backend);
+  }
+
+  /** An in-process request through the whole Hono stack (middleware, validation, errors). */
+  request(method: string, path: string, init: { key?: string; json?: unknown; body?: RequestInit["body"]; headers?: Record<string, string> } = {}) {
+    const headers: Record<string, string> = { ...init.headers };
+    if (init.key !== undefined) headers.authorization = `Bearer ${init.key}`;
+    let body = init.body;
+    if (init.json !== undefined) {
+      headers["content-type"] ??= "application/json";
+      body = JSON.stringify(init.json);
+    }
+    return this.fence.app.request(path, { method, headers, body });
+  }
+
+  admin(method: string, path: string, json?: unknown) {
+    return this.request(method, `/v1/admin${path}`, { key: ADMIN_KEY, json });
+  }
+
+  async createTenant(name = `tenant-${Math.random().toString(36).slice(2, 8)}`): Promise<TestTenant> {
+    const tenantRes = await this.admin("POST", "/tenants", { name });
+    if (tenantRes.status !== 201) throw new Error(`create tenant: ${tenantRes.status} ${await tenantRes.text()}`);
+    const tenant = (await tenantRes.json()) as { id: string };
+    const keyRes = await this.admin("POST", `/tenants/${tenant.id}/keys`, { name: "test" });
+    if (keyRes.status !== 201) throw new Error(`issue key: ${keyRes.status} ${await keyRes.text()}`);
+    const key = (await keyRes.json()) as { id: string; key: string };
+    return { id: tenant.id, name, key: key.key, keyId: key.id };
+  }
+
+  async upload(tenant: TestTenant, doc: { title?: string; text: string; source_id?: string }) {
+    const res = await this.request("POST", "/v1/documents", { key: tenant.key, json: doc });
+    if (res.status !== 201 && res.status !== 200) throw new Error(`upload: ${res.status} ${await res.text()}`);
+    return (await res.json()) as { id: string; chunk_count: number; outcome: string; version: number };
+  }
+
+  close(): Promise<void> {
+    return this.fence.close();
+  }
+}
+
+/** Serves a Hono fetch handler on an ephemeral loopback port, for tests that need real HTTP. */
+export async function serveOnLoopback(fetch: (req: Request) => Response | Promise<Response>): Promise<{ url: string; close(): Promise<void> }> {
+  let server: ServerType;
+  const port = await new Promise<number>((resolve) => {
+    server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => resolve(info.port));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
