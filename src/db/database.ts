@@ -46,10 +46,6 @@ export class TenantScope {
     if (this.mutations.disableApplicationFilter) return sql`true`;
     return sql`${tenantColumn} = ${this.ctx.tenantId}`;
   }
-
-  get assemblyAssertionDisabled(): boolean {
-    return this.mutations.disableAssemblyAssertion === true;
-  }
 }
 
 export interface TenantTransactionOptions {

@@ -91,7 +91,7 @@ function startsWith(bytes: Uint8Array, magic: string): boolean {
  */
 export function normalizeText(text: string): string {
   return text
-    .replace(/\u0000/g, "")
+    .replaceAll("\u0000", "")
     .replace(/\r\n?/g, "\n")
     .replace(/[ \t]+\n/g, "\n")
     .replace(/\n{3,}/g, "\n\n")

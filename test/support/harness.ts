@@ -43,6 +43,8 @@ export interface StartOptions {
   embeddings?: EmbeddingProvider;
   mutations?: IsolationMutations;
   logger?: Logger;
+  /** Build the provider from the configuration (FENCE_EMBEDDINGS=…) instead of the shared default model. */
+  useConfiguredEmbeddings?: boolean;
 }
 
 export class TestFence {
@@ -61,7 +63,7 @@ export class TestFence {
       ...options.env,
     });
     const fence = await buildFence(config, {
-      embeddings: options.embeddings ?? (await defaultEmbeddings()),
+      embeddings: options.useConfiguredEmbeddings ? undefined : (options.embeddings ?? (await defaultEmbeddings())),
       mutations: options.mutations,
       logger: options.logger ?? createLogger("silent"),
     });

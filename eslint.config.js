@@ -1,0 +1,28 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["node_modules/", ".fence-data/", "dist/", "coverage/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      // Tenant data is reached only through Database.withTenant / asPlatformAdmin; a raw driver
+      // import outside src/db would be a way around both.
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            { name: "pg", message: "Use src/db (withTenant / asPlatformAdmin) instead of a raw driver." },
+            { name: "@electric-sql/pglite", message: "Use src/db (withTenant / asPlatformAdmin) instead of a raw driver." },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/db/**", "test/**", "bench/**", "evals/**"],
+    rules: { "no-restricted-imports": "off" },
+  },
+);
