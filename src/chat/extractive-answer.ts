@@ -29,7 +29,9 @@ export function extractiveAnswer(question: string, passages: readonly ContextPas
   });
   // Sentences that share a term with the question; failing that, the best one by meaning alone.
   const ranked = scored.sort((a, b) => b.score - a.score);
-  const sharing = ranked.filter((s) => s.overlap > 0);
+  // Weak matches (well below the best sentence) are noise, not support.
+  const best = ranked[0]?.score ?? 0;
+  const sharing = ranked.filter((s) => s.overlap > 0 && s.score >= best * 0.6);
   const chosen = (sharing.length > 0 ? sharing : ranked.slice(0, 1))
     .slice(0, maxSentences)
     .sort((a, b) => a.order - b.order);
