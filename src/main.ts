@@ -38,10 +38,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-  } else {
-    console.error("Fence failed to start:", error);
-  }
+  // Start-up failures are operator errors (bad config, folder in use, database unreachable):
+  // one clear line, with the stack only when asked for.
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(error instanceof ConfigError ? message : `Fence failed to start: ${message}`);
+  if (process.env.LOG_LEVEL === "debug" && error instanceof Error) console.error(error.stack);
   process.exit(1);
 });

@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises";
+import { lockDataDir } from "./data-dir-lock.js";
 import * as schema from "./schema.js";
 import { Database, type DrizzleDb, type IsolationMutations } from "./database.js";
 
@@ -30,8 +31,17 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
   const { vector } = await import("@electric-sql/pglite-pgvector");
   const { drizzle } = await import("drizzle-orm/pglite");
   const inMemory = options.dataDir.startsWith("memory://");
-  if (!inMemory) await mkdir(options.dataDir, { recursive: true });
-  const client = await PGlite.create(inMemory ? undefined : options.dataDir, { extensions: { vector } });
-  const db = drizzle(client, { schema }) as unknown as DrizzleDb;
-  return new Database("pglite", db, () => client.close(), options.mutations);
+  let unlock = async () => {};
+  if (!inMemory) {
+    await mkdir(options.dataDir, { recursive: true });
+    unlock = await lockDataDir(options.dataDir);
+  }
+  try {
+    const client = await PGlite.create(inMemory ? undefined : options.dataDir, { extensions: { vector } });
+    const db = drizzle(client, { schema }) as unknown as DrizzleDb;
+    return new Database("pglite", db, () => client.close().finally(unlock), options.mutations);
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
 }
