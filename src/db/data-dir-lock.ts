@@ -21,6 +21,7 @@ export async function lockDataDir(dir: string): Promise<() => Promise<void>> {
         throw new Error(
           `The data folder ${dir} is in use by another Fence process (pid ${owner}). ` +
             "Stop it, or set FENCE_DATA_DIR to another folder, or DATABASE_URL to share a Postgres.",
+          { cause: error },
         );
       }
       await rm(path, { force: true });
