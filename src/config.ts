@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 
 /**
@@ -29,6 +30,7 @@ const ConfigSchema = z
     DATABASE_POOL_SIZE: positiveInt(10),
 
     FENCE_EMBEDDINGS: z.enum(["local", "transformers", "openai"]).default("local"),
+    FENCE_EMBEDDING_THREADS: z.coerce.number().int().min(1).max(32).optional(),
     FENCE_MODELS_DIR: optionalString,
     FENCE_TRANSFORMERS_MODEL: z.string().default("Xenova/all-MiniLM-L6-v2"),
     FENCE_TRANSFORMERS_ALLOW_REMOTE: z
@@ -79,7 +81,7 @@ export interface FenceConfig {
   databaseUrl: string | undefined;
   databasePoolSize: number;
   embeddings:
-    | { provider: "local" }
+    | { provider: "local"; threads: number }
     | { provider: "transformers"; model: string; modelsDir: string | undefined; allowRemote: boolean }
     | { provider: "openai"; baseUrl: string; apiKey: string | undefined; model: string; dimensions: number | undefined };
   llm: { baseUrl: string; apiKey: string | undefined; model: string; timeoutMs: number } | undefined;
@@ -109,7 +111,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databasePoolSize: e.DATABASE_POOL_SIZE,
     embeddings:
       e.FENCE_EMBEDDINGS === "local"
-        ? { provider: "local" }
+        ? { provider: "local", threads: e.FENCE_EMBEDDING_THREADS ?? Math.min(4, availableParallelism()) }
         : e.FENCE_EMBEDDINGS === "transformers"
           ? {
               provider: "transformers",

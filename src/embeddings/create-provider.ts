@@ -6,7 +6,7 @@ export async function createEmbeddingProvider(config: FenceConfig["embeddings"])
   switch (config.provider) {
     case "local": {
       const { LocalUseEmbeddings } = await import("./local-use.js");
-      return LocalUseEmbeddings.load();
+      return LocalUseEmbeddings.load({ threads: config.threads });
     }
     case "transformers": {
       const { TransformersEmbeddings } = await import("./transformers.js");

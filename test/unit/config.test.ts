@@ -9,7 +9,7 @@ describe("loadConfig", () => {
       dataDir: "./.fence-data",
       databaseUrl: undefined,
       adminKey: undefined,
-      embeddings: { provider: "local" },
+      embeddings: { provider: "local", threads: expect.any(Number) },
       llm: undefined,
     });
   });

