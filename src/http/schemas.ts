@@ -25,10 +25,37 @@ export const commonErrors = {
   500: errorContent("Internal error"),
 } as const;
 
+/**
+ * Postgres cannot store NUL (U+0000) in `text`, nor NUL or unpaired surrogates in `jsonb`: such
+ * input used to fail inside the driver as a 500. It is refused here instead, as a 400 on the field.
+ */
+export function containsNul(value: string): boolean {
+  return value.includes("\u0000");
+}
+const NO_NUL = "must not contain NUL characters";
+const storableString = (min: number, max: number) =>
+  z.string().trim().min(min).max(max).refine((v) => !containsNul(v), NO_NUL);
+
+/** JSON.stringify writes NUL as `\u0000` and an unpaired surrogate as `\udXXX` (after an even run of backslashes). */
+const UNSTORABLE_JSON_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+/** Why `metadata` cannot be stored as jsonb, or undefined when it can. */
+export function metadataProblem(metadata: Record<string, unknown>): string | undefined {
+  let serialised: string;
+  try {
+    serialised = JSON.stringify(metadata);
+  } catch {
+    return "metadata is nested too deeply"; // RangeError from V8's recursive stringify
+  }
+  if (serialised.length > 16_384) return "metadata must serialise to at most 16 KiB";
+  if (UNSTORABLE_JSON_ESCAPE.test(serialised)) return "metadata must not contain NUL characters or unpaired surrogates";
+  return undefined;
+}
+
 const Uuid = z.string().openapi({ format: "uuid" });
 const Timestamp = z.string().openapi({ format: "date-time" });
 const Environment = z.enum(["prod", "test", "sandbox"]);
-const Name = z.string().trim().min(1).max(200);
+const Name = storableString(1, 200);
 
 export const TenantIdParam = z.object({
   tenant_id: z.string().openapi({ param: { name: "tenant_id", in: "path" }, format: "uuid" }),
@@ -41,7 +68,7 @@ export const DocumentIdParam = z.object({
 });
 
 export const CreateTenantBody = z
-  .object({ name: Name, plan: z.string().trim().min(1).max(50).default("free") })
+  .object({ name: Name, plan: storableString(1, 50).default("free") })
   .openapi("CreateTenant");
 export const Tenant = z
   .object({ id: Uuid, name: z.string(), plan: z.string(), created_at: Timestamp })
@@ -51,7 +78,7 @@ export const TenantList = z.object({ tenants: z.array(Tenant) }).openapi("Tenant
 export const CreateKeyBody = z
   .object({
     name: Name,
-    project: z.string().trim().min(1).max(100).default("default"),
+    project: storableString(1, 100).default("default"),
     environment: Environment.default("prod"),
   })
   .openapi("CreateKey");
@@ -67,16 +94,17 @@ export const IssuedKey = z
   })
   .openapi("IssuedKey");
 
-const Metadata = z
-  .record(z.string(), z.unknown())
-  .refine((m) => JSON.stringify(m).length <= 16_384, "metadata must serialise to at most 16 KiB");
+const Metadata = z.record(z.string(), z.unknown()).superRefine((m, ctx) => {
+  const problem = metadataProblem(m);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 
 export const CreateDocumentJson = z
   .object({
-    title: z.string().trim().min(1).max(500).optional(),
+    title: storableString(1, 500).optional(),
     text: z.string().min(1, "text must not be empty"),
     metadata: Metadata.optional(),
-    source_id: z.string().trim().min(1).max(500).optional(),
+    source_id: storableString(1, 500).optional(),
   })
   .openapi("CreateDocument");
 
@@ -121,7 +149,7 @@ export const DocumentList = z
 export const searchBody = (maxK: number) =>
   z
     .object({
-      query: z.string().trim().min(1).max(2000),
+      query: storableString(1, 2000),
       k: z.number().int().min(1).max(maxK).default(Math.min(8, maxK)),
     })
     .openapi("SearchRequest");
@@ -144,19 +172,20 @@ export const SearchResults = z
 
 const Turn = z.object({
   role: z.enum(["user", "assistant"]),
-  content: z.string().trim().min(1).max(8000),
+  content: storableString(1, 8000),
 });
 
 export const ChatBody = z
   .object({
-    question: z.string().trim().min(1).max(4000).optional(),
+    question: storableString(1, 4000).optional(),
     messages: z.array(Turn).min(1).max(50).optional(),
     stream: z.boolean().default(false),
   })
   .refine((b) => (b.question === undefined) !== (b.messages === undefined), {
     message: "send either `question` or `messages`, not both",
   })
-  .refine((b) => !b.messages || b.messages[b.messages.length - 1]!.role === "user", {
+  // zod 4 still runs refinements after `.min(1)` failed, so `messages: []` arrives here (`?.`, not `!`).
+  .refine((b) => !b.messages || b.messages[b.messages.length - 1]?.role === "user", {
     message: "the last message must have role `user`",
   })
   .openapi("ChatRequest");

@@ -57,14 +57,14 @@ export async function countDocumentChunks(fence: TestFence, documentId: string):
 }
 
 /** A multipart upload of one file (plus optional form fields) through the whole stack. */
-export function uploadFile(
+export async function uploadFile(
   fence: TestFence,
   key: string,
   file: { name: string; type: string; content: string | Uint8Array } | undefined,
   fields: Record<string, string> = {},
 ): Promise<Response> {
   const form = new FormData();
-  if (file) form.append("file", new File([file.content as BlobPart], file.name, { type: file.type }));
+  if (file) form.append("file", new File([file.content], file.name, { type: file.type }));
   for (const [name, value] of Object.entries(fields)) form.append(name, value);
   return fence.request("POST", "/v1/documents", { key, body: form });
 }

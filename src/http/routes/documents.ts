@@ -4,9 +4,10 @@ import type { DocumentRow } from "../../db/schema.js";
 import { ValidationError } from "../../errors.js";
 import type { DocumentIngestor, DocumentInput } from "../../ingest/ingest-document.js";
 import type { DocumentStore } from "../../ingest/document-store.js";
-import { detectMediaType, extractText } from "../../ingest/parse-document.js";
+import { detectMediaType, extractText, normalizeText } from "../../ingest/parse-document.js";
 import {
   commonErrors,
+  containsNul,
   CreateDocumentJson,
   CreateDocumentMultipart,
   Document,
@@ -15,6 +16,7 @@ import {
   ErrorResponse,
   IngestedDocument,
   ListDocumentsQuery,
+  metadataProblem,
 } from "../schemas.js";
 import type { AppEnv } from "../types.js";
 import type { Hook } from "./validation-hook.js";
@@ -126,7 +128,8 @@ export function documentRoutes(ingestor: DocumentIngestor, store: DocumentStore,
 /** Both upload forms become one DocumentInput; the ingestor never sees HTTP. */
 function jsonDocumentInput(body: z.infer<typeof CreateDocumentJson>): DocumentInput {
   return {
-    title: body.title ?? firstLineTitle(body.text),
+    // From the text as it will be stored, so a NUL byte in the raw text never reaches the title.
+    title: body.title ?? firstLineTitle(normalizeText(body.text)),
     text: body.text,
     mediaType: "text/markdown",
     byteSize: Buffer.byteLength(body.text, "utf8"),
@@ -143,7 +146,7 @@ async function uploadDocumentInput(form: Record<string, unknown>): Promise<Docum
   if (bytes.length === 0) throw new ValidationError("Invalid request: file: the file is empty");
   const text = await extractText(bytes, mediaType);
   return {
-    title: optionalField(form.title, "title", 500) ?? file.name,
+    title: optionalField(form.title, "title", 500) ?? (file.name.replaceAll("\u0000", "").trim() || "Untitled"),
     text,
     mediaType,
     byteSize: bytes.length,
@@ -158,8 +161,10 @@ function missingBody(): never {
 
 function optionalField(value: unknown, field: string, maxLength: number): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "string" || value.trim() === "" || value.length > maxLength) {
-    throw new ValidationError(`Invalid request: ${field}: must be a non-empty string of at most ${maxLength} characters`);
+  if (typeof value !== "string" || value.trim() === "" || value.length > maxLength || containsNul(value)) {
+    throw new ValidationError(
+      `Invalid request: ${field}: must be a non-empty string of at most ${maxLength} characters, without NUL characters`,
+    );
   }
   return value.trim();
 }
@@ -169,10 +174,13 @@ function parseMetadata(value: unknown): Record<string, unknown> | undefined {
   try {
     const parsed: unknown = JSON.parse(String(value));
     if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && String(value).length <= 16_384) {
+      const problem = metadataProblem(parsed as Record<string, unknown>);
+      if (problem) throw new ValidationError(`Invalid request: metadata: ${problem}`);
       return parsed as Record<string, unknown>;
     }
-  } catch {
-    // fall through to the error below
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    // otherwise not JSON: fall through to the error below
   }
   throw new ValidationError("Invalid request: metadata: must be a JSON object of at most 16 KiB");
 }
