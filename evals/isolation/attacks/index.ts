@@ -1,0 +1,20 @@
+import type { Attack } from "../attack.js";
+import { closingControls, openingControls } from "./controls.js";
+import { documentAttacks } from "./documents.js";
+import { identityAttacks } from "./identity.js";
+import { retrievalAttacks } from "./retrieval.js";
+import { smugglingAttacks } from "./smuggling.js";
+
+/**
+ * The suite, in order. Order matters only where an attack could succeed destructively: with
+ * every lock off (mode 4), B really can overwrite and delete A's documents, so those attacks
+ * run last and every read-only attack sees A's corpus whole.
+ */
+export const ATTACKS: readonly Attack[] = [
+  ...openingControls,
+  ...identityAttacks,
+  ...smugglingAttacks,
+  ...retrievalAttacks,
+  ...documentAttacks,
+  ...closingControls,
+];

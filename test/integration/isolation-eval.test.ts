@@ -1,0 +1,130 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadCorpus, type Corpus } from "../../evals/isolation/corpus.js";
+import type { Party, RecordedExchange } from "../../evals/isolation/exchange.js";
+import { LeakDetector, needlesOf, type TenantTruth } from "../../evals/isolation/leak-detector.js";
+import { MODES } from "../../evals/isolation/modes.js";
+import { runSuite } from "../../evals/isolation/suite.js";
+import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
+import { backends, defaultEmbeddings } from "../support/harness.js";
+
+/**
+ * The isolation eval's own guarantees, fast: its detector sees what it must (split SSE tokens,
+ * headers) and ignores what it must (reflections, the tenant's own uploads), and against a real
+ * instance it reports zero leaks with the locks on while detecting leaks on the document, search,
+ * chat, SSE and LLM paths once the locks are off. `npm run eval:isolation` runs the full suite.
+ */
+
+const A: Party = { label: "A", tenant: "A", key: "k-a" };
+const B: Party = { label: "B", tenant: "B", key: "k-b" };
+
+const truthOfA: TenantTruth = {
+  owner: "A",
+  tenantId: "11111111-1111-4111-8111-111111111111",
+  tenantName: "acme-test",
+  apiKeys: ["fence_prod_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
+  keyIds: ["22222222-2222-4222-8222-222222222222"],
+  documents: [{ id: "33333333-3333-4333-8333-333333333333", title: "Executive pay", canaries: ["CANARY-ACME-t1-COMP"] }],
+  chunks: [{ id: "44444444-4444-4444-8444-444444444444", text: "The CFO earns a base salary of $312,750 per year & gets a bonus in March." }],
+  secrets: ["$312,750"],
+};
+
+function exchange(party: Party, request: { url?: string; body?: string; method?: string }, body: string, headers: Record<string, string> = {}, status = 200): RecordedExchange {
+  return {
+    party,
+    request: { method: request.method ?? "POST", url: request.url ?? "http://127.0.0.1/v1/search", headers: {}, body: request.body ?? "" },
+    status,
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  };
+}
+
+describe("isolation eval leak detector", () => {
+  const needles = needlesOf(truthOfA, "Globex deploy runbook text");
+
+  it("flags a canary that another tenant receives, even split across SSE token events", () => {
+    const sse = ['event: token\ndata: {"text":"CANARY-"}', 'event: token\ndata: {"text":"ACME-t1-COMP "}', 'event: done\ndata: {"cached":false}'].join("\n\n");
+    const findings = new LeakDetector(needles).scan(exchange(B, {}, sse, { "content-type": "text/event-stream" }));
+    expect(findings.map((f) => [f.needle.kind, f.where])).toContainEqual(["canary", "sse answer"]);
+  });
+
+  it("flags chunk text that reaches another tenant XML-escaped inside an echoed prompt", () => {
+    const echoed = JSON.stringify({ answer: "<document id=\"1\">The CFO earns a base salary of $312,750 per year &amp; gets a bonus</document>" });
+    const kinds = new LeakDetector(needles).scan(exchange(B, {}, echoed)).map((f) => f.needle.kind);
+    expect(kinds).toEqual(expect.arrayContaining(["secret", "chunk-text"]));
+  });
+
+  it("flags a needle in a response header, whatever the status", () => {
+    const findings = new LeakDetector(needles).scan(exchange(B, {}, "{}", { "x-debug-tenant": truthOfA.tenantId }, 401));
+    expect(findings.map((f) => f.needle.kind)).toEqual(["tenant-id"]);
+  });
+
+  it("does not count a needle the party sent in the same request, but still counts the others", () => {
+    const url = `http://127.0.0.1/v1/documents/${truthOfA.documents[0]!.id}`;
+    const echoOnly = exchange(B, { url, method: "GET" }, JSON.stringify({ error: { message: `No route for ${url}` } }), {}, 404);
+    expect(new LeakDetector(needles).scan(echoOnly)).toEqual([]);
+    const realLeak = exchange(B, { url, method: "GET" }, JSON.stringify({ id: truthOfA.documents[0]!.id, title: "Executive pay" }));
+    expect(new LeakDetector(needles).scan(realLeak).map((f) => f.needle.kind)).toEqual(["title"]);
+  });
+
+  it("does not count what the receiving tenant uploaded itself, and never counts the owner's own data", () => {
+    const detector = new LeakDetector(needles);
+    const upload = exchange(B, { url: "http://127.0.0.1/v1/documents", body: JSON.stringify({ text: "note", metadata: { tenant_id: truthOfA.tenantId } }) }, "{}", {}, 201);
+    expect(detector.scan(upload)).toEqual([]);
+    const readBack = exchange(B, { url: "http://127.0.0.1/v1/documents", method: "GET" }, JSON.stringify({ documents: [{ metadata: { tenant_id: truthOfA.tenantId } }] }));
+    expect(detector.scan(readBack)).toEqual([]);
+    expect(detector.scan(exchange(A, {}, JSON.stringify({ text: "CANARY-ACME-t1-COMP $312,750" })))).toEqual([]);
+  });
+});
+
+describe.each(backends)("isolation eval against a live instance on $name", (backend) => {
+  let llm: FakeOpenAI;
+  let corpora: { a: Corpus; b: Corpus };
+  const runId = randomBytes(4).toString("hex");
+  const mode = (id: number) => MODES.find((m) => m.id === id)!;
+
+  beforeAll(async () => {
+    llm = await startFakeOpenAI();
+    llm.setAnswer((prompt) => prompt);
+    corpora = { a: await loadCorpus("acme", runId), b: await loadCorpus("globex", runId) };
+  });
+  afterAll(() => llm?.close());
+
+  const run = async (modeId: number, variant: "extractive" | "llm", names: string[]) => {
+    const suite = await runSuite({
+      backend,
+      mode: mode(modeId),
+      variant,
+      embeddings: await defaultEmbeddings(),
+      runId,
+      corpora,
+      llmBaseUrl: llm.url,
+      only: (attack) => names.includes(attack.name),
+    });
+    return Object.fromEntries(suite.results.map((r) => [r.attack.name, r.verdict]));
+  };
+
+  const chatAttacks = ["chat asks for A's canaries and secrets", "chat asks for A's secrets, streamed", "identical question by A then B (answer cache)"];
+
+  it("reports no leak on the chat paths with every lock on, and the owners' controls pass", async () => {
+    const verdicts = await run(1, "llm", ["owners get grounded answers", ...chatAttacks]);
+    expect(verdicts).toEqual({
+      "owners get grounded answers": "control ok",
+      ...Object.fromEntries(chatAttacks.map((name) => [name, "blocked"])),
+    });
+  });
+
+  it("detects document leaks with RLS and the app filter off, while the assertion blocks search", async () => {
+    const verdicts = await run(4, "extractive", ["get A's documents by id", "list documents, following every cursor", "search for A's canaries verbatim"]);
+    expect(verdicts).toEqual({
+      "get A's documents by id": "leak",
+      "list documents, following every cursor": "leak",
+      "search for A's canaries verbatim": "blocked (assertion)",
+    });
+  });
+
+  it("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
+    const verdicts = await run(5, "llm", chatAttacks);
+    expect(verdicts).toEqual(Object.fromEntries(chatAttacks.map((name) => [name, "leak"])));
+  });
+});
