@@ -91,9 +91,22 @@ export class ChatService {
     return result;
   }
 
-  /** The same answer as a stream of events: tokens as they arrive, then citations, then done. */
-  async *stream(ctx: TenantContext, turns: ConversationTurn[], signal?: AbortSignal): AsyncGenerator<ChatStreamEvent> {
+  /**
+   * The same answer as a stream of events: tokens as they arrive, then citations, then done.
+   * Retrieval and the ownership assertion run before this resolves, so their failures are
+   * ordinary HTTP errors; only the LLM's own failures can arrive mid-stream.
+   */
+  async openStream(ctx: TenantContext, turns: ConversationTurn[], signal?: AbortSignal): Promise<AsyncGenerator<ChatStreamEvent>> {
     const prepared = await this.prepare(ctx, turns);
+    return this.streamPrepared(ctx, turns, prepared, signal);
+  }
+
+  private async *streamPrepared(
+    ctx: TenantContext,
+    turns: ConversationTurn[],
+    prepared: Prepared,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ChatStreamEvent> {
     if (prepared.cachedAnswer || prepared.passages.length === 0 || !this.llm) {
       const whole = await this.answerPrepared(ctx, turns, prepared);
       yield* wordsOf(whole.answer);

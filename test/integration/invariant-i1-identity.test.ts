@@ -47,13 +47,15 @@ describe.each(backends)("I1 identity on $name", (backend) => {
     }
   }
 
-  it("ignores tenant_id in a search body", async () => {
+  it("ignores tenant_id in a search body, and reports it as a security event", async () => {
+    const before = smuggled();
     const res = await readJson<SearchBody>(
       fence.request("POST", "/v1/search", { key: b.key, json: { query: QUESTION, k: 10, tenant_id: a.id } }),
     );
     expect(res.status).toBe(200);
     expectOnlyB(res.body);
     expect(res.text).not.toContain(A_SECRET);
+    expect(smuggled()).toBe(before + 1);
   });
 
   it("ignores tenant_id in a chat body", async () => {

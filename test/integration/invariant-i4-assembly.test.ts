@@ -106,9 +106,11 @@ describe.each(backends)("I4 assembly assertion end to end on $name", (backend) =
       expect(failures()).toBe(before + 1);
     });
 
-    it("B's streamed chat fails closed the same way, before any token is sent", async () => {
+    it("B's streamed chat fails closed the same way: a 500 before the event stream opens", async () => {
       const before = failures();
       const res = await fence.request("POST", "/v1/chat", { key: b.key, json: { question: `What is the ${QUERY}?`, stream: true } });
+      expect(res.status).toBe(500);
+      expect(res.headers.get("content-type")).toMatch(/application\/json/);
       const text = await res.text();
       expect(text).not.toContain(A_SECRET);
       expect(text).not.toContain("event: token");

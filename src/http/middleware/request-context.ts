@@ -7,8 +7,8 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /**
  * Gives every request an id (the client's `x-request-id` when it is well-formed, else a new UUID),
- * echoes it on the response, and writes one access-log line with status and latency. Tenant
- * fields are added by authentication; bodies are never logged.
+ * echoes it on the response, and writes one access-log line with status and latency. Bodies are
+ * never logged.
  */
 export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
   return async function requestContextMiddleware(c, next) {
@@ -20,16 +20,13 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
     c.header("x-request-id", requestId);
     await next();
     c.res.headers.set("x-request-id", requestId);
-    const tenant = c.get("tenant");
+    // Tenant fields come from the child logger that authentication installed.
     c.get("log").info(
       {
         method: c.req.method,
         route: c.req.routePath,
         status: c.res.status,
         latency_ms: Math.round((performance.now() - started) * 10) / 10,
-        ...(tenant
-          ? { tenant_id: tenant.tenantId, key_id: tenant.keyId, project: tenant.project, environment: tenant.environment }
-          : {}),
       },
       "request",
     );

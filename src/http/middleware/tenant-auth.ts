@@ -1,28 +1,54 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Database } from "../../db/database.js";
 import type { SecurityEvents } from "../../observability/security-events.js";
 import { bearerToken } from "../../tenancy/api-keys.js";
 import { authenticateTenantKey } from "../../tenancy/authenticate.js";
 import type { AppEnv } from "../types.js";
 
-const SMUGGLING_NAMES = ["tenant_id", "tenantid", "tenant", "x-tenant-id", "x-tenant"];
+const SMUGGLING_NAMES = new Set(["tenant_id", "tenantid", "tenant", "x-tenant-id", "x-tenant"]);
+
+function isTenantField(name: string): boolean {
+  return SMUGGLING_NAMES.has(name.toLowerCase());
+}
+
+/** Top-level keys of a JSON body. Hono caches the parsed body, so the validator does not re-read it. */
+async function jsonBodyKeys(c: Context<AppEnv>): Promise<string[]> {
+  if (!/^application\/json/i.test(c.req.header("content-type") ?? "")) return [];
+  try {
+    const body: unknown = await c.req.json();
+    return body && typeof body === "object" && !Array.isArray(body) ? Object.keys(body) : [];
+  } catch {
+    return []; // malformed JSON is the validator's to report
+  }
+}
 
 /**
  * Tenant routes: the TenantContext comes from the verified key only (I1). A tenant id offered in
- * the query string or a header is ignored — and reported, since an honest client never sends one.
+ * the query string, a header or a JSON body is ignored (bodies are parsed by schemas that drop
+ * unknown fields) — and reported, since an honest client never sends one.
  */
 export function tenantAuth(db: Database, securityEvents: SecurityEvents): MiddlewareHandler<AppEnv> {
   return async function tenantAuthMiddleware(c, next) {
     const tenant = await authenticateTenantKey(db, bearerToken(c.req.header("authorization")), c.get("requestId"));
     c.set("tenant", tenant);
-    c.set("log", c.get("log").child({ tenant_id: tenant.tenantId, key_id: tenant.keyId }));
+    c.set(
+      "log",
+      c.get("log").child({
+        tenant_id: tenant.tenantId,
+        key_id: tenant.keyId,
+        project: tenant.project,
+        environment: tenant.environment,
+      }),
+    );
     const smuggled = [
-      ...Object.keys(c.req.query()).filter((k) => SMUGGLING_NAMES.includes(k.toLowerCase())),
-      ...Object.keys(c.req.header()).filter((h) => SMUGGLING_NAMES.includes(h.toLowerCase())),
+      ...Object.keys(c.req.query()).filter(isTenantField).map((k) => `query.${k}`),
+      ...Object.keys(c.req.header()).filter(isTenantField).map((h) => `header.${h}`),
+      ...(await jsonBodyKeys(c)).filter(isTenantField).map((k) => `body.${k}`),
     ];
     if (smuggled.length > 0) {
       securityEvents.report("smuggled_tenant_id", {
         tenant_id: tenant.tenantId,
+        key_id: tenant.keyId,
         request_id: tenant.requestId,
         fields: smuggled,
       });

@@ -69,11 +69,12 @@ export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: n
         const answer = await chat.answer(tenant, turns);
         return c.json({ ...answer, request_id: tenant.requestId }, 200);
       }
+      const abort = new AbortController();
+      const events = await chat.openStream(tenant, turns, abort.signal);
       return streamSSE(c, async (sse) => {
-        const abort = new AbortController();
         sse.onAbort(() => abort.abort());
         try {
-          for await (const event of chat.stream(tenant, turns, abort.signal)) {
+          for await (const event of events) {
             const data =
               event.type === "done"
                 ? { ...event.answer, request_id: tenant.requestId }
@@ -83,7 +84,8 @@ export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: n
             await sse.writeSSE({ event: event.type, data: JSON.stringify(data) });
           }
         } catch (error) {
-          // Headers are already sent: the failure travels as an `error` event with the usual body.
+          // Headers are already sent (only the LLM can fail this late): the failure travels as an
+          // `error` event with the usual body.
           const known = error instanceof FenceError;
           if (!known) c.get("log").error({ err: error }, "chat stream failed");
           await sse.writeSSE({
