@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { chunkText } from "../src/ingest/chunk-text.js";
 import { DocumentIngestor } from "../src/ingest/ingest-document.js";
 import { extractText, normalizeText } from "../src/ingest/parse-document.js";
@@ -55,16 +56,16 @@ function embeddingInputs(markdown: string): string[] {
  * a scratch tenant.
  */
 export async function benchIngest(backend: BenchBackend, corpus: Corpus, documents: readonly GeneratedDocument[]): Promise<IngestResult> {
-  const { db, embeddings } = backend.fence;
+  const { db, embeddings, budgets } = backend.fence;
   const limits = { maxTextChars: backend.config.limits.maxTextChars };
-  const ingestor = new DocumentIngestor(db, embeddings, limits);
+  const ingestor = new DocumentIngestor(db, embeddings, budgets, limits);
 
   // Warm-up (not measured): first model call, first insert into each table, statement paths.
   await ingestDocument(ingestor, corpus.scratch.ctx, { title: "warm-up", markdown: documents[0]!.markdown });
 
   // The three stages alternate per document, so load drift on a shared machine falls on all alike.
   const vectors = new Map<string, number[]>();
-  const storeIngestor = new DocumentIngestor(db, new PrecomputedEmbeddings(embeddings.model, embeddings.dimensions, vectors), limits);
+  const storeIngestor = new DocumentIngestor(db, new PrecomputedEmbeddings(embeddings.model, embeddings.dimensions, vectors), budgets, limits);
   const stages = { endToEnd: new Stage(), embedOnly: new Stage(), storeOnly: new Stage() };
   for (const [i, doc] of documents.entries()) {
     const tenant = i % 2 === 0 ? corpus.large : corpus.small;
@@ -119,7 +120,7 @@ async function ingestDocument(
     text,
     mediaType: "text/markdown",
     byteSize: bytes.length,
-  });
+  }, { operationId: `bench:${randomUUID()}` });
   if (outcome !== "created") throw new Error(`bench: expected a new document, got ${outcome}`);
   return document.chunkCount;
 }

@@ -20,8 +20,7 @@ export interface SearchResult {
 
 /** The Retriever exactly as buildFence wires it (same caches, same ef_search from the config). */
 export function retrieverFor(backend: BenchBackend): Retriever {
-  const { db, embeddings, caches, securityEvents } = backend.fence;
-  return new Retriever(db, embeddings, caches, securityEvents, { efSearch: backend.config.retrieval.hnswEfSearch });
+  return backend.fence.retriever;
 }
 
 /**

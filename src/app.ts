@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { ChatService } from "./chat/chat-service.js";
 import type { Database } from "./db/database.js";
+import type { BudgetGuard } from "./limits/budget-guard.js";
 import type { DocumentIngestor } from "./ingest/ingest-document.js";
 import type { DocumentStore } from "./ingest/document-store.js";
 import { PayloadTooLargeError } from "./errors.js";
@@ -12,6 +13,7 @@ import { requestContext } from "./http/middleware/request-context.js";
 import { tenantAuth } from "./http/middleware/tenant-auth.js";
 import { adminRoutes } from "./http/routes/admin.js";
 import { documentRoutes } from "./http/routes/documents.js";
+import { limitsRoutes } from "./http/routes/limits.js";
 import { operationsRoutes } from "./http/routes/operations.js";
 import { retrievalRoutes } from "./http/routes/retrieval.js";
 import { validationHook } from "./http/routes/validation-hook.js";
@@ -31,6 +33,7 @@ export interface FenceServices {
   documents: DocumentStore;
   retriever: Retriever;
   chat: ChatService;
+  budgets: BudgetGuard;
   embeddingModel: string;
   adminKey: string | undefined;
   limits: { maxBodyBytes: number; searchMaxK: number };
@@ -65,6 +68,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   });
   tenantApp.route("/", documentRoutes(services.ingestor, services.documents, validationHook));
   tenantApp.route("/", retrievalRoutes(services.retriever, services.chat, services.limits.searchMaxK, validationHook));
+  tenantApp.route("/", limitsRoutes(services.budgets, validationHook));
   app.route("/v1", tenantApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "tenantKey", {

@@ -46,6 +46,11 @@ const ConfigSchema = z
     LLM_API_KEY: optionalString,
     LLM_MODEL: optionalString,
     LLM_TIMEOUT_MS: positiveInt(60_000),
+    LLM_FALLBACK_MODEL: optionalString,
+    LLM_PROVIDER: z.string().regex(/^[a-z0-9._-]{1,50}$/).default("openai-compatible"),
+    LLM_MAX_OUTPUT_TOKENS: positiveInt(1024),
+    LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+    FENCE_INTERNAL_MICROS_PER_MTOK: z.coerce.number().int().min(0).default(0),
 
     FENCE_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
     FENCE_MAX_TEXT_CHARS: positiveInt(2_000_000),
@@ -84,7 +89,20 @@ export interface FenceConfig {
     | { provider: "local"; threads: number }
     | { provider: "transformers"; model: string; modelsDir: string | undefined; allowRemote: boolean }
     | { provider: "openai"; baseUrl: string; apiKey: string | undefined; model: string; dimensions: number | undefined };
-  llm: { baseUrl: string; apiKey: string | undefined; model: string; timeoutMs: number } | undefined;
+  llm:
+    | {
+        baseUrl: string;
+        apiKey: string | undefined;
+        model: string;
+        fallbackModel: string | undefined;
+        provider: string;
+        timeoutMs: number;
+        maxOutputTokens: number;
+        maxRetries: number;
+      }
+    | undefined;
+  /** Price for models without a price row (local models), in micro-units per million tokens. */
+  internalMicrosPerMTok: number;
   limits: { maxBodyBytes: number; maxTextChars: number; searchMaxK: number };
   retrieval: { minRelevance: number; hnswEfSearch: number };
   cacheEntries: number;
@@ -128,8 +146,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             },
     llm:
       e.LLM_BASE_URL && e.LLM_MODEL
-        ? { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS }
+        ? {
+            baseUrl: e.LLM_BASE_URL,
+            apiKey: e.LLM_API_KEY,
+            model: e.LLM_MODEL,
+            fallbackModel: e.LLM_FALLBACK_MODEL,
+            provider: e.LLM_PROVIDER,
+            timeoutMs: e.LLM_TIMEOUT_MS,
+            maxOutputTokens: e.LLM_MAX_OUTPUT_TOKENS,
+            maxRetries: e.LLM_MAX_RETRIES,
+          }
         : undefined,
+    internalMicrosPerMTok: e.FENCE_INTERNAL_MICROS_PER_MTOK,
     limits: {
       maxBodyBytes: e.FENCE_MAX_BODY_BYTES,
       maxTextChars: e.FENCE_MAX_TEXT_CHARS,

@@ -9,6 +9,9 @@ export type ErrorCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "unprocessable_document"
+  | "budget_exceeded"
+  | "idempotency_conflict"
+  | "feature_disabled"
   | "tenant_isolation_violation"
   | "upstream_error"
   | "not_ready"
@@ -70,6 +73,45 @@ export class UnprocessableDocumentError extends FenceError {
 export class TenantIsolationError extends FenceError {
   constructor(message: string) {
     super("tenant_isolation_violation", message);
+  }
+}
+
+/**
+ * The request would take the tenant past a hard budget cap. Refused before any provider call, with
+ * the limit, what is used and held, and when the budget resets: never a silent overage.
+ */
+export class BudgetExceededError extends FenceError {
+  constructor(
+    readonly budget: string,
+    readonly status: { limit: number | null; used: number; reserved: number; resets_at: string },
+    readonly plan: string,
+  ) {
+    super("budget_exceeded", `The ${budget.replaceAll("_", " ")} budget of plan '${plan}' is exhausted; it resets at ${status.resets_at}.`, {
+      budget,
+      plan,
+      limit: status.limit,
+      used: status.used,
+      reserved: status.reserved,
+      resets_at: status.resets_at,
+    });
+  }
+}
+
+export class IdempotencyConflictError extends FenceError {
+  constructor(state: "completed" | "in_progress") {
+    super(
+      "idempotency_conflict",
+      state === "completed"
+        ? "A request with this Idempotency-Key has already completed and was charged; use a new key for a new request."
+        : "A request with this Idempotency-Key is still in progress.",
+    );
+  }
+}
+
+/** A feature the tenant's configuration turns off (e.g. `chat.streaming`). */
+export class FeatureDisabledError extends FenceError {
+  constructor(feature: string) {
+    super("feature_disabled", `The feature '${feature}' is disabled for this tenant.`);
   }
 }
 

@@ -13,6 +13,7 @@ import type { EmbeddingProvider } from "./embeddings/provider.js";
 import type { AppEnv } from "./http/types.js";
 import { DocumentStore } from "./ingest/document-store.js";
 import { DocumentIngestor } from "./ingest/ingest-document.js";
+import { BudgetGuard } from "./limits/budget-guard.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { SecurityEvents } from "./observability/security-events.js";
 import { Retriever } from "./retrieval/retriever.js";
@@ -24,6 +25,8 @@ export interface FenceInstance {
   embeddings: EmbeddingProvider;
   securityEvents: SecurityEvents;
   caches: TenantCaches;
+  budgets: BudgetGuard;
+  retriever: Retriever;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -56,19 +59,24 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
 
     const securityEvents = new SecurityEvents(logger);
     const caches = new TenantCaches(config.cacheEntries);
-    const retriever = new Retriever(db, embeddings, caches, securityEvents, { efSearch: config.retrieval.hnswEfSearch });
-    const chat = new ChatService(db, retriever, caches, securityEvents, config.llm ? new LlmClient(config.llm) : undefined, {
+    const budgets = new BudgetGuard(db, config.internalMicrosPerMTok);
+    const retriever = new Retriever(db, embeddings, caches, securityEvents, budgets, { efSearch: config.retrieval.hnswEfSearch });
+    const chat = new ChatService(db, retriever, caches, securityEvents, budgets, config.llm ? new LlmClient(config.llm) : undefined, {
       k: 8,
       minRelevance: config.retrieval.minRelevance,
       maxPassages: 6,
       maxContextChars: 6000,
+      provider: config.llm?.provider ?? "none",
+      fallbackModel: config.llm?.fallbackModel,
+      maxOutputTokens: config.llm?.maxOutputTokens ?? 0,
     });
     const app = createApp({
       db,
       logger,
       securityEvents,
       tenantAdmin: new TenantAdmin(db, caches),
-      ingestor: new DocumentIngestor(db, embeddings, { maxTextChars: config.limits.maxTextChars }),
+      ingestor: new DocumentIngestor(db, embeddings, budgets, { maxTextChars: config.limits.maxTextChars }),
+      budgets,
       documents: new DocumentStore(db),
       retriever,
       chat,
@@ -82,6 +90,8 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       embeddings,
       securityEvents,
       caches,
+      budgets,
+      retriever,
       logger,
       async close() {
         await db.close();

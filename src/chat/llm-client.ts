@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import OpenAI from "openai";
 import { UpstreamError } from "../errors.js";
 import type { PromptMessage } from "./prompt.js";
@@ -12,6 +13,23 @@ export interface Completion {
   text: string;
   usage: TokenUsage;
   finishReason: string | null;
+  /** False when the provider sent no usage (a dropped stream) and the counts are Fence's estimate. */
+  usageReported: boolean;
+}
+
+/** A provider attempt that failed: no charge, kept as the technical record of the request. */
+export interface FailedAttempt {
+  attempt: number;
+  status: number | undefined;
+  message: string;
+}
+
+export interface LlmCallOptions {
+  model: string;
+  maxTokens: number;
+  signal?: AbortSignal;
+  /** Called for every failed attempt, retried or not, so each reaches the ledger. */
+  onFailedAttempt?: (failure: FailedAttempt) => void;
 }
 
 export interface LlmClientOptions {
@@ -19,11 +37,15 @@ export interface LlmClientOptions {
   apiKey: string | undefined;
   model: string;
   timeoutMs: number;
+  maxRetries: number;
 }
 
 /**
- * Any OpenAI-compatible chat endpoint, through the official `openai` client (which already retries
- * 429/5xx with backoff and honours Retry-After). Called outside any database transaction.
+ * Any OpenAI-compatible chat endpoint, through the official `openai` client. Fence retries itself
+ * (the client's own retries are off) so that every attempt is visible to metering: a failed
+ * attempt is recorded without charge, and the successful one points back at the first. Backoff is
+ * exponential with full jitter and honours the provider's Retry-After. Streams are retried only
+ * before their first token. Called outside any database transaction.
  */
 export class LlmClient {
   private readonly client: OpenAI;
@@ -33,7 +55,7 @@ export class LlmClient {
       baseURL: options.baseUrl,
       apiKey: options.apiKey ?? "unused",
       timeout: options.timeoutMs,
-      maxRetries: 2,
+      maxRetries: 0,
     });
   }
 
@@ -41,43 +63,46 @@ export class LlmClient {
     return this.options.model;
   }
 
-  async complete(messages: PromptMessage[]): Promise<Completion> {
-    try {
-      const response = await this.client.chat.completions.create({
-        model: this.options.model,
-        messages,
-        temperature: 0,
-      });
+  async complete(messages: PromptMessage[], call: LlmCallOptions): Promise<Completion> {
+    return this.withRetries(call, async () => {
+      const response = await this.client.chat.completions.create(
+        { model: call.model, messages, temperature: 0, max_tokens: call.maxTokens },
+        { signal: call.signal },
+      );
       const choice = response.choices[0];
       return {
         text: choice?.message.content ?? "",
         usage: toUsage(response.usage),
         finishReason: choice?.finish_reason ?? null,
+        usageReported: Boolean(response.usage),
       };
-    } catch (error) {
-      throw asUpstreamError(error);
-    }
+    });
   }
 
   /**
-   * Streams tokens; resolves `usage` from the provider's final chunk (`include_usage`), so a
-   * streamed answer is counted from what the provider says it produced.
+   * Streams tokens; the returned completion carries the provider's final usage
+   * (`include_usage`). If the stream ends without it (dropped connection, client gone), the
+   * completion says `usageReported: false` and carries the text received so far.
    */
-  async *stream(messages: PromptMessage[], signal?: AbortSignal): AsyncGenerator<string, Completion> {
-    let text = "";
-    let usage: TokenUsage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
-    let finishReason: string | null = null;
-    try {
-      const stream = await this.client.chat.completions.create(
+  async *stream(messages: PromptMessage[], call: LlmCallOptions): AsyncGenerator<string, Completion> {
+    const stream = await this.withRetries(call, () =>
+      this.client.chat.completions.create(
         {
-          model: this.options.model,
+          model: call.model,
           messages,
           temperature: 0,
+          max_tokens: call.maxTokens,
           stream: true,
           stream_options: { include_usage: true },
         },
-        { signal },
-      );
+        { signal: call.signal },
+      ),
+    );
+    let text = "";
+    let usage: TokenUsage | undefined;
+    let finishReason: string | null = null;
+    let failure: unknown;
+    try {
       for await (const chunk of stream) {
         if (chunk.usage) usage = toUsage(chunk.usage);
         const choice = chunk.choices[0];
@@ -89,10 +114,51 @@ export class LlmClient {
         }
       }
     } catch (error) {
-      throw asUpstreamError(error);
+      failure = error;
     }
-    return { text, usage, finishReason };
+    const completion = { text, usage: usage ?? ZERO_USAGE, finishReason, usageReported: usage !== undefined };
+    if (failure !== undefined && !call.signal?.aborted) throw new StreamInterruptedError(completion, failure);
+    return completion;
   }
+
+  private async withRetries<T>(call: LlmCallOptions, send: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send();
+      } catch (error) {
+        const status = (error as { status?: number }).status;
+        call.onFailedAttempt?.({ attempt, status, message: describe(error) });
+        if (call.signal?.aborted || attempt > this.options.maxRetries || !retryable(status)) throw asUpstreamError(error);
+        await sleep(backoffMs(attempt, error), undefined, { signal: call.signal }).catch(() => undefined);
+      }
+    }
+  }
+}
+
+/** A stream that failed after tokens were sent: carries what arrived, for metering. */
+export class StreamInterruptedError extends UpstreamError {
+  constructor(
+    readonly partial: Completion,
+    cause: unknown,
+  ) {
+    super(`The language model stream was interrupted: ${describe(cause)}`);
+  }
+}
+
+const ZERO_USAGE: TokenUsage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+
+function retryable(status: number | undefined): boolean {
+  return status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;
+}
+
+/** Full-jitter exponential backoff, but never sooner than the provider's Retry-After. */
+function backoffMs(attempt: number, error: unknown): number {
+  const headers = (error as { headers?: Headers | Record<string, string> }).headers;
+  const read = (name: string) =>
+    headers instanceof Headers ? headers.get(name) : (headers as Record<string, string> | undefined)?.[name];
+  const retryAfterMs = Number(read("retry-after-ms")) || Number(read("retry-after")) * 1000 || 0;
+  const jitter = Math.random() * Math.min(8000, 250 * 2 ** (attempt - 1));
+  return Math.min(20_000, Math.max(retryAfterMs, jitter));
 }
 
 function toUsage(usage: OpenAI.CompletionUsage | undefined | null): TokenUsage {
@@ -101,6 +167,11 @@ function toUsage(usage: OpenAI.CompletionUsage | undefined | null): TokenUsage {
     output_tokens: usage?.completion_tokens ?? 0,
     total_tokens: usage?.total_tokens ?? 0,
   };
+}
+
+function describe(error: unknown): string {
+  const status = (error as { status?: number }).status;
+  return `${status ? `HTTP ${status}: ` : ""}${(error as Error)?.message ?? String(error)}`.slice(0, 300);
 }
 
 function asUpstreamError(error: unknown): UpstreamError {

@@ -27,7 +27,23 @@ latest user message, inside <documents>. Rules:
  * citation number; its text is entity-escaped so a document cannot close the fence and speak as
  * the system or the user (document text is data, never instructions).
  */
-export function buildGroundedPrompt(passages: readonly ContextPassage[], turns: readonly ConversationTurn[]): PromptMessage[] {
+export interface PromptStyle {
+  /** The tenant's persona preamble (platform-admin configured); it precedes, never replaces, the rules. */
+  persona?: string | undefined;
+  answerStyle?: "concise" | "detailed" | "bullet_points" | undefined;
+}
+
+const STYLE_LINES = {
+  concise: "Answer in at most three sentences.",
+  detailed: "Answer thoroughly, covering every relevant detail the documents give.",
+  bullet_points: "Answer as a short bulleted list.",
+} as const;
+
+export function buildGroundedPrompt(
+  passages: readonly ContextPassage[],
+  turns: readonly ConversationTurn[],
+  style: PromptStyle = {},
+): PromptMessage[] {
   const history = turns.slice(0, -1);
   const question = turns[turns.length - 1]!.content;
   const documents = passages
@@ -37,8 +53,11 @@ export function buildGroundedPrompt(passages: readonly ContextPassage[], turns: 
         `${escapeXml(p.text)}\n</document>`,
     )
     .join("\n");
+  const system = [style.persona?.trim(), SYSTEM_PROMPT, style.answerStyle ? STYLE_LINES[style.answerStyle] : undefined]
+    .filter(Boolean)
+    .join("\n\n");
   return [
-    { role: "system", content: SYSTEM_PROMPT },
+    { role: "system", content: system },
     ...history.map((t) => ({ role: t.role, content: t.content })),
     { role: "user", content: `<documents>\n${documents}\n</documents>\n\nQuestion: ${question}` },
   ];

@@ -1,6 +1,8 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  boolean,
+  doublePrecision,
   customType,
   foreignKey,
   index,
@@ -125,3 +127,121 @@ export type TenantRow = typeof tenants.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type DocumentRow = typeof documents.$inferSelect;
 export type ChunkRow = typeof chunks.$inferSelect;
+
+/**
+ * Plans are data (seeded free / pro / enterprise, editable by the admin API): the budgets and
+ * models both cost control and flow control read. Not tenant-owned; tenants may read them.
+ */
+export const plans = pgTable("plans", {
+  name: text("name").primaryKey(),
+  tokensPerDay: bigint("tokens_per_day", { mode: "number" }),
+  tokensPerMonth: bigint("tokens_per_month", { mode: "number" }),
+  /** Monthly spend cap in micro-units of the billing currency (1 USD = 1,000,000). */
+  spendPerMonthMicros: bigint("spend_per_month_micros", { mode: "number" }),
+  preferredModel: text("preferred_model"),
+  fallbackModel: text("fallback_model"),
+  downgradeAllowed: boolean("downgrade_allowed").notNull().default(true),
+  /** Share of any budget (0–1) at which requests move to the fallback model. */
+  downgradeThreshold: doublePrecision("downgrade_threshold").notNull().default(0.9),
+  requestsPerMinute: integer("requests_per_minute"),
+  tokensPerMinute: integer("tokens_per_minute"),
+  maxConcurrency: integer("max_concurrency"),
+  schedulingWeight: integer("scheduling_weight").notNull().default(1),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Per-tenant overrides on top of the plan (persona, answer style, flags, retrieval k, …). */
+export const tenantConfigs = pgTable("tenant_configs", {
+  tenantId: uuid("tenant_id")
+    .primaryKey()
+    .references(() => tenants.id, { onDelete: "cascade" }),
+  overrides: jsonb("overrides").$type<Record<string, unknown>>().notNull().default({}),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Versioned prices per provider and model, in micro-units per million tokens. */
+export const prices = pgTable(
+  "prices",
+  {
+    provider: text("provider").notNull(),
+    model: text("model").notNull(),
+    version: integer("version").notNull(),
+    inputMicrosPerMTok: bigint("input_micros_per_mtok", { mode: "number" }).notNull(),
+    outputMicrosPerMTok: bigint("output_micros_per_mtok", { mode: "number" }).notNull(),
+    cachedMicrosPerMTok: bigint("cached_micros_per_mtok", { mode: "number" }).notNull().default(0),
+    effectiveFrom: timestamp("effective_from", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.model, t.version] })],
+);
+
+/**
+ * The usage ledger. One row per billable event, idempotent by `event_id` within a tenant: a
+ * replayed event increments `duplicate_count` instead of counting again. Failed provider calls
+ * are kept (status `failed`, no cost) as the technical record; a retry points at its original.
+ */
+export const usageEvents = pgTable(
+  "usage_events",
+  {
+    tenantId: uuid("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    id: uuid("id").notNull().defaultRandom(),
+    eventId: text("event_id").notNull(),
+    project: text("project").notNull(),
+    environment: text("environment").notNull(),
+    keyId: uuid("key_id"),
+    requestId: text("request_id").notNull(),
+    feature: text("feature").notNull(),
+    provider: text("provider").notNull(),
+    model: text("model").notNull(),
+    inputTokens: bigint("input_tokens", { mode: "number" }).notNull().default(0),
+    outputTokens: bigint("output_tokens", { mode: "number" }).notNull().default(0),
+    cachedTokens: bigint("cached_tokens", { mode: "number" }).notNull().default(0),
+    costMicros: bigint("cost_micros", { mode: "number" }).notNull().default(0),
+    priceVersion: integer("price_version"),
+    status: text("status").notNull(),
+    usageEstimated: boolean("usage_estimated").notNull().default(false),
+    retryOf: text("retry_of"),
+    duplicateCount: integer("duplicate_count").notNull().default(0),
+    error: text("error"),
+    occurredAt: timestamp("occurred_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    uniqueIndex("usage_events_tenant_event_idx").on(t.tenantId, t.eventId),
+    index("usage_events_tenant_time_idx").on(t.tenantId, t.occurredAt),
+  ],
+);
+
+/** Running totals per tenant and period (`day:2026-11-23`, `month:2026-11`), kept with the ledger. */
+export const usageCounters = pgTable(
+  "usage_counters",
+  {
+    tenantId: uuid("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    period: text("period").notNull(),
+    tokens: bigint("tokens", { mode: "number" }).notNull().default(0),
+    costMicros: bigint("cost_micros", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.period] })],
+);
+
+/** Budget held by requests in flight; expires so a crashed instance cannot hold budget forever. */
+export const budgetReservations = pgTable(
+  "budget_reservations",
+  {
+    tenantId: uuid("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    id: uuid("id").notNull().defaultRandom(),
+    requestId: text("request_id").notNull(),
+    tokens: bigint("tokens", { mode: "number" }).notNull(),
+    costMicros: bigint("cost_micros", { mode: "number" }).notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] })],
+);
+
+export type PlanRow = typeof plans.$inferSelect;
+export type UsageEventRow = typeof usageEvents.$inferSelect;

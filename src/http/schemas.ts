@@ -206,6 +206,9 @@ export const ChatResponse = z
     no_answer: z.boolean(),
     model: z.string().nullable(),
     prompt_version: z.string(),
+    model_downgraded: z
+      .boolean()
+      .openapi({ description: "True when the tenant was near its budget cap and the plan's fallback model answered." }),
     usage: z.object({ input_tokens: z.number(), output_tokens: z.number(), total_tokens: z.number() }),
     cached: z.boolean(),
     request_id: z.string(),

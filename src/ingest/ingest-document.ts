@@ -3,7 +3,10 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { chunks, documents, type DocumentRow } from "../db/schema.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
-import { PayloadTooLargeError, ValidationError } from "../errors.js";
+import { FeatureDisabledError, PayloadTooLargeError, ValidationError } from "../errors.js";
+import type { BudgetGuard } from "../limits/budget-guard.js";
+import { estimateTokens } from "../metering/usage-event.js";
+import { featureEnabled } from "../plans/tenant-settings.js";
 import { bumpDataVersion } from "../tenancy/data-version.js";
 import type { TenantContext } from "../tenancy/tenant-context.js";
 import { chunkText, DEFAULT_CHUNK_OPTIONS, type ChunkOptions, type TextChunk } from "./chunk-text.js";
@@ -34,11 +37,12 @@ export class DocumentIngestor {
   constructor(
     private readonly db: Database,
     private readonly embeddings: EmbeddingProvider,
+    private readonly budgets: BudgetGuard,
     private readonly limits: { maxTextChars: number },
     private readonly chunkOptions: ChunkOptions = DEFAULT_CHUNK_OPTIONS,
   ) {}
 
-  async ingest(ctx: TenantContext, input: DocumentInput): Promise<IngestResult> {
+  async ingest(ctx: TenantContext, input: DocumentInput, meta: { operationId: string }): Promise<IngestResult> {
     const text = normalizeText(input.text);
     if (!text) throw new ValidationError("The document contains no text.");
     if (text.length > this.limits.maxTextChars) throw new PayloadTooLargeError(this.limits.maxTextChars);
@@ -53,9 +57,7 @@ export class DocumentIngestor {
     }
 
     const pieces = chunkText(text, this.chunkOptions);
-    const vectors = await this.embeddings.embed(
-      pieces.map((p) => (p.heading ? `${p.heading}\n${p.text}` : p.text)),
-    );
+    const vectors = await this.embedWithinBudget(ctx, input, pieces, meta.operationId);
 
     // Two first uploads of one source_id can race to insert; the loser retries once and then
     // finds the winner's row (unique index on tenant_id, source_id), replacing or keeping it.
@@ -65,6 +67,45 @@ export class DocumentIngestor {
       } catch (error) {
         if (attempt >= 2 || !isUniqueViolation(error)) throw error;
       }
+    }
+  }
+
+  /**
+   * Embedding is the expensive step, so the budget is reserved before it: a document that would
+   * take the tenant past its cap is refused (402) before anything is embedded or stored. The
+   * embedding is charged once it has happened, even if storing then fails.
+   */
+  private async embedWithinBudget(
+    ctx: TenantContext,
+    input: DocumentInput,
+    pieces: TextChunk[],
+    operationId: string,
+  ): Promise<number[][]> {
+    const texts = pieces.map((p) => (p.heading ? `${p.heading}\n${p.text}` : p.text));
+    const inputTokens = texts.reduce((sum, t) => sum + estimateTokens(t), 0);
+    const provider = this.embeddings.model.split(":")[0]!;
+    const hold = await this.budgets.reserve(ctx, {
+      feature: "embed_documents",
+      operationId,
+      provider,
+      preferredModel: this.embeddings.model,
+      inputTokens,
+      maxOutputTokens: 0,
+    });
+    const record = { eventId: `${operationId}:embed_documents`, feature: "embed_documents" as const, provider, model: this.embeddings.model };
+    if (input.mediaType === "application/pdf" && !featureEnabled(hold.settings, "ingest.pdf")) {
+      await this.budgets.settle(ctx, hold, []);
+      throw new FeatureDisabledError("ingest.pdf");
+    }
+    try {
+      const vectors = await this.embeddings.embed(texts);
+      await this.budgets.settle(ctx, hold, [{ ...record, inputTokens, outputTokens: 0, status: "charged", usageEstimated: true }]);
+      return vectors;
+    } catch (error) {
+      await this.budgets.settle(ctx, hold, [
+        { ...record, inputTokens: 0, outputTokens: 0, status: "failed", error: (error as Error).message.slice(0, 300) },
+      ]);
+      throw error;
     }
   }
 

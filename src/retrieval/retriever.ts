@@ -1,4 +1,7 @@
+import { randomUUID } from "node:crypto";
 import type { Database } from "../db/database.js";
+import type { BudgetGuard } from "../limits/budget-guard.js";
+import { estimateTokens } from "../metering/usage-event.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
 import type { SecurityEvents } from "../observability/security-events.js";
@@ -21,6 +24,7 @@ export class Retriever {
     private readonly embeddings: EmbeddingProvider,
     private readonly caches: TenantCaches,
     private readonly securityEvents: SecurityEvents,
+    private readonly budgets: BudgetGuard,
     private readonly options: RetrieverOptions,
   ) {}
 
@@ -52,6 +56,20 @@ export class Retriever {
     if (cached) return cached.vector;
     const [vector] = await this.embeddings.embed([text]);
     this.caches.queryEmbeddings.set(ctx, parts, { vector: vector! });
+    // Metered, but without a reservation of its own: a query is a few tokens, and the chat that
+    // follows reserves its budget before the expensive call.
+    await this.budgets.record(ctx, [
+      {
+        eventId: `query:${randomUUID()}:embed_query`,
+        feature: "embed_query",
+        provider: this.embeddings.model.split(":")[0]!,
+        model: this.embeddings.model,
+        inputTokens: estimateTokens(text),
+        outputTokens: 0,
+        status: "charged",
+        usageEstimated: true,
+      },
+    ]);
     return vector!;
   }
 }

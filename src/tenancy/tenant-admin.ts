@@ -1,7 +1,7 @@
 import { and, asc, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { apiKeys, tenants } from "../db/schema.js";
-import { NotFoundError } from "../errors.js";
+import { apiKeys, plans, tenants } from "../db/schema.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import { generateApiKey } from "./api-keys.js";
 import { isUuid, type KeyEnvironment } from "./tenant-context.js";
@@ -34,10 +34,13 @@ export class TenantAdmin {
   ) {}
 
   async createTenant(input: { name: string; plan: string }): Promise<TenantSummary> {
-    const [row] = await this.db.asPlatformAdmin("create-tenant", (tx) =>
-      tx.insert(tenants).values({ name: input.name, plan: input.plan }).returning(),
-    );
-    return summarize(row!);
+    const row = await this.db.asPlatformAdmin("create-tenant", async (tx) => {
+      const [plan] = await tx.select({ name: plans.name }).from(plans).where(eq(plans.name, input.plan));
+      if (!plan) throw new ValidationError(`Invalid request: plan: unknown plan '${input.plan}'`);
+      const [inserted] = await tx.insert(tenants).values({ name: input.name, plan: input.plan }).returning();
+      return inserted!;
+    });
+    return summarize(row);
   }
 
   async listTenants(): Promise<TenantSummary[]> {

@@ -10,6 +10,7 @@ const V1_ROUTES: Record<string, { methods: string[]; auth: "adminKey" | "tenantK
   "/v1/documents/{id}": { methods: ["delete", "get"], auth: "tenantKey" },
   "/v1/search": { methods: ["post"], auth: "tenantKey" },
   "/v1/chat": { methods: ["post"], auth: "tenantKey" },
+  "/v1/limits": { methods: ["get"], auth: "tenantKey" },
   "/v1/admin/tenants": { methods: ["get", "post"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}": { methods: ["delete"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/keys": { methods: ["post"], auth: "adminKey" },

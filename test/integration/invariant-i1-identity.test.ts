@@ -2,7 +2,6 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "../../src/db/database.js";
 import { DocumentStore } from "../../src/ingest/document-store.js";
-import { Retriever } from "../../src/retrieval/retriever.js";
 import type { TenantContext } from "../../src/tenancy/tenant-context.js";
 import { backends, TestFence, type TestTenant } from "../support/harness.js";
 import { contextFor, readJson, type ChatBody, type SearchBody } from "../support/isolation-helpers.js";
@@ -146,8 +145,7 @@ describe.each(backends)("I1 identity on $name", (backend) => {
     });
 
     it("by Retriever.search", async () => {
-      const f = fence.fence;
-      const retriever = new Retriever(f.db, f.embeddings, f.caches, f.securityEvents, { efSearch: 100 });
+      const retriever = fence.fence.retriever;
       for (const forged of [forgedFields, forgedCopy]) {
         await expect(retriever.search(forged, QUESTION, 5)).rejects.toThrow(/verified TenantContext/);
       }

@@ -18,6 +18,7 @@ import {
   ListDocumentsQuery,
   metadataProblem,
 } from "../schemas.js";
+import { operationIdOf } from "../operation-id.js";
 import type { AppEnv } from "../types.js";
 import type { Hook } from "./validation-hook.js";
 
@@ -110,7 +111,7 @@ export function documentRoutes(ingestor: DocumentIngestor, store: DocumentStore,
         : /^multipart\/form-data/i.test(contentType)
           ? await uploadDocumentInput(c.req.valid("form"))
           : missingBody();
-      const { document, outcome } = await ingestor.ingest(c.get("tenant"), input);
+      const { document, outcome } = await ingestor.ingest(c.get("tenant"), input, { operationId: operationIdOf(c) });
       return c.json({ ...documentJson(document), outcome }, outcome === "created" ? 201 : 200);
     })
     .openapi(listDocuments, async (c) => {

@@ -5,6 +5,7 @@ import type { ConversationTurn } from "../../chat/prompt.js";
 import { FenceError } from "../../errors.js";
 import type { Retriever } from "../../retrieval/retriever.js";
 import { ChatBody, ChatResponse, commonErrors, ErrorResponse, SearchResults, searchBody } from "../schemas.js";
+import { operationIdOf } from "../operation-id.js";
 import type { AppEnv } from "../types.js";
 import type { Hook } from "./validation-hook.js";
 
@@ -65,12 +66,14 @@ export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: n
       const body = c.req.valid("json");
       const turns: ConversationTurn[] = body.messages ?? [{ role: "user", content: body.question! }];
       const tenant = c.get("tenant");
+      const operationId = operationIdOf(c);
       if (!body.stream) {
-        const answer = await chat.answer(tenant, turns);
+        const answer = await chat.answer(tenant, turns, { operationId });
+        if (answer.model_downgraded) c.header("x-fence-model-downgraded", "true");
         return c.json({ ...answer, request_id: tenant.requestId }, 200);
       }
       const abort = new AbortController();
-      const events = await chat.openStream(tenant, turns, abort.signal);
+      const events = await chat.openStream(tenant, turns, { operationId, signal: abort.signal });
       return streamSSE(c, async (sse) => {
         sse.onAbort(() => abort.abort());
         try {

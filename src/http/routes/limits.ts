@@ -1,0 +1,41 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { BudgetGuard } from "../../limits/budget-guard.js";
+import { commonErrors } from "../schemas.js";
+import type { AppEnv } from "../types.js";
+import type { Hook } from "./validation-hook.js";
+
+const Budget = z.object({
+  limit: z.number().nullable().openapi({ description: "null = unlimited" }),
+  used: z.number(),
+  reserved: z.number().openapi({ description: "held by requests in flight" }),
+  remaining: z.number().nullable(),
+  resets_at: z.string().openapi({ format: "date-time" }),
+});
+
+const LimitsResponse = z
+  .object({
+    plan: z.string(),
+    budgets: z.object({
+      tokens_per_day: Budget,
+      tokens_per_month: Budget,
+      spend_per_month_micros: Budget,
+    }),
+  })
+  .openapi("Limits");
+
+const getLimits = createRoute({
+  operationId: "getLimits",
+  method: "get",
+  path: "/limits",
+  tags: ["Usage"],
+  security: [{ tenantKey: [] }],
+  description: "The calling tenant's budgets: limit, used, held by in-flight requests, remaining, and when each resets.",
+  responses: { 200: { description: "Budgets", content: { "application/json": { schema: LimitsResponse } } }, ...commonErrors },
+});
+
+export function limitsRoutes(budgets: BudgetGuard, defaultHook: Hook) {
+  return new OpenAPIHono<AppEnv>({ defaultHook }).openapi(getLimits, async (c) => {
+    const { plan, ...rest } = await budgets.status(c.get("tenant"));
+    return c.json({ plan, budgets: rest }, 200);
+  });
+}

@@ -1,0 +1,216 @@
+import { and, eq, gt, inArray, sql } from "drizzle-orm";
+import type { Database, TenantScope } from "../db/database.js";
+import { budgetReservations, usageCounters, usageEvents } from "../db/schema.js";
+import { BudgetExceededError, IdempotencyConflictError } from "../errors.js";
+import { periodsOf, recordUsage } from "../metering/ledger.js";
+import { costMicros, priceFor } from "../metering/pricing.js";
+import type { Feature, UsageRecord } from "../metering/usage-event.js";
+import { readTenantSettings, type TenantSettings } from "../plans/tenant-settings.js";
+import type { TenantContext } from "../tenancy/tenant-context.js";
+
+/** A reservation expires so that a crashed instance cannot hold a tenant's budget forever. */
+const RESERVATION_TTL_MS = 10 * 60 * 1000;
+
+export interface BudgetStatus {
+  limit: number | null;
+  used: number;
+  reserved: number;
+  remaining: number | null;
+  resets_at: string;
+}
+
+export interface BudgetSnapshot {
+  plan: string;
+  tokens_per_day: BudgetStatus;
+  tokens_per_month: BudgetStatus;
+  spend_per_month_micros: BudgetStatus;
+}
+
+export interface BudgetRequest {
+  feature: Feature;
+  /** Stable per request (derived from Idempotency-Key when given): one operation, one charge. */
+  operationId: string;
+  provider: string;
+  /** Candidate models: the preferred one, and the fallback if downgrade is possible. */
+  preferredModel: string;
+  fallbackModel?: string | undefined;
+  inputTokens: number;
+  maxOutputTokens: number;
+}
+
+export interface Hold {
+  reservationId: string;
+  model: string;
+  downgraded: boolean;
+  settings: TenantSettings;
+}
+
+/**
+ * Budgets are checked before the expensive call, with a reservation rather than hope: under a
+ * per-tenant advisory lock, Fence adds today's and this month's counters to the budget held by
+ * requests in flight, and only then reserves the new request's estimate. Concurrent requests of
+ * one tenant therefore cannot all pass the check together, on one instance or many. After the
+ * call the reservation is settled to the provider's actual usage, or released on failure.
+ */
+export class BudgetGuard {
+  constructor(
+    private readonly db: Database,
+    private readonly internalRate: number,
+  ) {}
+
+  async reserve(ctx: TenantContext, request: BudgetRequest): Promise<Hold> {
+    return this.db.withTenant(ctx, async (scope) => {
+      await scope.tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`fence:budget:${ctx.tenantId}`}, 0))`);
+      await this.refuseRepeatedOperation(scope, request);
+      const settings = await readTenantSettings(scope);
+      const snapshot = await this.snapshot(scope, settings);
+      const tokens = request.inputTokens + request.maxOutputTokens;
+      const plan = settings.plan;
+      const pinnedToFallback = settings.overrides.model_tier === "fallback" && request.fallbackModel;
+
+      const costWith = async (model: string) =>
+        costMicros(await priceFor(scope.tx, request.provider, model, this.internalRate), {
+          inputTokens: request.inputTokens,
+          outputTokens: request.maxOutputTokens,
+        });
+      const preferredCost = await costWith(request.preferredModel);
+      const fits = (cost: number) => exceeded(snapshot, tokens, cost) === undefined;
+      const nearCap = share(snapshot, tokens, preferredCost) >= plan.downgradeThreshold;
+
+      let model = request.preferredModel;
+      let cost = preferredCost;
+      let downgraded = false;
+      if (request.fallbackModel && (pinnedToFallback || (plan.downgradeAllowed && (nearCap || !fits(preferredCost))))) {
+        model = request.fallbackModel;
+        cost = await costWith(model);
+        downgraded = !pinnedToFallback;
+      }
+      const over = exceeded(snapshot, tokens, cost);
+      if (over) throw new BudgetExceededError(over.name, over.status, snapshot.plan);
+
+      const [row] = await scope.tx
+        .insert(budgetReservations)
+        .values({
+          tenantId: ctx.tenantId,
+          requestId: request.operationId,
+          tokens,
+          costMicros: cost,
+          expiresAt: new Date(Date.now() + RESERVATION_TTL_MS),
+        })
+        .returning({ id: budgetReservations.id });
+      return { reservationId: row!.id, model, downgraded, settings };
+    });
+  }
+
+  /**
+   * An Idempotency-Key that already completed (or is in flight) is refused with 409 rather than run
+   * again: the provider would charge a second time while the ledger, keyed by the same event id,
+   * would rightly count once — and the two would disagree.
+   */
+  private async refuseRepeatedOperation(scope: TenantScope, request: BudgetRequest): Promise<void> {
+    const eventId = `${request.operationId}:${request.feature}`;
+    const [done] = await scope.tx
+      .select({ id: usageEvents.id })
+      .from(usageEvents)
+      .where(and(scope.owns(usageEvents.tenantId), eq(usageEvents.eventId, eventId), eq(usageEvents.status, "charged")));
+    const [inFlight] = await scope.tx
+      .select({ id: budgetReservations.id })
+      .from(budgetReservations)
+      .where(
+        and(
+          scope.owns(budgetReservations.tenantId),
+          eq(budgetReservations.requestId, request.operationId),
+          gt(budgetReservations.expiresAt, new Date()),
+        ),
+      );
+    if (done || inFlight) throw new IdempotencyConflictError(done ? "completed" : "in_progress");
+  }
+
+  /** Records what the provider reported (charged or failed) and frees the reservation, atomically. */
+  async settle(ctx: TenantContext, hold: Hold, records: readonly UsageRecord[]): Promise<void> {
+    await this.db.withTenant(ctx, async (scope) => {
+      for (const record of records) await recordUsage(scope, record, this.internalRate);
+      await scope.tx
+        .delete(budgetReservations)
+        .where(and(scope.owns(budgetReservations.tenantId), eq(budgetReservations.id, hold.reservationId)));
+    });
+  }
+
+  /** Meters usage that needs no reservation of its own (e.g. a cheap query embedding). */
+  async record(ctx: TenantContext, records: readonly UsageRecord[]): Promise<void> {
+    await this.db.withTenant(ctx, async (scope) => {
+      for (const record of records) await recordUsage(scope, record, this.internalRate);
+    });
+  }
+
+  async status(ctx: TenantContext): Promise<BudgetSnapshot> {
+    return this.db.withTenant(ctx, async (scope) => this.snapshot(scope, await readTenantSettings(scope)));
+  }
+
+  private async snapshot(scope: TenantScope, settings: TenantSettings): Promise<BudgetSnapshot> {
+    const now = new Date();
+    const { day, month } = periodsOf(now);
+    const counters = await scope.tx
+      .select()
+      .from(usageCounters)
+      .where(and(scope.owns(usageCounters.tenantId), inArray(usageCounters.period, [day, month])));
+    const [held] = await scope.tx
+      .select({
+        tokens: sql<string>`coalesce(sum(${budgetReservations.tokens}), 0)::text`,
+        cost: sql<string>`coalesce(sum(${budgetReservations.costMicros}), 0)::text`,
+      })
+      .from(budgetReservations)
+      .where(and(scope.owns(budgetReservations.tenantId), gt(budgetReservations.expiresAt, now)));
+    const dayRow = counters.find((c) => c.period === day);
+    const monthRow = counters.find((c) => c.period === month);
+    const reservedTokens = Number(held?.tokens ?? 0);
+    const reservedCost = Number(held?.cost ?? 0);
+    const nextDay = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)).toISOString();
+    const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString();
+    const plan = settings.plan;
+    return {
+      plan: plan.name,
+      tokens_per_day: status(plan.tokensPerDay, dayRow?.tokens ?? 0, reservedTokens, nextDay),
+      tokens_per_month: status(plan.tokensPerMonth, monthRow?.tokens ?? 0, reservedTokens, nextMonth),
+      spend_per_month_micros: status(plan.spendPerMonthMicros, monthRow?.costMicros ?? 0, reservedCost, nextMonth),
+    };
+  }
+}
+
+function status(limit: number | null, used: number, reserved: number, resetsAt: string): BudgetStatus {
+  return {
+    limit,
+    used,
+    reserved,
+    remaining: limit === null ? null : Math.max(0, limit - used - reserved),
+    resets_at: resetsAt,
+  };
+}
+
+type BudgetName = "tokens_per_day" | "tokens_per_month" | "spend_per_month_micros";
+
+/** The first budget the request would push past its limit, if any. */
+function exceeded(snapshot: BudgetSnapshot, tokens: number, cost: number): { name: BudgetName; status: BudgetStatus } | undefined {
+  const checks: [BudgetName, number][] = [
+    ["tokens_per_day", tokens],
+    ["tokens_per_month", tokens],
+    ["spend_per_month_micros", cost],
+  ];
+  for (const [name, amount] of checks) {
+    const s = snapshot[name];
+    if (s.limit !== null && s.used + s.reserved + amount > s.limit) return { name, status: s };
+  }
+  return undefined;
+}
+
+/** The largest share of any budget the request would bring the tenant to (0 when unlimited). */
+function share(snapshot: BudgetSnapshot, tokens: number, cost: number): number {
+  const ratios = (
+    [
+      [snapshot.tokens_per_day, tokens],
+      [snapshot.tokens_per_month, tokens],
+      [snapshot.spend_per_month_micros, cost],
+    ] as const
+  ).map(([s, amount]) => (s.limit ? (s.used + s.reserved + amount) / s.limit : 0));
+  return Math.max(0, ...ratios);
+}

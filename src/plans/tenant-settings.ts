@@ -1,0 +1,50 @@
+import { eq, sql } from "drizzle-orm";
+import { z } from "zod";
+import type { TenantScope } from "../db/database.js";
+import { plans, tenantConfigs, tenants, type PlanRow } from "../db/schema.js";
+
+/**
+ * Per-tenant overrides on top of the plan. Validated on write (admin API) and again on read, so a
+ * hand-edited row can never inject an unexpected shape into a request.
+ */
+export const TenantOverrides = z
+  .object({
+    /** Preamble for the system prompt: the tenant's persona and tone. Never replaces the rules. */
+    persona: z.string().trim().max(2000).optional(),
+    answer_style: z.enum(["concise", "detailed", "bullet_points"]).optional(),
+    /** `fallback` pins the tenant to the plan's fallback model. */
+    model_tier: z.enum(["preferred", "fallback"]).optional(),
+    features: z.record(z.string().regex(/^[a-z]+\.[a-z_]+$/), z.boolean()).optional(),
+    retrieval_k: z.number().int().min(1).max(50).optional(),
+  })
+  .strict();
+export type TenantOverrides = z.infer<typeof TenantOverrides>;
+
+/** Feature flags default to on; a tenant override turns one off (or back on). */
+export const FEATURE_FLAGS = ["chat.streaming", "chat.llm", "ingest.pdf"] as const;
+export type FeatureFlag = (typeof FEATURE_FLAGS)[number];
+
+export interface TenantSettings {
+  plan: PlanRow;
+  overrides: TenantOverrides;
+}
+
+export function featureEnabled(settings: TenantSettings, flag: FeatureFlag): boolean {
+  return settings.overrides.features?.[flag] ?? true;
+}
+
+/**
+ * Plan and overrides of the calling tenant, read inside its transaction at request time: an admin
+ * change applies to the next request, on every instance, with no restart and no cache to expire.
+ */
+export async function readTenantSettings(scope: TenantScope): Promise<TenantSettings> {
+  const [row] = await scope.tx
+    .select({ plan: plans, overrides: tenantConfigs.overrides })
+    .from(tenants)
+    .innerJoin(plans, eq(plans.name, tenants.plan))
+    .leftJoin(tenantConfigs, eq(tenantConfigs.tenantId, tenants.id))
+    .where(sql`${scope.owns(tenants.id)}`);
+  if (!row) throw new Error("Tenant settings not found for an authenticated tenant");
+  const parsed = TenantOverrides.safeParse(row.overrides ?? {});
+  return { plan: row.plan, overrides: parsed.success ? parsed.data : {} };
+}
