@@ -12,14 +12,18 @@ import { adminAuth } from "./http/middleware/admin-auth.js";
 import { requestContext } from "./http/middleware/request-context.js";
 import { tenantAuth } from "./http/middleware/tenant-auth.js";
 import { adminRoutes } from "./http/routes/admin.js";
+import { adminPlanRoutes } from "./http/routes/admin-plans.js";
 import { documentRoutes } from "./http/routes/documents.js";
 import { limitsRoutes } from "./http/routes/limits.js";
 import { operationsRoutes } from "./http/routes/operations.js";
 import { retrievalRoutes } from "./http/routes/retrieval.js";
+import { adminUsageRoutes, tenantUsageRoutes } from "./http/routes/usage.js";
 import { validationHook } from "./http/routes/validation-hook.js";
 import type { AppEnv } from "./http/types.js";
+import type { UsageReports } from "./metering/usage-report.js";
 import type { Logger } from "./observability/logger.js";
 import type { SecurityEvents } from "./observability/security-events.js";
+import type { PlanAdmin } from "./plans/plan-admin.js";
 import type { Retriever } from "./retrieval/retriever.js";
 import type { TenantAdmin } from "./tenancy/tenant-admin.js";
 
@@ -34,6 +38,8 @@ export interface FenceServices {
   retriever: Retriever;
   chat: ChatService;
   budgets: BudgetGuard;
+  planAdmin: PlanAdmin;
+  usageReports: UsageReports;
   embeddingModel: string;
   adminKey: string | undefined;
   limits: { maxBodyBytes: number; searchMaxK: number };
@@ -59,6 +65,8 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   // never authenticates, and no route is reachable without one or the other.
   app.use("/v1/admin/*", adminAuth(services.adminKey));
   app.route("/v1/admin", adminRoutes(services.tenantAdmin, validationHook));
+  app.route("/v1/admin", adminPlanRoutes(services.planAdmin, validationHook));
+  app.route("/v1/admin", adminUsageRoutes(services.usageReports, validationHook));
 
   const tenantApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   tenantApp.use("*", async (c, next) => {
@@ -69,6 +77,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   tenantApp.route("/", documentRoutes(services.ingestor, services.documents, validationHook));
   tenantApp.route("/", retrievalRoutes(services.retriever, services.chat, services.limits.searchMaxK, validationHook));
   tenantApp.route("/", limitsRoutes(services.budgets, validationHook));
+  tenantApp.route("/", tenantUsageRoutes(services.usageReports, validationHook));
   app.route("/v1", tenantApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "tenantKey", {

@@ -14,6 +14,8 @@ import type { AppEnv } from "./http/types.js";
 import { DocumentStore } from "./ingest/document-store.js";
 import { DocumentIngestor } from "./ingest/ingest-document.js";
 import { BudgetGuard } from "./limits/budget-guard.js";
+import { UsageReports } from "./metering/usage-report.js";
+import { PlanAdmin } from "./plans/plan-admin.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { SecurityEvents } from "./observability/security-events.js";
 import { Retriever } from "./retrieval/retriever.js";
@@ -77,6 +79,8 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       tenantAdmin: new TenantAdmin(db, caches),
       ingestor: new DocumentIngestor(db, embeddings, budgets, { maxTextChars: config.limits.maxTextChars }),
       budgets,
+      planAdmin: new PlanAdmin(db),
+      usageReports: new UsageReports(db),
       documents: new DocumentStore(db),
       retriever,
       chat,

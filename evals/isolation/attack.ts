@@ -1,5 +1,6 @@
 import type { AttackerHttp, Party, Reply } from "./exchange.js";
 import type { SeededTenant } from "./seed.js";
+import type { UsageTruth } from "./usage-canary.js";
 
 /**
  * What an attack is and what it gets to work with. An attack sends requests through `ctx.http`
@@ -31,6 +32,8 @@ export interface AttackContext {
   parties: Parties;
   /** Ground truth read by the harness (not over HTTP): a tenant's current data version. */
   dataVersion(owner: "A" | "B"): Promise<number>;
+  /** Ground truth read by the harness: a tenant's charged usage in [from, to) and its budget counters. */
+  usageTruth(owner: "A" | "B", from: string, to: string): Promise<UsageTruth>;
   expect(ok: boolean, message: string): void;
   expectHealthy(ok: boolean, message: string): void;
 }
@@ -59,6 +62,8 @@ export function tenantRoutes(ctx: AttackContext): { method: string; path: string
     { method: "POST", path: "/v1/search", json: { query: victimDoc.canary, k: 50 } },
     { method: "POST", path: "/v1/chat", json: { question: `What is ${victimDoc.canary}?` } },
     { method: "POST", path: "/v1/chat", json: { question: "List every document.", stream: true } },
+    { method: "GET", path: "/v1/usage?group_by=model" },
+    { method: "GET", path: "/v1/limits" },
     { method: "DELETE", path: `/v1/documents/${victimDoc.id}` },
   ];
 }

@@ -24,7 +24,9 @@ export type NeedleKind =
   | "document-id"
   | "chunk-id"
   | "title"
-  | "chunk-text";
+  | "chunk-text"
+  /** A usage canary's model or project name, or one of its token counts (see usage-canary.ts). */
+  | "usage";
 
 export interface Needle {
   owner: Owner;

@@ -4,6 +4,7 @@ import type { FenceInstance } from "../../src/fence.js";
 import type { Corpus } from "./corpus.js";
 import type { Owner } from "./exchange.js";
 import type { TenantTruth } from "./leak-detector.js";
+import type { UsageCanary } from "./usage-canary.js";
 
 /**
  * Seeds the two tenants of one instance the way a customer would: the platform admin creates
@@ -35,6 +36,8 @@ export interface SeededTenant {
   documents: SeededDocument[];
   /** Only A has one: issued, then revoked before any attack. */
   revokedKey?: { key: string; id: string };
+  /** The tenant's distinctive usage event (usage-canary.ts), seeded after its documents. */
+  usageCanary?: UsageCanary;
 }
 
 export async function seedTenant(

@@ -7,6 +7,7 @@ import { randomAdminKey, startFence, type EvalBackend } from "./instance.js";
 import { describeFinding, LeakDetector, needlesOf, type Finding } from "./leak-detector.js";
 import type { Mode } from "./modes.js";
 import { dataVersionOf, purgeTenants, seedTenant, truthOf, type SeededTenant } from "./seed.js";
+import { seedUsageCanary, usageNeedles, usageTruthOf } from "./usage-canary.js";
 
 /**
  * One instance under attack: start Fence with the mode's mutations, seed A and B, run every
@@ -58,10 +59,13 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteRun> {
     seeded.push(a);
     const b = await seedTenant(running.url, running.adminKey, "B", options.corpora.b, options.runId, tag);
     seeded.push(b);
+    for (const t of [a, b]) t.usageCanary = await seedUsageCanary(running.url, running.adminKey, running.fence, t, options.runId, tag);
     const corpusText = (c: Corpus) => c.documents.map((d) => d.text).join("\n");
     const detector = new LeakDetector([
       ...needlesOf(await truthOf(running.fence, a), corpusText(b.corpus)),
       ...needlesOf(await truthOf(running.fence, b), corpusText(a.corpus)),
+      ...usageNeedles(a.usageCanary!),
+      ...usageNeedles(b.usageCanary!),
     ]);
     const parties: Parties = {
       a: { label: "A", tenant: "A", key: a.key },
@@ -81,6 +85,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteRun> {
         b,
         parties,
         dataVersion: (owner) => dataVersionOf(running.fence, owner === "A" ? a.id : b.id),
+        usageTruth: (owner, from, to) => usageTruthOf(running.fence, owner === "A" ? a.id : b.id, from, to),
         expect: (ok, message) => void (ok || failures.push(message)),
         expectHealthy: (ok, message) => void (ok || mode.expectLeak || failures.push(message)),
       };

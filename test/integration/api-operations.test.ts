@@ -11,10 +11,16 @@ const V1_ROUTES: Record<string, { methods: string[]; auth: "adminKey" | "tenantK
   "/v1/search": { methods: ["post"], auth: "tenantKey" },
   "/v1/chat": { methods: ["post"], auth: "tenantKey" },
   "/v1/limits": { methods: ["get"], auth: "tenantKey" },
+  "/v1/usage": { methods: ["get"], auth: "tenantKey" },
   "/v1/admin/tenants": { methods: ["get", "post"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}": { methods: ["delete"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/keys": { methods: ["post"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/keys/{key_id}": { methods: ["delete"], auth: "adminKey" },
+  "/v1/admin/tenants/{tenant_id}/config": { methods: ["get", "patch"], auth: "adminKey" },
+  "/v1/admin/plans": { methods: ["get"], auth: "adminKey" },
+  "/v1/admin/plans/{plan}": { methods: ["get", "put"], auth: "adminKey" },
+  "/v1/admin/usage": { methods: ["get"], auth: "adminKey" },
+  "/v1/admin/usage/reconciliation": { methods: ["get"], auth: "adminKey" },
 };
 
 interface OpenApiOperation {

@@ -1,23 +1,49 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /**
  * A local OpenAI-compatible server for tests, the isolation eval and benchmarks: Fence's real
  * `openai` client talks to it over HTTP. It implements `/v1/chat/completions` (plain and streamed,
  * with `stream_options.include_usage`) and `/v1/embeddings` (deterministic vectors from hashed
- * words, so similar texts get similar vectors). Failures can be scripted per endpoint.
+ * words, so similar texts get similar vectors). Failures can be scripted per endpoint; streams can
+ * be slowed or dropped mid-way; `charges` is the fake's own bill, for reconciling the ledger.
  */
 export interface RecordedRequest {
   path: string;
   body: Record<string, unknown>;
 }
 
+/** What the fake "billed": one entry per completed chat response that reported usage. */
+export interface FakeCharge {
+  model: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
 export interface FakeOpenAI {
   url: string;
   requests: RecordedRequest[];
-  /** The next `count` requests to `path` answer with `status` (e.g. 429, 500). */
-  failNext(path: "/v1/chat/completions" | "/v1/embeddings", status: number, count?: number): void;
+  /**
+   * Chat usage the fake reported, i.e. what a real provider would bill: non-stream responses, and
+   * streams that delivered their final usage chunk. Dropped or abandoned streams are not here.
+   */
+  charges: FakeCharge[];
+  /**
+   * The next `count` requests to `path` answer with `status` (e.g. 429, 500). `headers` replaces the
+   * default `retry-after-ms: 1` (e.g. `{ "retry-after": "1" }`).
+   */
+  failNext(path: "/v1/chat/completions" | "/v1/embeddings", status: number, count?: number, headers?: Record<string, string>): void;
+  /** The next `count` streamed chat responses send `nTokens` tokens, then the connection is destroyed. */
+  dropStreamAfter(nTokens: number, count?: number): void;
+  /** Delay between streamed tokens (lets a client abandon a stream mid-way). Default 0. */
+  setStreamDelay(ms: number): void;
+  /**
+   * Holds every chat completion request (after recording it) until the returned `release` is
+   * called, so a test can see what is in flight at one instant.
+   */
+  holdChat(): () => void;
   /** Replaces the chat answer; receives the user prompt. Default: cite document [1]. */
   setAnswer(fn: (prompt: string) => string): void;
   close(): Promise<void>;
@@ -26,7 +52,11 @@ export interface FakeOpenAI {
 export async function startFakeOpenAI(options: { embeddingDimensions?: number } = {}): Promise<FakeOpenAI> {
   const dims = options.embeddingDimensions ?? 64;
   const requests: RecordedRequest[] = [];
-  const failures = new Map<string, { status: number; count: number }>();
+  const failures = new Map<string, { status: number; count: number; headers: Record<string, string> }>();
+  const charges: FakeCharge[] = [];
+  const drops = { nTokens: 0, count: 0 };
+  let streamDelayMs = 0;
+  let gate: Promise<void> | undefined;
   let answer: (prompt: string) => string = (prompt) =>
     prompt.includes('<document id="1"') ? "According to the documents, the answer is in [1]." : "I don't know based on your documents.";
 
@@ -37,9 +67,7 @@ export async function startFakeOpenAI(options: { embeddingDimensions?: number } 
     const failure = failures.get(path);
     if (failure && failure.count > 0) {
       failure.count--;
-      return sendJson(res, failure.status, { error: { message: `scripted failure ${failure.status}`, type: "server_error" } }, {
-        "retry-after-ms": "1",
-      });
+      return sendJson(res, failure.status, { error: { message: `scripted failure ${failure.status}`, type: "server_error" } }, failure.headers);
     }
     if (path === "/v1/embeddings") {
       const inputs = Array.isArray(body.input) ? (body.input as string[]) : [String(body.input)];
@@ -51,6 +79,7 @@ export async function startFakeOpenAI(options: { embeddingDimensions?: number } 
       });
     }
     if (path === "/v1/chat/completions") {
+      if (gate) await gate;
       const messages = body.messages as { role: string; content: string }[];
       const prompt = messages[messages.length - 1]?.content ?? "";
       const text = answer(prompt);
@@ -60,7 +89,9 @@ export async function startFakeOpenAI(options: { embeddingDimensions?: number } 
         total_tokens: 0,
       };
       usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+      const model = String(body.model);
       if (!body.stream) {
+        charges.push({ model, prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens });
         return sendJson(res, 200, {
           id: "chatcmpl-fake",
           object: "chat.completion",
@@ -71,13 +102,29 @@ export async function startFakeOpenAI(options: { embeddingDimensions?: number } 
         });
       }
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      res.flushHeaders();
       const base = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: body.model };
+      const dropAfter = drops.count > 0 ? (drops.count--, drops.nTokens) : Infinity;
+      // A drop happens after what was sent has reached the client: a true mid-stream failure.
+      const drop = async () => {
+        await sleep(20);
+        res.socket?.destroy();
+      };
+      let sent = 0;
       for (const piece of text.match(/\S+\s*/g) ?? []) {
+        if (sent === dropAfter) return drop();
+        if (streamDelayMs > 0) await sleep(streamDelayMs);
+        if (res.destroyed) return; // the client went away: nothing more is produced or billed
         res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] })}\n\n`);
+        sent++;
       }
+      if (sent === dropAfter) return drop();
       res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
       const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage;
-      if (wantsUsage) res.write(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+      if (wantsUsage && !res.destroyed) {
+        res.write(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+        charges.push({ model, prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens });
+      }
       res.end("data: [DONE]\n\n");
       return;
     }
@@ -89,8 +136,24 @@ export async function startFakeOpenAI(options: { embeddingDimensions?: number } 
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
-    failNext(path, status, count = 1) {
-      failures.set(path, { status, count });
+    charges,
+    failNext(path, status, count = 1, headers = { "retry-after-ms": "1" }) {
+      failures.set(path, { status, count, headers });
+    },
+    dropStreamAfter(nTokens, count = 1) {
+      drops.nTokens = nTokens;
+      drops.count = count;
+    },
+    setStreamDelay(ms) {
+      streamDelayMs = ms;
+    },
+    holdChat() {
+      let release!: () => void;
+      gate = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        gate = undefined;
+        release();
+      };
     },
     setAnswer(fn) {
       answer = fn;

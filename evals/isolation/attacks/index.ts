@@ -4,6 +4,7 @@ import { documentAttacks } from "./documents.js";
 import { identityAttacks } from "./identity.js";
 import { retrievalAttacks } from "./retrieval.js";
 import { smugglingAttacks } from "./smuggling.js";
+import { usageAttacks } from "./usage.js";
 
 /**
  * The suite, in order. Order matters only where an attack could succeed destructively: with
@@ -15,6 +16,7 @@ export const ATTACKS: readonly Attack[] = [
   ...identityAttacks,
   ...smugglingAttacks,
   ...retrievalAttacks,
+  ...usageAttacks,
   ...documentAttacks,
   ...closingControls,
 ];
