@@ -2,13 +2,16 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { ChatService } from "./chat/chat-service.js";
 import type { Database } from "./db/database.js";
+import type { AdmissionController } from "./limits/admission.js";
 import type { BudgetGuard } from "./limits/budget-guard.js";
 import type { DocumentIngestor } from "./ingest/ingest-document.js";
 import type { DocumentStore } from "./ingest/document-store.js";
 import { PayloadTooLargeError } from "./errors.js";
 import { renderDocsPage } from "./http/docs-page.js";
 import { handleError, handleNotFound } from "./http/error-handler.js";
+import type { MiddlewareHandler } from "hono";
 import { adminAuth } from "./http/middleware/admin-auth.js";
+import { admission } from "./http/middleware/admission.js";
 import { requestContext } from "./http/middleware/request-context.js";
 import { tenantAuth } from "./http/middleware/tenant-auth.js";
 import { adminRoutes } from "./http/routes/admin.js";
@@ -39,6 +42,7 @@ export interface FenceServices {
   chat: ChatService;
   budgets: BudgetGuard;
   planAdmin: PlanAdmin;
+  admission: AdmissionController;
   usageReports: UsageReports;
   embeddingModel: string;
   adminKey: string | undefined;
@@ -68,11 +72,17 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   app.route("/v1/admin", adminPlanRoutes(services.planAdmin, validationHook));
   app.route("/v1/admin", adminUsageRoutes(services.usageReports, validationHook));
 
+  const authenticate = tenantAuth(services.db, services.securityEvents);
+  const admit = admission(services.admission);
+  const authenticateAndAdmit: MiddlewareHandler<AppEnv> = (c, next) =>
+    authenticate(c, async () => {
+      await admit(c, next);
+    });
   const tenantApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   tenantApp.use("*", async (c, next) => {
     // Paths under /v1/admin are handled above; everything else in /v1 needs a tenant key.
     if (c.req.path.startsWith("/v1/admin/") || c.req.path === "/v1/admin") return next();
-    return tenantAuth(services.db, services.securityEvents)(c, next);
+    return authenticateAndAdmit(c, next);
   });
   tenantApp.route("/", documentRoutes(services.ingestor, services.documents, validationHook));
   tenantApp.route("/", retrievalRoutes(services.retriever, services.chat, services.limits.searchMaxK, validationHook));

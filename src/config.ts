@@ -28,6 +28,10 @@ const ConfigSchema = z
       { message: "must be a postgres:// or postgresql:// URL" },
     ),
     DATABASE_POOL_SIZE: positiveInt(10),
+    REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), {
+      message: "must be a redis:// or rediss:// URL",
+    }),
+    FENCE_MAX_IN_FLIGHT: positiveInt(256),
 
     FENCE_EMBEDDINGS: z.enum(["local", "transformers", "openai"]).default("local"),
     FENCE_EMBEDDING_THREADS: z.coerce.number().int().min(1).max(32).optional(),
@@ -85,6 +89,9 @@ export interface FenceConfig {
   dataDir: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** Shared admission counters for many instances; memory when unset. */
+  redisUrl: string | undefined;
+  maxInFlight: number;
   embeddings:
     | { provider: "local"; threads: number }
     | { provider: "transformers"; model: string; modelsDir: string | undefined; allowRemote: boolean }
@@ -127,6 +134,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.FENCE_DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    redisUrl: e.REDIS_URL,
+    maxInFlight: e.FENCE_MAX_IN_FLIGHT,
     embeddings:
       e.FENCE_EMBEDDINGS === "local"
         ? { provider: "local", threads: e.FENCE_EMBEDDING_THREADS ?? Math.min(4, availableParallelism()) }

@@ -11,6 +11,8 @@ export type ErrorCode =
   | "unprocessable_document"
   | "budget_exceeded"
   | "idempotency_conflict"
+  | "rate_limited"
+  | "overloaded"
   | "feature_disabled"
   | "tenant_isolation_violation"
   | "upstream_error"
@@ -18,6 +20,9 @@ export type ErrorCode =
   | "internal_error";
 
 export class FenceError extends Error {
+  /** Response headers that belong with this error (Retry-After, RateLimit-*). */
+  headers: Record<string, string> = {};
+
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -112,6 +117,34 @@ export class IdempotencyConflictError extends FenceError {
 export class FeatureDisabledError extends FenceError {
   constructor(feature: string) {
     super("feature_disabled", `The feature '${feature}' is disabled for this tenant.`);
+  }
+}
+
+export type RateLimitReason = "rate_limit" | "token_limit" | "concurrency_limit";
+
+/** The tenant is over one of its admission limits; `reason` says which, Retry-After says when. */
+export class RateLimitedError extends FenceError {
+  constructor(
+    readonly reason: RateLimitReason,
+    retryAfterSec: number,
+    headers: Record<string, string> = {},
+  ) {
+    super(
+      "rate_limited",
+      reason === "concurrency_limit"
+        ? "Too many requests of this tenant are in progress; retry when one has finished."
+        : "The tenant's request rate limit is reached; retry after the indicated time.",
+      { reason, retry_after_seconds: retryAfterSec },
+    );
+    this.headers = { ...headers, "Retry-After": String(retryAfterSec) };
+  }
+}
+
+/** This instance is saturated and sheds load early rather than queueing without bound. */
+export class OverloadedError extends FenceError {
+  constructor(retryAfterSec: number) {
+    super("overloaded", "The service is at capacity; retry shortly.", { reason: "overloaded", retry_after_seconds: retryAfterSec });
+    this.headers = { "Retry-After": String(retryAfterSec) };
   }
 }
 

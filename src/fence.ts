@@ -13,7 +13,9 @@ import type { EmbeddingProvider } from "./embeddings/provider.js";
 import type { AppEnv } from "./http/types.js";
 import { DocumentStore } from "./ingest/document-store.js";
 import { DocumentIngestor } from "./ingest/ingest-document.js";
+import { AdmissionController } from "./limits/admission.js";
 import { BudgetGuard } from "./limits/budget-guard.js";
+import { MemoryCounterStore, RedisCounterStore } from "./limits/counter-store.js";
 import { UsageReports } from "./metering/usage-report.js";
 import { PlanAdmin } from "./plans/plan-admin.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -62,6 +64,8 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
     const securityEvents = new SecurityEvents(logger);
     const caches = new TenantCaches(config.cacheEntries);
     const budgets = new BudgetGuard(db, config.internalMicrosPerMTok);
+    const counters = config.redisUrl ? await RedisCounterStore.connect(config.redisUrl) : new MemoryCounterStore();
+    const admission = new AdmissionController(counters, { maxInFlight: config.maxInFlight }, logger);
     const retriever = new Retriever(db, embeddings, caches, securityEvents, budgets, { efSearch: config.retrieval.hnswEfSearch });
     const chat = new ChatService(db, retriever, caches, securityEvents, budgets, config.llm ? new LlmClient(config.llm) : undefined, {
       k: 8,
@@ -81,6 +85,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       budgets,
       planAdmin: new PlanAdmin(db),
       usageReports: new UsageReports(db),
+      admission,
       documents: new DocumentStore(db),
       retriever,
       chat,
@@ -98,6 +103,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       retriever,
       logger,
       async close() {
+        await counters.close();
         await db.close();
         if (!options.embeddings) await embeddings.close?.();
       },

@@ -4,12 +4,14 @@ import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import { buildFence, type FenceInstance } from "../../src/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { serveOnLoopback } from "../../test/support/harness.js";
+import { scratchDatabase } from "../../test/support/scratch-database.js";
 
 /**
  * One Fence under attack: built in-process with the mode's mutations (the only way to weaken a
  * lock) and served on an ephemeral loopback port, so the attacks go through the real HTTP stack.
- * PGlite runs in memory, so every instance starts from an empty database; on Postgres the
- * instance shares the database with earlier runs, which is why needles carry the run id.
+ * PGlite runs in memory, so every instance starts from an empty database; on Postgres the all-locks
+ * instance shares the database with earlier runs (which is why needles carry the run id), and each
+ * weakened one gets a scratch database.
  */
 export interface EvalBackend {
   name: "pglite" | "postgres";
@@ -37,17 +39,26 @@ export function randomAdminKey(): string {
 }
 
 export async function startFence(options: InstanceOptions, adminKey: string): Promise<RunningFence> {
+  // A weakened build on Postgres gets a database of its own: with RLS and the tenant filter both
+  // removed it would otherwise read and write the rows of whatever else shares the database.
+  const weakened = Object.values(options.mutations).some(Boolean);
+  const scratch =
+    options.backend.databaseUrl && weakened ? await scratchDatabase(options.backend.databaseUrl, "fence_eval") : undefined;
+  const databaseUrl = scratch?.url ?? options.backend.databaseUrl;
   const config = loadConfig({
     FENCE_ADMIN_KEY: adminKey,
     FENCE_DATA_DIR: "memory://",
     LOG_LEVEL: "silent",
-    ...(options.backend.databaseUrl ? { DATABASE_URL: options.backend.databaseUrl } : {}),
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...(options.llmBaseUrl ? { LLM_BASE_URL: options.llmBaseUrl, LLM_MODEL: "fake-echo" } : {}),
   });
   const fence = await buildFence(config, {
     embeddings: options.embeddings,
     mutations: options.mutations,
     logger: createLogger("silent"),
+  }).catch(async (error: unknown) => {
+    await scratch?.drop();
+    throw error;
   });
   try {
     const server = await serveOnLoopback((req) => fence.app.fetch(req));
@@ -58,10 +69,12 @@ export async function startFence(options: InstanceOptions, adminKey: string): Pr
       async close() {
         await server.close();
         await fence.close();
+        await scratch?.drop();
       },
     };
   } catch (error) {
     await fence.close();
+    await scratch?.drop();
     throw error;
   }
 }

@@ -14,6 +14,8 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   unprocessable_document: 422,
   budget_exceeded: 402,
   idempotency_conflict: 409,
+  rate_limited: 429,
+  overloaded: 503,
   feature_disabled: 403,
   tenant_isolation_violation: 500,
   upstream_error: 502,
@@ -30,7 +32,8 @@ export function errorBody(c: Context<AppEnv>, code: string, message: string, det
 export function handleError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof FenceError) {
     const status = STATUS[error.code];
-    if (status >= 500) c.get("log")?.error({ err: error, code: error.code }, "request failed");
+    if (status >= 500 && status !== 503) c.get("log")?.error({ err: error, code: error.code }, "request failed");
+    for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
     return c.json(errorBody(c, error.code, error.message, error.details), status);
   }
   if (error instanceof HTTPException) {

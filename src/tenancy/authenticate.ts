@@ -1,20 +1,28 @@
 import { and, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { apiKeys } from "../db/schema.js";
+import { apiKeys, plans, tenants } from "../db/schema.js";
 import { UnauthorizedError } from "../errors.js";
 import { hashApiKey, looksLikeApiKey } from "./api-keys.js";
 import { issueTenantContext, type KeyEnvironment, type TenantContext } from "./tenant-context.js";
 
+/** The admission numbers of the tenant's plan, read with the key so admission costs no extra query. */
+export interface TenantQuota {
+  plan: string;
+  requestsPerMinute: number | null;
+  maxConcurrency: number | null;
+}
+
 /**
  * Verifies a tenant API key and returns the request's TenantContext (invariant I1: the tenant comes
  * from here and nowhere else). Missing, malformed, unknown and revoked keys all fail with the same
- * UnauthorizedError, so the answer reveals nothing about which it was.
+ * UnauthorizedError, so the answer reveals nothing about which it was. The key row is read on every
+ * request and never cached, so a revocation applies to the next request on every instance.
  */
-export async function authenticateTenantKey(
+export async function authenticateTenantRequest(
   db: Database,
   presentedKey: string | undefined,
   requestId: string,
-): Promise<TenantContext> {
+): Promise<{ ctx: TenantContext; quota: TenantQuota }> {
   if (!presentedKey || !looksLikeApiKey(presentedKey)) throw new UnauthorizedError();
   const [row] = await db.asPlatformAdmin("authenticate-key", (tx) =>
     tx
@@ -23,17 +31,34 @@ export async function authenticateTenantKey(
         keyId: apiKeys.id,
         project: apiKeys.project,
         environment: apiKeys.environment,
+        plan: plans.name,
+        requestsPerMinute: plans.requestsPerMinute,
+        maxConcurrency: plans.maxConcurrency,
       })
       .from(apiKeys)
+      .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
+      .innerJoin(plans, eq(plans.name, tenants.plan))
       .where(and(eq(apiKeys.keyHash, hashApiKey(presentedKey)), isNull(apiKeys.revokedAt)))
       .limit(1),
   );
   if (!row) throw new UnauthorizedError();
-  return issueTenantContext({
+  const ctx = issueTenantContext({
     tenantId: row.tenantId,
     keyId: row.keyId,
     project: row.project,
     environment: row.environment as KeyEnvironment,
     requestId,
   });
+  return {
+    ctx,
+    quota: { plan: row.plan, requestsPerMinute: row.requestsPerMinute, maxConcurrency: row.maxConcurrency },
+  };
+}
+
+export async function authenticateTenantKey(
+  db: Database,
+  presentedKey: string | undefined,
+  requestId: string,
+): Promise<TenantContext> {
+  return (await authenticateTenantRequest(db, presentedKey, requestId)).ctx;
 }

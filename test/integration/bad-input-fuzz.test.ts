@@ -44,7 +44,8 @@ describe.each(backends)("bad input fuzz on $name", (backend) => {
 
   beforeAll(async () => {
     fence = await TestFence.start(backend, { env: { FENCE_MAX_BODY_BYTES: String(MAX_BODY_BYTES) } });
-    tenant = await fence.createTenant("fuzz");
+    // Hundreds of requests in a few seconds: a plan whose rate limit the fuzz stays under.
+    tenant = await fence.createTenant("fuzz", "enterprise");
     bystander = await fence.createTenant("bystander");
     const baseline = await fence.upload(tenant, { title: "Baseline", text: "# Lighthouses\n\nLighthouse keepers trimmed the wicks nightly." });
     expectedDocuments.set(baseline.id, baseline.chunk_count);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "../../src/db/database.js";
 import { ensureVectorIndex, vectorIndexName } from "../../src/db/vector-index.js";
 import { backends, TestFence, type Backend, type TestTenant } from "../support/harness.js";
+import { scratchDatabase } from "../support/scratch-database.js";
 import { captureHybridSearchSql, contextFor, readJson, type SearchBody } from "../support/isolation-helpers.js";
 
 /**
@@ -48,25 +49,6 @@ const LARGE_TENANT_QUERY = "quarterly revenue forecast for the board";
 /** Per-component uniform noise width: a 512-d noise vector of norm ≈ 1 (6.5 × 0.15). */
 const DECOY_NOISE = 0.15;
 
-/** A database of its own on the same Postgres server, dropped afterwards. */
-async function privateDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const { default: pg } = await import("pg");
-  const name = `fence_recall_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
-  const run = async (statement: string) => {
-    const client = new pg.Client({ connectionString: baseUrl });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`CREATE DATABASE ${name}`);
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
 describe.each(backends)("small-tenant recall in a shared HNSW index on $name", (backend) => {
   let fence: TestFence;
   let small: TestTenant;
@@ -78,7 +60,7 @@ describe.each(backends)("small-tenant recall in a shared HNSW index on $name", (
     const suiteStarted = performance.now();
     let target: Backend = backend;
     if (backend.databaseUrl) {
-      const database = await privateDatabase(backend.databaseUrl);
+      const database = await scratchDatabase(backend.databaseUrl);
       dropDatabase = database.drop;
       target = { ...backend, databaseUrl: database.url };
     }

@@ -86,8 +86,9 @@ export class TestFence {
     return this.request(method, `/v1/admin${path}`, { key: ADMIN_KEY, json });
   }
 
-  async createTenant(name = `tenant-${Math.random().toString(36).slice(2, 8)}`): Promise<TestTenant> {
-    const tenantRes = await this.admin("POST", "/tenants", { name });
+  /** A tenant with one key; `plan` defaults to the seeded `free` plan (60 requests a minute). */
+  async createTenant(name = `tenant-${Math.random().toString(36).slice(2, 8)}`, plan?: string): Promise<TestTenant> {
+    const tenantRes = await this.admin("POST", "/tenants", { name, ...(plan ? { plan } : {}) });
     if (tenantRes.status !== 201) throw new Error(`create tenant: ${tenantRes.status} ${await tenantRes.text()}`);
     const tenant = (await tenantRes.json()) as { id: string };
     const keyRes = await this.admin("POST", `/tenants/${tenant.id}/keys`, { name: "test" });

@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Database } from "../../db/database.js";
 import type { SecurityEvents } from "../../observability/security-events.js";
 import { bearerToken } from "../../tenancy/api-keys.js";
-import { authenticateTenantKey } from "../../tenancy/authenticate.js";
+import { authenticateTenantRequest } from "../../tenancy/authenticate.js";
 import type { AppEnv } from "../types.js";
 
 const SMUGGLING_NAMES = new Set(["tenant_id", "tenantid", "tenant", "x-tenant-id", "x-tenant"]);
@@ -29,8 +29,13 @@ async function jsonBodyKeys(c: Context<AppEnv>): Promise<string[]> {
  */
 export function tenantAuth(db: Database, securityEvents: SecurityEvents): MiddlewareHandler<AppEnv> {
   return async function tenantAuthMiddleware(c, next) {
-    const tenant = await authenticateTenantKey(db, bearerToken(c.req.header("authorization")), c.get("requestId"));
+    const { ctx: tenant, quota } = await authenticateTenantRequest(
+      db,
+      bearerToken(c.req.header("authorization")),
+      c.get("requestId"),
+    );
     c.set("tenant", tenant);
+    c.set("quota", quota);
     c.set(
       "log",
       c.get("log").child({

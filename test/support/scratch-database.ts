@@ -1,0 +1,25 @@
+import { randomUUID } from "node:crypto";
+
+/**
+ * A database of its own on the same Postgres server, dropped afterwards. For suites that must not
+ * share rows with others running at the same time: the isolation eval's weakened-lock modes (with
+ * RLS and the tenant filter both removed, a shared database would let them touch other suites'
+ * tenants), and tests that rebuild indexes.
+ */
+export async function scratchDatabase(baseUrl: string, prefix = "fence_scratch"): Promise<{ url: string; drop(): Promise<void> }> {
+  const { default: pg } = await import("pg");
+  const name = `${prefix}_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+  const run = async (statement: string) => {
+    const client = new pg.Client({ connectionString: baseUrl });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE DATABASE ${name}`);
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
