@@ -47,9 +47,11 @@ export class LocalUseEmbeddings implements EmbeddingProvider {
   }
 
   async embed(texts: readonly string[]): Promise<number[][]> {
+    // Small inputs (a six-chunk document) are split so that every worker gets a share.
+    const size = Math.max(1, Math.min(this.batchSize, Math.ceil(texts.length / this.workers.length)));
     const batches: Promise<number[][]>[] = [];
-    for (let i = 0; i < texts.length; i += this.batchSize) {
-      batches.push(this.dispatch(texts.slice(i, i + this.batchSize)));
+    for (let i = 0; i < texts.length; i += size) {
+      batches.push(this.dispatch(texts.slice(i, i + size)));
     }
     return (await Promise.all(batches)).flat();
   }

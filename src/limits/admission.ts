@@ -36,23 +36,36 @@ export class AdmissionController {
 
   async admit(ctx: TenantContext, quota: TenantQuota): Promise<AdmissionTicket> {
     if (this.inFlight >= this.options.maxInFlight) throw new OverloadedError(1);
+    // Counted before the first await, so requests arriving together cannot all pass the ceiling.
+    this.inFlight++;
+    try {
+      return await this.admitTenant(ctx, quota);
+    } catch (error) {
+      this.inFlight--;
+      throw error;
+    }
+  }
+
+  private async admitTenant(ctx: TenantContext, quota: TenantQuota): Promise<AdmissionTicket> {
     const headers: Record<string, string> = {};
     if (quota.requestsPerMinute) {
       const limit = quota.requestsPerMinute;
       const result = await this.withFallback((store) => consume(store, `rpm:${ctx.tenantId}`, limit));
-      const resetSec = Math.max(1, Math.ceil(result.res.msBeforeNext / 1000));
+      const resetSec = Math.max(1, Math.ceil(result.value.res.msBeforeNext / 1000));
       headers["RateLimit-Limit"] = String(limit);
-      headers["RateLimit-Remaining"] = String(Math.max(0, result.res.remainingPoints));
+      headers["RateLimit-Remaining"] = String(Math.max(0, result.value.res.remainingPoints));
       headers["RateLimit-Reset"] = String(resetSec);
-      if (!result.allowed) throw new RateLimitedError("rate_limit", resetSec, headers);
+      if (!result.value.allowed) throw new RateLimitedError("rate_limit", resetSec, headers);
     }
     const slotKey = `tenant:${ctx.tenantId}`;
     const max = quota.maxConcurrency;
+    // The slot is released in the store that granted it, even if Redis comes or goes meanwhile.
+    let slotStore: CounterStore | undefined;
     if (max) {
       const acquired = await this.withFallback((store) => store.acquireSlot(slotKey, max));
-      if (!acquired) throw new RateLimitedError("concurrency_limit", 1, headers);
+      if (!acquired.value) throw new RateLimitedError("concurrency_limit", 1, headers);
+      slotStore = acquired.store;
     }
-    this.inFlight++;
     let released = false;
     return {
       headers,
@@ -60,18 +73,18 @@ export class AdmissionController {
         if (released) return;
         released = true;
         this.inFlight--;
-        if (max) await this.withFallback((store) => store.releaseSlot(slotKey)).catch(() => undefined);
+        await slotStore?.releaseSlot(slotKey).catch(() => undefined);
       },
     };
   }
 
-  private async withFallback<T>(run: (store: CounterStore) => Promise<T>): Promise<T> {
+  private async withFallback<T>(run: (store: CounterStore) => Promise<T>): Promise<{ value: T; store: CounterStore }> {
     try {
-      return await run(this.store);
+      return { value: await run(this.store), store: this.store };
     } catch (error) {
       if (this.store === this.local) throw error;
       this.logger.warn({ err: error }, "shared admission store failed; using this instance's counters");
-      return run(this.local);
+      return { value: await run(this.local), store: this.local };
     }
   }
 }

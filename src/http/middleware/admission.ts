@@ -30,8 +30,9 @@ function releaseWhenDone(body: ReadableStream<Uint8Array>, release: () => Promis
       try {
         const { done, value } = await reader.read();
         if (done) {
-          controller.close();
+          // Freed before the client sees the end, so its next request finds the slot free.
           await release();
+          controller.close();
         } else controller.enqueue(value);
       } catch (error) {
         controller.error(error);

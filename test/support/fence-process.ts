@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { ADMIN_KEY } from "./harness.js";
+
+/**
+ * Real Fence processes (`node --import tsx src/main.ts`) for tests that need several instances or
+ * the start-up path itself. Every child is loopback-only, on a port picked by the OS, and is killed
+ * when the test process exits even if a suite forgets to stop it.
+ */
+const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const children = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+/** A port nothing listens on right now: the OS picks one for a throwaway listener, which then closes. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface FenceProcess {
+  url: string;
+  pid: number;
+  /** Everything the child wrote to stdout and stderr so far (for failure messages). */
+  output(): string;
+  /** Resolves with the exit code once the child has exited. */
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+/** Settings from the test runner's own environment that must not leak into a child's configuration. */
+const INHERITED_CONFIG = /^(FENCE_|LLM_|EMBEDDINGS_|DATABASE_|REDIS_URL$|PORT$|HOST$|LOG_LEVEL$)/;
+
+/** Spawns `src/main.ts` with `env` on a free loopback port; does not wait for it to be ready. */
+export async function spawnFence(env: Record<string, string>): Promise<FenceProcess> {
+  const port = await freePort();
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !INHERITED_CONFIG.test(name)));
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: REPO_ROOT,
+    env: { ...base, FENCE_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: "warn", FENCE_EMBEDDING_THREADS: "1", ...env, HOST: "127.0.0.1", PORT: String(port) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Polls `/readyz` until it answers 200; fails early with the child's output if the child exits. */
+export async function waitUntilReady(fence: FenceProcess, timeoutMs = 60_000): Promise<void> {
+  let exitCode: number | null | undefined;
+  void fence.exited.then((code) => (exitCode = code));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (exitCode !== undefined) throw new Error(`Fence exited (${exitCode}) before it was ready:\n${fence.output()}`);
+    const ready = await fetch(`${fence.url}/readyz`).then(
+      (res) => res.status === 200,
+      () => false,
+    );
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error(`Fence not ready after ${timeoutMs} ms:\n${fence.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts a Fence process and waits until it is ready. */
+export async function startFenceProcess(env: Record<string, string>, timeoutMs?: number): Promise<FenceProcess> {
+  const fence = await spawnFence(env);
+  try {
+    await waitUntilReady(fence, timeoutMs);
+    return fence;
+  } catch (error) {
+    await fence.stop();
+    throw error;
+  }
+}

@@ -1,0 +1,62 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { OverloadedError, RateLimitedError } from "../../src/errors.js";
+import { AdmissionController } from "../../src/limits/admission.js";
+import { MemoryCounterStore } from "../../src/limits/counter-store.js";
+import { createLogger } from "../../src/observability/logger.js";
+import { issueTenantContext } from "../../src/tenancy/tenant-context.js";
+
+/** The real memory store, made slow: the shape of a shared store across a network. */
+class SlowStore extends MemoryCounterStore {
+  override async acquireSlot(key: string, max: number): Promise<boolean> {
+    await sleep(20);
+    return super.acquireSlot(key, max);
+  }
+}
+
+const tenant = (n: number) =>
+  issueTenantContext({
+    tenantId: `00000000-0000-4000-8000-00000000000${n}`,
+    keyId: `00000000-0000-4000-8000-00000000010${n}`,
+    project: "p",
+    environment: "prod",
+    requestId: `r${n}`,
+  });
+const quota = { plan: "t", requestsPerMinute: null, maxConcurrency: 5 };
+
+describe("AdmissionController", () => {
+  it("keeps the instance ceiling when requests arrive together and the counters are slow", async () => {
+    const admission = new AdmissionController(new SlowStore(), { maxInFlight: 1 }, createLogger("silent"));
+    const results = await Promise.allSettled([admission.admit(tenant(1), quota), admission.admit(tenant(2), quota)]);
+    expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect(rejected.reason).toBeInstanceOf(OverloadedError);
+  });
+
+  it("gives the in-flight place back when a tenant limit refuses the request", async () => {
+    const admission = new AdmissionController(new MemoryCounterStore(), { maxInFlight: 1 }, createLogger("silent"));
+    const one = { ...quota, maxConcurrency: 1 };
+    const first = await admission.admit(tenant(1), one);
+    await first.release();
+    const held = await admission.admit(tenant(1), one);
+    await expect(admission.admit(tenant(1), one)).rejects.toBeInstanceOf(OverloadedError);
+    await held.release();
+    // A refusal by the tenant's own limit must not leak a place of the instance ceiling.
+    const wide = new AdmissionController(new MemoryCounterStore(), { maxInFlight: 2 }, createLogger("silent"));
+    const a = await wide.admit(tenant(1), one);
+    await expect(wide.admit(tenant(1), one)).rejects.toBeInstanceOf(RateLimitedError);
+    const b = await wide.admit(tenant(2), one);
+    await a.release();
+    await b.release();
+  });
+
+  it("releases a ticket once, however often release is called", async () => {
+    const admission = new AdmissionController(new MemoryCounterStore(), { maxInFlight: 1 }, createLogger("silent"));
+    const ticket = await admission.admit(tenant(1), quota);
+    await ticket.release();
+    await ticket.release();
+    const again = await admission.admit(tenant(1), quota);
+    await expect(admission.admit(tenant(2), quota)).rejects.toBeInstanceOf(OverloadedError);
+    await again.release();
+  });
+});
