@@ -1,3 +1,4 @@
+import { loadConfig } from "../src/config.js";
 import { LocalUseEmbeddings } from "../src/embeddings/local-use.js";
 import { openBackend, postgresReachable, type BenchBackend } from "./backends.js";
 import { buildCorpus, type Corpus } from "./corpus.js";
@@ -21,9 +22,12 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const options = parseOptions(process.argv.slice(2), process.env);
 
-  progress("loading the default embedding model (USE lite, TF.js WASM)");
+  // The model as `npm start` runs it: the default provider with its default worker threads.
+  const model = loadConfig({ FENCE_EMBEDDING_THREADS: process.env.FENCE_EMBEDDING_THREADS }).embeddings;
+  const threads = model.provider === "local" ? model.threads : 1;
+  progress(`loading the default embedding model (USE lite, TF.js WASM, ${threads} worker threads)`);
   let t0 = performance.now();
-  const embeddings = await LocalUseEmbeddings.load();
+  const embeddings = await LocalUseEmbeddings.load({ threads });
   const modelLoadMs = since(t0);
   // The same query vectors on both backends for the overhead section.
   const queryVectors = await embeddings.embed(QUERY_TEXTS);

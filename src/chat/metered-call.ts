@@ -94,9 +94,10 @@ export class MeteredCall {
     };
   }
 
-  private failed(error: string): UsageRecord {
+  /** A provider call that cost nothing: the technical record, linked to the first attempt. */
+  private failed(error: string, eventId = this.spec.eventId, isFirstAttempt = this.failures.length === 0): UsageRecord {
     return {
-      eventId: this.spec.eventId,
+      eventId,
       feature: "chat",
       provider: this.spec.provider,
       model: this.hold.model,
@@ -104,24 +105,14 @@ export class MeteredCall {
       outputTokens: 0,
       status: "failed",
       error,
-      retryOf: this.failures.length > 0 ? `${this.spec.eventId}:attempt-1` : undefined,
+      retryOf: isFirstAttempt ? undefined : `${this.spec.eventId}:attempt-1`,
     };
   }
 
   private async settle(final: UsageRecord | undefined): Promise<void> {
     if (this.settled) return;
     this.settled = true;
-    const attempts: UsageRecord[] = this.failures.map((f) => ({
-      eventId: `${this.spec.eventId}:attempt-${f.attempt}`,
-      feature: "chat",
-      provider: this.spec.provider,
-      model: this.hold.model,
-      inputTokens: 0,
-      outputTokens: 0,
-      status: "failed",
-      error: f.message,
-      retryOf: f.attempt > 1 ? `${this.spec.eventId}:attempt-1` : undefined,
-    }));
+    const attempts = this.failures.map((f) => this.failed(f.message, `${this.spec.eventId}:attempt-${f.attempt}`, f.attempt === 1));
     await this.budgets.settle(this.ctx, this.hold, final ? [...attempts, final] : attempts);
   }
 }

@@ -3,6 +3,7 @@ import { NO_ANSWER } from "../../src/chat/chat-service.js";
 import { startFakeOpenAI, type FakeOpenAI, type RecordedRequest } from "../support/fake-openai.js";
 import { backends, serveOnLoopback, TestFence, type TestTenant } from "../support/harness.js";
 import { readJson, type ChatBody, type ErrorBody, type SearchBody } from "../support/isolation-helpers.js";
+import { parseSse } from "../support/metering-helpers.js";
 
 /**
  * The LLM path of /v1/chat against the local OpenAI-compatible fake, through Fence's real `openai`
@@ -37,19 +38,6 @@ function passagesInPrompt(prompt: string): Map<number, { title: string; text: st
     passages.set(Number(m[1]), { title: unescapeXml(m[2]!), text: unescapeXml(m[3]!) });
   }
   return passages;
-}
-
-/** Server-Sent Events as (event, data) pairs, in order. */
-function parseSse(body: string): { event: string; data: unknown }[] {
-  return body
-    .split(/\n\n+/)
-    .filter((block) => block.trim())
-    .map((block) => {
-      const lines = block.split("\n");
-      const event = lines.find((l) => l.startsWith("event:"))?.slice(6).trim() ?? "message";
-      const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
-      return { event, data: JSON.parse(data) as unknown };
-    });
 }
 
 describe.each(backends)("LLM chat against the fake OpenAI server on $name", (backend) => {
