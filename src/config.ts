@@ -54,6 +54,10 @@ const ConfigSchema = z
     LLM_PROVIDER: z.string().regex(/^[a-z0-9._-]{1,50}$/).default("openai-compatible"),
     LLM_MAX_OUTPUT_TOKENS: positiveInt(1024),
     LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+    LLM_MAX_CONCURRENCY: positiveInt(16),
+    LLM_BREAKER_FAILURES: positiveInt(5),
+    LLM_BREAKER_COOLDOWN_MS: positiveInt(30_000),
+    LLM_QUEUE_TIMEOUT_MS: positiveInt(30_000),
     FENCE_INTERNAL_MICROS_PER_MTOK: z.coerce.number().int().min(0).default(0),
 
     FENCE_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
@@ -106,6 +110,8 @@ export interface FenceConfig {
         timeoutMs: number;
         maxOutputTokens: number;
         maxRetries: number;
+        /** The provider lane: concurrency, circuit breaker and queue wait (limits/provider-lane.ts). */
+        lane: { maxConcurrent: number; failureThreshold: number; cooldownMs: number; queueTimeoutMs: number };
       }
     | undefined;
   /** Price for models without a price row (local models), in micro-units per million tokens. */
@@ -164,6 +170,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             timeoutMs: e.LLM_TIMEOUT_MS,
             maxOutputTokens: e.LLM_MAX_OUTPUT_TOKENS,
             maxRetries: e.LLM_MAX_RETRIES,
+            lane: {
+              maxConcurrent: e.LLM_MAX_CONCURRENCY,
+              failureThreshold: e.LLM_BREAKER_FAILURES,
+              cooldownMs: e.LLM_BREAKER_COOLDOWN_MS,
+              queueTimeoutMs: e.LLM_QUEUE_TIMEOUT_MS,
+            },
           }
         : undefined,
     internalMicrosPerMTok: e.FENCE_INTERNAL_MICROS_PER_MTOK,

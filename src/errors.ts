@@ -13,6 +13,7 @@ export type ErrorCode =
   | "idempotency_conflict"
   | "rate_limited"
   | "overloaded"
+  | "provider_unavailable"
   | "feature_disabled"
   | "tenant_isolation_violation"
   | "upstream_error"
@@ -144,6 +145,20 @@ export class RateLimitedError extends FenceError {
 export class OverloadedError extends FenceError {
   constructor(retryAfterSec: number) {
     super("overloaded", "The service is at capacity; retry shortly.", { reason: "overloaded", retry_after_seconds: retryAfterSec });
+    this.headers = { "Retry-After": String(retryAfterSec) };
+  }
+}
+
+/** A provider's breaker is open or its lane is full: failing fast beats piling up timeouts. */
+export class ProviderUnavailableError extends FenceError {
+  constructor(provider: string, reason: "circuit_open" | "lane_saturated", retryAfterSec: number) {
+    super(
+      "provider_unavailable",
+      reason === "circuit_open"
+        ? `The ${provider} provider is failing repeatedly; requests to it are paused briefly.`
+        : `The ${provider} provider is at its concurrency limit; retry shortly.`,
+      { provider, reason, retry_after_seconds: retryAfterSec },
+    );
     this.headers = { "Retry-After": String(retryAfterSec) };
   }
 }

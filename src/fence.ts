@@ -16,6 +16,7 @@ import { DocumentIngestor } from "./ingest/ingest-document.js";
 import { AdmissionController } from "./limits/admission.js";
 import { BudgetGuard } from "./limits/budget-guard.js";
 import { MemoryCounterStore, RedisCounterStore } from "./limits/counter-store.js";
+import { ProviderLane } from "./limits/provider-lane.js";
 import { UsageReports } from "./metering/usage-report.js";
 import { PlanAdmin } from "./plans/plan-admin.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -67,7 +68,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
     const counters = config.redisUrl ? await RedisCounterStore.connect(config.redisUrl, logger) : new MemoryCounterStore();
     const admission = new AdmissionController(counters, { maxInFlight: config.maxInFlight }, logger);
     const retriever = new Retriever(db, embeddings, caches, securityEvents, budgets, { efSearch: config.retrieval.hnswEfSearch });
-    const chat = new ChatService(db, retriever, caches, securityEvents, budgets, config.llm ? new LlmClient(config.llm) : undefined, {
+    const chat = new ChatService(db, retriever, caches, securityEvents, budgets, config.llm ? new LlmClient(config.llm, new ProviderLane("llm", config.llm.lane)) : undefined, {
       k: 8,
       minRelevance: config.retrieval.minRelevance,
       maxPassages: 6,

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import OpenAI from "openai";
-import { UpstreamError } from "../errors.js";
+import { ProviderUnavailableError, UpstreamError } from "../errors.js";
+import type { ProviderLane } from "../limits/provider-lane.js";
 import type { PromptMessage } from "./prompt.js";
 
 export interface TokenUsage {
@@ -50,7 +51,10 @@ export interface LlmClientOptions {
 export class LlmClient {
   private readonly client: OpenAI;
 
-  constructor(readonly options: LlmClientOptions) {
+  constructor(
+    readonly options: LlmClientOptions,
+    private readonly lane: ProviderLane,
+  ) {
     this.client = new OpenAI({
       baseURL: options.baseUrl,
       apiKey: options.apiKey ?? "unused",
@@ -65,9 +69,13 @@ export class LlmClient {
 
   async complete(messages: PromptMessage[], call: LlmCallOptions): Promise<Completion> {
     return this.withRetries(call, async () => {
-      const response = await this.client.chat.completions.create(
-        { model: call.model, messages, temperature: 0, max_tokens: call.maxTokens },
-        { signal: call.signal },
+      const response = await this.lane.run(
+        () =>
+          this.client.chat.completions.create(
+            { model: call.model, messages, temperature: 0, max_tokens: call.maxTokens },
+            { signal: call.signal },
+          ),
+        (error) => countsAgainstBreaker(error, call.signal),
       );
       const choice = response.choices[0];
       return {
@@ -85,19 +93,28 @@ export class LlmClient {
    * completion says `usageReported: false` and carries the text received so far.
    */
   async *stream(messages: PromptMessage[], call: LlmCallOptions): AsyncGenerator<string, Completion> {
-    const stream = await this.withRetries(call, () =>
-      this.client.chat.completions.create(
-        {
-          model: call.model,
-          messages,
-          temperature: 0,
-          max_tokens: call.maxTokens,
-          stream: true,
-          stream_options: { include_usage: true },
-        },
-        { signal: call.signal },
-      ),
-    );
+    // The lane place is held for the whole stream: an open stream is a call in flight upstream.
+    const { stream, pass } = await this.withRetries(call, async () => {
+      const pass = await this.lane.enter();
+      try {
+        const stream = await this.client.chat.completions.create(
+          {
+            model: call.model,
+            messages,
+            temperature: 0,
+            max_tokens: call.maxTokens,
+            stream: true,
+            stream_options: { include_usage: true },
+          },
+          { signal: call.signal },
+        );
+        return { stream, pass };
+      } catch (error) {
+        if (countsAgainstBreaker(error, call.signal)) pass.failed();
+        else pass.abandoned();
+        throw error;
+      }
+    });
     let text = "";
     let usage: TokenUsage | undefined;
     let finishReason: string | null = null;
@@ -115,6 +132,11 @@ export class LlmClient {
       }
     } catch (error) {
       failure = error;
+    } finally {
+      // Ends the pass once, whichever way the stream ended (the consumer may also stop reading).
+      if (failure !== undefined && countsAgainstBreaker(failure, call.signal)) pass.failed();
+      else if (failure !== undefined || usage === undefined) pass.abandoned();
+      else pass.succeeded();
     }
     const completion = { text, usage: usage ?? ZERO_USAGE, finishReason, usageReported: usage !== undefined };
     if (failure !== undefined && !call.signal?.aborted) throw new StreamInterruptedError(completion, failure);
@@ -126,6 +148,9 @@ export class LlmClient {
       try {
         return await send();
       } catch (error) {
+        // Refused by the lane or the breaker: the provider was not called, so there is nothing to
+        // record and nothing to retry.
+        if (error instanceof ProviderUnavailableError) throw error;
         const status = (error as { status?: number }).status;
         call.onFailedAttempt?.({ attempt, status, message: describe(error) });
         if (call.signal?.aborted || attempt > this.options.maxRetries || !retryable(status)) throw asUpstreamError(error);
@@ -146,6 +171,13 @@ export class StreamInterruptedError extends UpstreamError {
 }
 
 const ZERO_USAGE: TokenUsage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+
+/** Server errors and lost connections count against the breaker; 4xx and 429 and aborts do not. */
+function countsAgainstBreaker(error: unknown, signal: AbortSignal | undefined): boolean {
+  if (signal?.aborted) return false;
+  const status = (error as { status?: number }).status;
+  return status === undefined || status >= 500;
+}
 
 function retryable(status: number | undefined): boolean {
   return status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;

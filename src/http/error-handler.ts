@@ -16,6 +16,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   idempotency_conflict: 409,
   rate_limited: 429,
   overloaded: 503,
+  provider_unavailable: 503,
   feature_disabled: 403,
   tenant_isolation_violation: 500,
   upstream_error: 502,

@@ -1,0 +1,137 @@
+import { ProviderUnavailableError } from "../errors.js";
+
+export interface ProviderLaneOptions {
+  /** Calls in flight to this provider at once (match its real quota). */
+  maxConcurrent: number;
+  /** Consecutive failures that open the breaker. */
+  failureThreshold: number;
+  /** How long an open breaker fails fast before letting one probe through. */
+  cooldownMs: number;
+  /** How long a call may wait for a free place in the lane before it is refused. */
+  queueTimeoutMs: number;
+}
+
+type BreakerState = "closed" | "open" | "half_open";
+
+export interface LanePass {
+  succeeded(): void;
+  failed(): void;
+  abandoned(): void;
+}
+
+/**
+ * A bulkhead per upstream provider: its own concurrency lane (callers queue in order for a free
+ * place, bounded in time) and a circuit breaker. After `failureThreshold` consecutive failures the
+ * breaker opens and calls fail fast with a clear 503 instead of piling up timeouts; after the
+ * cooldown one probe is let through, and its success closes the breaker again. One failing
+ * provider therefore never holds the capacity of the others.
+ */
+export class ProviderLane {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private state: BreakerState = "closed";
+  private failures = 0;
+  private openedAt = 0;
+  private probing = false;
+
+  constructor(
+    readonly name: string,
+    private readonly options: ProviderLaneOptions,
+  ) {}
+
+  get breakerState(): BreakerState {
+    if (this.state === "open" && Date.now() - this.openedAt >= this.options.cooldownMs) return "half_open";
+    return this.state;
+  }
+
+  /**
+   * Enters the lane (waiting for a place, or refused while the breaker is open). The caller ends
+   * the pass exactly once: `succeeded()`, `failed()` (counts against the breaker), or `abandoned()`
+   * (neither, e.g. the client went away). A stream holds its pass until it ends.
+   */
+  async enter(): Promise<LanePass> {
+    const probe = this.admitThroughBreaker();
+    try {
+      await this.acquire();
+    } catch (error) {
+      if (probe) this.probing = false;
+      throw error;
+    }
+    let done = false;
+    const end = (outcome: "success" | "failure" | "abandoned") => {
+      if (done) return;
+      done = true;
+      if (outcome === "success") this.onSuccess();
+      else if (outcome === "failure") this.onFailure();
+      else if (probe) this.probing = false;
+      this.release();
+    };
+    return { succeeded: () => end("success"), failed: () => end("failure"), abandoned: () => end("abandoned") };
+  }
+
+  /** Runs one provider call in the lane; `isFailure` decides what counts against the breaker. */
+  async run<T>(call: () => Promise<T>, isFailure: (error: unknown) => boolean): Promise<T> {
+    const pass = await this.enter();
+    try {
+      const result = await call();
+      pass.succeeded();
+      return result;
+    } catch (error) {
+      if (isFailure(error)) pass.failed();
+      else pass.abandoned();
+      throw error;
+    }
+  }
+
+  /** Throws while open; in half-open state lets exactly one probe through. Returns true for a probe. */
+  private admitThroughBreaker(): boolean {
+    const state = this.breakerState;
+    if (state === "closed") return false;
+    if (state === "half_open" && !this.probing) {
+      this.probing = true;
+      return true;
+    }
+    const retryAfterMs = Math.max(0, this.options.cooldownMs - (Date.now() - this.openedAt));
+    throw new ProviderUnavailableError(this.name, "circuit_open", Math.max(1, Math.ceil(retryAfterMs / 1000)));
+  }
+
+  private onSuccess(): void {
+    this.failures = 0;
+    this.state = "closed";
+    this.probing = false;
+  }
+
+  private onFailure(): void {
+    this.failures++;
+    if (this.probing || this.failures >= this.options.failureThreshold) {
+      this.state = "open";
+      this.openedAt = Date.now();
+    }
+    this.probing = false;
+  }
+
+  private acquire(): Promise<void> {
+    if (this.active < this.options.maxConcurrent) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        clearTimeout(timer);
+        this.active++;
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const index = this.waiting.indexOf(grant);
+        if (index >= 0) this.waiting.splice(index, 1);
+        reject(new ProviderUnavailableError(this.name, "lane_saturated", 1));
+      }, this.options.queueTimeoutMs);
+      this.waiting.push(grant);
+    });
+  }
+
+  private release(): void {
+    this.active--;
+    this.waiting.shift()?.();
+  }
+}

@@ -1,0 +1,90 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { ProviderUnavailableError } from "../../src/errors.js";
+import { ProviderLane } from "../../src/limits/provider-lane.js";
+
+const failing = () => Promise.reject(Object.assign(new Error("upstream 500"), { status: 500 }));
+const always = () => true;
+
+function lane(overrides: Partial<ConstructorParameters<typeof ProviderLane>[1]> = {}) {
+  return new ProviderLane("test", { maxConcurrent: 2, failureThreshold: 3, cooldownMs: 100, queueTimeoutMs: 200, ...overrides });
+}
+
+describe("ProviderLane", () => {
+  it("opens after the threshold of consecutive failures and then fails fast without calling", async () => {
+    const l = lane();
+    for (let i = 0; i < 3; i++) await expect(l.run(failing, always)).rejects.toThrow("upstream 500");
+    expect(l.breakerState).toBe("open");
+    let called = false;
+    const refusal = await l.run(async () => (called = true), always).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(ProviderUnavailableError);
+    expect((refusal as ProviderUnavailableError).details).toMatchObject({ reason: "circuit_open" });
+    expect((refusal as ProviderUnavailableError).headers["Retry-After"]).toBe("1");
+    expect(called).toBe(false);
+  });
+
+  it("lets one probe through after the cooldown; its success closes the breaker", async () => {
+    const l = lane();
+    for (let i = 0; i < 3; i++) await expect(l.run(failing, always)).rejects.toThrow();
+    await sleep(120);
+    expect(l.breakerState).toBe("half_open");
+    let release!: () => void;
+    const probe = l.run(() => new Promise<string>((resolve) => (release = () => resolve("ok"))), always);
+    // While the probe is out, everyone else still fails fast.
+    await expect(l.run(async () => "other", always)).rejects.toBeInstanceOf(ProviderUnavailableError);
+    release();
+    await expect(probe).resolves.toBe("ok");
+    expect(l.breakerState).toBe("closed");
+    await expect(l.run(async () => "after", always)).resolves.toBe("after");
+  });
+
+  it("re-opens at once when the probe fails", async () => {
+    const l = lane();
+    for (let i = 0; i < 3; i++) await expect(l.run(failing, always)).rejects.toThrow();
+    await sleep(120);
+    await expect(l.run(failing, always)).rejects.toThrow("upstream 500");
+    expect(l.breakerState).toBe("open");
+  });
+
+  it("does not count errors the caller says are not the provider's fault", async () => {
+    const l = lane();
+    for (let i = 0; i < 5; i++) await expect(l.run(failing, () => false)).rejects.toThrow();
+    expect(l.breakerState).toBe("closed");
+  });
+
+  it("a success resets the count of consecutive failures", async () => {
+    const l = lane();
+    for (let round = 0; round < 3; round++) {
+      await expect(l.run(failing, always)).rejects.toThrow();
+      await expect(l.run(failing, always)).rejects.toThrow();
+      await l.run(async () => "ok", always);
+    }
+    expect(l.breakerState).toBe("closed");
+  });
+
+  it("holds at most maxConcurrent calls in flight, queues the rest in order, and refuses after the queue timeout", async () => {
+    const l = lane({ maxConcurrent: 2, queueTimeoutMs: 150 });
+    let inFlight = 0;
+    let peak = 0;
+    const order: number[] = [];
+    const call = (n: number, ms: number) =>
+      l.run(async () => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        order.push(n);
+        await sleep(ms);
+        inFlight--;
+        return n;
+      }, always);
+    const results = await Promise.all([call(1, 40), call(2, 40), call(3, 10), call(4, 10)]);
+    expect(results).toEqual([1, 2, 3, 4]);
+    expect(peak).toBe(2);
+    expect(order).toEqual([1, 2, 3, 4]);
+
+    const long = [call(5, 400), call(6, 400)];
+    const refused = await call(7, 1).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ProviderUnavailableError);
+    expect((refused as ProviderUnavailableError).details).toMatchObject({ reason: "lane_saturated" });
+    await Promise.all(long);
+  });
+});
