@@ -45,6 +45,7 @@ const ConfigSchema = z
     EMBEDDINGS_API_KEY: optionalString,
     EMBEDDINGS_MODEL: z.string().default("text-embedding-3-small"),
     EMBEDDINGS_DIMENSIONS: z.coerce.number().int().positive().max(16000).optional(),
+    EMBEDDINGS_MAX_CONCURRENCY: positiveInt(8),
 
     LLM_BASE_URL: optionalString,
     LLM_API_KEY: optionalString,
@@ -99,7 +100,14 @@ export interface FenceConfig {
   embeddings:
     | { provider: "local"; threads: number }
     | { provider: "transformers"; model: string; modelsDir: string | undefined; allowRemote: boolean }
-    | { provider: "openai"; baseUrl: string; apiKey: string | undefined; model: string; dimensions: number | undefined };
+    | {
+        provider: "openai";
+        baseUrl: string;
+        apiKey: string | undefined;
+        model: string;
+        dimensions: number | undefined;
+        maxConcurrency: number;
+      };
   llm:
     | {
         baseUrl: string;
@@ -158,6 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               apiKey: e.EMBEDDINGS_API_KEY,
               model: e.EMBEDDINGS_MODEL,
               dimensions: e.EMBEDDINGS_DIMENSIONS,
+              maxConcurrency: e.EMBEDDINGS_MAX_CONCURRENCY,
             },
     llm:
       e.LLM_BASE_URL && e.LLM_MODEL

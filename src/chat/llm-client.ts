@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import OpenAI from "openai";
 import { ProviderUnavailableError, UpstreamError } from "../errors.js";
-import type { ProviderLane } from "../limits/provider-lane.js";
+import { isProviderFault, type ProviderLane } from "../limits/provider-lane.js";
 import type { PromptMessage } from "./prompt.js";
 
 export interface TokenUsage {
@@ -75,7 +75,7 @@ export class LlmClient {
             { model: call.model, messages, temperature: 0, max_tokens: call.maxTokens },
             { signal: call.signal },
           ),
-        (error) => countsAgainstBreaker(error, call.signal),
+        (error) => isProviderFault(error, call.signal),
       );
       const choice = response.choices[0];
       return {
@@ -110,7 +110,7 @@ export class LlmClient {
         );
         return { stream, pass };
       } catch (error) {
-        if (countsAgainstBreaker(error, call.signal)) pass.failed();
+        if (isProviderFault(error, call.signal)) pass.failed();
         else pass.abandoned();
         throw error;
       }
@@ -134,7 +134,7 @@ export class LlmClient {
       failure = error;
     } finally {
       // Ends the pass once, whichever way the stream ended (the consumer may also stop reading).
-      if (failure !== undefined && countsAgainstBreaker(failure, call.signal)) pass.failed();
+      if (failure !== undefined && isProviderFault(failure, call.signal)) pass.failed();
       else if (failure !== undefined || usage === undefined) pass.abandoned();
       else pass.succeeded();
     }
@@ -171,13 +171,6 @@ export class StreamInterruptedError extends UpstreamError {
 }
 
 const ZERO_USAGE: TokenUsage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
-
-/** Server errors and lost connections count against the breaker; 4xx and 429 and aborts do not. */
-function countsAgainstBreaker(error: unknown, signal: AbortSignal | undefined): boolean {
-  if (signal?.aborted) return false;
-  const status = (error as { status?: number }).status;
-  return status === undefined || status >= 500;
-}
 
 function retryable(status: number | undefined): boolean {
   return status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;

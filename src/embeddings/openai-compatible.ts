@@ -1,5 +1,6 @@
 import OpenAI from "openai";
-import { UpstreamError } from "../errors.js";
+import { ProviderUnavailableError, UpstreamError } from "../errors.js";
+import { isProviderFault, ProviderLane } from "../limits/provider-lane.js";
 import { normalize, type EmbeddingProvider } from "./provider.js";
 
 export interface OpenAIEmbeddingsOptions {
@@ -9,6 +10,8 @@ export interface OpenAIEmbeddingsOptions {
   dimensions: number | undefined;
   /** Inputs per request; providers cap the array length (OpenAI: 2048). */
   batchSize?: number;
+  /** Requests in flight to the endpoint at once (its lane; see limits/provider-lane.ts). */
+  maxConcurrency?: number;
 }
 
 /** Any OpenAI-compatible `/v1/embeddings` endpoint, through the official `openai` client. */
@@ -17,6 +20,7 @@ export class OpenAICompatibleEmbeddings implements EmbeddingProvider {
   private constructor(
     private readonly client: OpenAI,
     private readonly options: OpenAIEmbeddingsOptions,
+    private readonly lane: ProviderLane,
     readonly dimensions: number,
   ) {
     this.model = `openai:${options.model}${options.dimensions ? `@${options.dimensions}` : ""}`;
@@ -25,12 +29,20 @@ export class OpenAICompatibleEmbeddings implements EmbeddingProvider {
   /** Probes the endpoint once to learn the dimension when it is not configured. */
   static async connect(options: OpenAIEmbeddingsOptions): Promise<OpenAICompatibleEmbeddings> {
     const client = new OpenAI({ baseURL: options.baseUrl, apiKey: options.apiKey ?? "unused", maxRetries: 2 });
+    // Its own bulkhead, apart from the LLM's: a failing embeddings endpoint fails fast (503) for
+    // ingestion and search without touching chat's capacity, and the other way round.
+    const lane = new ProviderLane("embeddings", {
+      maxConcurrent: options.maxConcurrency ?? 8,
+      failureThreshold: 5,
+      cooldownMs: 30_000,
+      queueTimeoutMs: 30_000,
+    });
     let dimensions = options.dimensions;
     if (!dimensions) {
-      const probe = new OpenAICompatibleEmbeddings(client, options, 0);
+      const probe = new OpenAICompatibleEmbeddings(client, options, lane, 0);
       dimensions = (await probe.request(["dimension probe"]))[0]!.length;
     }
-    return new OpenAICompatibleEmbeddings(client, options, dimensions);
+    return new OpenAICompatibleEmbeddings(client, options, lane, dimensions);
   }
 
   async embed(texts: readonly string[]): Promise<number[][]> {
@@ -44,19 +56,23 @@ export class OpenAICompatibleEmbeddings implements EmbeddingProvider {
 
   private async request(input: readonly string[]): Promise<number[][]> {
     try {
-      const response = await this.client.embeddings.create({
-        model: this.options.model,
-        input: [...input],
-        ...(this.options.dimensions ? { dimensions: this.options.dimensions } : {}),
-        encoding_format: "float",
-      });
+      const response = await this.lane.run(
+        () =>
+          this.client.embeddings.create({
+            model: this.options.model,
+            input: [...input],
+            ...(this.options.dimensions ? { dimensions: this.options.dimensions } : {}),
+            encoding_format: "float",
+          }),
+        (error) => isProviderFault(error),
+      );
       const ordered = [...response.data].sort((a, b) => a.index - b.index);
       if (ordered.length !== input.length) {
         throw new UpstreamError(`Embedding provider returned ${ordered.length} vectors for ${input.length} inputs`);
       }
       return ordered.map((d) => normalize(d.embedding));
     } catch (error) {
-      if (error instanceof UpstreamError) throw error;
+      if (error instanceof UpstreamError || error instanceof ProviderUnavailableError) throw error;
       throw new UpstreamError(`Embedding provider failed: ${(error as Error).message}`);
     }
   }

@@ -3,7 +3,7 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { chunks, documents, type DocumentRow } from "../db/schema.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
-import { FeatureDisabledError, PayloadTooLargeError, ValidationError } from "../errors.js";
+import { FeatureDisabledError, PayloadTooLargeError, ProviderUnavailableError, ValidationError } from "../errors.js";
 import type { BudgetGuard } from "../limits/budget-guard.js";
 import { estimateTokens } from "../metering/usage-event.js";
 import { featureEnabled } from "../plans/tenant-settings.js";
@@ -102,9 +102,15 @@ export class DocumentIngestor {
       await this.budgets.settle(ctx, hold, [{ ...record, inputTokens, outputTokens: 0, status: "charged", usageEstimated: true }]);
       return vectors;
     } catch (error) {
-      await this.budgets.settle(ctx, hold, [
-        { ...record, inputTokens: 0, outputTokens: 0, status: "failed", error: (error as Error).message.slice(0, 300) },
-      ]);
+      // A call the provider's breaker refused never reached it: nothing to put on the ledger.
+      const reachedProvider = !(error instanceof ProviderUnavailableError);
+      await this.budgets.settle(
+        ctx,
+        hold,
+        reachedProvider
+          ? [{ ...record, inputTokens: 0, outputTokens: 0, status: "failed", error: (error as Error).message.slice(0, 300) }]
+          : [],
+      );
       throw error;
     }
   }

@@ -135,3 +135,10 @@ export class ProviderLane {
     this.waiting.shift()?.();
   }
 }
+
+/** Server errors and lost connections count against a breaker; 4xx, 429 and the caller's own aborts do not. */
+export function isProviderFault(error: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted) return false;
+  const status = (error as { status?: number }).status;
+  return status === undefined || status >= 500;
+}

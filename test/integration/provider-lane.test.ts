@@ -73,3 +73,40 @@ describe.each(backends)("LLM provider lane and circuit breaker on $name", (backe
     expect(chatRequests(fake) - before).toBe(2);
   });
 });
+
+describe.each(backends)("embeddings provider lane and circuit breaker on $name", (backend) => {
+  let fake: FakeOpenAI;
+  let fence: TestFence;
+  let tenant: TestTenant;
+  const embeddingRequests = () => fake.requests.filter((r) => r.path === "/v1/embeddings").length;
+  const upload = (n: number) =>
+    fence.request("POST", "/v1/documents", { key: tenant.key, json: { title: `Note ${n}`, text: `Maintenance note number ${n}.` } });
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAI();
+    fence = await TestFence.start(backend, {
+      useConfiguredEmbeddings: true,
+      env: { FENCE_EMBEDDINGS: "openai", EMBEDDINGS_BASE_URL: fake.url, EMBEDDINGS_MODEL: "lane-embed" },
+    });
+    tenant = await fence.createTenant("embed-lane", "enterprise");
+  });
+  afterAll(async () => {
+    await fence?.close();
+    await fake?.close();
+  });
+
+  it("opens after five failed embedding calls; the next upload is refused at once and nothing is stored", async () => {
+    // The openai client retries each call twice itself: 3 failing attempts make one lane failure.
+    fake.failNext("/v1/embeddings", 500, 15);
+    for (let i = 0; i < 5; i++) expect((await upload(i)).status).toBe(502);
+    const before = embeddingRequests();
+    const refused = await upload(99);
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toMatchObject({ error: { code: "provider_unavailable", details: { provider: "embeddings" } } });
+    expect(embeddingRequests()).toBe(before);
+    const list = (await (await fence.request("GET", "/v1/documents", { key: tenant.key })).json()) as { documents: unknown[] };
+    expect(list.documents).toHaveLength(0);
+    const rows = await ledgerRows(fence, tenant, "embed_documents");
+    expect(rows.filter((r) => r.status === "failed")).toHaveLength(5);
+  });
+});
