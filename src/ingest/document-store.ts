@@ -1,6 +1,6 @@
-import { and, desc, eq, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, lt, or } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
-import { chunks, documents, type DocumentRow } from "../db/schema.js";
+import { documents, type DocumentRow } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { bumpDataVersion } from "../tenancy/data-version.js";
 import { isUuid, type TenantContext } from "../tenancy/tenant-context.js";
@@ -66,14 +66,6 @@ export async function findDocument(scope: TenantScope, documentId: string): Prom
     .from(documents)
     .where(and(scope.owns(documents.tenantId), eq(documents.id, documentId)));
   return row;
-}
-
-export async function countChunks(scope: TenantScope, documentId: string): Promise<number> {
-  const [row] = await scope.tx
-    .select({ n: sql<number>`count(*)::int` })
-    .from(chunks)
-    .where(and(scope.owns(chunks.tenantId), eq(chunks.documentId, documentId)));
-  return row?.n ?? 0;
 }
 
 /** Opaque pagination cursor: the (created_at, id) of the last row of the previous page. */

@@ -1,9 +1,6 @@
 import type { Logger } from "./logger.js";
 
-export type SecurityEventKind =
-  | "assembly_assertion_failed"
-  | "smuggled_tenant_id"
-  | "invalid_credentials";
+export type SecurityEventKind = "assembly_assertion_failed" | "smuggled_tenant_id";
 
 /**
  * Security-relevant events: logged at `warn` with `security_event` set, so they can be alerted on

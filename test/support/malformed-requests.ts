@@ -1,3 +1,5 @@
+import { seededRandom } from "../../bench/stats.js";
+
 /**
  * A deterministic generator of malformed requests against every tenant and admin route, for the
  * bad-input fuzz suite. The same seed always yields the same requests, so a failure reproduces.
@@ -16,18 +18,6 @@ export interface MalformedRequest {
   contentType?: string;
   /** The exact status the case must get, when the input is certainly invalid. */
   expect?: number;
-}
-
-/** mulberry32: tiny, fast, and good enough to pick fuzz inputs reproducibly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const deepArray = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;

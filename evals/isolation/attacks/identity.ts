@@ -72,7 +72,7 @@ export const identityAttacks: Attack[] = [
   },
   {
     name: "tenant keys on admin routes",
-    path: "* /v1/admin/tenants/...",
+    path: "* /v1/admin/{tenants,plans,usage}/...",
     kind: "attack",
     variants: EXTRACTIVE_ONLY,
     async run(ctx) {
@@ -83,6 +83,13 @@ export const identityAttacks: Attack[] = [
         { method: "POST", path: `/v1/admin/tenants/${a}/keys`, json: { name: "b-wants-a-key" } },
         { method: "DELETE", path: `/v1/admin/tenants/${a}/keys/${ctx.a.keyId}` },
         { method: "DELETE", path: `/v1/admin/tenants/${a}` },
+        { method: "GET", path: `/v1/admin/tenants/${a}/config` },
+        { method: "PATCH", path: `/v1/admin/tenants/${a}/config`, json: { plan: "free" } },
+        { method: "GET", path: "/v1/admin/plans" },
+        { method: "PUT", path: "/v1/admin/plans/enterprise", json: { tokens_per_day: null, tokens_per_month: null, spend_per_month_micros: null } },
+        { method: "GET", path: "/v1/admin/usage?group_by=tenant" },
+        { method: "GET", path: "/v1/admin/usage?group_by=tenant&format=csv" },
+        { method: "GET", path: "/v1/admin/usage/reconciliation" },
       ];
       for (const party of [ctx.parties.b, ctx.parties.a, ctx.parties.aRevoked]) {
         for (const route of routes) {
