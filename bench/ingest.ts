@@ -120,7 +120,7 @@ async function ingestDocument(
     text,
     mediaType: "text/markdown",
     byteSize: bytes.length,
-  }, { operationId: `bench:${randomUUID()}` });
+  }, { operationId: `bench:${randomUUID()}`, priority: "bulk" });
   if (outcome !== "created") throw new Error(`bench: expected a new document, got ${outcome}`);
   return document.chunkCount;
 }

@@ -3,7 +3,8 @@
 #   1. builds and installs pgvector if the server lacks it (Debian 12 has no package for PG 15;
 #      Debian trixie's source package builds against it in seconds),
 #   2. starts the cluster if it is down,
-#   3. creates the database (default `test`) and the vector extension.
+#   3. creates the database (default `test`) and the vector extension; with FENCE_TEST_DB_FRESH=1
+#      it drops the database first, so a run starts from an empty schema (CI does this).
 # Needs root (apt) only when pgvector is missing. Safe to run any number of times.
 set -euo pipefail
 
@@ -63,6 +64,10 @@ install_pgvector() {
 
 install_pgvector
 start_cluster
+if [ "${FENCE_TEST_DB_FRESH:-0}" = "1" ]; then
+  log "dropping database $DB_NAME for a fresh start"
+  psql -q -d postgres -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null
+fi
 if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1; then
   log "creating database $DB_NAME"
   createdb "$DB_NAME"

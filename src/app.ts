@@ -6,6 +6,7 @@ import type { AdmissionController } from "./limits/admission.js";
 import type { BudgetGuard } from "./limits/budget-guard.js";
 import type { DocumentIngestor } from "./ingest/ingest-document.js";
 import type { DocumentStore } from "./ingest/document-store.js";
+import type { JobQueue } from "./jobs/job-queue.js";
 import { PayloadTooLargeError } from "./errors.js";
 import { renderDocsPage } from "./http/docs-page.js";
 import { handleError, handleNotFound } from "./http/error-handler.js";
@@ -17,6 +18,7 @@ import { tenantAuth } from "./http/middleware/tenant-auth.js";
 import { adminRoutes } from "./http/routes/admin.js";
 import { adminPlanRoutes } from "./http/routes/admin-plans.js";
 import { documentRoutes } from "./http/routes/documents.js";
+import { jobRoutes } from "./http/routes/jobs.js";
 import { limitsRoutes } from "./http/routes/limits.js";
 import { operationsRoutes } from "./http/routes/operations.js";
 import { retrievalRoutes } from "./http/routes/retrieval.js";
@@ -38,6 +40,7 @@ export interface FenceServices {
   tenantAdmin: TenantAdmin;
   ingestor: DocumentIngestor;
   documents: DocumentStore;
+  jobQueue: JobQueue;
   retriever: Retriever;
   chat: ChatService;
   budgets: BudgetGuard;
@@ -46,7 +49,7 @@ export interface FenceServices {
   usageReports: UsageReports;
   embeddingModel: string;
   adminKey: string | undefined;
-  limits: { maxBodyBytes: number; searchMaxK: number };
+  limits: { maxBodyBytes: number; searchMaxK: number; asyncIngestBytes: number; batchMaxDocuments: number };
 }
 
 export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
@@ -84,7 +87,8 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
     if (c.req.path.startsWith("/v1/admin/") || c.req.path === "/v1/admin") return next();
     return authenticateAndAdmit(c, next);
   });
-  tenantApp.route("/", documentRoutes(services.ingestor, services.documents, validationHook));
+  tenantApp.route("/", documentRoutes(services.ingestor, services.documents, services.jobQueue, services.limits, validationHook));
+  tenantApp.route("/", jobRoutes(services.jobQueue, validationHook));
   tenantApp.route("/", retrievalRoutes(services.retriever, services.chat, services.limits.searchMaxK, validationHook));
   tenantApp.route("/", limitsRoutes(services.budgets, validationHook));
   tenantApp.route("/", tenantUsageRoutes(services.usageReports, validationHook));

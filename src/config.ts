@@ -32,6 +32,12 @@ const ConfigSchema = z
       message: "must be a redis:// or rediss:// URL",
     }),
     FENCE_MAX_IN_FLIGHT: positiveInt(256),
+    FENCE_JOB_WORKERS: z.coerce.number().int().min(0).max(64).default(2),
+    FENCE_JOB_LEASE_MS: positiveInt(30_000),
+    FENCE_JOB_POLL_MS: positiveInt(1000),
+    FENCE_JOB_RETRY_BASE_MS: positiveInt(1000),
+    FENCE_ASYNC_INGEST_BYTES: positiveInt(256 * 1024),
+    FENCE_BATCH_MAX_DOCUMENTS: positiveInt(100),
 
     FENCE_EMBEDDINGS: z.enum(["local", "transformers", "openai"]).default("local"),
     FENCE_EMBEDDING_THREADS: z.coerce.number().int().min(1).max(32).optional(),
@@ -46,6 +52,7 @@ const ConfigSchema = z
     EMBEDDINGS_MODEL: z.string().default("text-embedding-3-small"),
     EMBEDDINGS_DIMENSIONS: z.coerce.number().int().positive().max(16000).optional(),
     EMBEDDINGS_MAX_CONCURRENCY: positiveInt(8),
+    EMBEDDINGS_MAX_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().optional(),
 
     LLM_BASE_URL: optionalString,
     LLM_API_KEY: optionalString,
@@ -56,6 +63,7 @@ const ConfigSchema = z
     LLM_MAX_OUTPUT_TOKENS: positiveInt(1024),
     LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
     LLM_MAX_CONCURRENCY: positiveInt(16),
+    LLM_MAX_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().optional(),
     LLM_BREAKER_FAILURES: positiveInt(5),
     LLM_BREAKER_COOLDOWN_MS: positiveInt(30_000),
     LLM_QUEUE_TIMEOUT_MS: positiveInt(30_000),
@@ -97,6 +105,8 @@ export interface FenceConfig {
   /** Shared admission counters for many instances; memory when unset. */
   redisUrl: string | undefined;
   maxInFlight: number;
+  /** Durable ingestion: workers per instance, lease, polling and retry (jobs/job-runner.ts). */
+  jobs: { workers: number; leaseMs: number; pollMs: number; retryBaseMs: number };
   embeddings:
     | { provider: "local"; threads: number }
     | { provider: "transformers"; model: string; modelsDir: string | undefined; allowRemote: boolean }
@@ -107,6 +117,7 @@ export interface FenceConfig {
         model: string;
         dimensions: number | undefined;
         maxConcurrency: number;
+        maxPerMinute: number | undefined;
       };
   llm:
     | {
@@ -119,12 +130,25 @@ export interface FenceConfig {
         maxOutputTokens: number;
         maxRetries: number;
         /** The provider lane: concurrency, circuit breaker and queue wait (limits/provider-lane.ts). */
-        lane: { maxConcurrent: number; failureThreshold: number; cooldownMs: number; queueTimeoutMs: number };
+        lane: {
+          maxConcurrent: number;
+          maxPerMinute: number | undefined;
+          failureThreshold: number;
+          cooldownMs: number;
+          queueTimeoutMs: number;
+        };
       }
     | undefined;
   /** Price for models without a price row (local models), in micro-units per million tokens. */
   internalMicrosPerMTok: number;
-  limits: { maxBodyBytes: number; maxTextChars: number; searchMaxK: number };
+  limits: {
+    maxBodyBytes: number;
+    maxTextChars: number;
+    searchMaxK: number;
+    /** An upload larger than this is queued (202 + job) instead of ingested in the request. */
+    asyncIngestBytes: number;
+    batchMaxDocuments: number;
+  };
   retrieval: { minRelevance: number; hnswEfSearch: number };
   cacheEntries: number;
   logLevel: string;
@@ -150,6 +174,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
     maxInFlight: e.FENCE_MAX_IN_FLIGHT,
+    jobs: {
+      workers: e.FENCE_JOB_WORKERS,
+      leaseMs: e.FENCE_JOB_LEASE_MS,
+      pollMs: e.FENCE_JOB_POLL_MS,
+      retryBaseMs: e.FENCE_JOB_RETRY_BASE_MS,
+    },
     embeddings:
       e.FENCE_EMBEDDINGS === "local"
         ? { provider: "local", threads: e.FENCE_EMBEDDING_THREADS ?? Math.min(4, availableParallelism()) }
@@ -167,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               model: e.EMBEDDINGS_MODEL,
               dimensions: e.EMBEDDINGS_DIMENSIONS,
               maxConcurrency: e.EMBEDDINGS_MAX_CONCURRENCY,
+              maxPerMinute: e.EMBEDDINGS_MAX_REQUESTS_PER_MINUTE,
             },
     llm:
       e.LLM_BASE_URL && e.LLM_MODEL
@@ -181,6 +212,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             maxRetries: e.LLM_MAX_RETRIES,
             lane: {
               maxConcurrent: e.LLM_MAX_CONCURRENCY,
+              maxPerMinute: e.LLM_MAX_REQUESTS_PER_MINUTE,
               failureThreshold: e.LLM_BREAKER_FAILURES,
               cooldownMs: e.LLM_BREAKER_COOLDOWN_MS,
               queueTimeoutMs: e.LLM_QUEUE_TIMEOUT_MS,
@@ -192,6 +224,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBodyBytes: e.FENCE_MAX_BODY_BYTES,
       maxTextChars: e.FENCE_MAX_TEXT_CHARS,
       searchMaxK: e.FENCE_SEARCH_MAX_K,
+      asyncIngestBytes: e.FENCE_ASYNC_INGEST_BYTES,
+      batchMaxDocuments: e.FENCE_BATCH_MAX_DOCUMENTS,
     },
     retrieval: { minRelevance: e.FENCE_MIN_RELEVANCE, hnswEfSearch: e.FENCE_HNSW_EF_SEARCH },
     cacheEntries: e.FENCE_CACHE_ENTRIES,

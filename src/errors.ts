@@ -11,6 +11,7 @@ export type ErrorCode =
   | "unprocessable_document"
   | "budget_exceeded"
   | "idempotency_conflict"
+  | "job_not_cancellable"
   | "rate_limited"
   | "overloaded"
   | "provider_unavailable"
@@ -104,13 +105,22 @@ export class BudgetExceededError extends FenceError {
 }
 
 export class IdempotencyConflictError extends FenceError {
-  constructor(state: "completed" | "in_progress") {
+  constructor(state: "completed" | "in_progress" | "different_request") {
     super(
       "idempotency_conflict",
       state === "completed"
         ? "A request with this Idempotency-Key has already completed and was charged; use a new key for a new request."
-        : "A request with this Idempotency-Key is still in progress.",
+        : state === "in_progress"
+          ? "A request with this Idempotency-Key is still in progress."
+          : "This Idempotency-Key was used for a different request; use a new key for a new request.",
     );
+  }
+}
+
+/** Only a queued job can be cancelled; one that runs or has ended answers 409 with its status. */
+export class JobNotCancellableError extends FenceError {
+  constructor(status: string) {
+    super("job_not_cancellable", `The job is ${status}; only a queued job can be cancelled.`, { status });
   }
 }
 
@@ -134,7 +144,9 @@ export class RateLimitedError extends FenceError {
       "rate_limited",
       reason === "concurrency_limit"
         ? "Too many requests of this tenant are in progress; retry when one has finished."
-        : "The tenant's request rate limit is reached; retry after the indicated time.",
+        : reason === "token_limit"
+          ? "The tenant's tokens-per-minute limit is used up; retry after the indicated time."
+          : "The request rate limit is reached; retry after the indicated time.",
       { reason, retry_after_seconds: retryAfterSec },
     );
     this.headers = { ...headers, "Retry-After": String(retryAfterSec) };

@@ -1,5 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Redis } from "ioredis";
 import { createApp } from "./app.js";
+import { RedisCacheBackend } from "./cache/redis-cache-backend.js";
 import { TenantCaches } from "./cache/tenant-caches.js";
 import { ChatService } from "./chat/chat-service.js";
 import { LlmClient } from "./chat/llm-client.js";
@@ -13,6 +15,11 @@ import type { EmbeddingProvider } from "./embeddings/provider.js";
 import type { AppEnv } from "./http/types.js";
 import { DocumentStore } from "./ingest/document-store.js";
 import { DocumentIngestor } from "./ingest/ingest-document.js";
+import { IngestJobHandler } from "./ingest/ingest-job.js";
+import { FairScheduler } from "./jobs/fair-scheduler.js";
+import { JobQueue } from "./jobs/job-queue.js";
+import { JobRunner } from "./jobs/job-runner.js";
+import type { QueueDiscipline } from "./limits/fair-queue.js";
 import { AdmissionController } from "./limits/admission.js";
 import { BudgetGuard } from "./limits/budget-guard.js";
 import { MemoryCounterStore, RedisCounterStore } from "./limits/counter-store.js";
@@ -21,6 +28,7 @@ import { UsageReports } from "./metering/usage-report.js";
 import { PlanAdmin } from "./plans/plan-admin.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { SecurityEvents } from "./observability/security-events.js";
+import { connectRedis } from "./redis.js";
 import { Retriever } from "./retrieval/retriever.js";
 import { TenantAdmin } from "./tenancy/tenant-admin.js";
 
@@ -33,6 +41,9 @@ export interface FenceInstance {
   budgets: BudgetGuard;
   retriever: Retriever;
   logger: Logger;
+  jobs: JobQueue;
+  /** This instance's job workers (started with FENCE_JOB_WORKERS of them). */
+  jobRunner: JobRunner;
   close(): Promise<void>;
 }
 
@@ -42,6 +53,11 @@ export interface BuildOptions {
   logger?: Logger;
   /** Isolation eval only: weakened locks, injected in code (see IsolationMutations). */
   mutations?: IsolationMutations;
+  /**
+   * How queued work is ordered in the job scheduler and the provider lanes. `fifo` exists only
+   * as the noisy-neighbour benchmark's baseline; it is not configurable from the environment.
+   */
+  scheduling?: QueueDiscipline;
 }
 
 /**
@@ -56,19 +72,27 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
     poolSize: config.databasePoolSize,
     mutations: options.mutations,
   });
+  let redis: Redis | undefined;
   try {
+    // Connected first, so that a wrong REDIS_URL stops start-up before the model is loaded.
+    redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
     const applied = await runMigrations(db);
     if (applied > 0) logger.info({ applied }, "database migrations applied");
     const embeddings = options.embeddings ?? (await createEmbeddingProvider(config.embeddings));
     await ensureVectorIndex(db, embeddings.model, embeddings.dimensions);
 
     const securityEvents = new SecurityEvents(logger);
-    const caches = new TenantCaches(config.cacheEntries);
-    const budgets = new BudgetGuard(db, config.internalMicrosPerMTok);
-    const counters = config.redisUrl ? await RedisCounterStore.connect(config.redisUrl, logger) : new MemoryCounterStore();
+    let cacheWarnedAt = 0;
+    const caches = new TenantCaches(config.cacheEntries, redis ? new RedisCacheBackend(redis) : undefined, (error) => {
+      if (Date.now() - cacheWarnedAt < 60_000) return; // once a minute is enough while Redis is down
+      cacheWarnedAt = Date.now();
+      logger.warn({ err: error }, "shared cache unavailable; treated as a miss");
+    });
+    const counters = redis ? new RedisCounterStore(redis) : new MemoryCounterStore();
     const admission = new AdmissionController(counters, { maxInFlight: config.maxInFlight }, logger);
+    const budgets = new BudgetGuard(db, config.internalMicrosPerMTok, admission);
     const retriever = new Retriever(db, embeddings, caches, securityEvents, budgets, { efSearch: config.retrieval.hnswEfSearch });
-    const chat = new ChatService(db, retriever, caches, securityEvents, budgets, config.llm ? new LlmClient(config.llm, new ProviderLane("llm", config.llm.lane)) : undefined, {
+    const chat = new ChatService(db, retriever, caches, securityEvents, budgets, config.llm ? new LlmClient(config.llm, new ProviderLane("llm", { ...config.llm.lane, discipline: options.scheduling })) : undefined, {
       k: 8,
       minRelevance: config.retrieval.minRelevance,
       maxPassages: 6,
@@ -77,12 +101,21 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       fallbackModel: config.llm?.fallbackModel,
       maxOutputTokens: config.llm?.maxOutputTokens ?? 0,
     });
+    const ingestor = new DocumentIngestor(db, embeddings, budgets, { maxTextChars: config.limits.maxTextChars });
+    const scheduler = new FairScheduler(db, {
+      leaseMs: config.jobs.leaseMs,
+      discipline: options.scheduling,
+      capabilities: [embeddings.model],
+    });
+    const runner = new JobRunner(db, scheduler, [new IngestJobHandler(ingestor)], logger, config.jobs);
+    const jobQueue = new JobQueue(db, () => runner.wake());
     const app = createApp({
       db,
       logger,
       securityEvents,
       tenantAdmin: new TenantAdmin(db, caches),
-      ingestor: new DocumentIngestor(db, embeddings, budgets, { maxTextChars: config.limits.maxTextChars }),
+      ingestor,
+      jobQueue,
       budgets,
       planAdmin: new PlanAdmin(db),
       usageReports: new UsageReports(db),
@@ -92,8 +125,9 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       chat,
       embeddingModel: embeddings.model,
       adminKey: config.adminKey,
-      limits: { maxBodyBytes: config.limits.maxBodyBytes, searchMaxK: config.limits.searchMaxK },
+      limits: config.limits,
     });
+    runner.start();
     return {
       app,
       db,
@@ -103,13 +137,18 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       budgets,
       retriever,
       logger,
+      jobs: jobQueue,
+      jobRunner: runner,
       async close() {
+        await runner.stop();
         await counters.close();
+        await redis?.quit().catch(() => undefined);
         await db.close();
         if (!options.embeddings) await embeddings.close?.();
       },
     };
   } catch (error) {
+    redis?.disconnect();
     await db.close();
     throw error;
   }

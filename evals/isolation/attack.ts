@@ -34,6 +34,8 @@ export interface AttackContext {
   dataVersion(owner: "A" | "B"): Promise<number>;
   /** Ground truth read by the harness: a tenant's charged usage in [from, to) and its budget counters. */
   usageTruth(owner: "A" | "B", from: string, to: string): Promise<UsageTruth>;
+  /** Runs the instance's job workers until A's and B's queued jobs have all ended. */
+  runJobs(): Promise<void>;
   expect(ok: boolean, message: string): void;
   expectHealthy(ok: boolean, message: string): void;
 }

@@ -1,5 +1,7 @@
+import { and, count, eq, inArray, or, sql } from "drizzle-orm";
 import { loadConfig } from "../../src/config.js";
 import type { IsolationMutations } from "../../src/db/database.js";
+import { jobs } from "../../src/db/schema.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import { buildFence, type FenceInstance } from "../../src/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
@@ -12,6 +14,10 @@ import { scratchDatabase } from "../../test/support/scratch-database.js";
  * PGlite runs in memory, so every instance starts from an empty database; on Postgres the all-locks
  * instance shares the database with earlier runs (which is why needles carry the run id), and each
  * weakened one gets a scratch database.
+ *
+ * Job workers: the instance serves HTTP only (FENCE_JOB_WORKERS=0), so queued jobs stay queued
+ * while they are attacked; `runJobs` then starts the instance's own workers until they have run
+ * (attacks/jobs.ts).
  */
 export interface EvalBackend {
   name: "pglite" | "postgres";
@@ -22,6 +28,8 @@ export interface RunningFence {
   url: string;
   adminKey: string;
   fence: FenceInstance;
+  /** Runs the queued, due jobs of these tenants until none is left queued-and-due or running. */
+  runJobs(tenantIds: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,6 +57,7 @@ export async function startFence(options: InstanceOptions, adminKey: string): Pr
     FENCE_ADMIN_KEY: adminKey,
     FENCE_DATA_DIR: "memory://",
     LOG_LEVEL: "silent",
+    FENCE_JOB_WORKERS: "0",
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...(options.llmBaseUrl ? { LLM_BASE_URL: options.llmBaseUrl, LLM_MODEL: "fake-echo" } : {}),
   });
@@ -62,10 +71,12 @@ export async function startFence(options: InstanceOptions, adminKey: string): Pr
   });
   try {
     const server = await serveOnLoopback((req) => fence.app.fetch(req));
+    const runJobs = (tenantIds: readonly string[]) => runJobsToTheEnd(fence, tenantIds);
     return {
       url: server.url,
       adminKey,
       fence,
+      runJobs,
       async close() {
         await server.close();
         await fence.close();
@@ -76,5 +87,46 @@ export async function startFence(options: InstanceOptions, adminKey: string): Pr
     await fence.close();
     await scratch?.drop();
     throw error;
+  }
+}
+
+/**
+ * Starts the instance's own job workers (as `buildFence` wired them) for one drain, waits until
+ * these tenants have nothing queued-and-due or running, and stops them again. On a shared Postgres
+ * database the workers may also run jobs queued by other suites, as any instance's workers would.
+ */
+async function runJobsToTheEnd(fence: FenceInstance, tenantIds: readonly string[], timeoutMs = 60_000): Promise<void> {
+  const pending = async () => {
+    const [row] = await fence.db.asPlatformAdmin("isolation-eval-jobs", (tx) =>
+      tx
+        .select({ n: count() })
+        .from(jobs)
+        .where(
+          and(
+            inArray(jobs.tenantId, [...tenantIds]),
+            or(eq(jobs.status, "running"), and(eq(jobs.status, "queued"), sql`${jobs.runAfter} <= now()`)),
+          ),
+        ),
+    );
+    return row?.n ?? 0;
+  };
+  fence.jobRunner.start(2);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while ((await pending()) > 0) {
+      if (Date.now() > deadline) {
+        const states = await fence.db.asPlatformAdmin("isolation-eval-jobs", (tx) =>
+          tx
+            .select({ status: jobs.status, error: jobs.errorCode, attempts: jobs.attempts, lockedBy: jobs.lockedBy, n: count() })
+            .from(jobs)
+            .where(inArray(jobs.tenantId, [...tenantIds]))
+            .groupBy(jobs.status, jobs.errorCode, jobs.attempts, jobs.lockedBy),
+        );
+        throw new Error(`jobs still pending after ${timeoutMs} ms: ${JSON.stringify(states)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  } finally {
+    await fence.jobRunner.stop();
   }
 }

@@ -22,6 +22,8 @@ export type NeedleKind =
   | "api-key"
   | "key-id"
   | "document-id"
+  /** A queued job's id or its batch id. */
+  | "job-id"
   | "chunk-id"
   | "title"
   | "chunk-text"
@@ -49,6 +51,8 @@ export interface TenantTruth {
   apiKeys: string[];
   keyIds: string[];
   documents: { id: string; title: string; canaries: string[] }[];
+  /** Jobs and batches: their ids, and the titles and canaries of the uploads they carry. */
+  jobs: { id: string; title: string; canaries: string[] }[];
   chunks: { id: string; text: string }[];
   secrets: string[];
 }
@@ -74,6 +78,11 @@ export function needlesOf(truth: TenantTruth, otherCorpus: string): Needle[] {
     add("document-id", doc.id);
     add("title", doc.title);
     doc.canaries.forEach((c) => add("canary", c));
+  }
+  for (const job of truth.jobs) {
+    add("job-id", job.id);
+    add("title", job.title);
+    job.canaries.forEach((c) => add("canary", c));
   }
   const other = normalize(otherCorpus);
   for (const chunk of truth.chunks) {

@@ -1,6 +1,7 @@
 import { eq, inArray } from "drizzle-orm";
 import { chunks, tenants } from "../../src/db/schema.js";
 import type { FenceInstance } from "../../src/fence.js";
+import { jobNeedles, seedJobs, type SeededJobs } from "./attacks/jobs.js";
 import type { Corpus } from "./corpus.js";
 import type { Owner } from "./exchange.js";
 import type { TenantTruth } from "./leak-detector.js";
@@ -38,6 +39,8 @@ export interface SeededTenant {
   revokedKey?: { key: string; id: string };
   /** The tenant's distinctive usage event (usage-canary.ts), seeded after its documents. */
   usageCanary?: UsageCanary;
+  /** Ingestion jobs, queued after its documents and left queued (attacks/jobs.ts). */
+  jobs?: SeededJobs;
 }
 
 export async function seedTenant(
@@ -84,6 +87,8 @@ export async function seedTenant(
     });
   }
 
+  seeded.jobs = await seedJobs((method, path, body, headers) => platformCall(url, issued.key, method, path, body, headers), seeded, runId, modeTag);
+
   if (owner === "A") {
     const spare = (await admin("POST", `/tenants/${tenant.id}/keys`, { name: "to-revoke", environment: "test" })) as { id: string; key: string };
     await admin("DELETE", `/tenants/${tenant.id}/keys/${spare.id}`);
@@ -107,6 +112,7 @@ export async function truthOf(fence: FenceInstance, tenant: SeededTenant): Promi
     apiKeys: [tenant.key, ...(tenant.revokedKey ? [tenant.revokedKey.key] : [])],
     keyIds: [tenant.keyId, ...(tenant.revokedKey ? [tenant.revokedKey.id] : [])],
     documents: tenant.documents.map((d) => ({ id: d.id, title: d.title, canaries: [d.canary, d.metadataCanary] })),
+    jobs: jobNeedles(tenant.jobs),
     chunks: rows,
     secrets: tenant.corpus.secrets,
   };
@@ -126,8 +132,8 @@ export async function purgeTenants(url: string, adminKey: string, tenants: Seede
 }
 
 /** A setup call (not an attack): not recorded, and any failure aborts the mode. */
-async function platformCall(url: string, key: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const init: RequestInit = { method, headers: { authorization: `Bearer ${key}` } };
+async function platformCall(url: string, key: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+  const init: RequestInit = { method, headers: { authorization: `Bearer ${key}`, ...headers } };
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {
     init.body = JSON.stringify(body);

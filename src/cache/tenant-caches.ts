@@ -17,10 +17,30 @@ export interface CacheKeyParts {
   input: string;
 }
 
+/**
+ * A second level shared by every instance (Redis, with REDIS_URL). Values are JSON; a failing
+ * backend is a miss, never a failed request.
+ */
+export interface SharedCacheBackend {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Deletes every key that starts with `prefix`; returns how many. */
+  deleteByPrefix(prefix: string): Promise<number>;
+}
+
+/** How long a shared entry lives when the cache itself has no TTL (bounds Redis memory). */
+const SHARED_DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
+
 export class TenantCache<V extends object> {
   private readonly entries: LRUCache<string, V>;
 
-  constructor(readonly name: string, maxEntries: number, ttlMs?: number) {
+  constructor(
+    readonly name: string,
+    maxEntries: number,
+    private readonly ttlMs?: number,
+    private readonly shared?: SharedCacheBackend,
+    private readonly onSharedError: (error: unknown) => void = () => undefined,
+  ) {
     this.entries = new LRUCache<string, V>({ max: maxEntries, ...(ttlMs ? { ttl: ttlMs } : {}) });
   }
 
@@ -30,15 +50,38 @@ export class TenantCache<V extends object> {
     return `${ctx.tenantId}|${parts.model}|${parts.dataVersion ?? "-"}|${digest}`;
   }
 
-  get(ctx: TenantContext, parts: CacheKeyParts): V | undefined {
-    return this.entries.get(TenantCache.keyFor(ctx, parts));
+  /** Key space in the shared backend: the tenant first here too, so a purge is one prefix. */
+  static sharedPrefix(tenantId: string): string {
+    return `fence:cache:${tenantId}:`;
   }
 
-  set(ctx: TenantContext, parts: CacheKeyParts, value: V): void {
-    this.entries.set(TenantCache.keyFor(ctx, parts), value);
+  async get(ctx: TenantContext, parts: CacheKeyParts): Promise<V | undefined> {
+    const key = TenantCache.keyFor(ctx, parts);
+    const local = this.entries.get(key);
+    if (local || !this.shared) return local;
+    try {
+      const stored = await this.shared.get(this.sharedKey(ctx.tenantId, key));
+      if (stored === null) return undefined;
+      const value = JSON.parse(stored) as V;
+      this.entries.set(key, value);
+      return value;
+    } catch (error) {
+      this.onSharedError(error);
+      return undefined;
+    }
   }
 
-  purgeTenant(tenantId: string): number {
+  async set(ctx: TenantContext, parts: CacheKeyParts, value: V): Promise<void> {
+    const key = TenantCache.keyFor(ctx, parts);
+    this.entries.set(key, value);
+    if (!this.shared) return;
+    await this.shared
+      .set(this.sharedKey(ctx.tenantId, key), JSON.stringify(value), this.ttlMs ?? SHARED_DEFAULT_TTL_MS)
+      .catch(this.onSharedError);
+  }
+
+  /** Drops this instance's entries of the tenant (the shared ones go by prefix, in TenantCaches). */
+  purgeLocal(tenantId: string): number {
     let removed = 0;
     for (const key of [...this.entries.keys()]) {
       if (key.startsWith(`${tenantId}|`)) {
@@ -52,21 +95,37 @@ export class TenantCache<V extends object> {
   get size(): number {
     return this.entries.size;
   }
+
+  private sharedKey(tenantId: string, key: string): string {
+    return `${TenantCache.sharedPrefix(tenantId)}${this.name}:${key}`;
+  }
 }
 
-/** The caches one Fence instance keeps; one place to purge a tenant from all of them. */
+/**
+ * The caches of a Fence instance; one place to purge a tenant from all of them. With a shared
+ * backend (REDIS_URL) a miss here is looked up there, so an answer computed on one instance is a
+ * hit on the others. Correctness never depends on sharing: answer keys carry the tenant's data
+ * version, read from the database on every request, so no instance can serve a stale answer.
+ */
 export class TenantCaches {
   readonly queryEmbeddings: TenantCache<{ vector: number[] }>;
   readonly answers: TenantCache<{ body: unknown }>;
 
-  constructor(maxEntries: number) {
-    this.queryEmbeddings = new TenantCache("query_embeddings", maxEntries);
+  constructor(
+    maxEntries: number,
+    private readonly shared?: SharedCacheBackend,
+    private readonly onSharedError: (error: unknown) => void = () => undefined,
+  ) {
+    this.queryEmbeddings = new TenantCache("query_embeddings", maxEntries, undefined, shared, onSharedError);
     // Answers also depend on the LLM; a TTL bounds how long a provider-side change goes unseen.
-    this.answers = new TenantCache("answers", maxEntries, 60 * 60 * 1000);
+    this.answers = new TenantCache("answers", maxEntries, 60 * 60 * 1000, shared, onSharedError);
   }
 
-  purgeTenant(tenantId: string): void {
-    this.queryEmbeddings.purgeTenant(tenantId);
-    this.answers.purgeTenant(tenantId);
+  async purgeTenant(tenantId: string): Promise<void> {
+    this.queryEmbeddings.purgeLocal(tenantId);
+    this.answers.purgeLocal(tenantId);
+    // If Redis is down the shared entries stay until their TTL: unreachable anyway, as no key of a
+    // purged tenant authenticates any more.
+    await this.shared?.deleteByPrefix(TenantCache.sharedPrefix(tenantId)).catch(this.onSharedError);
   }
 }

@@ -107,7 +107,7 @@ export class ChatService {
     if (prepared.cachedAnswer || prepared.passages.length === 0 || !prepared.useLlm) {
       const whole =
         prepared.cachedAnswer ??
-        (prepared.passages.length === 0 ? this.noAnswer(prepared) : this.cache(ctx, prepared, this.extractive(turns, prepared)));
+        (prepared.passages.length === 0 ? this.noAnswer(prepared) : await this.cache(ctx, prepared, this.extractive(turns, prepared)));
       return replay(whole);
     }
     const call = await this.startCall(ctx, turns, prepared, meta);
@@ -116,7 +116,7 @@ export class ChatService {
 
   private async *streamLlm(ctx: TenantContext, prepared: Prepared, call: MeteredCall): AsyncGenerator<ChatStreamEvent> {
     const completion = yield* call.stream((messages, options) => this.llm!.stream(messages, options));
-    const result = this.cache(ctx, prepared, this.fromCompletion(completion, prepared, call.hold));
+    const result = await this.cache(ctx, prepared, this.fromCompletion(completion, prepared, call.hold));
     yield { type: "citations", citations: result.citations };
     yield { type: "done", answer: withoutBody(result) };
   }
@@ -133,7 +133,7 @@ export class ChatService {
       dataVersion,
       input: JSON.stringify(turns),
     };
-    const cached = this.caches.answers.get(ctx, cacheKey);
+    const cached = await this.caches.answers.get(ctx, cacheKey);
     if (cached) return { settings, passages: [], cacheKey, useLlm, cachedAnswer: { ...(cached.body as ChatAnswer), cached: true } };
     const hits = await this.retriever.search(ctx, question, settings.overrides.retrieval_k ?? this.options.k);
     const passages = assembleContext(ctx, hits, this.securityEvents, {
@@ -214,8 +214,8 @@ export class ChatService {
     };
   }
 
-  private cache(ctx: TenantContext, prepared: Prepared, answer: ChatAnswer): ChatAnswer {
-    this.caches.answers.set(ctx, prepared.cacheKey, { body: answer });
+  private async cache(ctx: TenantContext, prepared: Prepared, answer: ChatAnswer): Promise<ChatAnswer> {
+    await this.caches.answers.set(ctx, prepared.cacheKey, { body: answer });
     return answer;
   }
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import OpenAI from "openai";
 import { ProviderUnavailableError, UpstreamError } from "../errors.js";
+import type { Flow } from "../limits/fair-queue.js";
 import { isProviderFault, type ProviderLane } from "../limits/provider-lane.js";
 import type { PromptMessage } from "./prompt.js";
 
@@ -29,6 +30,8 @@ export interface LlmCallOptions {
   model: string;
   maxTokens: number;
   signal?: AbortSignal;
+  /** The tenant's place in the provider lane's fair queue. */
+  flow?: Flow;
   /** Called for every failed attempt, retried or not, so each reaches the ledger. */
   onFailedAttempt?: (failure: FailedAttempt) => void;
 }
@@ -76,6 +79,7 @@ export class LlmClient {
             { signal: call.signal },
           ),
         (error) => isProviderFault(error, call.signal),
+        call.flow,
       );
       const choice = response.choices[0];
       return {
@@ -95,7 +99,7 @@ export class LlmClient {
   async *stream(messages: PromptMessage[], call: LlmCallOptions): AsyncGenerator<string, Completion> {
     // The lane place is held for the whole stream: an open stream is a call in flight upstream.
     const { stream, pass } = await this.withRetries(call, async () => {
-      const pass = await this.lane.enter();
+      const pass = await this.lane.enter(call.flow);
       try {
         const stream = await this.client.chat.completions.create(
           {

@@ -75,6 +75,7 @@ export class MeteredCall {
       model: this.hold.model,
       maxTokens: this.spec.maxTokens,
       signal: this.spec.signal,
+      flow: { id: this.ctx.tenantId, weight: this.hold.settings.plan.schedulingWeight, priority: "interactive" },
       onFailedAttempt: (failure) => this.failures.push(failure),
     };
   }

@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { FairQueue, type Flow, type QueueDiscipline } from "../limits/fair-queue.js";
 import { normalize, type EmbeddingProvider } from "./provider.js";
 
 const DIMENSIONS = 512;
@@ -6,7 +7,7 @@ const DIMENSIONS = 512;
 interface Pending {
   resolve(vectors: number[][]): void;
   reject(error: Error): void;
-  count: number;
+  texts: string[];
 }
 
 /**
@@ -17,42 +18,55 @@ interface Pending {
  * The forward pass is synchronous CPU work (~70 ms per 750-character chunk). On the main thread
  * one tenant's upload would freeze every other tenant's requests for the length of a batch, so the
  * model runs in worker threads, and batches are spread across them.
+ *
+ * Each thread works on one batch at a time; waiting batches queue fairly by tenant, interactive
+ * first, so a query embedding (one short text) never waits behind a thousand-chunk bulk upload
+ * from another tenant — at most behind the batches already on the threads.
  */
 export class LocalUseEmbeddings implements EmbeddingProvider {
   readonly model = "local:use-lite-512";
   readonly dimensions = DIMENSIONS;
-  private readonly pending = new Map<number, Pending>();
-  private readonly inFlight: number[];
-  private nextId = 1;
+  private readonly waiting: FairQueue<Pending>;
+  /** The batch each thread is working on, if any. */
+  private readonly running: (Pending | undefined)[];
 
-  private constructor(private readonly workers: Worker[], private readonly batchSize: number) {
-    this.inFlight = workers.map(() => 0);
+  private constructor(
+    private readonly workers: Worker[],
+    private readonly batchSize: number,
+    discipline: QueueDiscipline,
+  ) {
+    this.waiting = new FairQueue(discipline);
+    this.running = workers.map(() => undefined);
     workers.forEach((worker, index) => {
-      worker.on("message", (message: { type: string; id: number; flat?: Float32Array; message?: string }) => {
-        const job = this.pending.get(message.id);
+      worker.on("message", (message: { type: string; flat?: Float32Array; message?: string }) => {
+        const job = this.running[index];
         if (!job) return;
-        this.pending.delete(message.id);
-        this.inFlight[index]!--;
-        if (message.type === "result") job.resolve(split(message.flat!, job.count));
+        this.running[index] = undefined;
+        if (message.type === "result") job.resolve(split(message.flat!, job.texts.length));
         else job.reject(new Error(`Embedding failed: ${message.message}`));
+        this.pump();
       });
       worker.on("error", (error) => this.failAll(error));
     });
   }
 
-  static async load(options: { threads?: number; batchSize?: number } = {}): Promise<LocalUseEmbeddings> {
+  static async load(
+    options: { threads?: number; batchSize?: number; discipline?: QueueDiscipline } = {},
+  ): Promise<LocalUseEmbeddings> {
     const threads = Math.max(1, options.threads ?? 1);
     const workers = await Promise.all(Array.from({ length: threads }, () => startWorker()));
-    return new LocalUseEmbeddings(workers, options.batchSize ?? 8);
+    return new LocalUseEmbeddings(workers, options.batchSize ?? 8, options.discipline ?? "fair");
   }
 
-  async embed(texts: readonly string[]): Promise<number[][]> {
+  async embed(texts: readonly string[], flow: Flow = { id: "" }): Promise<number[][]> {
     // Small inputs (a six-chunk document) are split so that every worker gets a share.
     const size = Math.max(1, Math.min(this.batchSize, Math.ceil(texts.length / this.workers.length)));
     const batches: Promise<number[][]>[] = [];
     for (let i = 0; i < texts.length; i += size) {
-      batches.push(this.dispatch(texts.slice(i, i + size)));
+      const batch = texts.slice(i, i + size);
+      batches.push(new Promise((resolve, reject) => this.waiting.push(flow, { resolve, reject, texts: batch })));
     }
+    this.pump();
     return (await Promise.all(batches)).flat();
   }
 
@@ -61,21 +75,20 @@ export class LocalUseEmbeddings implements EmbeddingProvider {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  /** Sends a batch to the least-busy worker. */
-  private dispatch(texts: string[]): Promise<number[][]> {
-    const index = this.inFlight.indexOf(Math.min(...this.inFlight));
-    const id = this.nextId++;
-    this.inFlight[index]!++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, count: texts.length });
-      this.workers[index]!.postMessage({ id, texts });
-    });
+  /** Gives every idle thread the next batch in fair order. */
+  private pump(): void {
+    for (let index = 0; index < this.workers.length && this.waiting.size > 0; index++) {
+      if (this.running[index]) continue;
+      const job = this.waiting.shift()!;
+      this.running[index] = job;
+      this.workers[index]!.postMessage({ texts: job.texts });
+    }
   }
 
   private failAll(error: Error): void {
-    for (const job of this.pending.values()) job.reject(error);
-    this.pending.clear();
-    this.inFlight.fill(0);
+    for (const job of this.running) job?.reject(error);
+    this.running.fill(undefined);
+    for (let job = this.waiting.shift(); job; job = this.waiting.shift()) job.reject(error);
   }
 }
 

@@ -13,8 +13,8 @@ parentPort.on("message", async (message) => {
     const vectors = await model.embed(message.texts);
     const flat = new Float32Array(vectors.length * 512);
     vectors.forEach((v, i) => flat.set(v, i * 512));
-    parentPort.postMessage({ type: "result", id: message.id, flat }, [flat.buffer]);
+    parentPort.postMessage({ type: "result", flat }, [flat.buffer]);
   } catch (error) {
-    parentPort.postMessage({ type: "error", id: message.id, message: String(error?.message ?? error) });
+    parentPort.postMessage({ type: "error", message: String(error?.message ?? error) });
   }
 });

@@ -1,5 +1,6 @@
 import OpenAI from "openai";
 import { ProviderUnavailableError, UpstreamError } from "../errors.js";
+import type { Flow } from "../limits/fair-queue.js";
 import { isProviderFault, ProviderLane } from "../limits/provider-lane.js";
 import { normalize, type EmbeddingProvider } from "./provider.js";
 
@@ -12,6 +13,8 @@ export interface OpenAIEmbeddingsOptions {
   batchSize?: number;
   /** Requests in flight to the endpoint at once (its lane; see limits/provider-lane.ts). */
   maxConcurrency?: number;
+  /** Requests per minute this instance may send (the endpoint's quota share). */
+  maxPerMinute?: number | undefined;
 }
 
 /** Any OpenAI-compatible `/v1/embeddings` endpoint, through the official `openai` client. */
@@ -33,6 +36,7 @@ export class OpenAICompatibleEmbeddings implements EmbeddingProvider {
     // ingestion and search without touching chat's capacity, and the other way round.
     const lane = new ProviderLane("embeddings", {
       maxConcurrent: options.maxConcurrency ?? 8,
+      maxPerMinute: options.maxPerMinute,
       failureThreshold: 5,
       cooldownMs: 30_000,
       queueTimeoutMs: 30_000,
@@ -40,21 +44,21 @@ export class OpenAICompatibleEmbeddings implements EmbeddingProvider {
     let dimensions = options.dimensions;
     if (!dimensions) {
       const probe = new OpenAICompatibleEmbeddings(client, options, lane, 0);
-      dimensions = (await probe.request(["dimension probe"]))[0]!.length;
+      dimensions = (await probe.request(["dimension probe"], undefined))[0]!.length;
     }
     return new OpenAICompatibleEmbeddings(client, options, lane, dimensions);
   }
 
-  async embed(texts: readonly string[]): Promise<number[][]> {
+  async embed(texts: readonly string[], flow?: Flow): Promise<number[][]> {
     const batchSize = this.options.batchSize ?? 256;
     const out: number[][] = [];
     for (let i = 0; i < texts.length; i += batchSize) {
-      out.push(...(await this.request(texts.slice(i, i + batchSize))));
+      out.push(...(await this.request(texts.slice(i, i + batchSize), flow)));
     }
     return out;
   }
 
-  private async request(input: readonly string[]): Promise<number[][]> {
+  private async request(input: readonly string[], flow: Flow | undefined): Promise<number[][]> {
     try {
       const response = await this.lane.run(
         () =>
@@ -65,6 +69,7 @@ export class OpenAICompatibleEmbeddings implements EmbeddingProvider {
             encoding_format: "float",
           }),
         (error) => isProviderFault(error),
+        flow,
       );
       const ordered = [...response.data].sort((a, b) => a.index - b.index);
       if (ordered.length !== input.length) {

@@ -1,3 +1,5 @@
+import type { Flow } from "../limits/fair-queue.js";
+
 /**
  * One interface for every embedding backend. `model` is recorded on every chunk; search only
  * compares vectors whose model equals the active provider's, so a model switch is an explicit
@@ -7,8 +9,11 @@ export interface EmbeddingProvider {
   /** Stable id stored with each chunk, e.g. `local:use-lite-512`, `openai:text-embedding-3-small`. */
   readonly model: string;
   readonly dimensions: number;
-  /** Returns one unit-length vector per input, in order. */
-  embed(texts: readonly string[]): Promise<number[][]>;
+  /**
+   * Returns one unit-length vector per input, in order. `flow` says whose work it is, so that a
+   * provider with a queue serves tenants fairly and interactive work first.
+   */
+  embed(texts: readonly string[], flow?: Flow): Promise<number[][]>;
   close?(): Promise<void>;
 }
 

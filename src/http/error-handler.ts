@@ -14,6 +14,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   unprocessable_document: 422,
   budget_exceeded: 402,
   idempotency_conflict: 409,
+  job_not_cancellable: 409,
   rate_limited: 429,
   overloaded: 503,
   provider_unavailable: 503,

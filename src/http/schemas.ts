@@ -80,6 +80,9 @@ export const CreateKeyBody = z
     name: Name,
     project: storableString(1, 100).default("default"),
     environment: Environment.default("prod"),
+    requests_per_minute: z.number().int().positive().max(1_000_000).optional().openapi({
+      description: "A requests/min limit of this key's own, counted besides the plan's (e.g. for a key given to a batch script).",
+    }),
   })
   .openapi("CreateKey");
 export const IssuedKey = z
@@ -90,6 +93,7 @@ export const IssuedKey = z
     name: z.string(),
     project: z.string(),
     environment: Environment,
+    requests_per_minute: z.number().int().nullable(),
     created_at: Timestamp,
   })
   .openapi("IssuedKey");

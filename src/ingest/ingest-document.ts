@@ -28,10 +28,33 @@ export interface IngestResult {
   outcome: IngestOutcome;
 }
 
+/** A document normalised, hashed and chunked: everything the embed and store steps need. */
+export interface PreparedDocument {
+  input: DocumentInput;
+  contentHash: string;
+  pieces: TextChunk[];
+  /** Set when the same content is already stored for this `source_id`: nothing to do. */
+  unchanged?: DocumentRow;
+}
+
+export interface IngestMeta {
+  /** One operation, one charge (derived from Idempotency-Key, or from the job and its attempt). */
+  operationId: string;
+  /** Uploads a person waits for are embedded before bulk (batch) work. */
+  priority: "interactive" | "bulk";
+}
+
+/**
+ * Runs inside the store transaction, after the document is written: the durable job marks itself
+ * done there, so "stored" and "job succeeded" commit together or not at all.
+ */
+export type WithinStore = (scope: TenantScope, result: IngestResult) => Promise<void>;
+
 /**
  * parse → chunk → embed → store. The expensive embedding happens before the transaction opens;
  * the store is one transaction, so a document is either fully stored with all its chunks or not
- * at all, and a new version for the same `source_id` replaces the old one atomically.
+ * at all, and a new version for the same `source_id` replaces the old one atomically. The steps
+ * are public so that a durable job can record each one; `ingest` runs them all for a request.
  */
 export class DocumentIngestor {
   constructor(
@@ -42,28 +65,45 @@ export class DocumentIngestor {
     private readonly chunkOptions: ChunkOptions = DEFAULT_CHUNK_OPTIONS,
   ) {}
 
-  async ingest(ctx: TenantContext, input: DocumentInput, meta: { operationId: string }): Promise<IngestResult> {
+  /** The model documents are embedded with (a queued upload may only run where it is the same). */
+  get embeddingModel(): string {
+    return this.embeddings.model;
+  }
+
+  async ingest(ctx: TenantContext, input: DocumentInput, meta: IngestMeta): Promise<IngestResult> {
+    const prepared = await this.prepare(ctx, input);
+    if (prepared.unchanged) return { document: prepared.unchanged, outcome: "unchanged" };
+    const vectors = await this.embed(ctx, prepared, meta);
+    return this.store(ctx, prepared, vectors);
+  }
+
+  /** Normalises, checks the limits, skips unchanged content, and chunks. */
+  async prepare(ctx: TenantContext, input: DocumentInput): Promise<PreparedDocument> {
     const text = normalizeText(input.text);
     if (!text) throw new ValidationError("The document contains no text.");
     if (text.length > this.limits.maxTextChars) throw new PayloadTooLargeError(this.limits.maxTextChars);
     const contentHash = hashContent(input.title, text);
+    const normalized = { ...input, text };
 
     // Identical content for the same source: nothing to embed, nothing to write.
     if (input.sourceId) {
       const existing = await this.db.withTenant(ctx, (scope) => findBySource(scope, input.sourceId!));
       if (existing && existing.contentHash === contentHash && existing.embeddingModel === this.embeddings.model) {
-        return { document: existing, outcome: "unchanged" };
+        return { input: normalized, contentHash, pieces: [], unchanged: existing };
       }
     }
+    return { input: normalized, contentHash, pieces: chunkText(text, this.chunkOptions) };
+  }
 
-    const pieces = chunkText(text, this.chunkOptions);
-    const vectors = await this.embedWithinBudget(ctx, input, pieces, meta.operationId);
-
-    // Two first uploads of one source_id can race to insert; the loser retries once and then
-    // finds the winner's row (unique index on tenant_id, source_id), replacing or keeping it.
+  /**
+   * Stores the document and its chunks in one transaction. Two first uploads of one source_id can
+   * race to insert; the loser retries once and then finds the winner's row (unique index on
+   * tenant_id, source_id), replacing or keeping it.
+   */
+  async store(ctx: TenantContext, prepared: PreparedDocument, vectors: number[][], within?: WithinStore): Promise<IngestResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.store(ctx, input, { contentHash, pieces, vectors });
+        return await this.storeOnce(ctx, prepared, vectors, within);
       } catch (error) {
         if (attempt >= 2 || !isUniqueViolation(error)) throw error;
       }
@@ -75,12 +115,9 @@ export class DocumentIngestor {
    * take the tenant past its cap is refused (402) before anything is embedded or stored. The
    * embedding is charged once it has happened, even if storing then fails.
    */
-  private async embedWithinBudget(
-    ctx: TenantContext,
-    input: DocumentInput,
-    pieces: TextChunk[],
-    operationId: string,
-  ): Promise<number[][]> {
+  async embed(ctx: TenantContext, prepared: PreparedDocument, meta: IngestMeta): Promise<number[][]> {
+    const { input, pieces } = prepared;
+    const { operationId } = meta;
     const texts = pieces.map((p) => (p.heading ? `${p.heading}\n${p.text}` : p.text));
     const inputTokens = texts.reduce((sum, t) => sum + estimateTokens(t), 0);
     const provider = this.embeddings.model.split(":")[0]!;
@@ -98,7 +135,8 @@ export class DocumentIngestor {
       throw new FeatureDisabledError("ingest.pdf");
     }
     try {
-      const vectors = await this.embeddings.embed(texts);
+      const flow = { id: ctx.tenantId, weight: hold.settings.plan.schedulingWeight, priority: meta.priority };
+      const vectors = await this.embeddings.embed(texts, flow);
       await this.budgets.settle(ctx, hold, [{ ...record, inputTokens, outputTokens: 0, status: "charged", usageEstimated: true }]);
       return vectors;
     } catch (error) {
@@ -115,16 +153,21 @@ export class DocumentIngestor {
     }
   }
 
-  private store(
+  private storeOnce(
     ctx: TenantContext,
-    input: DocumentInput,
-    prepared: { contentHash: string; pieces: TextChunk[]; vectors: number[][] },
+    prepared: PreparedDocument,
+    vectors: number[][],
+    within: WithinStore | undefined,
   ): Promise<IngestResult> {
-    const { contentHash, pieces, vectors } = prepared;
+    const { input, contentHash, pieces } = prepared;
     return this.db.withTenant(ctx, async (scope) => {
+      const finish = async (result: IngestResult) => {
+        await within?.(scope, result);
+        return result;
+      };
       const existing = input.sourceId ? await findBySource(scope, input.sourceId, { forUpdate: true }) : undefined;
       if (existing && existing.contentHash === contentHash && existing.embeddingModel === this.embeddings.model) {
-        return { document: existing, outcome: "unchanged" as const };
+        return finish({ document: existing, outcome: "unchanged" });
       }
       const fields = {
         title: input.title,
@@ -165,7 +208,7 @@ export class DocumentIngestor {
         );
       }
       await bumpDataVersion(scope);
-      return { document, outcome: existing ? ("replaced" as const) : ("created" as const) };
+      return finish({ document, outcome: existing ? "replaced" : "created" });
     });
   }
 }

@@ -16,11 +16,15 @@ export interface AdmissionOptions {
   maxInFlight: number;
 }
 
+/** Tokens are counted in a one-minute window whose own cap is never reached; the plan's limit is compared on admission. */
+const TOKEN_COUNTER_POINTS = Number.MAX_SAFE_INTEGER;
+
 /**
  * Request admission: one tenant's burst must not become everyone's latency. In order:
  * 1. a global ceiling per instance sheds load early (503 `overloaded`) instead of queueing without bound;
- * 2. the tenant's requests per minute (plan) — 429 `rate_limit`;
- * 3. the tenant's requests in flight (plan) — 429 `concurrency_limit`.
+ * 2. the tenant's tokens in the current minute (plan) — 429 `token_limit` once used up;
+ * 3. the tenant's requests per minute (plan), and the key's own if it has one — 429 `rate_limit`;
+ * 4. the tenant's requests in flight (plan) — 429 `concurrency_limit`.
  * Counters live in the CounterStore (memory, or Redis shared by all instances). If the shared
  * store fails, admission falls back to this instance's memory rather than refusing everyone.
  */
@@ -46,15 +50,49 @@ export class AdmissionController {
     }
   }
 
+  /**
+   * Counts tokens a tenant's calls used (settled by metering). Tokens are known only after a call,
+   * so the limit refuses the requests that come after the minute's tokens are used up; a request
+   * already admitted may take the tenant past it by its own size, never further.
+   */
+  async recordTokens(tenantId: string, tokens: number): Promise<void> {
+    if (tokens <= 0) return;
+    await this.withFallback((store) => store.rateLimiter("tokens", TOKEN_COUNTER_POINTS, 60).penalty(`tpm:${tenantId}`, tokens)).catch(
+      (error: unknown) => this.logger.warn({ err: error }, "could not count tokens for the tokens/min limit"),
+    );
+  }
+
   private async admitTenant(ctx: TenantContext, quota: TenantQuota): Promise<AdmissionTicket> {
     const headers: Record<string, string> = {};
-    if (quota.requestsPerMinute) {
-      const limit = quota.requestsPerMinute;
-      const result = await this.withFallback((store) => consume(store, `rpm:${ctx.tenantId}`, limit));
+    if (quota.tokensPerMinute) {
+      const limit = quota.tokensPerMinute;
+      const { value: res } = await this.withFallback((store) => store.rateLimiter("tokens", TOKEN_COUNTER_POINTS, 60).get(`tpm:${ctx.tenantId}`));
+      if (res && res.consumedPoints >= limit) {
+        const resetSec = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+        throw new RateLimitedError("token_limit", resetSec, {
+          "RateLimit-Limit": String(limit),
+          "RateLimit-Remaining": "0",
+          "RateLimit-Reset": String(resetSec),
+        });
+      }
+    }
+    // The tenant's window, then the key's own: the headers report whichever has less left.
+    const windows: [string, number | null][] = [
+      [`rpm:${ctx.tenantId}`, quota.requestsPerMinute],
+      [`rpm-key:${ctx.keyId}`, quota.keyRequestsPerMinute],
+    ];
+    let tightest: number | undefined;
+    for (const [key, limit] of windows) {
+      if (!limit) continue;
+      const result = await this.withFallback((store) => consume(store, key, limit));
+      const remaining = Math.max(0, result.value.res.remainingPoints);
       const resetSec = Math.max(1, Math.ceil(result.value.res.msBeforeNext / 1000));
-      headers["RateLimit-Limit"] = String(limit);
-      headers["RateLimit-Remaining"] = String(Math.max(0, result.value.res.remainingPoints));
-      headers["RateLimit-Reset"] = String(resetSec);
+      if (tightest === undefined || remaining < tightest || !result.value.allowed) {
+        tightest = remaining;
+        headers["RateLimit-Limit"] = String(limit);
+        headers["RateLimit-Remaining"] = String(remaining);
+        headers["RateLimit-Reset"] = String(resetSec);
+      }
       if (!result.value.allowed) throw new RateLimitedError("rate_limit", resetSec, headers);
     }
     const slotKey = `tenant:${ctx.tenantId}`;

@@ -52,10 +52,16 @@ export interface Hold {
  * one tenant therefore cannot all pass the check together, on one instance or many. After the
  * call the reservation is settled to the provider's actual usage, or released on failure.
  */
+/** Where settled tokens go besides the ledger: the tokens/min counter of admission. */
+export interface TokenRateMeter {
+  recordTokens(tenantId: string, tokens: number): Promise<void>;
+}
+
 export class BudgetGuard {
   constructor(
     private readonly db: Database,
     private readonly internalRate: number,
+    private readonly tokenRate?: TokenRateMeter,
   ) {}
 
   async reserve(ctx: TenantContext, request: BudgetRequest): Promise<Hold> {
@@ -134,6 +140,7 @@ export class BudgetGuard {
         .delete(budgetReservations)
         .where(and(scope.owns(budgetReservations.tenantId), eq(budgetReservations.id, hold.reservationId)));
     });
+    await this.countTokens(ctx, records);
   }
 
   /** Meters usage that needs no reservation of its own (e.g. a cheap query embedding). */
@@ -141,6 +148,18 @@ export class BudgetGuard {
     await this.db.withTenant(ctx, async (scope) => {
       for (const record of records) await recordUsage(scope, record, this.internalRate);
     });
+    await this.countTokens(ctx, records);
+  }
+
+  /**
+   * The tokens/min limit mirrors an LLM provider's per-minute token quota, so it counts chat
+   * tokens; embedding work is paced by the job scheduler and the embedding lane instead.
+   */
+  private async countTokens(ctx: TenantContext, records: readonly UsageRecord[]): Promise<void> {
+    const tokens = records
+      .filter((r) => r.status === "charged" && r.feature === "chat")
+      .reduce((sum, r) => sum + r.inputTokens + r.outputTokens, 0);
+    await this.tokenRate?.recordTokens(ctx.tenantId, tokens);
   }
 
   async status(ctx: TenantContext): Promise<BudgetSnapshot> {

@@ -1,6 +1,5 @@
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Redis } from "ioredis";
-import type { Logger } from "../observability/logger.js";
 
 /**
  * Where admission counters live. In memory they hold for one instance; with Redis (REDIS_URL) they
@@ -71,28 +70,6 @@ export class RedisCounterStore implements CounterStore {
     private readonly slotTtlMs = 120_000,
   ) {}
 
-  static async connect(url: string, logger: Logger): Promise<RedisCounterStore> {
-    const { Redis } = await import("ioredis");
-    // No offline queue: while Redis is down a command fails at once and admission falls back to
-    // local counters, instead of every request waiting for reconnects.
-    const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: false, lazyConnect: true });
-    let warned = false;
-    redis.on("error", (error: Error) => {
-      if (!warned) logger.warn({ err: error }, "Redis (REDIS_URL) unreachable; admission uses local counters");
-      warned = true;
-    });
-    redis.on("ready", () => {
-      warned = false;
-    });
-    try {
-      await redis.connect();
-    } catch (error) {
-      redis.disconnect();
-      throw new Error(`Cannot connect to Redis at REDIS_URL: ${(error as Error).message}`, { cause: error });
-    }
-    return new RedisCounterStore(redis);
-  }
-
   rateLimiter(prefix: string, points: number, durationSec: number): RateLimiterAbstract {
     const id = `fence:${prefix}:${points}:${durationSec}`;
     let limiter = this.limiters.get(id);
@@ -111,7 +88,6 @@ export class RedisCounterStore implements CounterStore {
     await this.redis.eval(RELEASE, 1, `fence:slots:${key}`);
   }
 
-  async close(): Promise<void> {
-    await this.redis.quit().catch(() => undefined);
-  }
+  /** The connection is the instance's (see redis.ts), closed by its owner. */
+  async close(): Promise<void> {}
 }

@@ -1,4 +1,5 @@
 import { ProviderUnavailableError } from "../errors.js";
+import { FairQueue, type Flow, type QueueDiscipline } from "./fair-queue.js";
 
 export interface ProviderLaneOptions {
   /** Calls in flight to this provider at once (match its real quota). */
@@ -9,7 +10,17 @@ export interface ProviderLaneOptions {
   cooldownMs: number;
   /** How long a call may wait for a free place in the lane before it is refused. */
   queueTimeoutMs: number;
+  /** How waiting calls are ordered: fair across tenants (default), or FIFO (benchmark baseline). */
+  discipline?: QueueDiscipline;
+  /**
+   * Calls this instance may start per minute (the provider's request quota, divided by the number
+   * of instances). Starts are paced evenly, with a burst of a tenth of a minute's worth.
+   */
+  maxPerMinute?: number | undefined;
 }
+
+/** A call without a tenant (a start-up probe) queues as a flow of its own. */
+const UNATTRIBUTED: Flow = { id: "", priority: "bulk" };
 
 type BreakerState = "closed" | "open" | "half_open";
 
@@ -20,15 +31,19 @@ export interface LanePass {
 }
 
 /**
- * A bulkhead per upstream provider: its own concurrency lane (callers queue in order for a free
- * place, bounded in time) and a circuit breaker. After `failureThreshold` consecutive failures the
+ * A bulkhead per upstream provider: its own concurrency lane (callers wait for a free place,
+ * bounded in time, in a queue that is fair across tenants — one tenant's thousand calls do not
+ * stand in front of another's one) and a circuit breaker. After `failureThreshold` consecutive failures the
  * breaker opens and calls fail fast with a clear 503 instead of piling up timeouts; after the
  * cooldown one probe is let through, and its success closes the breaker again. One failing
  * provider therefore never holds the capacity of the others.
  */
 export class ProviderLane {
   private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: FairQueue<() => void>;
+  /** Pacing (GCRA): the earliest time the next call may start, and a timer waiting for it. */
+  private nextStartAt = 0;
+  private pacingTimer: NodeJS.Timeout | undefined;
   private state: BreakerState = "closed";
   private failures = 0;
   private openedAt = 0;
@@ -37,7 +52,9 @@ export class ProviderLane {
   constructor(
     readonly name: string,
     private readonly options: ProviderLaneOptions,
-  ) {}
+  ) {
+    this.waiting = new FairQueue(options.discipline ?? "fair");
+  }
 
   get breakerState(): BreakerState {
     if (this.state === "open" && Date.now() - this.openedAt >= this.options.cooldownMs) return "half_open";
@@ -49,10 +66,10 @@ export class ProviderLane {
    * the pass exactly once: `succeeded()`, `failed()` (counts against the breaker), or `abandoned()`
    * (neither, e.g. the client went away). A stream holds its pass until it ends.
    */
-  async enter(): Promise<LanePass> {
+  async enter(flow: Flow = UNATTRIBUTED): Promise<LanePass> {
     const probe = this.admitThroughBreaker();
     try {
-      await this.acquire();
+      await this.acquire(flow);
     } catch (error) {
       if (probe) this.probing = false;
       throw error;
@@ -70,8 +87,8 @@ export class ProviderLane {
   }
 
   /** Runs one provider call in the lane; `isFailure` decides what counts against the breaker. */
-  async run<T>(call: () => Promise<T>, isFailure: (error: unknown) => boolean): Promise<T> {
-    const pass = await this.enter();
+  async run<T>(call: () => Promise<T>, isFailure: (error: unknown) => boolean, flow?: Flow): Promise<T> {
+    const pass = await this.enter(flow);
     try {
       const result = await call();
       pass.succeeded();
@@ -110,8 +127,8 @@ export class ProviderLane {
     this.probing = false;
   }
 
-  private acquire(): Promise<void> {
-    if (this.active < this.options.maxConcurrent) {
+  private acquire(flow: Flow): Promise<void> {
+    if (this.waiting.size === 0 && this.active < this.options.maxConcurrent && this.takeStart()) {
       this.active++;
       return Promise.resolve();
     }
@@ -122,17 +139,47 @@ export class ProviderLane {
         resolve();
       };
       const timer = setTimeout(() => {
-        const index = this.waiting.indexOf(grant);
-        if (index >= 0) this.waiting.splice(index, 1);
+        this.waiting.remove(grant);
         reject(new ProviderUnavailableError(this.name, "lane_saturated", 1));
       }, this.options.queueTimeoutMs);
-      this.waiting.push(grant);
+      this.waiting.push(flow, grant);
+      this.pump();
     });
   }
 
   private release(): void {
     this.active--;
-    this.waiting.shift()?.();
+    this.pump();
+  }
+
+  /** Starts waiting calls, in fair order, while there is a free place and the pace allows. */
+  private pump(): void {
+    while (this.waiting.size > 0 && this.active < this.options.maxConcurrent) {
+      if (!this.takeStart()) {
+        this.pacingTimer ??= setTimeout(() => {
+          this.pacingTimer = undefined;
+          this.pump();
+        }, Math.max(1, this.nextStartAt - this.burstMs() - Date.now()));
+        return;
+      }
+      this.waiting.shift()!();
+    }
+  }
+
+  /** Takes one start from the per-minute pace (always granted without a limit). */
+  private takeStart(): boolean {
+    const perMinute = this.options.maxPerMinute;
+    if (!perMinute) return true;
+    const now = Date.now();
+    if (this.nextStartAt - this.burstMs() > now) return false;
+    this.nextStartAt = Math.max(this.nextStartAt, now) + 60_000 / perMinute;
+    return true;
+  }
+
+  private burstMs(): number {
+    // A tenth of a minute's starts may come at once; beyond that they are spaced evenly.
+    const perMinute = this.options.maxPerMinute ?? 0;
+    return perMinute ? Math.max(0, Math.floor(perMinute / 10) - 1) * (60_000 / perMinute) : 0;
   }
 }
 

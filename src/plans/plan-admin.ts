@@ -43,6 +43,8 @@ export const PlanSettings = z
     tokens_per_minute: perPlan,
     max_concurrency: perPlan,
     scheduling_weight: z.number().int().min(1).max(1000).default(1),
+    /** Ingestion jobs of one tenant running at once, over all instances. */
+    max_running_jobs: z.number().int().min(1).max(1000).default(1),
   })
   .strict();
 export type PlanSettings = z.infer<typeof PlanSettings>;
@@ -97,6 +99,7 @@ export class PlanAdmin {
       tokensPerMinute: s.tokens_per_minute,
       maxConcurrency: s.max_concurrency,
       schedulingWeight: s.scheduling_weight,
+      maxRunningJobs: s.max_running_jobs,
       updatedAt: new Date(),
     };
     const [row] = await this.db.asPlatformAdmin("put-plan", (tx) =>
@@ -200,6 +203,7 @@ function planJson(row: PlanRow): PlanJson {
     tokens_per_minute: row.tokensPerMinute,
     max_concurrency: row.maxConcurrency,
     scheduling_weight: row.schedulingWeight,
+    max_running_jobs: row.maxRunningJobs,
     updated_at: row.updatedAt.toISOString(),
   };
 }

@@ -52,10 +52,10 @@ export class Retriever {
 
   private async embedQuery(ctx: TenantContext, text: string): Promise<readonly number[]> {
     const parts = { model: this.embeddings.model, input: text };
-    const cached = this.caches.queryEmbeddings.get(ctx, parts);
+    const cached = await this.caches.queryEmbeddings.get(ctx, parts);
     if (cached) return cached.vector;
-    const [vector] = await this.embeddings.embed([text]);
-    this.caches.queryEmbeddings.set(ctx, parts, { vector: vector! });
+    const [vector] = await this.embeddings.embed([text], { id: ctx.tenantId, priority: "interactive" });
+    await this.caches.queryEmbeddings.set(ctx, parts, { vector: vector! });
     // Metered, but without a reservation of its own: a query is a few tokens, and the chat that
     // follows reserves its budget before the expensive call.
     await this.budgets.record(ctx, [

@@ -9,7 +9,10 @@ import { issueTenantContext, type KeyEnvironment, type TenantContext } from "./t
 export interface TenantQuota {
   plan: string;
   requestsPerMinute: number | null;
+  tokensPerMinute: number | null;
   maxConcurrency: number | null;
+  /** The presenting key's own requests/min, if it has one (counted besides the tenant's). */
+  keyRequestsPerMinute: number | null;
 }
 
 /**
@@ -33,7 +36,9 @@ export async function authenticateTenantRequest(
         environment: apiKeys.environment,
         plan: plans.name,
         requestsPerMinute: plans.requestsPerMinute,
+        tokensPerMinute: plans.tokensPerMinute,
         maxConcurrency: plans.maxConcurrency,
+        keyRequestsPerMinute: apiKeys.requestsPerMinute,
       })
       .from(apiKeys)
       .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
@@ -51,7 +56,13 @@ export async function authenticateTenantRequest(
   });
   return {
     ctx,
-    quota: { plan: row.plan, requestsPerMinute: row.requestsPerMinute, maxConcurrency: row.maxConcurrency },
+    quota: {
+      plan: row.plan,
+      requestsPerMinute: row.requestsPerMinute,
+      tokensPerMinute: row.tokensPerMinute,
+      maxConcurrency: row.maxConcurrency,
+      keyRequestsPerMinute: row.keyRequestsPerMinute,
+    },
   };
 }
 
@@ -61,4 +72,30 @@ export async function authenticateTenantKey(
   requestId: string,
 ): Promise<TenantContext> {
   return (await authenticateTenantRequest(db, presentedKey, requestId)).ctx;
+}
+
+/**
+ * The identity a queued job runs with: the tenant and key that submitted it, re-checked when the
+ * job starts. A job whose key has since been revoked (or whose tenant is gone) gets no context and
+ * does not run — revoking a key stops the work it queued, not only its next request.
+ */
+export async function resumeJobIdentity(
+  db: Database,
+  job: { id: string; tenantId: string; keyId: string },
+): Promise<TenantContext | undefined> {
+  const [row] = await db.asPlatformAdmin("resume-job-identity", (tx) =>
+    tx
+      .select({ project: apiKeys.project, environment: apiKeys.environment })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.tenantId, job.tenantId), eq(apiKeys.id, job.keyId), isNull(apiKeys.revokedAt)))
+      .limit(1),
+  );
+  if (!row) return undefined;
+  return issueTenantContext({
+    tenantId: job.tenantId,
+    keyId: job.keyId,
+    project: row.project,
+    environment: row.environment as KeyEnvironment,
+    requestId: `job:${job.id}`,
+  });
 }

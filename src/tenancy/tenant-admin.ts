@@ -20,6 +20,7 @@ export interface IssuedKey {
   name: string;
   project: string;
   environment: KeyEnvironment;
+  requestsPerMinute: number | null;
   createdAt: Date;
 }
 
@@ -57,12 +58,12 @@ export class TenantAdmin {
       tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id }),
     );
     if (deleted.length === 0) throw new NotFoundError("Tenant");
-    this.caches.purgeTenant(tenantId);
+    await this.caches.purgeTenant(tenantId);
   }
 
   async issueKey(
     tenantId: string,
-    input: { name: string; project: string; environment: KeyEnvironment },
+    input: { name: string; project: string; environment: KeyEnvironment; requests_per_minute?: number | undefined },
   ): Promise<IssuedKey> {
     if (!isUuid(tenantId)) throw new NotFoundError("Tenant");
     const generated = generateApiKey(input.environment);
@@ -78,6 +79,7 @@ export class TenantAdmin {
           keyHash: generated.hash,
           project: input.project,
           environment: input.environment,
+          requestsPerMinute: input.requests_per_minute ?? null,
         })
         .returning();
       return inserted!;
@@ -89,6 +91,7 @@ export class TenantAdmin {
       name: row.name,
       project: row.project,
       environment: row.environment as KeyEnvironment,
+      requestsPerMinute: row.requestsPerMinute,
       createdAt: row.createdAt,
     };
   }

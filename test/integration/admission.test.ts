@@ -48,7 +48,7 @@ describe.each(variants)("request admission on $label", ({ backend, env }) => {
     });
   const chatRequests = () => llm.requests.filter((r) => r.path === "/v1/chat/completions").length;
   /** A tenant on a fresh plan with the given limits (unset = unlimited), with one document if asked. */
-  async function tenantOnPlan(limits: { requestsPerMinute?: number; maxConcurrency?: number }, withDocument = false) {
+  async function tenantOnPlan(limits: { requestsPerMinute?: number; tokensPerMinute?: number; maxConcurrency?: number }, withDocument = false) {
     const tenant = await fence.createTenant();
     const plan = uniquePlanName("t");
     await putTenantOnPlan(fence, tenant, plan, limits);
@@ -101,6 +101,49 @@ describe.each(variants)("request admission on $label", ({ backend, env }) => {
     const res = await list(tenant);
     expect(res.status).toBe(200);
     expect(res.headers.get("ratelimit-limit")).toBe("10");
+  });
+
+  it("refuses with 429 token_limit once the plan's tokens per minute are used by chats; another tenant is unaffected", async () => {
+    const { tenant } = await tenantOnPlan({ tokensPerMinute: 50 }, true);
+    const other = await tenantOnPlan({ tokensPerMinute: 50 }, true);
+    // The first chat is admitted (nothing used yet) and its settled usage (well over 50 tokens:
+    // the prompt carries the retrieved passages) uses up the minute.
+    const first = await chat(tenant);
+    expect(first.status).toBe(200);
+    const [charged] = llm.charges.slice(-1);
+    expect(charged!.prompt_tokens + charged!.completion_tokens).toBeGreaterThan(50);
+    const before = chatRequests();
+    const refused = await chat(tenant);
+    const body = await expectRateLimited(refused, "token_limit");
+    expect(body.error.message).toMatch(/tokens-per-minute/);
+    expect(refused.headers.get("ratelimit-limit")).toBe("50");
+    expect(refused.headers.get("ratelimit-remaining")).toBe("0");
+    expect(Number(refused.headers.get("retry-after"))).toBeLessThanOrEqual(60);
+    expect(chatRequests()).toBe(before); // refused before any provider call
+    // Listing is refused too (the limit is on the tenant), but another tenant's chats go through.
+    expect((await list(tenant)).status).toBe(429);
+    expect((await chat(other.tenant)).status).toBe(200);
+  });
+
+  it("counts a key's own requests_per_minute besides the plan's: that key is refused, the tenant's other key is not", async () => {
+    const { tenant } = await tenantOnPlan({ requestsPerMinute: 100 });
+    const res = await fence.admin("POST", `/tenants/${tenant.id}/keys`, { name: "batch-script", requests_per_minute: 2 });
+    expect(res.status).toBe(201);
+    const limitedKey = (await res.json()) as { key: string; requests_per_minute: number };
+    expect(limitedKey.requests_per_minute).toBe(2);
+    const limited = { ...tenant, key: limitedKey.key };
+    for (let i = 0; i < 2; i++) {
+      const ok = await list(limited);
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("ratelimit-limit")).toBe("2");
+    }
+    await expectRateLimited(await list(limited), "rate_limit");
+    const unlimitedKey = await list(tenant);
+    expect(unlimitedKey.status).toBe(200);
+    expect(unlimitedKey.headers.get("ratelimit-limit")).toBe("100");
+    expect(Number(unlimitedKey.headers.get("ratelimit-remaining"))).toBe(96); // all four requests counted for the tenant
+    const invalid = await fence.admin("POST", `/tenants/${tenant.id}/keys`, { name: "bad", requests_per_minute: 0 });
+    expect(invalid.status).toBe(400);
   });
 
   it("refuses a second request in flight with 429 concurrency_limit, lets other tenants through, frees the slot after", async () => {

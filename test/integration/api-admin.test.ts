@@ -89,7 +89,7 @@ describe.each(backends)("admin API on $name", (backend) => {
     const res = await fence.admin("POST", `/tenants/${tenant.id}/keys`, { name: "deploy", project: "web", environment: "sandbox" });
     expect(res.status).toBe(201);
     const issued = (await res.json()) as { id: string; key: string; prefix: string; name: string; project: string; environment: string; created_at: string };
-    expect(Object.keys(issued).sort()).toEqual(["created_at", "environment", "id", "key", "name", "prefix", "project"]);
+    expect(Object.keys(issued).sort()).toEqual(["created_at", "environment", "id", "key", "name", "prefix", "project", "requests_per_minute"]);
     expect(issued).toMatchObject({ name: "deploy", project: "web", environment: "sandbox" });
     expect(issued.key).toMatch(/^fence_sandbox_[0-9A-Za-z]{40}$/);
     expect(issued.key.startsWith(issued.prefix)).toBe(true);

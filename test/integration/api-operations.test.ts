@@ -8,6 +8,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const V1_ROUTES: Record<string, { methods: string[]; auth: "adminKey" | "tenantKey" }> = {
   "/v1/documents": { methods: ["get", "post"], auth: "tenantKey" },
   "/v1/documents/{id}": { methods: ["delete", "get"], auth: "tenantKey" },
+  "/v1/documents/batch": { methods: ["post"], auth: "tenantKey" },
+  "/v1/jobs": { methods: ["get"], auth: "tenantKey" },
+  "/v1/jobs/{id}": { methods: ["get"], auth: "tenantKey" },
+  "/v1/jobs/{id}/cancel": { methods: ["post"], auth: "tenantKey" },
   "/v1/search": { methods: ["post"], auth: "tenantKey" },
   "/v1/chat": { methods: ["post"], auth: "tenantKey" },
   "/v1/limits": { methods: ["get"], auth: "tenantKey" },

@@ -1,4 +1,6 @@
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { queryRows } from "../../src/db/database.js";
 import { countTenantRows, search, type TenantRowCounts } from "../support/api-contract.js";
 import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../support/harness.js";
 import { generateMalformedRequests, type MalformedRequest } from "../support/malformed-requests.js";
@@ -34,6 +36,14 @@ function contractViolation({ request, status, text, requestIdHeader }: Outcome):
   return undefined;
 }
 
+/** A tenant's jobs as stored (past row-level security), by id. */
+async function jobIdsOf(fence: TestFence, tenantId: string): Promise<string[]> {
+  const rows = await fence.fence.db.asOwner((tx) =>
+    queryRows<{ id: string }>(tx, sql`SELECT id FROM jobs WHERE tenant_id = ${tenantId} ORDER BY id`),
+  );
+  return rows.map((r) => r.id).sort();
+}
+
 describe.each(backends)("bad input fuzz on $name", (backend) => {
   let fence: TestFence;
   let tenant: TestTenant;
@@ -41,9 +51,12 @@ describe.each(backends)("bad input fuzz on $name", (backend) => {
   let bystanderBefore: TenantRowCounts;
   /** Documents the fuzz tenant should own, by id → chunk count, from every successful upload. */
   const expectedDocuments = new Map<string, number>();
+  /** Jobs the fuzz tenant should own, from every accepted batch. */
+  const expectedJobs = new Set<string>();
 
   beforeAll(async () => {
-    fence = await TestFence.start(backend, { env: { FENCE_MAX_BODY_BYTES: String(MAX_BODY_BYTES) } });
+    // No job workers: an accepted batch stays queued, so the rows below are exactly what requests made.
+    fence = await TestFence.start(backend, { env: { FENCE_MAX_BODY_BYTES: String(MAX_BODY_BYTES), FENCE_JOB_WORKERS: "0" } });
     // Hundreds of requests in a few seconds: a plan whose rate limit the fuzz stays under.
     tenant = await fence.createTenant("fuzz", "enterprise");
     bystander = await fence.createTenant("bystander");
@@ -85,6 +98,9 @@ describe.each(backends)("bad input fuzz on $name", (backend) => {
         const doc = JSON.parse(outcome.text) as { id: string; chunk_count: number };
         expectedDocuments.set(doc.id, doc.chunk_count);
       }
+      if (outcome.status === 202 && request.path === "/v1/documents/batch") {
+        for (const job of (JSON.parse(outcome.text) as { jobs: { id: string }[] }).jobs) expectedJobs.add(job.id);
+      }
     }
     expect(violations).toEqual([]);
     // The run exercised the error paths it was written for, not just one of them.
@@ -96,6 +112,9 @@ describe.each(backends)("bad input fuzz on $name", (backend) => {
     const expectedChunks = [...expectedDocuments.values()].reduce((a, b) => a + b, 0);
     expect(await countTenantRows(fence, tenant.id)).toMatchObject({ documents: expectedDocuments.size, chunks: expectedChunks });
     expect(await countTenantRows(fence, bystander.id)).toEqual(bystanderBefore);
+    expect(expectedJobs.size).toBeGreaterThan(0); // some batches were valid and queued
+    expect(await jobIdsOf(fence, tenant.id)).toEqual([...expectedJobs].sort());
+    expect(await jobIdsOf(fence, bystander.id)).toEqual([]);
 
     const listed = await fence.request("GET", "/v1/documents?limit=100", { key: tenant.key });
     const { documents } = (await listed.json()) as { documents: { id: string; chunk_count: number }[] };

@@ -25,6 +25,7 @@ const truthOfA: TenantTruth = {
   apiKeys: ["fence_prod_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
   keyIds: ["22222222-2222-4222-8222-222222222222"],
   documents: [{ id: "33333333-3333-4333-8333-333333333333", title: "Executive pay", canaries: ["CANARY-ACME-t1-COMP"] }],
+  jobs: [{ id: "55555555-5555-4555-8555-555555555555", title: "Board minutes", canaries: ["CANARY-ACME-t1-JOB"] }],
   chunks: [{ id: "44444444-4444-4444-8444-444444444444", text: "The CFO earns a base salary of $312,750 per year & gets a bonus in March." }],
   secrets: ["$312,750"],
 };
@@ -52,6 +53,12 @@ describe("isolation eval leak detector", () => {
     const echoed = JSON.stringify({ answer: "<document id=\"1\">The CFO earns a base salary of $312,750 per year &amp; gets a bonus</document>" });
     const kinds = new LeakDetector(needles).scan(exchange(B, {}, echoed)).map((f) => f.needle.kind);
     expect(kinds).toEqual(expect.arrayContaining(["secret", "chunk-text"]));
+  });
+
+  it("flags another tenant's job id and the title of its queued upload", () => {
+    const listed = JSON.stringify({ jobs: [{ id: truthOfA.jobs[0]!.id, title: "Board minutes" }] });
+    const kinds = new LeakDetector(needles).scan(exchange(B, { url: "http://127.0.0.1/v1/jobs", method: "GET" }, listed)).map((f) => f.needle.kind);
+    expect(kinds.sort()).toEqual(["job-id", "title"]);
   });
 
   it("flags a needle in a response header, whatever the status", () => {
@@ -122,6 +129,13 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
       "search for A's canaries verbatim": "blocked (assertion)",
     });
   });
+
+  const jobAttacks = ["get A's queued jobs by id", "list jobs by A's batch ids", "B cancels A's queued jobs"];
+
+  it("detects job leaks with RLS and the app filter off, and none with every lock on", async () => {
+    expect(await run(1, "extractive", jobAttacks)).toEqual(Object.fromEntries(jobAttacks.map((name) => [name, "blocked"])));
+    expect(await run(4, "extractive", jobAttacks)).toEqual(Object.fromEntries(jobAttacks.map((name) => [name, "leak"])));
+  }, 240_000);
 
   it("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
     const verdicts = await run(5, "llm", chatAttacks);

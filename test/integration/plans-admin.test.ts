@@ -28,6 +28,7 @@ interface PlanJson {
   tokens_per_minute: number | null;
   max_concurrency: number | null;
   scheduling_weight: number;
+  max_running_jobs: number;
   updated_at: string;
 }
 interface ConfigJson {
@@ -51,6 +52,7 @@ const FULL_PLAN = {
   tokens_per_minute: 20_000,
   max_concurrency: 3,
   scheduling_weight: 2,
+  max_running_jobs: 3,
 };
 
 describe.each(backends)("plans and tenant configuration admin API on $name", (backend) => {
@@ -107,6 +109,7 @@ describe.each(backends)("plans and tenant configuration admin API on $name", (ba
       tokens_per_minute: null,
       max_concurrency: null,
       scheduling_weight: 1,
+      max_running_jobs: 1,
       updated_at: expect.any(String),
     });
     expect((await readJson<PlanJson>(fence.admin("GET", `/plans/${PLAN}`))).body).toEqual(replaced.body);
@@ -124,6 +127,7 @@ describe.each(backends)("plans and tenant configuration admin API on $name", (ba
       ["a threshold below 0", { ...FULL_PLAN, downgrade_threshold: -0.1 }],
       ["a scheduling weight of 0", { ...FULL_PLAN, scheduling_weight: 0 }],
       ["zero concurrency", { ...FULL_PLAN, max_concurrency: 0 }],
+      ["zero running jobs", { ...FULL_PLAN, max_running_jobs: 0 }],
       ["an empty model name", { ...FULL_PLAN, preferred_model: " " }],
       ["a misspelt field", { ...FULL_PLAN, tokens_per_dya: 5 }],
       ["a non-object body", [FULL_PLAN]],

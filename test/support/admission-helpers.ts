@@ -37,7 +37,7 @@ export interface RefusalBody {
  * Asserts a 429 with the machine-readable reason, a Retry-After of at least one second that
  * matches the body, and returns the body for further checks.
  */
-export async function expectRateLimited(res: Response, reason: "rate_limit" | "concurrency_limit"): Promise<RefusalBody> {
+export async function expectRateLimited(res: Response, reason: "rate_limit" | "token_limit" | "concurrency_limit"): Promise<RefusalBody> {
   const body = (await res.json()) as RefusalBody;
   expect({ status: res.status, code: body.error.code, reason: body.error.details?.reason }).toEqual({
     status: 429,

@@ -53,6 +53,7 @@ const VALID_BODIES = {
   chat: { question: "What keeps the parsers honest?" },
   tenant: { name: "fuzz-created", plan: "free" },
   key: { name: "fuzz-key", project: "fuzz", environment: "test" },
+  batch: { documents: [{ title: "Fuzz batch doc", text: "Queued fuzz keeps the workers honest.", metadata: { source: "fuzz" }, source_id: "fuzz-batch" }] },
 } as const;
 
 type JsonRoute = { name: keyof typeof VALID_BODIES; method: string; path: string; auth: "tenant" | "admin" };
@@ -62,6 +63,7 @@ const JSON_ROUTES: JsonRoute[] = [
   { name: "chat", method: "POST", path: "/v1/chat", auth: "tenant" },
   { name: "tenant", method: "POST", path: "/v1/admin/tenants", auth: "admin" },
   { name: "key", method: "POST", path: "/v1/admin/tenants/{tenant}/keys", auth: "admin" },
+  { name: "batch", method: "POST", path: "/v1/documents/batch", auth: "tenant" },
 ];
 
 /** Bodies that are certainly invalid for each JSON route (400 whatever else is wrong). */
@@ -88,6 +90,12 @@ const INVALID_BODIES: Record<JsonRoute["name"], unknown[]> = {
     { question: "a", stream: 1 }, { messages: [null] }, { messages: [{ role: "user", content: "c".repeat(8001) }] },
   ],
   tenant: [{}, { name: "" }, { name: "  " }, { name: 1 }, { name: null }, { name: "n".repeat(201) }, { name: "ok", plan: "" }, { name: "ok", plan: 5 }, { plan: "free" }],
+  batch: [
+    {}, { documents: [] }, { documents: null }, { documents: "x" }, { documents: {} }, { documents: [null] }, { documents: [{}] },
+    { documents: [{ text: "" }] }, { documents: [{ text: "ok" }, { text: 1 }] }, { documents: [{ text: "ok", source_id: "" }] },
+    { documents: [{ text: "ok", metadata: [] }] }, { documents: [{ text: "ok", title: "t".repeat(501) }] },
+    { documents: Array.from({ length: 101 }, () => ({ text: "ok" })) },
+  ],
   key: [
     {}, { name: "" }, { name: ["k"] }, { name: "k", environment: "staging" }, { name: "k", environment: "" }, { name: "k", environment: 1 },
     { name: "k", project: "" }, { name: "k", project: "p".repeat(101) }, { name: "n".repeat(201) },
@@ -166,6 +174,8 @@ export function generateMalformedRequests(seed: number, options: { maxBodyBytes:
     cases.push({ label: `DELETE tenant ${id.slice(0, 40)}`, method: "DELETE", path: `/v1/admin/tenants/${id}`, auth: "admin" });
     cases.push({ label: `POST keys of ${id.slice(0, 40)}`, method: "POST", path: `/v1/admin/tenants/${id}/keys`, auth: "admin", body: JSON.stringify(VALID_BODIES.key), contentType: "application/json" });
     cases.push({ label: `DELETE key ${id.slice(0, 40)}`, method: "DELETE", path: `/v1/admin/tenants/{tenant}/keys/${id}`, auth: "admin" });
+    cases.push({ label: `GET job ${id.slice(0, 40)}`, method: "GET", path: `/v1/jobs/${id}`, auth: "tenant" });
+    cases.push({ label: `cancel job ${id.slice(0, 40)}`, method: "POST", path: `/v1/jobs/${id}/cancel`, auth: "tenant" });
   }
 
   // List query strings.
@@ -174,6 +184,8 @@ export function generateMalformedRequests(seed: number, options: { maxBodyBytes:
     `cursor=${Buffer.from("{}").toString("base64url")}`, `cursor=${Buffer.from("null").toString("base64url")}`,
     `cursor=${Buffer.from("[\"2024-01-01T00:00:00Z\",\"x\"]").toString("base64url")}`, "limit=2&limit=3", "cursor=a&cursor=b"];
   for (const q of queries) cases.push({ label: `list ?${q.slice(0, 40)}`, method: "GET", path: `/v1/documents?${q}`, auth: "tenant" });
+  const jobQueries = [...queries, "status=done", "status=", "status=%00", "batch_id=", "batch_id=%00", `batch_id=${"b".repeat(101)}`, "batch_id=not-a-uuid"];
+  for (const q of jobQueries) cases.push({ label: `jobs ?${q.slice(0, 40)}`, method: "GET", path: `/v1/jobs?${q}`, auth: "tenant" });
 
   // Credentials that must never authenticate, on a tenant and an admin route.
   const headers = ["Bearer", "Bearer ", "bearer fence_test_x", "Basic Zm9vOmJhcg==", "Bearer fence_prod_" + "A".repeat(40), "Bearer " + "k".repeat(8000),

@@ -22,7 +22,15 @@ const tenant = (n: number) =>
     environment: "prod",
     requestId: `r${n}`,
   });
-const quota = { plan: "t", requestsPerMinute: null, maxConcurrency: 5 };
+const quota = { plan: "t", requestsPerMinute: null, tokensPerMinute: null, maxConcurrency: 5, keyRequestsPerMinute: null };
+const keyOf = (tenantNumber: number, keyNumber: number) =>
+  issueTenantContext({
+    tenantId: `00000000-0000-4000-8000-00000000000${tenantNumber}`,
+    keyId: `00000000-0000-4000-8000-00000000020${keyNumber}`,
+    project: "p",
+    environment: "prod",
+    requestId: `k${keyNumber}`,
+  });
 
 describe("AdmissionController", () => {
   it("keeps the instance ceiling when requests arrive together and the counters are slow", async () => {
@@ -58,5 +66,39 @@ describe("AdmissionController", () => {
     const again = await admission.admit(tenant(1), quota);
     await expect(admission.admit(tenant(2), quota)).rejects.toBeInstanceOf(OverloadedError);
     await again.release();
+  });
+
+  it("refuses with token_limit once the minute's tokens are used up, for that tenant only", async () => {
+    const admission = new AdmissionController(new MemoryCounterStore(), { maxInFlight: 10 }, createLogger("silent"));
+    const limited = { ...quota, tokensPerMinute: 1000 };
+    await (await admission.admit(tenant(1), limited)).release();
+    await admission.recordTokens(tenant(1).tenantId, 600);
+    await (await admission.admit(tenant(1), limited)).release();
+    await admission.recordTokens(tenant(1).tenantId, 400);
+    const refusal = await admission.admit(tenant(1), limited).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(RateLimitedError);
+    expect((refusal as RateLimitedError).reason).toBe("token_limit");
+    expect((refusal as RateLimitedError).headers).toMatchObject({ "RateLimit-Limit": "1000", "RateLimit-Remaining": "0" });
+    expect(Number((refusal as RateLimitedError).headers["Retry-After"])).toBeGreaterThanOrEqual(1);
+    expect(Number((refusal as RateLimitedError).headers["Retry-After"])).toBeLessThanOrEqual(60);
+    // Another tenant's tokens are its own.
+    await (await admission.admit(tenant(2), limited)).release();
+  });
+
+  it("counts a key's own requests/min besides the tenant's, and reports the tighter window", async () => {
+    const admission = new AdmissionController(new MemoryCounterStore(), { maxInFlight: 10 }, createLogger("silent"));
+    const perKey = { ...quota, requestsPerMinute: 10, keyRequestsPerMinute: 2 };
+    const first = await admission.admit(keyOf(3, 1), perKey);
+    expect(first.headers).toMatchObject({ "RateLimit-Limit": "2", "RateLimit-Remaining": "1" });
+    await first.release();
+    await (await admission.admit(keyOf(3, 1), perKey)).release();
+    const refusal = await admission.admit(keyOf(3, 1), perKey).catch((e: unknown) => e);
+    expect((refusal as RateLimitedError).reason).toBe("rate_limit");
+    // The same tenant's other key is not held back by the first key's window …
+    const other = { ...quota, requestsPerMinute: 10, keyRequestsPerMinute: null };
+    const ticket = await admission.admit(keyOf(3, 2), other);
+    // … but the tenant's window counted all four requests (the refused one included): 10 − 4 = 6 left.
+    expect(ticket.headers).toMatchObject({ "RateLimit-Limit": "10", "RateLimit-Remaining": "6" });
+    await ticket.release();
   });
 });

@@ -87,4 +87,45 @@ describe("ProviderLane", () => {
     expect((refused as ProviderUnavailableError).details).toMatchObject({ reason: "lane_saturated" });
     await Promise.all(long);
   });
+
+  it("serves waiting tenants fairly: one tenant's queued burst does not stand in front of another's single call", async () => {
+    const l = lane({ maxConcurrent: 1, queueTimeoutMs: 5_000 });
+    const order: string[] = [];
+    const call = (tenant: string, n: number) =>
+      l.run(
+        async () => {
+          order.push(`${tenant}${n}`);
+          await sleep(5);
+        },
+        always,
+        { id: tenant, priority: "interactive" },
+      );
+    const burst = Array.from({ length: 10 }, (_, i) => call("a", i));
+    await sleep(1); // a0 is running, a1…a9 wait
+    const single = call("b", 0);
+    await Promise.all([...burst, single]);
+    // b0 starts right after the call in flight and at most one more of a's.
+    expect(order.indexOf("b0")).toBeLessThanOrEqual(2);
+    expect(order.filter((o) => o.startsWith("a"))).toEqual(Array.from({ length: 10 }, (_, i) => `a${i}`));
+  });
+
+  it("paces starts to maxPerMinute after the burst allowance, and never drops a queued call", async () => {
+    // 600 a minute = one start per 100 ms, a burst of 60 (a tenth of a minute's worth) at once.
+    const l = lane({ maxConcurrent: 100, maxPerMinute: 600, queueTimeoutMs: 5_000 });
+    const started: number[] = [];
+    const t0 = Date.now();
+    const calls = Array.from({ length: 63 }, () =>
+      l.run(async () => {
+        started.push(Date.now() - t0);
+      }, always),
+    );
+    await Promise.all(calls);
+    expect(started).toHaveLength(63);
+    const sorted = [...started].sort((a, b) => a - b);
+    expect(sorted[59]!).toBeLessThan(80); // the burst went at once
+    // The three beyond the burst are spaced by the pace (100 ms), within timer slack.
+    expect(sorted[60]! - sorted[59]!).toBeGreaterThanOrEqual(70);
+    expect(sorted[62]! - sorted[60]!).toBeGreaterThanOrEqual(170);
+    expect(sorted[62]!).toBeLessThan(1_000);
+  });
 });

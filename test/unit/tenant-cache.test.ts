@@ -8,22 +8,22 @@ const A = ctxFor("11111111-1111-4111-8111-111111111111");
 const B = ctxFor("22222222-2222-4222-8222-222222222222");
 
 describe("tenant-keyed caches (I5)", () => {
-  it("puts the tenant id first in every key, so equal inputs of two tenants never share an entry", () => {
+  it("puts the tenant id first in every key, so equal inputs of two tenants never share an entry", async () => {
     const parts = { model: "m", dataVersion: 3, input: "what is the refund policy?" };
     expect(TenantCache.keyFor(A, parts).startsWith(`${A.tenantId}|`)).toBe(true);
     expect(TenantCache.keyFor(A, parts)).not.toBe(TenantCache.keyFor(B, parts));
 
     const cache = new TenantCache<{ v: string }>("t", 100);
-    cache.set(A, parts, { v: "A's answer" });
-    expect(cache.get(A, parts)).toEqual({ v: "A's answer" });
-    expect(cache.get(B, parts)).toBeUndefined();
+    await cache.set(A, parts, { v: "A's answer" });
+    expect(await cache.get(A, parts)).toEqual({ v: "A's answer" });
+    expect(await cache.get(B, parts)).toBeUndefined();
   });
 
-  it("separates entries by model and by data version", () => {
+  it("separates entries by model and by data version", async () => {
     const cache = new TenantCache<{ v: number }>("t", 100);
-    cache.set(A, { model: "m1", dataVersion: 1, input: "q" }, { v: 1 });
-    expect(cache.get(A, { model: "m2", dataVersion: 1, input: "q" })).toBeUndefined();
-    expect(cache.get(A, { model: "m1", dataVersion: 2, input: "q" })).toBeUndefined();
+    await cache.set(A, { model: "m1", dataVersion: 1, input: "q" }, { v: 1 });
+    expect(await cache.get(A, { model: "m2", dataVersion: 1, input: "q" })).toBeUndefined();
+    expect(await cache.get(A, { model: "m1", dataVersion: 2, input: "q" })).toBeUndefined();
   });
 
   it("keeps no raw input in its keys", () => {
@@ -36,14 +36,14 @@ describe("tenant-keyed caches (I5)", () => {
     expect(() => TenantCache.keyFor(forged, { model: "m", input: "q" })).toThrow();
   });
 
-  it("purges one tenant from every cache and leaves the others", () => {
+  it("purges one tenant from every cache and leaves the others", async () => {
     const caches = new TenantCaches(100);
-    caches.answers.set(A, { model: "m", input: "q" }, { body: 1 });
-    caches.queryEmbeddings.set(A, { model: "m", input: "q" }, { vector: [1] });
-    caches.answers.set(B, { model: "m", input: "q" }, { body: 2 });
-    caches.purgeTenant(A.tenantId);
-    expect(caches.answers.get(A, { model: "m", input: "q" })).toBeUndefined();
-    expect(caches.queryEmbeddings.get(A, { model: "m", input: "q" })).toBeUndefined();
-    expect(caches.answers.get(B, { model: "m", input: "q" })).toEqual({ body: 2 });
+    await caches.answers.set(A, { model: "m", input: "q" }, { body: 1 });
+    await caches.queryEmbeddings.set(A, { model: "m", input: "q" }, { vector: [1] });
+    await caches.answers.set(B, { model: "m", input: "q" }, { body: 2 });
+    await caches.purgeTenant(A.tenantId);
+    expect(await caches.answers.get(A, { model: "m", input: "q" })).toBeUndefined();
+    expect(await caches.queryEmbeddings.get(A, { model: "m", input: "q" })).toBeUndefined();
+    expect(await caches.answers.get(B, { model: "m", input: "q" })).toEqual({ body: 2 });
   });
 });

@@ -2,6 +2,8 @@ import type { Attack } from "../attack.js";
 import { closingControls, openingControls } from "./controls.js";
 import { documentAttacks } from "./documents.js";
 import { identityAttacks } from "./identity.js";
+import { jobAttacks } from "./jobs.js";
+import { limitAttacks } from "./limits.js";
 import { retrievalAttacks } from "./retrieval.js";
 import { smugglingAttacks } from "./smuggling.js";
 import { usageAttacks } from "./usage.js";
@@ -9,7 +11,8 @@ import { usageAttacks } from "./usage.js";
 /**
  * The suite, in order. Order matters only where an attack could succeed destructively: with
  * every lock off (mode 4), B really can overwrite and delete A's documents, so those attacks
- * run last and every read-only attack sees A's corpus whole.
+ * run last and every read-only attack sees A's corpus whole. The job attacks that need A's jobs
+ * still queued come before the ones that run them (see jobs.ts).
  */
 export const ATTACKS: readonly Attack[] = [
   ...openingControls,
@@ -17,6 +20,8 @@ export const ATTACKS: readonly Attack[] = [
   ...smugglingAttacks,
   ...retrievalAttacks,
   ...usageAttacks,
+  ...jobAttacks,
+  ...limitAttacks,
   ...documentAttacks,
   ...closingControls,
 ];

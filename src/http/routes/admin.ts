@@ -97,6 +97,7 @@ export function adminRoutes(admin: TenantAdmin, defaultHook: Hook): OpenAPIHono<
           name: key.name,
           project: key.project,
           environment: key.environment,
+          requests_per_minute: key.requestsPerMinute,
           created_at: key.createdAt.toISOString(),
         },
         201,

@@ -1,0 +1,221 @@
+import { sql, type SQL } from "drizzle-orm";
+import { queryRows, type Database, type Tx } from "../db/database.js";
+import type { QueueDiscipline } from "../limits/fair-queue.js";
+
+/** What a worker gets when it claims a job (the payload is loaded by the handler, if needed). */
+export interface ClaimedJob {
+  id: string;
+  tenantId: string;
+  kind: string;
+  priority: number;
+  input: Record<string, unknown>;
+  attempts: number;
+  maxAttempts: number;
+  keyId: string;
+  project: string;
+  environment: string;
+}
+
+/** Tenants considered per claim, best first; more only matters when many are locked or full. */
+const CANDIDATES = 16;
+
+/**
+ * Fence's job scheduler, over the `jobs` table, for every instance at once. A claim picks:
+ *
+ * 1. among tenants with a runnable job (queued, due, and not serialised behind a running job on
+ *    the same artifact) and fewer running jobs than their plan's `max_running_jobs`,
+ * 2. those with interactive work first, then the smallest virtual start tag — start-time fair
+ *    queuing: a tenant's tag advances by 1/weight per claimed job (weight = plan
+ *    `scheduling_weight`), and a tenant that comes back from idle starts at the current virtual
+ *    time, so a tenant with one job is served within a few slots of a tenant with a thousand,
+ * 3. that tenant's oldest job of its best priority.
+ *
+ * Concurrency: the tenant's scheduler row is locked `FOR UPDATE SKIP LOCKED`, so claimers on other
+ * instances move on to other tenants instead of waiting, and a tenant's running count cannot be
+ * overshot; the job row is locked the same way. A partial unique index (one running job per
+ * `serial_key`) makes two jobs on one document at once impossible whatever happens here.
+ *
+ * Leases: a claimed job is `running` until `locked_until`; workers extend it while they work. A job
+ * whose lease has expired (its process died) is queued again — or failed, after its last attempt —
+ * and the budget its lost attempt held is released.
+ */
+export class FairScheduler {
+  constructor(
+    private readonly db: Database,
+    private readonly options: {
+      leaseMs: number;
+      discipline?: QueueDiscipline;
+      /**
+       * What this instance's workers can do (jobs.requires): a job needing anything else is left
+       * for other instances. Unset: any job (a scheduler used on its own, e.g. by tools and tests).
+       */
+      capabilities?: readonly string[];
+    },
+  ) {}
+
+  /** Queued, due, runnable here, and not waiting for a running job on the same artifact. */
+  private runnable(alias: SQL) {
+    const offered = this.options.capabilities;
+    const capable = offered
+      ? sql`AND ${alias}.requires IN (${sql.join(["", ...offered].map((c) => sql`${c}`), sql`, `)})`
+      : sql``;
+    return sql`${alias}.status = 'queued' AND ${alias}.run_after <= now() ${capable}
+      AND (${alias}.serial_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM jobs r WHERE r.tenant_id = ${alias}.tenant_id AND r.serial_key = ${alias}.serial_key AND r.status = 'running'))`;
+  }
+
+  async claim(workerId: string): Promise<ClaimedJob | undefined> {
+    return this.db.asPlatformAdmin("job-scheduler-claim", async (tx) => {
+      await this.requeueExpired(tx);
+      if (this.options.discipline === "fifo") return this.claimOldest(tx, workerId);
+      const candidates = await queryRows<{ tenant_id: string; start: number; weight: number; max_running: number }>(
+        tx,
+        sql`SELECT s.tenant_id, greatest(s.pass, c.virtual_time) AS start, p.scheduling_weight AS weight,
+                   p.max_running_jobs AS max_running
+            FROM job_tenants s
+            JOIN tenants t ON t.id = s.tenant_id
+            JOIN plans p ON p.name = t.plan
+            CROSS JOIN job_clock c
+            CROSS JOIN LATERAL (
+              SELECT j.priority FROM jobs j
+              WHERE j.tenant_id = s.tenant_id AND ${this.runnable(sql`j`)}
+              ORDER BY j.priority LIMIT 1
+            ) best
+            WHERE c.id = 1
+              AND (SELECT count(*) FROM jobs r WHERE r.tenant_id = s.tenant_id AND r.status = 'running') < p.max_running_jobs
+            ORDER BY best.priority, start, s.tenant_id
+            LIMIT ${CANDIDATES}`,
+      );
+      for (const candidate of candidates) {
+        const job = await this.claimForTenant(tx, candidate, workerId);
+        if (job) return job;
+      }
+      return undefined;
+    });
+  }
+
+  /** Pushes the lease forward while the worker is alive; false if the job is no longer its own. */
+  async heartbeat(job: ClaimedJob, workerId: string): Promise<boolean> {
+    const rows = await this.db.asPlatformAdmin("job-lease-heartbeat", (tx) =>
+      queryRows<{ id: string }>(
+        tx,
+        sql`UPDATE jobs SET locked_until = now() + ${`${this.options.leaseMs} milliseconds`}::interval
+            WHERE tenant_id = ${job.tenantId} AND id = ${job.id} AND status = 'running' AND locked_by = ${workerId}
+            RETURNING id`,
+      ),
+    );
+    return rows.length > 0;
+  }
+
+  private async claimForTenant(
+    tx: Tx,
+    candidate: { tenant_id: string; start: number; weight: number; max_running: number },
+    workerId: string,
+  ): Promise<ClaimedJob | undefined> {
+    // The start tag is read again under the lock: another claimer may have advanced it since.
+    const locked = await queryRows<{ start: number }>(
+      tx,
+      sql`SELECT greatest(s.pass, c.virtual_time) AS start FROM job_tenants s CROSS JOIN job_clock c
+          WHERE s.tenant_id = ${candidate.tenant_id} AND c.id = 1
+          FOR UPDATE OF s SKIP LOCKED`,
+    );
+    if (locked.length === 0) return undefined; // another instance is claiming for this tenant
+    // Re-read under the lock: the count above may predate a claim that just committed.
+    const [running] = await queryRows<{ n: number }>(
+      tx,
+      sql`SELECT count(*)::int AS n FROM jobs WHERE tenant_id = ${candidate.tenant_id} AND status = 'running'`,
+    );
+    if (running!.n >= candidate.max_running) return undefined;
+    const [picked] = await queryRows<{ id: string }>(
+      tx,
+      sql`SELECT j.id FROM jobs j
+          WHERE j.tenant_id = ${candidate.tenant_id} AND ${this.runnable(sql`j`)}
+          ORDER BY j.priority, j.created_at, j.id
+          LIMIT 1
+          FOR UPDATE SKIP LOCKED`,
+    );
+    if (!picked) return undefined;
+    const job = await this.markRunning(tx, candidate.tenant_id, picked.id, workerId);
+    const start = Number(locked[0]!.start);
+    await tx.execute(
+      sql`UPDATE job_tenants SET pass = ${start + 1 / Math.max(1, candidate.weight)} WHERE tenant_id = ${candidate.tenant_id}`,
+    );
+    await tx.execute(sql`UPDATE job_clock SET virtual_time = greatest(virtual_time, ${start}) WHERE id = 1`);
+    return job;
+  }
+
+  /** The benchmark's baseline: one global FIFO, no fairness, no per-tenant limit. */
+  private async claimOldest(tx: Tx, workerId: string): Promise<ClaimedJob | undefined> {
+    const [picked] = await queryRows<{ id: string; tenant_id: string }>(
+      tx,
+      sql`SELECT j.id, j.tenant_id FROM jobs j WHERE ${this.runnable(sql`j`)}
+          ORDER BY j.created_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    );
+    return picked ? this.markRunning(tx, picked.tenant_id, picked.id, workerId) : undefined;
+  }
+
+  private async markRunning(tx: Tx, tenantId: string, id: string, workerId: string): Promise<ClaimedJob> {
+    const [row] = await queryRows<{
+      id: string;
+      tenant_id: string;
+      kind: string;
+      priority: number;
+      input: Record<string, unknown>;
+      attempts: number;
+      max_attempts: number;
+      key_id: string;
+      project: string;
+      environment: string;
+    }>(
+      tx,
+      sql`UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = ${workerId},
+                 locked_until = now() + ${`${this.options.leaseMs} milliseconds`}::interval,
+                 started_at = coalesce(started_at, now())
+          WHERE tenant_id = ${tenantId} AND id = ${id}
+          RETURNING id, tenant_id, kind, priority, input, attempts, max_attempts, key_id, project, environment`,
+    );
+    return {
+      id: row!.id,
+      tenantId: row!.tenant_id,
+      kind: row!.kind,
+      priority: row!.priority,
+      input: row!.input,
+      attempts: row!.attempts,
+      maxAttempts: row!.max_attempts,
+      keyId: row!.key_id,
+      project: row!.project,
+      environment: row!.environment,
+    };
+  }
+
+  /**
+   * Jobs whose worker stopped renewing its lease (the process died) go back to the queue; after
+   * their last attempt they fail as `worker_lost`. The budget held by the lost attempt is released.
+   */
+  private async requeueExpired(tx: Tx): Promise<void> {
+    const expired = await queryRows<{ tenant_id: string; id: string; attempts: number }>(
+      tx,
+      sql`UPDATE jobs SET
+            status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+            error_code = CASE WHEN attempts >= max_attempts THEN 'worker_lost' ELSE error_code END,
+            error_message = 'The worker running this job stopped (lease expired).',
+            finished_at = CASE WHEN attempts >= max_attempts THEN now() ELSE NULL END,
+            payload = CASE WHEN attempts >= max_attempts THEN NULL ELSE payload END,
+            locked_by = NULL, locked_until = NULL
+          WHERE (tenant_id, id) IN (
+            -- Skips a row another session holds: one stuck row must not stall every claim.
+            SELECT tenant_id, id FROM jobs WHERE status = 'running' AND locked_until < now() FOR UPDATE SKIP LOCKED)
+          RETURNING tenant_id, id, attempts`,
+    );
+    for (const job of expired) {
+      await tx.execute(
+        sql`DELETE FROM budget_reservations WHERE tenant_id = ${job.tenant_id} AND request_id = ${jobOperationId(job.id, job.attempts)}`,
+      );
+    }
+  }
+}
+
+/** The budget/ledger operation id of one attempt of a job: each attempt is a provider call of its own. */
+export function jobOperationId(jobId: string, attempt: number): string {
+  return `job:${jobId}:attempt-${attempt}`;
+}

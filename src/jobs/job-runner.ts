@@ -1,0 +1,296 @@
+import { randomUUID } from "node:crypto";
+import { and, eq, sql } from "drizzle-orm";
+import type { Database, TenantScope } from "../db/database.js";
+import { jobs, type JobStep } from "../db/schema.js";
+import { FenceError } from "../errors.js";
+import type { Logger } from "../observability/logger.js";
+import { resumeJobIdentity } from "../tenancy/authenticate.js";
+import type { TenantContext } from "../tenancy/tenant-context.js";
+import { jobOperationId, type ClaimedJob, type FairScheduler } from "./fair-scheduler.js";
+
+/** Does the work of one kind of job, step by step, through the RunningJob it is given. */
+export interface JobHandler {
+  readonly kind: string;
+  run(job: RunningJob): Promise<void>;
+}
+
+export interface JobRunnerOptions {
+  /** Jobs this instance works on at once (0: this instance only serves HTTP). */
+  workers: number;
+  /** How long a claimed job stays this worker's without a heartbeat. */
+  leaseMs: number;
+  /** How often an idle worker looks for work queued by other instances. */
+  pollMs: number;
+  /** First retry delay; doubled per attempt, with jitter, capped at a minute. */
+  retryBaseMs: number;
+}
+
+/** The job's lease passed to another worker: this worker's result must not be written. */
+export class LeaseLostError extends Error {
+  constructor() {
+    super("The job's lease was lost to another worker.");
+  }
+}
+
+/**
+ * Client errors are final: retrying an unparseable file or an exhausted budget cannot succeed.
+ * Everything else (a provider's 5xx or open breaker, a lost connection) is retried with backoff.
+ */
+const PERMANENT = new Set([
+  "validation_error",
+  "payload_too_large",
+  "unsupported_media_type",
+  "unprocessable_document",
+  "budget_exceeded",
+  "feature_disabled",
+  "idempotency_conflict",
+]);
+
+/**
+ * One claimed job in the hands of its handler: the verified identity it runs as, its steps (each
+ * recorded with timing and outcome), and `completeWithin`, which marks it succeeded inside the
+ * handler's final transaction — only if this worker still holds the lease, so a worker that was
+ * presumed dead cannot store a second copy after another one took over.
+ */
+export class RunningJob {
+  readonly operationId: string;
+  private stepStartedAt = Date.now();
+  private stepName = "";
+
+  constructor(
+    readonly claim: ClaimedJob,
+    readonly ctx: TenantContext,
+    private readonly db: Database,
+    private readonly workerId: string,
+  ) {
+    this.operationId = jobOperationId(claim.id, claim.attempts);
+  }
+
+  get input(): Record<string, unknown> {
+    return this.claim.input;
+  }
+
+  async loadPayload(): Promise<Uint8Array | null> {
+    const [row] = await this.db.withTenant(this.ctx, (scope) =>
+      scope.tx.select({ payload: jobs.payload }).from(jobs).where(this.ownJob(scope)),
+    );
+    return row?.payload ?? null;
+  }
+
+  /**
+   * Runs and records one step. A step that ends the job (`final`) is recorded by `completeWithin`
+   * in the same transaction as its result, so it is never recorded twice.
+   */
+  async step<T>(
+    name: string,
+    run: () => Promise<T>,
+    describe: (result: T) => Record<string, unknown> = () => ({}),
+    options: { final?: boolean } = {},
+  ): Promise<T> {
+    this.stepName = name;
+    this.stepStartedAt = Date.now();
+    try {
+      const result = await run();
+      if (!options.final) await this.record(this.stepRecord("succeeded", describe(result)));
+      return result;
+    } catch (error) {
+      if (!(error instanceof LeaseLostError)) {
+        await this.record(this.stepRecord("failed", undefined, (error as Error).message)).catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  /** Marks the job succeeded inside the caller's tenant transaction; throws if the lease is lost. */
+  async completeWithin(scope: TenantScope, result: Record<string, unknown>, detail: Record<string, unknown> = {}): Promise<void> {
+    const step = this.stepRecord("succeeded", detail);
+    const rows = await scope.tx
+      .update(jobs)
+      .set({
+        status: "succeeded",
+        result,
+        payload: null,
+        steps: appendStep(step),
+        errorCode: null,
+        errorMessage: null,
+        finishedAt: sql`now()`,
+        lockedBy: null,
+        lockedUntil: null,
+      })
+      .where(and(this.ownJob(scope), eq(jobs.status, "running")))
+      .returning({ id: jobs.id });
+    if (rows.length === 0) throw new LeaseLostError();
+  }
+
+  /** Completes the job in a transaction of its own (when the handler has nothing to store). */
+  async complete(result: Record<string, unknown>, detail?: Record<string, unknown>): Promise<void> {
+    await this.db.withTenant(this.ctx, (scope) => this.completeWithin(scope, result, detail));
+  }
+
+  private stepRecord(status: JobStep["status"], detail?: Record<string, unknown>, error?: string): JobStep {
+    return {
+      name: this.stepName,
+      status,
+      attempt: this.claim.attempts,
+      started_at: new Date(this.stepStartedAt).toISOString(),
+      duration_ms: Date.now() - this.stepStartedAt,
+      ...(detail && Object.keys(detail).length > 0 ? { detail } : {}),
+      ...(error ? { error: error.slice(0, 500) } : {}),
+    };
+  }
+
+  private async record(step: JobStep): Promise<void> {
+    await this.db.withTenant(this.ctx, (scope) =>
+      scope.tx.update(jobs).set({ steps: appendStep(step) }).where(this.ownJob(scope)),
+    );
+  }
+
+  /** This job, as long as this worker holds it. */
+  private ownJob(scope: TenantScope) {
+    return and(scope.owns(jobs.tenantId), eq(jobs.id, this.claim.id), eq(jobs.lockedBy, this.workerId));
+  }
+}
+
+/**
+ * This instance's workers: each claims the next job from the fair scheduler, runs it under a lease
+ * it keeps renewing, and records the outcome — success (written by the handler), a retry with
+ * jittered exponential backoff, or failure. Idle workers wake when this instance enqueues, and poll
+ * for jobs queued by other instances.
+ */
+export class JobRunner {
+  private readonly handlers: Map<string, JobHandler>;
+  private readonly idle = new Set<() => void>();
+  private readonly loops: Promise<void>[] = [];
+  private readonly instanceId = randomUUID().slice(0, 8);
+  private stopping = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly scheduler: FairScheduler,
+    handlers: readonly JobHandler[],
+    private readonly logger: Logger,
+    private readonly options: JobRunnerOptions,
+  ) {
+    this.handlers = new Map(handlers.map((h) => [h.kind, h]));
+  }
+
+  /** Starts `workers` loops (the configured number by default); a stopped runner can start again. */
+  start(workers = this.options.workers): void {
+    this.stopping = false;
+    for (let i = 0; i < workers; i++) this.loops.push(this.loop(`${this.instanceId}:${this.loops.length}`));
+  }
+
+  /** There is new work: idle workers look now instead of at their next poll. */
+  wake(): void {
+    for (const resume of this.idle) resume();
+  }
+
+  /** Stops claiming, and waits for the jobs in hand to finish. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await Promise.all(this.loops.splice(0));
+  }
+
+  private async loop(workerId: string): Promise<void> {
+    while (!this.stopping) {
+      let job: ClaimedJob | undefined;
+      try {
+        job = await this.scheduler.claim(workerId);
+      } catch (error) {
+        this.logger.warn({ err: error }, "job claim failed");
+      }
+      if (job) await this.runClaimed(job, workerId);
+      else await this.idleFor(this.options.pollMs);
+    }
+  }
+
+  private idleFor(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.idle.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.idle.add(done);
+    });
+  }
+
+  private async runClaimed(claim: ClaimedJob, workerId: string): Promise<void> {
+    const log = this.logger.child({ job_id: claim.id, tenant_id: claim.tenantId, kind: claim.kind, attempt: claim.attempts });
+    const heartbeat = setInterval(() => {
+      this.scheduler.heartbeat(claim, workerId).catch((error: unknown) => log.warn({ err: error }, "job heartbeat failed"));
+    }, Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    const started = Date.now();
+    try {
+      const handler = this.handlers.get(claim.kind);
+      const ctx = await resumeJobIdentity(this.db, claim);
+      if (!handler || !ctx) {
+        const [code, message] = !handler
+          ? ["unknown_job_kind", `No handler for jobs of kind '${claim.kind}'.`]
+          : ["key_revoked", "The API key that submitted this job has been revoked."];
+        await this.finish(claim, workerId, { kind: "failed", code, message });
+        log.warn({ code }, "job failed");
+        return;
+      }
+      await handler.run(new RunningJob(claim, ctx, this.db, workerId));
+      log.info({ duration_ms: Date.now() - started }, "job succeeded");
+    } catch (error) {
+      await this.afterFailure(claim, workerId, error, log);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async afterFailure(claim: ClaimedJob, workerId: string, error: unknown, log: Logger): Promise<void> {
+    if (error instanceof LeaseLostError) {
+      log.warn("job lease lost; another worker owns it now");
+      return;
+    }
+    const code = error instanceof FenceError ? error.code : "internal_error";
+    const message = (error as Error).message.slice(0, 500);
+    try {
+      if (PERMANENT.has(code) || claim.attempts >= claim.maxAttempts) {
+        await this.finish(claim, workerId, { kind: "failed", code, message });
+        log.warn({ code, err: error }, "job failed");
+      } else {
+        const retryAfterSec = Number((error as FenceError).headers?.["Retry-After"] ?? 0);
+        const delayMs = Math.max(retryAfterSec * 1000, backoffMs(this.options.retryBaseMs, claim.attempts));
+        await this.finish(claim, workerId, { kind: "retry", code, message, delayMs });
+        log.warn({ code, delay_ms: delayMs, err: error }, "job attempt failed; retrying");
+      }
+    } catch (recordError) {
+      // The lease will expire and the job will be claimed again: nothing is lost.
+      log.error({ err: recordError }, "could not record the job's failure");
+    }
+  }
+
+  private async finish(
+    claim: ClaimedJob,
+    workerId: string,
+    outcome: { kind: "failed"; code: string; message: string } | { kind: "retry"; code: string; message: string; delayMs: number },
+  ): Promise<void> {
+    await this.db.asPlatformAdmin("job-record-outcome", (tx) =>
+      tx.execute(
+        outcome.kind === "failed"
+          ? sql`UPDATE jobs SET status = 'failed', error_code = ${outcome.code}, error_message = ${outcome.message},
+                  payload = NULL, finished_at = now(), locked_by = NULL, locked_until = NULL
+                WHERE tenant_id = ${claim.tenantId} AND id = ${claim.id} AND status = 'running' AND locked_by = ${workerId}`
+          : sql`UPDATE jobs SET status = 'queued', error_code = ${outcome.code}, error_message = ${outcome.message},
+                  run_after = now() + ${`${outcome.delayMs} milliseconds`}::interval, locked_by = NULL, locked_until = NULL
+                WHERE tenant_id = ${claim.tenantId} AND id = ${claim.id} AND status = 'running' AND locked_by = ${workerId}`,
+      ),
+    );
+  }
+}
+
+function appendStep(step: JobStep) {
+  return sql`${jobs.steps} || ${JSON.stringify([step])}::jsonb`;
+}
+
+/** Exponential backoff with jitter: base · 2^(attempt−1), capped at a minute, times 0.5–1. */
+export function backoffMs(baseMs: number, attempt: number): number {
+  const ceiling = Math.min(60_000, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling * (0.5 + Math.random() * 0.5));
+}
