@@ -1,0 +1,201 @@
+import { randomBytes } from "node:crypto";
+import { loadConfig } from "../../src/config.js";
+import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
+import { buildFence, type FenceInstance } from "../../src/fence.js";
+import type { Flow, QueueDiscipline } from "../../src/limits/fair-queue.js";
+import { createLogger } from "../../src/observability/logger.js";
+import { serveOnLoopback } from "../../test/support/harness.js";
+import { scratchDatabase } from "../../test/support/scratch-database.js";
+import type { NoisyOptions } from "./options.js";
+
+/** One embedding call as the model saw it: whose, how urgent, how many texts, and how long it took (queue + work). */
+export interface EmbedRecord {
+  flowId: string;
+  priority: Flow["priority"];
+  texts: number;
+  /** Characters over all texts (a query is one short text; a document's chunks are several long ones). */
+  chars: number;
+  /** The text of a query embedding (one short text), to match it to its chat; absent for documents. */
+  query?: string;
+  startedAt: number;
+  ms: number;
+}
+
+/**
+ * The shared model, seen through a recorder: every `embed` call's total time (waiting in the
+ * model's queue plus the forward pass), by tenant. It changes nothing in how calls are queued; it
+ * lets the report say where a victim's chat spent its time.
+ */
+/** Longer than any question the bench asks, shorter than any chunk it uploads. */
+const QUERY_MAX_CHARS = 400;
+
+export class RecordingEmbeddings implements EmbeddingProvider {
+  readonly model: string;
+  readonly dimensions: number;
+  readonly records: EmbedRecord[] = [];
+
+  constructor(private readonly inner: EmbeddingProvider) {
+    this.model = inner.model;
+    this.dimensions = inner.dimensions;
+  }
+
+  async embed(texts: readonly string[], flow?: Flow): Promise<number[][]> {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    try {
+      return await this.inner.embed(texts, flow);
+    } finally {
+      this.records.push({
+        flowId: flow?.id ?? "",
+        priority: flow?.priority,
+        texts: texts.length,
+        chars: texts.reduce((n, t) => n + t.length, 0),
+        ...(texts.length === 1 && texts[0]!.length < QUERY_MAX_CHARS ? { query: texts[0] } : {}),
+        startedAt,
+        ms: performance.now() - t0,
+      });
+    }
+  }
+}
+
+export interface BenchTenant {
+  id: string;
+  name: string;
+  key: string;
+}
+
+export interface HttpResult {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Fence as the benchmark runs it: built through `buildFence` (the same wiring as `npm start`) with
+ * one scheduling discipline, served over real HTTP on a loopback port, with the fake LLM behind
+ * a small provider lane. On Postgres every instance gets a scratch database, dropped on close.
+ */
+export class ServiceUnderTest {
+  private constructor(
+    readonly discipline: QueueDiscipline,
+    readonly fence: FenceInstance,
+    readonly url: string,
+    readonly embeddings: RecordingEmbeddings,
+    private readonly adminKey: string,
+    private readonly closers: (() => Promise<void>)[],
+  ) {}
+
+  static async start(
+    discipline: QueueDiscipline,
+    options: NoisyOptions,
+    model: EmbeddingProvider,
+    llmUrl: string,
+  ): Promise<ServiceUnderTest> {
+    const closers: (() => Promise<void>)[] = [];
+    try {
+      const adminKey = randomBytes(24).toString("hex");
+      const env: Record<string, string> = {
+        FENCE_ADMIN_KEY: adminKey,
+        FENCE_DATA_DIR: "memory://",
+        LOG_LEVEL: "silent",
+        LLM_BASE_URL: llmUrl,
+        LLM_MODEL: "bench-llm",
+        LLM_API_KEY: "bench",
+        LLM_MAX_CONCURRENCY: String(options.llmConcurrency),
+        // Long enough that no call is refused for waiting: the bench measures waiting, not shedding.
+        LLM_QUEUE_TIMEOUT_MS: "300000",
+        LLM_TIMEOUT_MS: "300000",
+        LLM_MAX_RETRIES: "0",
+        FENCE_JOB_WORKERS: String(options.jobWorkers),
+      };
+      if (options.backend === "postgres") {
+        const scratch = await scratchDatabase(options.databaseUrl!, "fence_bench_noisy");
+        closers.unshift(scratch.drop);
+        env.DATABASE_URL = scratch.url;
+      }
+      const embeddings = new RecordingEmbeddings(model);
+      const fence = await buildFence(loadConfig(env), { embeddings, scheduling: discipline, logger: createLogger("silent") });
+      closers.unshift(() => fence.close());
+      const server = await serveOnLoopback(fence.app.fetch);
+      closers.unshift(server.close);
+      return new ServiceUnderTest(discipline, fence, server.url, embeddings, adminKey, closers);
+    } catch (error) {
+      for (const close of closers) await close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async request(
+    method: string,
+    path: string,
+    key: string,
+    json?: unknown,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<HttpResult> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      signal,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(json === undefined ? {} : { "content-type": "application/json" }),
+        ...headers,
+      },
+      body: json === undefined ? undefined : JSON.stringify(json),
+    });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, body };
+  }
+
+  admin(method: string, path: string, json?: unknown): Promise<HttpResult> {
+    return this.request(method, `/v1/admin${path}`, this.adminKey, json);
+  }
+
+  /**
+   * The plan every bench tenant is on, created through the admin API: no admission limit and no
+   * budget (requests/min, tokens/min, requests in flight, tokens, spend: all unlimited), so that
+   * nothing refuses the flood and what is measured is the scheduler; one weight for all, so what
+   * is measured is fairness, not priority.
+   */
+  async putBenchPlan(name: string, settings: { weight: number; maxRunningJobs: number }): Promise<{ weight: number; maxRunningJobs: number }> {
+    const res = await this.admin("PUT", `/plans/${name}`, {
+      tokens_per_day: null,
+      tokens_per_month: null,
+      spend_per_month_micros: null,
+      requests_per_minute: null,
+      tokens_per_minute: null,
+      max_concurrency: null,
+      scheduling_weight: settings.weight,
+      max_running_jobs: settings.maxRunningJobs,
+    });
+    if (res.status !== 200 && res.status !== 201) throw new Error(`PUT plan: ${res.status} ${JSON.stringify(res.body)}`);
+    const plan = res.body as { scheduling_weight: number; max_running_jobs: number };
+    return { weight: plan.scheduling_weight, maxRunningJobs: plan.max_running_jobs };
+  }
+
+  async createTenant(name: string, plan: string): Promise<BenchTenant> {
+    const tenant = await this.admin("POST", "/tenants", { name, plan });
+    if (tenant.status !== 201) throw new Error(`create tenant: ${tenant.status} ${JSON.stringify(tenant.body)}`);
+    const id = (tenant.body as { id: string }).id;
+    const key = await this.admin("POST", `/tenants/${id}/keys`, { name: "bench" });
+    if (key.status !== 201) throw new Error(`issue key: ${key.status} ${JSON.stringify(key.body)}`);
+    return { id, name, key: (key.body as { key: string }).key };
+  }
+
+  /** Synchronous uploads (201), before any phase: the tenant's corpus for its chats. */
+  async seed(tenant: BenchTenant, docs: readonly { title: string; markdown: string }[]): Promise<void> {
+    for (const doc of docs) {
+      const res = await this.request("POST", "/v1/documents", tenant.key, { title: doc.title, text: doc.markdown });
+      if (res.status !== 201) throw new Error(`seed upload: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const close of this.closers) await close();
+  }
+}
