@@ -11,9 +11,8 @@ import { scratchDatabase } from "../../test/support/scratch-database.js";
 /**
  * One Fence under attack: built in-process with the mode's mutations (the only way to weaken a
  * lock) and served on an ephemeral loopback port, so the attacks go through the real HTTP stack.
- * PGlite runs in memory, so every instance starts from an empty database; on Postgres the all-locks
- * instance shares the database with earlier runs (which is why needles carry the run id), and each
- * weakened one gets a scratch database.
+ * PGlite runs in memory, so every instance starts from an empty database; on Postgres each instance
+ * gets a scratch database, dropped when it closes.
  *
  * Job workers: the instance serves HTTP only (FENCE_JOB_WORKERS=0), so queued jobs stay queued
  * while they are attacked; `runJobs` then starts the instance's own workers until they have run
@@ -47,11 +46,10 @@ export function randomAdminKey(): string {
 }
 
 export async function startFence(options: InstanceOptions, adminKey: string): Promise<RunningFence> {
-  // A weakened build on Postgres gets a database of its own: with RLS and the tenant filter both
-  // removed it would otherwise read and write the rows of whatever else shares the database.
-  const weakened = Object.values(options.mutations).some(Boolean);
-  const scratch =
-    options.backend.databaseUrl && weakened ? await scratchDatabase(options.backend.databaseUrl, "fence_eval") : undefined;
+  // Every instance on Postgres gets a database of its own: a weakened build would otherwise read
+  // and write the rows of whatever else shares the database, and any other instance's job workers
+  // there would run the queued jobs the attacks need to find still queued.
+  const scratch = options.backend.databaseUrl ? await scratchDatabase(options.backend.databaseUrl, "fence_eval") : undefined;
   const databaseUrl = scratch?.url ?? options.backend.databaseUrl;
   const config = loadConfig({
     FENCE_ADMIN_KEY: adminKey,
