@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "../../src/db/database.js";
 import { countTenantRows, search, type TenantRowCounts } from "../support/api-contract.js";
 import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../support/harness.js";
+import { isolatedBackend } from "../support/scratch-database.js";
 import { generateMalformedRequests, type MalformedRequest } from "../support/malformed-requests.js";
 
 /** Fixed, so every run sends the same requests; change it to explore, never to make a run pass. */
@@ -46,6 +47,7 @@ async function jobIdsOf(fence: TestFence, tenantId: string): Promise<string[]> {
 
 describe.each(backends)("bad input fuzz on $name", (backend) => {
   let fence: TestFence;
+  let drop: (() => Promise<void>) | undefined;
   let tenant: TestTenant;
   let bystander: TestTenant;
   let bystanderBefore: TenantRowCounts;
@@ -55,8 +57,11 @@ describe.each(backends)("bad input fuzz on $name", (backend) => {
   const expectedJobs = new Set<string>();
 
   beforeAll(async () => {
-    // No job workers: an accepted batch stays queued, so the rows below are exactly what requests made.
-    fence = await TestFence.start(backend, { env: { FENCE_MAX_BODY_BYTES: String(MAX_BODY_BYTES), FENCE_JOB_WORKERS: "0" } });
+    // No job workers, and a database of its own (no other instance's workers either): an accepted
+    // batch stays queued, so the rows below are exactly what the requests made.
+    const isolated = await isolatedBackend(backend, "fence_fuzz");
+    drop = isolated.drop;
+    fence = await TestFence.start(isolated.backend, { env: { FENCE_MAX_BODY_BYTES: String(MAX_BODY_BYTES), FENCE_JOB_WORKERS: "0" } });
     // Hundreds of requests in a few seconds: a plan whose rate limit the fuzz stays under.
     tenant = await fence.createTenant("fuzz", "enterprise");
     bystander = await fence.createTenant("bystander");
@@ -65,7 +70,10 @@ describe.each(backends)("bad input fuzz on $name", (backend) => {
     await fence.upload(bystander, { text: "The bystander's own document about kayaks." });
     bystanderBefore = await countTenantRows(fence, bystander.id);
   });
-  afterAll(() => fence?.close());
+  afterAll(async () => {
+    await fence?.close();
+    await drop?.();
+  });
 
   async function send(request: MalformedRequest): Promise<Outcome> {
     const headers: Record<string, string> = {};

@@ -14,7 +14,7 @@ import {
   type TenantGet,
 } from "../support/job-helpers.js";
 import { chargedTotals, counters, ledgerRows, reservationCount } from "../support/metering-helpers.js";
-import { scratchDatabase } from "../support/scratch-database.js";
+import { isolatedBackend } from "../support/scratch-database.js";
 
 /**
  * Durable ingestion over HTTP: async uploads (Prefer: respond-async, or larger than
@@ -35,11 +35,7 @@ interface DocumentJson {
   version: number;
 }
 
-async function isolated(backend: Backend): Promise<{ backend: Backend; drop(): Promise<void> }> {
-  if (!backend.databaseUrl) return { backend, drop: async () => undefined };
-  const scratch = await scratchDatabase(backend.databaseUrl, "fence_jobs_api");
-  return { backend: { name: "postgres", databaseUrl: scratch.url }, drop: scratch.drop };
-}
+const isolated = (backend: Backend) => isolatedBackend(backend, "fence_jobs_api");
 
 function tenantGet(fence: TestFence, tenant: { key: string }): TenantGet {
   return async (path) => fence.request("GET", path, { key: tenant.key });
