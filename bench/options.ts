@@ -34,14 +34,25 @@ const QUICK = { tenants: 10, chunks: 2_000, largeShare: 0.1, smallChunks: 20, do
 /** Default server: the local development Postgres (a superuser is needed to create the bench database). */
 const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
 
-export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>): BenchOptions {
+/** `--name=value` (or a bare `--name`, meaning "true") for every argument; anything else is an error. */
+export function parseFlags(argv: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();
   for (const arg of argv) {
     const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
     if (!match) throw new Error(`Unknown argument: ${arg} (use --name=value)`);
     flags.set(match[1]!, match[2] ?? "true");
   }
-  const quick = flags.get("quick") === "true" || env.BENCH_QUICK === "1";
+  return flags;
+}
+
+/** The short run CI makes: `--quick` or BENCH_QUICK=1. */
+export function isQuick(flags: Map<string, string>, env: Record<string, string | undefined>): boolean {
+  return flags.get("quick") === "true" || env.BENCH_QUICK === "1";
+}
+
+export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>): BenchOptions {
+  const flags = parseFlags(argv);
+  const quick = isQuick(flags, env);
   const base = quick ? QUICK : FULL;
   const read = (name: string, fallback: number): number => {
     const raw = flags.get(name) ?? env[`BENCH_${name.toUpperCase().replaceAll("-", "_")}`];

@@ -1,3 +1,5 @@
+import { isQuick, parseFlags } from "../options.js";
+
 /**
  * Sizes of the noisy-neighbour benchmark, from flags (`--seconds=20`) or the environment
  * (`BENCH_NOISY_SECONDS=20`); flags win. `--quick` is the CI smoke run (well under two minutes).
@@ -78,13 +80,8 @@ const QUICK = {
 };
 
 export function parseNoisyOptions(argv: readonly string[], env: Record<string, string | undefined>): NoisyOptions {
-  const flags = new Map<string, string>();
-  for (const arg of argv) {
-    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!match) throw new Error(`Unknown argument: ${arg} (use --name=value)`);
-    flags.set(match[1]!, match[2] ?? "true");
-  }
-  const quick = flags.get("quick") === "true" || env.BENCH_QUICK === "1";
+  const flags = parseFlags(argv);
+  const quick = isQuick(flags, env);
   const base = quick ? QUICK : FULL;
   const read = (name: string, fallback: number, integer = true): number => {
     const raw = flags.get(name) ?? env[`BENCH_NOISY_${name.toUpperCase().replaceAll("-", "_")}`];

@@ -1,18 +1,13 @@
+import type { JobStep } from "../../src/db/schema.js";
+
 /**
  * Helpers for the durable-ingestion suites (jobs-api, jobs-crash-resume): the Job JSON as the API
  * returns it, a transport-agnostic poll for a job's state, and generators of multi-chunk text.
  * Polling runs at a modest interval so a suite stays well inside its tenant's requests-per-minute.
  */
 
-export interface JobStepJson {
-  name: string;
-  status: "succeeded" | "failed";
-  attempt: number;
-  started_at: string;
-  duration_ms: number;
-  detail?: Record<string, unknown>;
-  error?: string;
-}
+/** A recorded step is served as stored (src/db/schema.ts). */
+export type JobStepJson = JobStep;
 
 export interface JobJson {
   id: string;
