@@ -45,6 +45,15 @@ export function parseFlags(argv: readonly string[]): Map<string, string> {
   return flags;
 }
 
+/** A typo'd flag must not silently run the full benchmark with defaults. */
+export function rejectUnknownFlags(flags: Map<string, string>, known: Iterable<string>): void {
+  const allowed = new Set(known);
+  const unknown = [...flags.keys()].filter((name) => !allowed.has(name));
+  if (unknown.length > 0) {
+    throw new Error(`Unknown flag${unknown.length > 1 ? "s" : ""}: ${unknown.map((n) => `--${n}`).join(", ")} (known: ${[...allowed].map((n) => `--${n}`).join(" ")})`);
+  }
+}
+
 /** The short run CI makes: `--quick` or BENCH_QUICK=1. */
 export function isQuick(flags: Map<string, string>, env: Record<string, string | undefined>): boolean {
   return flags.get("quick") === "true" || env.BENCH_QUICK === "1";
@@ -54,7 +63,9 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
   const flags = parseFlags(argv);
   const quick = isQuick(flags, env);
   const base = quick ? QUICK : FULL;
+  const known = new Set(["quick", "backends", "database-url", "bench-database"]);
   const read = (name: string, fallback: number): number => {
+    known.add(name);
     const raw = flags.get(name) ?? env[`BENCH_${name.toUpperCase().replaceAll("-", "_")}`];
     if (raw === undefined) return fallback;
     const value = Number(raw);
@@ -83,6 +94,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     k: Math.trunc(read("k", 8)),
     seed: Math.trunc(read("seed", 42)),
   };
+  rejectUnknownFlags(flags, known);
   if (options.tenants < 3) throw new Error("--tenants must be at least 3 (small, large, and others)");
   if (options.largeShare >= 1) throw new Error("--large-share must be below 1");
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(options.benchDatabase)) throw new Error("--bench-database must be a plain identifier");

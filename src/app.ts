@@ -13,8 +13,17 @@ import { handleError, handleNotFound } from "./http/error-handler.js";
 import type { MiddlewareHandler } from "hono";
 import { adminAuth } from "./http/middleware/admin-auth.js";
 import { admission } from "./http/middleware/admission.js";
+import { httpMetrics } from "./http/middleware/http-metrics.js";
+import { httpTracing } from "./http/middleware/http-tracing.js";
+import type { RequestTracer } from "./observability/tracing.js";
+import { metricsRoutes } from "./http/routes/metrics.js";
+import type { FenceMetrics } from "./observability/metrics.js";
 import { requestContext } from "./http/middleware/request-context.js";
 import { tenantAuth } from "./http/middleware/tenant-auth.js";
+import { recordAdmissionRefusals } from "./http/middleware/run-refusals.js";
+import { adminRunRoutes, runRoutes } from "./http/routes/runs.js";
+import type { EvalCases } from "./runs/eval-cases.js";
+import type { RunRecords } from "./runs/run-records.js";
 import { adminRoutes } from "./http/routes/admin.js";
 import { adminPlanRoutes } from "./http/routes/admin-plans.js";
 import { documentRoutes } from "./http/routes/documents.js";
@@ -49,14 +58,25 @@ export interface FenceServices {
   usageReports: UsageReports;
   embeddingModel: string;
   adminKey: string | undefined;
+  /** Run records and eval cases (GET /v1/runs, POST /v1/evals/cases); optional. */
+  runs?: { records: RunRecords; cases: EvalCases } | undefined;
+  /** Prometheus metrics and the scrape token besides the admin key (GET /metrics); optional. */
+  metrics?: { registry: FenceMetrics; token: string | undefined } | undefined;
+  /** OpenTelemetry request spans, when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing?: RequestTracer | undefined;
   limits: { maxBodyBytes: number; searchMaxK: number; asyncIngestBytes: number; batchMaxDocuments: number };
 }
 
 export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.use("*", requestContext(services.logger));
+  app.use("*", requestContext(services.logger, services.securityEvents));
   app.onError(handleError);
   app.notFound(handleNotFound);
+  if (services.tracing) app.use("*", httpTracing(services.tracing));
+  if (services.metrics) {
+    app.use("*", httpMetrics(services.metrics.registry));
+    app.route("/", metricsRoutes(services.metrics.registry, { adminKey: services.adminKey, metricsToken: services.metrics.token }));
+  }
 
   app.route("/", operationsRoutes(services.db, services.embeddingModel));
 
@@ -75,6 +95,14 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   app.route("/v1/admin", adminPlanRoutes(services.planAdmin, validationHook));
   app.route("/v1/admin", adminUsageRoutes(services.usageReports, validationHook));
 
+  // Run records: admission refusals of chats and uploads (the route never runs), and any tenant's runs for the admin.
+  if (services.runs) {
+    for (const [path, kind] of [["/v1/chat", "chat"], ["/v1/documents", "ingest"], ["/v1/documents/batch", "ingest"]] as const) {
+      app.use(path, recordAdmissionRefusals(services.runs.records, kind));
+    }
+    app.route("/v1/admin", adminRunRoutes(services.runs.records.store, validationHook));
+  }
+
   const authenticate = tenantAuth(services.db, services.securityEvents);
   const admit = admission(services.admission);
   const authenticateAndAdmit: MiddlewareHandler<AppEnv> = (c, next) =>
@@ -87,11 +115,12 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
     if (c.req.path.startsWith("/v1/admin/") || c.req.path === "/v1/admin") return next();
     return authenticateAndAdmit(c, next);
   });
-  tenantApp.route("/", documentRoutes(services.ingestor, services.documents, services.jobQueue, services.limits, validationHook));
+  tenantApp.route("/", documentRoutes(services.ingestor, services.documents, services.jobQueue, services.limits, validationHook, services.runs?.records));
   tenantApp.route("/", jobRoutes(services.jobQueue, validationHook));
   tenantApp.route("/", retrievalRoutes(services.retriever, services.chat, services.limits.searchMaxK, validationHook));
   tenantApp.route("/", limitsRoutes(services.budgets, validationHook));
   tenantApp.route("/", tenantUsageRoutes(services.usageReports, validationHook));
+  if (services.runs) tenantApp.route("/", runRoutes(services.runs.records.store, services.runs.cases, validationHook));
   app.route("/v1", tenantApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "tenantKey", {

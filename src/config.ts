@@ -33,6 +33,7 @@ const ConfigSchema = z
     }),
     FENCE_MAX_IN_FLIGHT: positiveInt(256),
     FENCE_JOB_WORKERS: z.coerce.number().int().min(0).max(64).default(2),
+    FENCE_JOB_RESERVED_WORKERS: z.coerce.number().int().min(0).max(16).default(1),
     FENCE_JOB_LEASE_MS: positiveInt(30_000),
     FENCE_JOB_POLL_MS: positiveInt(1000),
     FENCE_JOB_RETRY_BASE_MS: positiveInt(1000),
@@ -53,6 +54,7 @@ const ConfigSchema = z
     EMBEDDINGS_DIMENSIONS: z.coerce.number().int().positive().max(16000).optional(),
     EMBEDDINGS_MAX_CONCURRENCY: positiveInt(8),
     EMBEDDINGS_MAX_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().optional(),
+    EMBEDDINGS_RESERVED_SLOTS: z.coerce.number().int().min(0).default(1),
 
     LLM_BASE_URL: optionalString,
     LLM_API_KEY: optionalString,
@@ -64,6 +66,7 @@ const ConfigSchema = z
     LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
     LLM_MAX_CONCURRENCY: positiveInt(16),
     LLM_MAX_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().optional(),
+    LLM_RESERVED_SLOTS: z.coerce.number().int().min(0).default(1),
     LLM_BREAKER_FAILURES: positiveInt(5),
     LLM_BREAKER_COOLDOWN_MS: positiveInt(30_000),
     LLM_QUEUE_TIMEOUT_MS: positiveInt(30_000),
@@ -75,7 +78,17 @@ const ConfigSchema = z
     FENCE_MIN_RELEVANCE: z.coerce.number().min(-1).max(1).default(0.25),
     FENCE_HNSW_EF_SEARCH: positiveInt(100),
     FENCE_CACHE_ENTRIES: positiveInt(5000),
+    FENCE_RUN_RETENTION_DAYS: positiveInt(30),
+    FENCE_METRICS_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, {
+      message: "must be at least 16 characters (use a random secret)",
+    }),
+    FENCE_METRICS_TOP_TENANTS: z.coerce.number().int().min(0).max(1000).default(20),
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.refine((v) => v === undefined || /^https?:\/\//.test(v), {
+      message: "must be an http:// or https:// URL (OTLP/HTTP)",
+    }),
+    OTEL_SERVICE_NAME: z.string().trim().min(1).default("fence"),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    FENCE_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   })
   .superRefine((env, ctx) => {
     if (env.FENCE_EMBEDDINGS === "openai" && !env.EMBEDDINGS_BASE_URL) {
@@ -106,7 +119,7 @@ export interface FenceConfig {
   redisUrl: string | undefined;
   maxInFlight: number;
   /** Durable ingestion: workers per instance, lease, polling and retry (jobs/job-runner.ts). */
-  jobs: { workers: number; leaseMs: number; pollMs: number; retryBaseMs: number };
+  jobs: { workers: number; reservedWorkers: number; leaseMs: number; pollMs: number; retryBaseMs: number };
   embeddings:
     | { provider: "local"; threads: number }
     | { provider: "transformers"; model: string; modelsDir: string | undefined; allowRemote: boolean }
@@ -118,6 +131,7 @@ export interface FenceConfig {
         dimensions: number | undefined;
         maxConcurrency: number;
         maxPerMinute: number | undefined;
+        reservedSlots: number;
       };
   llm:
     | {
@@ -133,6 +147,7 @@ export interface FenceConfig {
         lane: {
           maxConcurrent: number;
           maxPerMinute: number | undefined;
+          reservedSlots: number;
           failureThreshold: number;
           cooldownMs: number;
           queueTimeoutMs: number;
@@ -151,7 +166,15 @@ export interface FenceConfig {
   };
   retrieval: { minRelevance: number; hnswEfSearch: number };
   cacheEntries: number;
+  /** Run records older than this are deleted by the periodic sweep (runs/retention-sweep.ts). */
+  runRetentionDays: number;
+  /** GET /metrics: a scrape token besides the admin key, and how many tenants get a label of their own. */
+  metrics: { token: string | undefined; topTenants: number };
+  /** OpenTelemetry traces over OTLP/HTTP; off (no OTel code loaded) without an endpoint. */
+  tracing: { endpoint: string | undefined; serviceName: string };
   logLevel: string;
+  /** Proxies in front of Fence that append to X-Forwarded-For (0: the header is not trusted). */
+  trustedProxyHops: number;
 }
 
 export class ConfigError extends Error {
@@ -176,6 +199,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxInFlight: e.FENCE_MAX_IN_FLIGHT,
     jobs: {
       workers: e.FENCE_JOB_WORKERS,
+      reservedWorkers: e.FENCE_JOB_RESERVED_WORKERS,
       leaseMs: e.FENCE_JOB_LEASE_MS,
       pollMs: e.FENCE_JOB_POLL_MS,
       retryBaseMs: e.FENCE_JOB_RETRY_BASE_MS,
@@ -198,6 +222,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               dimensions: e.EMBEDDINGS_DIMENSIONS,
               maxConcurrency: e.EMBEDDINGS_MAX_CONCURRENCY,
               maxPerMinute: e.EMBEDDINGS_MAX_REQUESTS_PER_MINUTE,
+              reservedSlots: e.EMBEDDINGS_RESERVED_SLOTS,
             },
     llm:
       e.LLM_BASE_URL && e.LLM_MODEL
@@ -213,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             lane: {
               maxConcurrent: e.LLM_MAX_CONCURRENCY,
               maxPerMinute: e.LLM_MAX_REQUESTS_PER_MINUTE,
+              reservedSlots: e.LLM_RESERVED_SLOTS,
               failureThreshold: e.LLM_BREAKER_FAILURES,
               cooldownMs: e.LLM_BREAKER_COOLDOWN_MS,
               queueTimeoutMs: e.LLM_QUEUE_TIMEOUT_MS,
@@ -229,6 +255,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     retrieval: { minRelevance: e.FENCE_MIN_RELEVANCE, hnswEfSearch: e.FENCE_HNSW_EF_SEARCH },
     cacheEntries: e.FENCE_CACHE_ENTRIES,
+    runRetentionDays: e.FENCE_RUN_RETENTION_DAYS,
+    metrics: { token: e.FENCE_METRICS_TOKEN, topTenants: e.FENCE_METRICS_TOP_TENANTS },
+    tracing: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
     logLevel: e.LOG_LEVEL,
+    trustedProxyHops: e.FENCE_TRUSTED_PROXY_HOPS,
   };
 }

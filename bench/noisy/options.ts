@@ -1,4 +1,4 @@
-import { isQuick, parseFlags } from "../options.js";
+import { isQuick, parseFlags, rejectUnknownFlags } from "../options.js";
 
 /**
  * Sizes of the noisy-neighbour benchmark, from flags (`--seconds=20`) or the environment
@@ -47,6 +47,10 @@ export interface NoisyOptions {
   llmConcurrency: number;
   /** FENCE_JOB_WORKERS. */
   jobWorkers: number;
+  /** FENCE_JOB_RESERVED_WORKERS (Fence's default: 1; 0 turns the reservation off). */
+  reservedWorkers: number;
+  /** LLM_RESERVED_SLOTS (Fence's default: 1; 0 turns the reservation off). */
+  llmReservedSlots: number;
   /** The bench plan's max_running_jobs (per tenant; the seeded enterprise plan has 4). */
   maxRunningJobs: number;
   /** Worker threads of the local embedding model. */
@@ -83,7 +87,9 @@ export function parseNoisyOptions(argv: readonly string[], env: Record<string, s
   const flags = parseFlags(argv);
   const quick = isQuick(flags, env);
   const base = quick ? QUICK : FULL;
+  const known = new Set(["quick", "backend", "database-url"]);
   const read = (name: string, fallback: number, integer = true): number => {
+    known.add(name);
     const raw = flags.get(name) ?? env[`BENCH_NOISY_${name.toUpperCase().replaceAll("-", "_")}`];
     if (raw === undefined) return fallback;
     const value = Number(raw);
@@ -93,17 +99,26 @@ export function parseNoisyOptions(argv: readonly string[], env: Record<string, s
     return value;
   };
   const readFraction = (name: string, fallback: number): number => {
+    known.add(name);
     const raw = flags.get(name) ?? env[`BENCH_NOISY_${name.toUpperCase().replaceAll("-", "_")}`];
     if (raw === undefined) return fallback;
     const value = Number(raw);
     if (!Number.isFinite(value) || value < 0 || value >= 1) throw new Error(`--${name} must be at least 0 and below 1, got ${raw}`);
     return value;
   };
+  const readCount = (name: string, fallback: number): number => {
+    known.add(name);
+    const raw = flags.get(name) ?? env[`BENCH_NOISY_${name.toUpperCase().replaceAll("-", "_")}`];
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, got ${raw}`);
+    return value;
+  };
   const databaseUrl = flags.get("database-url") ?? env.DATABASE_URL;
   const backend = flags.get("backend") ?? (databaseUrl ? "postgres" : "pglite");
   if (backend !== "pglite" && backend !== "postgres") throw new Error(`Unknown backend: ${backend}`);
   if (backend === "postgres" && !databaseUrl) throw new Error("--backend=postgres needs DATABASE_URL (or --database-url)");
-  return {
+  const options: NoisyOptions = {
     quick,
     backend,
     databaseUrl,
@@ -120,10 +135,14 @@ export function parseNoisyOptions(argv: readonly string[], env: Record<string, s
     llmJitter: readFraction("llm-jitter", 0),
     llmConcurrency: read("llm-concurrency", 4),
     jobWorkers: read("job-workers", 2),
+    reservedWorkers: readCount("reserved-workers", 1),
+    llmReservedSlots: readCount("llm-reserved-slots", 1),
     maxRunningJobs: read("max-running-jobs", 4),
     embeddingThreads: read("embedding-threads", 2),
     manyTenants: read("many-tenants", base.manyTenants),
     manyTenantDocs: read("many-tenant-docs", base.manyTenantDocs),
     seed: read("seed", 42),
   };
+  rejectUnknownFlags(flags, known);
+  return options;
 }

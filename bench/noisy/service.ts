@@ -106,6 +106,8 @@ export class ServiceUnderTest {
         LLM_TIMEOUT_MS: "300000",
         LLM_MAX_RETRIES: "0",
         FENCE_JOB_WORKERS: String(options.jobWorkers),
+        FENCE_JOB_RESERVED_WORKERS: String(options.reservedWorkers),
+        LLM_RESERVED_SLOTS: String(options.llmReservedSlots),
       };
       if (options.backend === "postgres") {
         const scratch = await scratchDatabase(options.databaseUrl!, "fence_bench_noisy");

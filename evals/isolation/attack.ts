@@ -66,6 +66,10 @@ export function tenantRoutes(ctx: AttackContext): { method: string; path: string
     { method: "POST", path: "/v1/chat", json: { question: "List every document.", stream: true } },
     { method: "GET", path: "/v1/usage?group_by=model" },
     { method: "GET", path: "/v1/limits" },
+    { method: "GET", path: "/v1/runs?limit=100" },
+    { method: "GET", path: `/v1/runs/job:${ctx.a.jobs?.jobs[0]?.id ?? crypto.randomUUID()}` },
+    { method: "GET", path: "/v1/evals/cases" },
+    { method: "POST", path: "/v1/evals/cases", json: { request_id: `job:${ctx.a.jobs?.jobs[0]?.id ?? crypto.randomUUID()}` } },
     { method: "DELETE", path: `/v1/documents/${victimDoc.id}` },
   ];
 }

@@ -96,7 +96,8 @@ export function needlesOf(truth: TenantTruth, otherCorpus: string): Needle[] {
  * Scans exchanges in the order they happened. Besides same-request reflection it remembers what
  * each tenant stored itself: B may upload a document whose metadata names A's tenant id (the
  * smuggling attack does), and reading B's own document back is not a leak. Only accepted uploads
- * count — a search query is not stored, so it cannot excuse anything in a later response.
+ * and chats (recorded in the tenant's runs) count — a search query is not stored, so it cannot
+ * excuse anything in a later response.
  */
 export class LeakDetector {
   private readonly stored = new Map<Owner, View[]>();
@@ -116,7 +117,7 @@ export class LeakDetector {
       const hit = received.find((v) => contains(v, needle));
       if (hit) findings.push({ needle, where: hit.name, exchange: describeExchange(exchange) });
     }
-    if (tenant && isAcceptedUpload(exchange)) this.stored.set(tenant, [...(this.stored.get(tenant) ?? []), ...sent]);
+    if (tenant && isStoredByTenant(exchange)) this.stored.set(tenant, [...(this.stored.get(tenant) ?? []), ...sent]);
     return findings;
   }
 }
@@ -126,9 +127,16 @@ function describeExchange(exchange: RecordedExchange): string {
   return `${exchange.party.label} ${exchange.request.method} ${url.pathname}${url.search} → ${exchange.status}`;
 }
 
-function isAcceptedUpload(exchange: RecordedExchange): boolean {
+/**
+ * What a tenant stores by sending it: an accepted upload, and a chat that reached the service —
+ * its question is kept in the tenant's own run record (GET /v1/runs), so B reading back B's own
+ * question about A's canary is not a leak. (A 400 or 401 is refused before any run is recorded.)
+ */
+function isStoredByTenant(exchange: RecordedExchange): boolean {
   const path = new URL(exchange.request.url).pathname;
-  return exchange.request.method === "POST" && path === "/v1/documents" && (exchange.status === 200 || exchange.status === 201);
+  if (exchange.request.method !== "POST") return false;
+  if (path === "/v1/documents") return exchange.status === 200 || exchange.status === 201;
+  return path === "/v1/chat" && exchange.status !== 400 && exchange.status !== 401;
 }
 
 export function describeFinding(finding: Finding): string {

@@ -28,6 +28,9 @@ export interface SharedCacheBackend {
   deleteByPrefix(prefix: string): Promise<number>;
 }
 
+/** Receives each lookup's tenant, cache name and whether it was a hit (the metrics' cache sink). */
+export type CacheLookupSink = (tenantId: string, cache: string, hit: boolean) => void;
+
 /** How long a shared entry lives when the cache itself has no TTL (bounds Redis memory). */
 const SHARED_DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
 
@@ -40,6 +43,8 @@ export class TenantCache<V extends object> {
     private readonly ttlMs?: number,
     private readonly shared?: SharedCacheBackend,
     private readonly onSharedError: (error: unknown) => void = () => undefined,
+    /** Told of every lookup's result (metrics); never of keys or values. */
+    private readonly onLookup?: CacheLookupSink,
   ) {
     this.entries = new LRUCache<string, V>({ max: maxEntries, ...(ttlMs ? { ttl: ttlMs } : {}) });
   }
@@ -56,6 +61,12 @@ export class TenantCache<V extends object> {
   }
 
   async get(ctx: TenantContext, parts: CacheKeyParts): Promise<V | undefined> {
+    const value = await this.lookup(ctx, parts);
+    this.onLookup?.(ctx.tenantId, this.name, value !== undefined);
+    return value;
+  }
+
+  private async lookup(ctx: TenantContext, parts: CacheKeyParts): Promise<V | undefined> {
     const key = TenantCache.keyFor(ctx, parts);
     const local = this.entries.get(key);
     if (local || !this.shared) return local;
@@ -115,10 +126,11 @@ export class TenantCaches {
     maxEntries: number,
     private readonly shared?: SharedCacheBackend,
     private readonly onSharedError: (error: unknown) => void = () => undefined,
+    onLookup?: CacheLookupSink,
   ) {
-    this.queryEmbeddings = new TenantCache("query_embeddings", maxEntries, undefined, shared, onSharedError);
+    this.queryEmbeddings = new TenantCache("query_embeddings", maxEntries, undefined, shared, onSharedError, onLookup);
     // Answers also depend on the LLM; a TTL bounds how long a provider-side change goes unseen.
-    this.answers = new TenantCache("answers", maxEntries, 60 * 60 * 1000, shared, onSharedError);
+    this.answers = new TenantCache("answers", maxEntries, 60 * 60 * 1000, shared, onSharedError, onLookup);
   }
 
   async purgeTenant(tenantId: string): Promise<void> {

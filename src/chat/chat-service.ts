@@ -7,8 +7,11 @@ import type { SecurityEvents } from "../observability/security-events.js";
 import { featureEnabled, readTenantSettings, type TenantSettings } from "../plans/tenant-settings.js";
 import { assembleContext, type ContextPassage } from "../retrieval/assemble-context.js";
 import type { Retriever } from "../retrieval/retriever.js";
+import type { SearchHit } from "../retrieval/hybrid-search.js";
 import { readDataVersion } from "../tenancy/data-version.js";
 import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { RunRecords } from "../runs/run-records.js";
+import { NOT_RECORDED, StreamAbandoned, type RunRecorder, type RunSteps } from "../runs/run-recorder.js";
 import { extractiveAnswer } from "./extractive-answer.js";
 import type { Completion, LlmClient, TokenUsage } from "./llm-client.js";
 import { MeteredCall } from "./metered-call.js";
@@ -56,6 +59,8 @@ export interface ChatOptions {
 export interface ChatRequestMeta {
   operationId: string;
   signal?: AbortSignal;
+  /** Told the tenant's settings, the question and the context's chunk ids once they are known (debug prompt logging). */
+  onPrepared?: (prepared: { settings: TenantSettings; question: string; chunkIds: readonly string[] }) => void;
 }
 
 const ZERO_USAGE: TokenUsage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
@@ -83,16 +88,32 @@ export class ChatService {
     private readonly budgets: BudgetGuard,
     private readonly llm: LlmClient | undefined,
     private readonly options: ChatOptions,
+    /** Run records (runs/): every answer, refusal and failure is recorded with its steps. */
+    private readonly runs?: RunRecords,
   ) {}
 
   async answer(ctx: TenantContext, turns: ConversationTurn[], meta: ChatRequestMeta): Promise<ChatAnswer> {
-    const prepared = await this.prepare(ctx, turns);
+    const run = this.startRun(ctx, turns);
+    if (!run) return this.answerRecorded(ctx, turns, meta, NOT_RECORDED);
+    return run.around(
+      () => this.answerRecorded(ctx, turns, meta, run),
+      (answer) => recordAnswer(run, answer),
+    );
+  }
+
+  private async answerRecorded(ctx: TenantContext, turns: ConversationTurn[], meta: ChatRequestMeta, run: RunSteps): Promise<ChatAnswer> {
+    const prepared = await this.prepare(ctx, turns, run, meta);
     if (prepared.cachedAnswer) return prepared.cachedAnswer;
     if (prepared.passages.length === 0) return this.noAnswer(prepared);
     if (!prepared.useLlm) return this.cache(ctx, prepared, this.extractive(turns, prepared));
 
-    const call = await this.startCall(ctx, turns, prepared, meta);
-    const completion = await call.run((messages, options) => this.llm!.complete(messages, options));
+    const call = await this.startCall(ctx, turns, prepared, meta, run);
+    const completion = await run.step(
+      "model_call",
+      () => call.run((messages, options) => this.llm!.complete(messages, options)),
+      describeCompletion,
+      this.modelCallDetail(call),
+    );
     return this.cache(ctx, prepared, this.fromCompletion(completion, prepared, call.hold));
   }
 
@@ -102,7 +123,25 @@ export class ChatService {
    * failures are ordinary HTTP errors; only the LLM's own failures can arrive mid-stream.
    */
   async openStream(ctx: TenantContext, turns: ConversationTurn[], meta: ChatRequestMeta): Promise<AsyncGenerator<ChatStreamEvent>> {
-    const prepared = await this.prepare(ctx, turns);
+    const run = this.startRun(ctx, turns);
+    if (!run) return this.openStreamRecorded(ctx, turns, meta, NOT_RECORDED);
+    let events: AsyncGenerator<ChatStreamEvent>;
+    try {
+      events = await this.openStreamRecorded(ctx, turns, meta, run);
+    } catch (error) {
+      await run.finish(error);
+      throw error;
+    }
+    return recordStream(run, events);
+  }
+
+  private async openStreamRecorded(
+    ctx: TenantContext,
+    turns: ConversationTurn[],
+    meta: ChatRequestMeta,
+    run: RunSteps,
+  ): Promise<AsyncGenerator<ChatStreamEvent>> {
+    const prepared = await this.prepare(ctx, turns, run, meta);
     if (!featureEnabled(prepared.settings, "chat.streaming")) throw new FeatureDisabledError("chat.streaming");
     if (prepared.cachedAnswer || prepared.passages.length === 0 || !prepared.useLlm) {
       const whole =
@@ -110,18 +149,19 @@ export class ChatService {
         (prepared.passages.length === 0 ? this.noAnswer(prepared) : await this.cache(ctx, prepared, this.extractive(turns, prepared)));
       return replay(whole);
     }
-    const call = await this.startCall(ctx, turns, prepared, meta);
-    return this.streamLlm(ctx, prepared, call);
+    const call = await this.startCall(ctx, turns, prepared, meta, run);
+    return this.streamLlm(ctx, prepared, call, run);
   }
 
-  private async *streamLlm(ctx: TenantContext, prepared: Prepared, call: MeteredCall): AsyncGenerator<ChatStreamEvent> {
-    const completion = yield* call.stream((messages, options) => this.llm!.stream(messages, options));
+  private async *streamLlm(ctx: TenantContext, prepared: Prepared, call: MeteredCall, run: RunSteps): AsyncGenerator<ChatStreamEvent> {
+    const tokens = call.stream((messages, options) => this.llm!.stream(messages, options));
+    const completion = yield* run.streamStep("model_call", tokens, describeCompletion, this.modelCallDetail(call));
     const result = await this.cache(ctx, prepared, this.fromCompletion(completion, prepared, call.hold));
     yield { type: "citations", citations: result.citations };
     yield { type: "done", answer: withoutBody(result) };
   }
 
-  private async prepare(ctx: TenantContext, turns: ConversationTurn[]): Promise<Prepared> {
+  private async prepare(ctx: TenantContext, turns: ConversationTurn[], run: RunSteps, meta?: ChatRequestMeta): Promise<Prepared> {
     const question = turns[turns.length - 1]!.content;
     const { dataVersion, settings } = await this.db.withTenant(ctx, async (scope) => ({
       dataVersion: await readDataVersion(scope),
@@ -134,34 +174,51 @@ export class ChatService {
       input: JSON.stringify(turns),
     };
     const cached = await this.caches.answers.get(ctx, cacheKey);
+    run.note("answer_cache", { hit: cached !== undefined });
+    if (cached) meta?.onPrepared?.({ settings, question, chunkIds: [] });
     if (cached) return { settings, passages: [], cacheKey, useLlm, cachedAnswer: { ...(cached.body as ChatAnswer), cached: true } };
-    const hits = await this.retriever.search(ctx, question, settings.overrides.retrieval_k ?? this.options.k);
-    const passages = assembleContext(ctx, hits, this.securityEvents, {
-      minRelevance: this.options.minRelevance,
-      maxPassages: this.options.maxPassages,
-      maxChars: this.options.maxContextChars,
-      skipAssertion: this.db.mutations.disableAssemblyAssertion === true,
-    });
+    const k = settings.overrides.retrieval_k ?? this.options.k;
+    const hits = await run.step("retrieval", () => this.retriever.search(ctx, question, k, run), describeHits, { k });
+    const passages = await run.step(
+      "context_assembly",
+      () =>
+        assembleContext(ctx, hits, this.securityEvents, {
+          minRelevance: this.options.minRelevance,
+          maxPassages: this.options.maxPassages,
+          maxChars: this.options.maxContextChars,
+          skipAssertion: this.db.mutations.disableAssemblyAssertion === true,
+        }),
+      describePassages,
+    );
+    meta?.onPrepared?.({ settings, question, chunkIds: passages.map((p) => p.chunkId) });
     return { settings, passages, cacheKey, cachedAnswer: undefined, useLlm };
   }
 
   /** Builds the prompt and reserves its budget (402 here, before any provider call). */
-  private async startCall(ctx: TenantContext, turns: ConversationTurn[], prepared: Prepared, meta: ChatRequestMeta): Promise<MeteredCall> {
+  private async startCall(ctx: TenantContext, turns: ConversationTurn[], prepared: Prepared, meta: ChatRequestMeta, run: RunSteps): Promise<MeteredCall> {
     const overrides = prepared.settings.overrides;
     const messages: PromptMessage[] = buildGroundedPrompt(prepared.passages, turns, {
       persona: overrides.persona,
       answerStyle: overrides.answer_style,
     });
     const inputTokens = estimateTokens(messages.map((m) => m.content).join("\n"));
-    const hold = await this.budgets.reserve(ctx, {
-      feature: "chat",
-      provider: this.options.provider,
-      operationId: meta.operationId,
-      preferredModel: prepared.settings.plan.preferredModel ?? this.llm!.model,
-      fallbackModel: prepared.settings.plan.fallbackModel ?? this.options.fallbackModel,
-      inputTokens,
-      maxOutputTokens: this.options.maxOutputTokens,
-    });
+    run.set({ provider: this.options.provider, model: prepared.settings.plan.preferredModel ?? this.llm!.model });
+    const hold = await run.step(
+      "budget_reservation",
+      () =>
+        this.budgets.reserve(ctx, {
+          feature: "chat",
+          provider: this.options.provider,
+          operationId: meta.operationId,
+          preferredModel: prepared.settings.plan.preferredModel ?? this.llm!.model,
+          fallbackModel: prepared.settings.plan.fallbackModel ?? this.options.fallbackModel,
+          inputTokens,
+          maxOutputTokens: this.options.maxOutputTokens,
+        }),
+      (h) => ({ model: h.model, downgraded: h.downgraded }),
+      { input_tokens_estimate: inputTokens, max_output_tokens: this.options.maxOutputTokens },
+    );
+    run.set({ model: hold.model });
     return new MeteredCall(ctx, this.budgets, hold, {
       messages,
       eventId: `${meta.operationId}:chat`,
@@ -170,6 +227,15 @@ export class ChatService {
       maxTokens: this.options.maxOutputTokens,
       signal: meta.signal,
     });
+  }
+
+  /** A recorder for this chat, when runs are recorded: the question and the prompt version first. */
+  private startRun(ctx: TenantContext, turns: ConversationTurn[]): RunRecorder | undefined {
+    return this.runs?.start(ctx, "chat", { question: turns[turns.length - 1]!.content, promptVersion: PROMPT_VERSION });
+  }
+
+  private modelCallDetail(call: MeteredCall): Record<string, unknown> {
+    return { provider: this.options.provider, model: call.hold.model, prompt_version: PROMPT_VERSION };
   }
 
   private extractive(turns: ConversationTurn[], prepared: Prepared): ChatAnswer {
@@ -241,4 +307,56 @@ async function* replay(answer: ChatAnswer): AsyncGenerator<ChatStreamEvent> {
 function withoutBody(answer: ChatAnswer): Omit<ChatAnswer, "answer" | "citations"> {
   const { answer: _answer, citations: _citations, ...rest } = answer;
   return rest;
+}
+
+// Run records: what each step of a chat writes into its run (ids, scores and counts; no text).
+
+function describeHits(hits: readonly SearchHit[]): Record<string, unknown> {
+  return {
+    hits: hits.map((h) => ({ chunk_id: h.chunkId, document_id: h.documentId, score: h.score, similarity: h.similarity })),
+  };
+}
+
+function describePassages(passages: readonly ContextPassage[]): Record<string, unknown> {
+  return { passages: passages.map((p) => ({ citation: p.citation, chunk_id: p.chunkId, document_id: p.documentId })) };
+}
+
+function describeCompletion(completion: Completion): Record<string, unknown> {
+  return { ...completion.usage, usage_reported: completion.usageReported, finish_reason: completion.finishReason };
+}
+
+/** The answer step, and the answer text on the run (masked when stored). */
+function recordAnswer(run: RunRecorder, answer: ChatAnswer): void {
+  run.note("answer", {
+    mode: answer.mode,
+    cached: answer.cached,
+    no_answer: answer.no_answer,
+    model: answer.model,
+    citations: answer.citations.map((c) => ({ citation: c.citation, document_id: c.document_id, chunk_id: c.chunk_id })),
+  });
+  run.set({ answer: answer.answer, ...(answer.model ? { model: answer.model } : {}) });
+}
+
+/**
+ * Passes a chat stream through and records it: the answer is gathered from its tokens and
+ * citations, and the run ends with the stream — done, failed, or abandoned by the client.
+ */
+async function* recordStream(run: RunRecorder, events: AsyncGenerator<ChatStreamEvent>): AsyncGenerator<ChatStreamEvent> {
+  let text = "";
+  let citations: Citation[] = [];
+  let ended: { error: unknown } | undefined;
+  try {
+    for await (const event of events) {
+      if (event.type === "token") text += event.text;
+      else if (event.type === "citations") citations = event.citations;
+      else recordAnswer(run, { ...event.answer, answer: text, citations });
+      yield event;
+    }
+    ended = { error: undefined };
+  } catch (error) {
+    ended = { error };
+    throw error;
+  } finally {
+    await run.finish(ended ? ended.error : new StreamAbandoned());
+  }
 }

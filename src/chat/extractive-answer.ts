@@ -41,9 +41,15 @@ export function extractiveAnswer(question: string, passages: readonly ContextPas
   };
 }
 
+/**
+ * Unicode sentence boundaries (ICU, via Intl.Segmenter): a decimal point ("2.4 GHz"), a version
+ * or a number like "3.5" does not end a sentence, as it did with a split on every full stop.
+ */
+const SENTENCES = new Intl.Segmenter("en", { granularity: "sentence" });
+
 function splitSentences(text: string): string[] {
-  return (text.replace(/\s+/g, " ").match(/[^.!?]+[.!?]*/g) ?? [])
-    .map((s) => s.trim())
+  return [...SENTENCES.segment(text.replace(/\s+/g, " "))]
+    .map((s) => s.segment.trim())
     .filter((s) => s.length > 2);
 }
 

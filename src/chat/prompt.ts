@@ -10,7 +10,16 @@ export interface PromptMessage {
   content: string;
 }
 
-/** Named and versioned so a change in answers can be traced to a change in the prompt. */
+/**
+ * Named and versioned so a change in answers can be traced to a change in the prompt: every chat
+ * run records it, and `GET /v1/runs?prompt_version=…` groups runs by it. It is also part of the
+ * answer-cache key, so answers made with an old prompt are never served after a change.
+ *
+ * Bump rule: any change to what the model receives — SYSTEM_PROMPT, the style lines, how
+ * passages or history are laid out in `buildGroundedPrompt`, the escaping — gets a new version
+ * (`grounded-v2`, …), however small. A change that leaves every prompt byte-identical
+ * (refactoring, comments) keeps it.
+ */
 export const PROMPT_VERSION = "grounded-v1";
 
 const SYSTEM_PROMPT = `You answer questions for one organisation using only the documents provided in the

@@ -15,6 +15,8 @@ export interface OpenAIEmbeddingsOptions {
   maxConcurrency?: number;
   /** Requests per minute this instance may send (the endpoint's quota share). */
   maxPerMinute?: number | undefined;
+  /** Slots of the lane no single tenant may take while others use it (see ProviderLane). */
+  reservedSlots?: number | undefined;
 }
 
 /** Any OpenAI-compatible `/v1/embeddings` endpoint, through the official `openai` client. */
@@ -23,7 +25,8 @@ export class OpenAICompatibleEmbeddings implements EmbeddingProvider {
   private constructor(
     private readonly client: OpenAI,
     private readonly options: OpenAIEmbeddingsOptions,
-    private readonly lane: ProviderLane,
+    /** Public so the metrics can watch it (in flight, queued, breaker state). */
+    readonly lane: ProviderLane,
     readonly dimensions: number,
   ) {
     this.model = `openai:${options.model}${options.dimensions ? `@${options.dimensions}` : ""}`;
@@ -37,6 +40,7 @@ export class OpenAICompatibleEmbeddings implements EmbeddingProvider {
     const lane = new ProviderLane("embeddings", {
       maxConcurrent: options.maxConcurrency ?? 8,
       maxPerMinute: options.maxPerMinute,
+      reservedSlots: options.reservedSlots,
       failureThreshold: 5,
       cooldownMs: 30_000,
       queueTimeoutMs: 30_000,

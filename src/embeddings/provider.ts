@@ -14,6 +14,8 @@ export interface EmbeddingProvider {
    * provider with a queue serves tenants fairly and interactive work first.
    */
   embed(texts: readonly string[], flow?: Flow): Promise<number[][]>;
+  /** The lane of a remote provider (its concurrency and breaker), for the metrics. */
+  readonly lane?: { readonly name: string; readonly inFlight: number; readonly queued: number; readonly breakerState: "closed" | "half_open" | "open" };
   close?(): Promise<void>;
 }
 

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { FenceError, type ErrorCode } from "../errors.js";
+import { BudgetExceededError, FenceError, type ErrorCode } from "../errors.js";
 import type { AppEnv } from "./types.js";
 
 /** The one place where domain errors become HTTP statuses. */
@@ -31,9 +31,26 @@ export function errorBody(c: Context<AppEnv>, code: string, message: string, det
   };
 }
 
+/**
+ * Records the refusal on the request's outcome (read by the access log and the metrics): the
+ * error code, and for a limit decision its reason — admission's (`rate_limit`, `token_limit`,
+ * `concurrency_limit`, `overloaded`, from the error's details) or `budget`.
+ */
+function recordOutcome(c: Context<AppEnv>, code: string, error?: FenceError): void {
+  const outcome = c.get("outcome");
+  if (!outcome) return; // an error before the request context was set up
+  outcome.errorCode = code;
+  if (error instanceof BudgetExceededError) outcome.limitReason = "budget";
+  else if (error?.code === "rate_limited" || error?.code === "overloaded") {
+    const reason = (error.details as { reason?: unknown } | undefined)?.reason;
+    if (typeof reason === "string") outcome.limitReason = reason;
+  }
+}
+
 export function handleError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof FenceError) {
     const status = STATUS[error.code];
+    recordOutcome(c, error.code, error);
     if (status >= 500 && status !== 503) c.get("log")?.error({ err: error, code: error.code }, "request failed");
     for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
     return c.json(errorBody(c, error.code, error.message, error.details), status);
@@ -49,12 +66,15 @@ export function handleError(error: Error, c: Context<AppEnv>): Response {
           : status === 401
             ? "unauthorized"
             : "validation_error";
+    recordOutcome(c, code);
     return c.json(errorBody(c, code, error.message || "Bad request."), status);
   }
   c.get("log")?.error({ err: error }, "unhandled error");
+  recordOutcome(c, "internal_error");
   return c.json(errorBody(c, "internal_error", "Internal server error."), 500);
 }
 
 export function handleNotFound(c: Context<AppEnv>): Response {
+  recordOutcome(c, "not_found");
   return c.json(errorBody(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`), 404);
 }

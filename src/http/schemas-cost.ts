@@ -54,6 +54,11 @@ export const TenantConfigPatch = z
     model_tier: overrideField.model_tier.unwrap().nullable().optional(),
     features: z.record(z.string(), z.boolean().nullable()).nullable().optional(),
     retrieval_k: overrideField.retrieval_k.unwrap().nullable().optional(),
+    debug_log_prompts_until: overrideField.debug_log_prompts_until
+      .unwrap()
+      .nullable()
+      .optional()
+      .openapi({ description: "Log this tenant's prompts, PII-masked, until this time (at most 24 h ahead); null switches it off." }),
   })
   .catchall(z.unknown())
   .openapi("TenantConfigPatch");

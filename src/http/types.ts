@@ -2,12 +2,33 @@ import type { Logger } from "../observability/logger.js";
 import type { TenantQuota } from "../tenancy/authenticate.js";
 import type { TenantContext } from "../tenancy/tenant-context.js";
 
+/**
+ * What a request did, filled in by whichever layer knows (the error handler, admission, a route)
+ * and read once when the response is done: by the access log and by the metrics. Holds ids,
+ * counts and codes only — never text from a request or a document.
+ */
+export interface RequestOutcome {
+  /** The error code of a refused or failed request (`rate_limited`, `budget_exceeded`, …). */
+  errorCode?: string;
+  /** Why admission refused it (`rate_limit`, `token_limit`, `concurrency_limit`, `overloaded`). */
+  limitReason?: string;
+  /** The model that answered, and the tokens it used (chat). */
+  model?: string;
+  promptTokens?: number;
+  completionTokens?: number;
+  /** The budget moved the answer to the fallback model (a limit decision that did not refuse). */
+  modelDowngraded?: boolean;
+  /** Whether the answer (or search) came from a cache. */
+  cache?: "hit" | "miss";
+}
+
 /** Variables every handler can read with `c.get(…)`; set once by middleware. */
 export interface AppVariables {
   requestId: string;
   log: Logger;
   tenant: TenantContext;
   quota: TenantQuota;
+  outcome: RequestOutcome;
 }
 
 export interface AppEnv {

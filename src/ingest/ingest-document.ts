@@ -9,6 +9,7 @@ import { estimateTokens } from "../metering/usage-event.js";
 import { featureEnabled } from "../plans/tenant-settings.js";
 import { bumpDataVersion } from "../tenancy/data-version.js";
 import type { TenantContext } from "../tenancy/tenant-context.js";
+import { NOT_RECORDED, type RunSteps } from "../runs/run-recorder.js";
 import { chunkText, DEFAULT_CHUNK_OPTIONS, type ChunkOptions, type TextChunk } from "./chunk-text.js";
 import { normalizeText, type SupportedMediaType } from "./parse-document.js";
 
@@ -42,6 +43,8 @@ export interface IngestMeta {
   operationId: string;
   /** Uploads a person waits for are embedded before bulk (batch) work. */
   priority: "interactive" | "bulk";
+  /** The request's run record: `ingest` records chunk → embed → store into it. */
+  run?: RunSteps | undefined;
 }
 
 /**
@@ -71,10 +74,17 @@ export class DocumentIngestor {
   }
 
   async ingest(ctx: TenantContext, input: DocumentInput, meta: IngestMeta): Promise<IngestResult> {
-    const prepared = await this.prepare(ctx, input);
+    const run = meta.run ?? NOT_RECORDED;
+    run.set({ provider: this.embeddings.model.split(":")[0]!, model: this.embeddings.model });
+    const prepared = await run.step("chunk", () => this.prepare(ctx, input), (p) => (p.unchanged ? { unchanged: true } : { chunks: p.pieces.length }));
     if (prepared.unchanged) return { document: prepared.unchanged, outcome: "unchanged" };
-    const vectors = await this.embed(ctx, prepared, meta);
-    return this.store(ctx, prepared, vectors);
+    const vectors = await run.step("embed", () => this.embed(ctx, prepared, meta), (v) => ({ vectors: v.length }));
+    return run.step("store", () => this.store(ctx, prepared, vectors), (r) => ({
+      document_id: r.document.id,
+      outcome: r.outcome,
+      chunks: r.document.chunkCount,
+      version: r.document.version,
+    }));
   }
 
   /** Normalises, checks the limits, skips unchanged content, and chunks. */

@@ -14,6 +14,8 @@ export interface ClaimedJob {
   keyId: string;
   project: string;
   environment: string;
+  /** How long it waited since it became due (queued, or its retry time), for the metrics. */
+  waitedMs: number;
 }
 
 /** Tenants considered per claim, best first; more only matters when many are locked or full. */
@@ -34,6 +36,11 @@ const CANDIDATES = 16;
  * instances move on to other tenants instead of waiting, and a tenant's running count cannot be
  * overshot; the job row is locked the same way. A partial unique index (one running job per
  * `serial_key`) makes two jobs on one document at once impossible whatever happens here.
+ *
+ * Reserved claims (`onlyIdleTenants`): a worker kept for tenants with no job running anywhere. A
+ * flooding tenant always has jobs running, so it never gets this worker, and a tenant that uploads
+ * one document does not wait for one of the flood's jobs to finish. It is extra capacity, not
+ * capacity taken from the flood: the flood keeps every regular worker.
  *
  * Leases: a claimed job is `running` until `locked_until`; workers extend it while they work. A job
  * whose lease has expired (its process died) is queued again — or failed, after its last attempt —
@@ -64,14 +71,16 @@ export class FairScheduler {
         SELECT 1 FROM jobs r WHERE r.tenant_id = ${alias}.tenant_id AND r.serial_key = ${alias}.serial_key AND r.status = 'running'))`;
   }
 
-  async claim(workerId: string): Promise<ClaimedJob | undefined> {
+  async claim(workerId: string, options: { onlyIdleTenants?: boolean } = {}): Promise<ClaimedJob | undefined> {
     return this.db.asPlatformAdmin("job-scheduler-claim", async (tx) => {
       await this.requeueExpired(tx);
-      if (this.options.discipline === "fifo") return this.claimOldest(tx, workerId);
+      if (this.options.discipline === "fifo") return options.onlyIdleTenants ? undefined : this.claimOldest(tx, workerId);
+      // A tenant may run up to its plan's cap; on a reserved worker, only if it runs nothing yet.
+      const cap = options.onlyIdleTenants ? sql`least(p.max_running_jobs, 1)` : sql`p.max_running_jobs`;
       const candidates = await queryRows<{ tenant_id: string; start: number; weight: number; max_running: number }>(
         tx,
         sql`SELECT s.tenant_id, greatest(s.pass, c.virtual_time) AS start, p.scheduling_weight AS weight,
-                   p.max_running_jobs AS max_running
+                   ${cap} AS max_running
             FROM job_tenants s
             JOIN tenants t ON t.id = s.tenant_id
             JOIN plans p ON p.name = t.plan
@@ -82,7 +91,7 @@ export class FairScheduler {
               ORDER BY j.priority LIMIT 1
             ) best
             WHERE c.id = 1
-              AND (SELECT count(*) FROM jobs r WHERE r.tenant_id = s.tenant_id AND r.status = 'running') < p.max_running_jobs
+              AND (SELECT count(*) FROM jobs r WHERE r.tenant_id = s.tenant_id AND r.status = 'running') < ${cap}
             ORDER BY best.priority, start, s.tenant_id
             LIMIT ${CANDIDATES}`,
       );
@@ -166,13 +175,15 @@ export class FairScheduler {
       key_id: string;
       project: string;
       environment: string;
+      waited_ms: number;
     }>(
       tx,
       sql`UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = ${workerId},
                  locked_until = now() + ${`${this.options.leaseMs} milliseconds`}::interval,
                  started_at = coalesce(started_at, now())
           WHERE tenant_id = ${tenantId} AND id = ${id}
-          RETURNING id, tenant_id, kind, priority, input, attempts, max_attempts, key_id, project, environment`,
+          RETURNING id, tenant_id, kind, priority, input, attempts, max_attempts, key_id, project, environment,
+                    (extract(epoch FROM now() - run_after) * 1000)::float8 AS waited_ms`,
     );
     return {
       id: row!.id,
@@ -185,6 +196,7 @@ export class FairScheduler {
       keyId: row!.key_id,
       project: row!.project,
       environment: row!.environment,
+      waitedMs: Number(row!.waited_ms),
     };
   }
 

@@ -17,12 +17,32 @@ export interface JobHandler {
 export interface JobRunnerOptions {
   /** Jobs this instance works on at once (0: this instance only serves HTTP). */
   workers: number;
+  /**
+   * Workers besides those, kept for tenants with no job running (see FairScheduler): a tenant's
+   * single upload starts at once even while another tenant's bulk jobs fill every regular worker.
+   * Only started when there are regular workers.
+   */
+  reservedWorkers: number;
   /** How long a claimed job stays this worker's without a heartbeat. */
   leaseMs: number;
   /** How often an idle worker looks for work queued by other instances. */
   pollMs: number;
   /** First retry delay; doubled per attempt, with jitter, capped at a minute. */
   retryBaseMs: number;
+}
+
+/** Told when this instance's workers claim and end job attempts (the metrics). */
+export interface JobObserver {
+  claimed(job: ClaimedJob): void;
+  finished(job: ClaimedJob, outcome: "succeeded" | "failed" | "retry"): void;
+}
+
+/**
+ * Told how each attempt that ran ended, with the steps it recorded: the run records keep one run
+ * per attempt. Must not throw (recording never decides a job's outcome).
+ */
+export interface JobAttemptRecorder {
+  attemptEnded(job: RunningJob, startedAt: Date, error?: unknown): Promise<void>;
 }
 
 /** The job's lease passed to another worker: this worker's result must not be written. */
@@ -56,6 +76,9 @@ export class RunningJob {
   readonly operationId: string;
   private stepStartedAt = Date.now();
   private stepName = "";
+  /** This attempt's steps as recorded on the job, and its result: for the attempt's run record. */
+  readonly attemptSteps: JobStep[] = [];
+  result: Record<string, unknown> | undefined;
 
   constructor(
     readonly claim: ClaimedJob,
@@ -68,6 +91,11 @@ export class RunningJob {
 
   get input(): Record<string, unknown> {
     return this.claim.input;
+  }
+
+  /** The step running now, or the last one that ran (logged with a failure). */
+  get currentStep(): string | undefined {
+    return this.stepName || undefined;
   }
 
   async loadPayload(): Promise<Uint8Array | null> {
@@ -120,6 +148,8 @@ export class RunningJob {
       .where(and(this.ownJob(scope), eq(jobs.status, "running")))
       .returning({ id: jobs.id });
     if (rows.length === 0) throw new LeaseLostError();
+    this.attemptSteps.push(step);
+    this.result = result;
   }
 
   /** Completes the job in a transaction of its own (when the handler has nothing to store). */
@@ -143,6 +173,7 @@ export class RunningJob {
     await this.db.withTenant(this.ctx, (scope) =>
       scope.tx.update(jobs).set({ steps: appendStep(step) }).where(this.ownJob(scope)),
     );
+    this.attemptSteps.push(step);
   }
 
   /** This job, as long as this worker holds it. */
@@ -163,6 +194,7 @@ export class JobRunner {
   private readonly loops: Promise<void>[] = [];
   private readonly instanceId = randomUUID().slice(0, 8);
   private stopping = false;
+  private attemptRecorder: JobAttemptRecorder | undefined;
 
   constructor(
     private readonly db: Database,
@@ -170,14 +202,25 @@ export class JobRunner {
     handlers: readonly JobHandler[],
     private readonly logger: Logger,
     private readonly options: JobRunnerOptions,
+    private readonly observer?: JobObserver,
   ) {
     this.handlers = new Map(handlers.map((h) => [h.kind, h]));
   }
 
-  /** Starts `workers` loops (the configured number by default); a stopped runner can start again. */
-  start(workers = this.options.workers): void {
+  /**
+   * Starts `workers` loops and the reserved ones (the configured numbers by default); a stopped
+   * runner can start again.
+   */
+  start(workers = this.options.workers, reservedWorkers = workers > 0 ? this.options.reservedWorkers : 0): void {
     this.stopping = false;
-    for (let i = 0; i < workers; i++) this.loops.push(this.loop(`${this.instanceId}:${this.loops.length}`));
+    for (let i = 0; i < workers; i++) this.loops.push(this.loop(`${this.instanceId}:${this.loops.length}`, false));
+    for (let i = 0; i < reservedWorkers; i++) this.loops.push(this.loop(`${this.instanceId}:${this.loops.length}r`, true));
+  }
+
+  /** Records every attempt that ran (one run record each); set once by the composition root. */
+  recordAttemptsWith(recorder: JobAttemptRecorder): this {
+    this.attemptRecorder = recorder;
+    return this;
   }
 
   /** There is new work: idle workers look now instead of at their next poll. */
@@ -192,11 +235,11 @@ export class JobRunner {
     await Promise.all(this.loops.splice(0));
   }
 
-  private async loop(workerId: string): Promise<void> {
+  private async loop(workerId: string, reserved: boolean): Promise<void> {
     while (!this.stopping) {
       let job: ClaimedJob | undefined;
       try {
-        job = await this.scheduler.claim(workerId);
+        job = await this.scheduler.claim(workerId, { onlyIdleTenants: reserved });
       } catch (error) {
         this.logger.warn({ err: error }, "job claim failed");
       }
@@ -218,11 +261,13 @@ export class JobRunner {
   }
 
   private async runClaimed(claim: ClaimedJob, workerId: string): Promise<void> {
-    const log = this.logger.child({ job_id: claim.id, tenant_id: claim.tenantId, kind: claim.kind, attempt: claim.attempts });
+    let log = this.logger.child({ job_id: claim.id, tenant_id: claim.tenantId, key_id: claim.keyId, kind: claim.kind, attempt: claim.attempts });
     const heartbeat = setInterval(() => {
       this.scheduler.heartbeat(claim, workerId).catch((error: unknown) => log.warn({ err: error }, "job heartbeat failed"));
     }, Math.max(50, Math.floor(this.options.leaseMs / 3)));
     const started = Date.now();
+    this.observer?.claimed(claim);
+    let running: RunningJob | undefined;
     try {
       const handler = this.handlers.get(claim.kind);
       const ctx = await resumeJobIdentity(this.db, claim);
@@ -234,10 +279,18 @@ export class JobRunner {
         log.warn({ code }, "job failed");
         return;
       }
-      await handler.run(new RunningJob(claim, ctx, this.db, workerId));
-      log.info({ duration_ms: Date.now() - started }, "job succeeded");
+      // Production and test traffic are told apart by the key's environment, on every job line.
+      log = log.child({ project: ctx.project, environment: ctx.environment });
+      log.info("job started");
+      running = new RunningJob(claim, ctx, this.db, workerId);
+      await handler.run(running);
+      log.info({ latency_ms: Date.now() - started }, "job succeeded");
+      this.observer?.finished(claim, "succeeded");
+      await this.attemptRecorder?.attemptEnded(running, new Date(started));
     } catch (error) {
-      await this.afterFailure(claim, workerId, error, log);
+      await this.afterFailure(claim, workerId, error, log.child({ step: running?.currentStep, latency_ms: Date.now() - started }));
+      // A lost lease is the other worker's attempt to record.
+      if (running && !(error instanceof LeaseLostError)) await this.attemptRecorder?.attemptEnded(running, new Date(started), error);
     } finally {
       clearInterval(heartbeat);
     }
@@ -282,6 +335,7 @@ export class JobRunner {
                 WHERE tenant_id = ${claim.tenantId} AND id = ${claim.id} AND status = 'running' AND locked_by = ${workerId}`,
       ),
     );
+    this.observer?.finished(claim, outcome.kind);
   }
 }
 

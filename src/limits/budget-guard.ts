@@ -57,11 +57,15 @@ export interface TokenRateMeter {
   recordTokens(tenantId: string, tokens: number): Promise<void>;
 }
 
+/** Told of each newly recorded charged usage event once its transaction has committed (the metrics). */
+export type UsageSink = (tenantId: string, usage: UsageRecord & { costMicros: number }) => void;
+
 export class BudgetGuard {
   constructor(
     private readonly db: Database,
     private readonly internalRate: number,
     private readonly tokenRate?: TokenRateMeter,
+    private readonly onCharged?: UsageSink,
   ) {}
 
   async reserve(ctx: TenantContext, request: BudgetRequest): Promise<Hold> {
@@ -134,21 +138,35 @@ export class BudgetGuard {
 
   /** Records what the provider reported (charged or failed) and frees the reservation, atomically. */
   async settle(ctx: TenantContext, hold: Hold, records: readonly UsageRecord[]): Promise<void> {
-    await this.db.withTenant(ctx, async (scope) => {
-      for (const record of records) await recordUsage(scope, record, this.internalRate);
+    const charged = await this.db.withTenant(ctx, async (scope) => {
+      const written = await this.write(scope, records);
       await scope.tx
         .delete(budgetReservations)
         .where(and(scope.owns(budgetReservations.tenantId), eq(budgetReservations.id, hold.reservationId)));
+      return written;
     });
+    this.report(ctx, charged);
     await this.countTokens(ctx, records);
   }
 
   /** Meters usage that needs no reservation of its own (e.g. a cheap query embedding). */
   async record(ctx: TenantContext, records: readonly UsageRecord[]): Promise<void> {
-    await this.db.withTenant(ctx, async (scope) => {
-      for (const record of records) await recordUsage(scope, record, this.internalRate);
-    });
+    this.report(ctx, await this.db.withTenant(ctx, (scope) => this.write(scope, records)));
     await this.countTokens(ctx, records);
+  }
+
+  /** Writes the records; returns the charged ones that were new (a duplicate id is not counted twice). */
+  private async write(scope: TenantScope, records: readonly UsageRecord[]): Promise<(UsageRecord & { costMicros: number })[]> {
+    const charged: (UsageRecord & { costMicros: number })[] = [];
+    for (const record of records) {
+      const result = await recordUsage(scope, record, this.internalRate);
+      if (result.inserted && record.status === "charged") charged.push({ ...record, costMicros: result.costMicros });
+    }
+    return charged;
+  }
+
+  private report(ctx: TenantContext, charged: readonly (UsageRecord & { costMicros: number })[]): void {
+    for (const usage of charged) this.onCharged?.(ctx.tenantId, usage);
   }
 
   /**

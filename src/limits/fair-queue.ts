@@ -51,12 +51,14 @@ export class FairQueue<T> {
     this.count++;
   }
 
-  shift(): T | undefined {
+  /** The next item in fair order, from flows that `eligible` admits (all, without it). */
+  shift(eligible?: (flowId: string) => boolean): T | undefined {
     for (let level = 0; level < this.levels.length; level++) {
       const flows = this.levels[level]!;
       let nextId: string | undefined;
       let next: Backlog<T> | undefined;
       for (const [id, backlog] of flows) {
+        if (eligible && !eligible(id)) continue;
         if (!next || backlog.start < next.start) {
           nextId = id;
           next = backlog;
@@ -71,6 +73,11 @@ export class FairQueue<T> {
       return item;
     }
     return undefined;
+  }
+
+  /** Whether some flow that `eligible` admits has an item waiting. */
+  hasEligible(eligible: (flowId: string) => boolean): boolean {
+    return this.levels.some((flows) => [...flows.keys()].some(eligible));
   }
 
   /** Takes a waiting item out (its caller gave up). */

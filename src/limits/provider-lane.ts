@@ -1,5 +1,6 @@
 import { ProviderUnavailableError } from "../errors.js";
 import { FairQueue, type Flow, type QueueDiscipline } from "./fair-queue.js";
+import { SlotShares } from "./slot-shares.js";
 
 export interface ProviderLaneOptions {
   /** Calls in flight to this provider at once (match its real quota). */
@@ -17,6 +18,15 @@ export interface ProviderLaneOptions {
    * of instances). Starts are paced evenly, with a burst of a tenth of a minute's worth.
    */
   maxPerMinute?: number | undefined;
+  /**
+   * Slots kept free for tenants below their share of the lane while another tenant borrows beyond
+   * its own (see SlotShares; default 1, 0 turns it off). A call cannot be interrupted, so without
+   * a free slot a tenant within its share would wait for another tenant's call to end. Alone in
+   * the lane, a tenant gets every slot. Not applied to the FIFO baseline.
+   */
+  reservedSlots?: number | undefined;
+  /** How long a tenant counts as present after its last call arrived at the lane (default 10 s). */
+  reservationWindowMs?: number | undefined;
 }
 
 /** A call without a tenant (a start-up probe) queues as a flow of its own. */
@@ -40,10 +50,13 @@ export interface LanePass {
  */
 export class ProviderLane {
   private active = 0;
-  private readonly waiting: FairQueue<() => void>;
+  /** Who may take a free slot: shares of the tenants present (fair ordering alone cannot preempt). */
+  private readonly shares: SlotShares;
+  private readonly waiting: FairQueue<{ flowId: string; grant: () => void }>;
   /** Pacing (GCRA): the earliest time the next call may start, and a timer waiting for it. */
   private nextStartAt = 0;
   private pacingTimer: NodeJS.Timeout | undefined;
+  private reservationTimer: NodeJS.Timeout | undefined;
   private state: BreakerState = "closed";
   private failures = 0;
   private openedAt = 0;
@@ -54,6 +67,19 @@ export class ProviderLane {
     private readonly options: ProviderLaneOptions,
   ) {
     this.waiting = new FairQueue(options.discipline ?? "fair");
+    this.shares = new SlotShares(options.maxConcurrent, {
+      keepFree: options.discipline === "fifo" ? 0 : (options.reservedSlots ?? 1),
+      windowMs: options.reservationWindowMs ?? 10_000,
+    });
+  }
+
+  /** Calls in the lane now, and calls waiting for a place (read by the metrics at scrape time). */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  get queued(): number {
+    return this.waiting.size;
   }
 
   get breakerState(): BreakerState {
@@ -81,6 +107,7 @@ export class ProviderLane {
       if (outcome === "success") this.onSuccess();
       else if (outcome === "failure") this.onFailure();
       else if (probe) this.probing = false;
+      this.shares.gaveBack(flow.id);
       this.release();
     };
     return { succeeded: () => end("success"), failed: () => end("failure"), abandoned: () => end("abandoned") };
@@ -128,23 +155,37 @@ export class ProviderLane {
   }
 
   private acquire(flow: Flow): Promise<void> {
-    if (this.waiting.size === 0 && this.active < this.options.maxConcurrent && this.takeStart()) {
-      this.active++;
+    this.shares.seen(flow);
+    if (this.waiting.size === 0 && this.active < this.options.maxConcurrent && this.mayTakeSlot(flow.id) && this.takeStart()) {
+      this.occupy(flow.id);
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
-      const grant = () => {
-        clearTimeout(timer);
-        this.active++;
-        resolve();
+      const entry = {
+        flowId: flow.id,
+        grant: () => {
+          clearTimeout(timer);
+          this.occupy(flow.id);
+          resolve();
+        },
       };
       const timer = setTimeout(() => {
-        this.waiting.remove(grant);
+        this.waiting.remove(entry);
         reject(new ProviderUnavailableError(this.name, "lane_saturated", 1));
       }, this.options.queueTimeoutMs);
-      this.waiting.push(flow, grant);
+      this.waiting.push(flow, entry);
       this.pump();
     });
+  }
+
+  /** Counted at the moment a slot is granted, so the next decision (same tick) already sees it. */
+  private occupy(flowId: string): void {
+    this.active++;
+    this.shares.took(flowId);
+  }
+
+  private mayTakeSlot(flowId: string): boolean {
+    return this.shares.mayTake(flowId, this.active);
   }
 
   private release(): void {
@@ -155,6 +196,17 @@ export class ProviderLane {
   /** Starts waiting calls, in fair order, while there is a free place and the pace allows. */
   private pump(): void {
     while (this.waiting.size > 0 && this.active < this.options.maxConcurrent) {
+      const eligible = (flowId: string) => this.mayTakeSlot(flowId);
+      if (!this.waiting.hasEligible(eligible)) {
+        // Only tenants at their share are waiting: the reserved slot stays free. Look again when
+        // the reservation lapses, in case the other tenants have gone by then.
+        this.reservationTimer ??= setTimeout(() => {
+          this.reservationTimer = undefined;
+          this.pump();
+        }, this.shares.windowMs);
+        this.reservationTimer.unref();
+        return;
+      }
       if (!this.takeStart()) {
         this.pacingTimer ??= setTimeout(() => {
           this.pacingTimer = undefined;
@@ -162,7 +214,7 @@ export class ProviderLane {
         }, Math.max(1, this.nextStartAt - this.burstMs() - Date.now()));
         return;
       }
-      this.waiting.shift()!();
+      this.waiting.shift(eligible)!.grant();
     }
   }
 

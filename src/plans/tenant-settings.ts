@@ -1,6 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { TenantScope } from "../db/database.js";
+import { maskPii } from "../observability/pii-mask.js";
 import { plans, tenantConfigs, tenants, type PlanRow } from "../db/schema.js";
 
 /**
@@ -16,9 +17,42 @@ export const TenantOverrides = z
     model_tier: z.enum(["preferred", "fallback"]).optional(),
     features: z.record(z.string().regex(/^[a-z]+\.[a-z_]+$/), z.boolean()).optional(),
     retrieval_k: z.number().int().min(1).max(50).optional(),
+    /**
+     * Until when the chat path logs this tenant's prompts — masked (pii-mask.ts): the question and
+     * the ids of the chunks put into the context, for debugging a bad answer. Off by default; at
+     * most 24 hours ahead, so a forgotten flag switches itself off.
+     */
+    debug_log_prompts_until: z.iso
+      .datetime({ offset: true })
+      .refine((until) => Date.parse(until) <= Date.now() + PROMPT_LOGGING_MAX_MS + CLOCK_SKEW_MS, {
+        message: "must be at most 24 hours from now",
+      })
+      .optional(),
   })
   .strict();
 export type TenantOverrides = z.infer<typeof TenantOverrides>;
+
+/** The longest a tenant's prompt logging can be switched on for. */
+export const PROMPT_LOGGING_MAX_MS = 24 * 60 * 60 * 1000;
+/**
+ * Overrides are validated again when read, possibly on an instance whose clock is a little behind
+ * the one that accepted the write; without this allowance, its reading would fail validation.
+ */
+const CLOCK_SKEW_MS = 60_000;
+
+/** Whether the tenant's prompts are to be logged (masked) right now. */
+export function promptLoggingActive(overrides: TenantOverrides, now = Date.now()): boolean {
+  const until = overrides.debug_log_prompts_until;
+  return until !== undefined && now < Date.parse(until);
+}
+
+/**
+ * The log record of a prompt under `debug_log_prompts_until`: the question masked, and the context
+ * by chunk id only — never a chunk's text.
+ */
+export function promptLogRecord(question: string, chunkIds: readonly string[]): Record<string, unknown> {
+  return { debug_prompt: true, masked_question: maskPii(question), context_chunk_ids: [...chunkIds] };
+}
 
 /** Feature flags default to on; a tenant override turns one off (or back on). */
 export const FEATURE_FLAGS = ["chat.streaming", "chat.llm", "ingest.pdf"] as const;

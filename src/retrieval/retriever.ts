@@ -13,6 +13,11 @@ export interface RetrieverOptions {
   efSearch: number;
 }
 
+/** Told how the query embedding went (a chat run records it as a step). */
+export interface RetrievalObserver {
+  note(step: "query_embedding", detail: { model: string; cached: boolean }, durationMs: number): void;
+}
+
 /**
  * The one entry point to a tenant's index. Takes the verified context (never a tenant id), embeds
  * the query through the tenant-keyed cache, searches inside `withTenant`, and runs the ownership
@@ -32,8 +37,10 @@ export class Retriever {
     return this.embeddings.model;
   }
 
-  async search(ctx: TenantContext, text: string, k: number): Promise<readonly SearchHit[]> {
-    const vector = await this.embedQuery(ctx, text);
+  async search(ctx: TenantContext, text: string, k: number, observer?: RetrievalObserver): Promise<readonly SearchHit[]> {
+    const embedStarted = performance.now();
+    const { vector, cached } = await this.embedQuery(ctx, text);
+    observer?.note("query_embedding", { model: this.embeddings.model, cached }, performance.now() - embedStarted);
     const hits = await this.db.withTenant(
       ctx,
       (scope) =>
@@ -50,10 +57,10 @@ export class Retriever {
     return assertChunksBelongTo(ctx, hits, this.securityEvents);
   }
 
-  private async embedQuery(ctx: TenantContext, text: string): Promise<readonly number[]> {
+  private async embedQuery(ctx: TenantContext, text: string): Promise<{ vector: readonly number[]; cached: boolean }> {
     const parts = { model: this.embeddings.model, input: text };
     const cached = await this.caches.queryEmbeddings.get(ctx, parts);
-    if (cached) return cached.vector;
+    if (cached) return { vector: cached.vector, cached: true };
     const [vector] = await this.embeddings.embed([text], { id: ctx.tenantId, priority: "interactive" });
     await this.caches.queryEmbeddings.set(ctx, parts, { vector: vector! });
     // Metered, but without a reservation of its own: a query is a few tokens, and the chat that
@@ -70,6 +77,6 @@ export class Retriever {
         usageEstimated: true,
       },
     ]);
-    return vector!;
+    return { vector: vector!, cached: false };
   }
 }

@@ -15,16 +15,26 @@ export interface TenantQuota {
   keyRequestsPerMinute: number | null;
 }
 
+/** The key that was presented is a real one, but revoked: who it belonged to (never the key). */
+export interface RevokedKeyUse {
+  tenantId: string;
+  keyId: string;
+}
+
 /**
  * Verifies a tenant API key and returns the request's TenantContext (invariant I1: the tenant comes
  * from here and nowhere else). Missing, malformed, unknown and revoked keys all fail with the same
  * UnauthorizedError, so the answer reveals nothing about which it was. The key row is read on every
  * request and never cached, so a revocation applies to the next request on every instance.
+ *
+ * A revoked key is told apart only for `onRevokedKey` (a security event): the one lookup reads the
+ * row whatever its revocation, so unknown and revoked keys cost the same query and get the same 401.
  */
 export async function authenticateTenantRequest(
   db: Database,
   presentedKey: string | undefined,
   requestId: string,
+  onRevokedKey?: (use: RevokedKeyUse) => void,
 ): Promise<{ ctx: TenantContext; quota: TenantQuota }> {
   if (!presentedKey || !looksLikeApiKey(presentedKey)) throw new UnauthorizedError();
   const [row] = await db.asPlatformAdmin("authenticate-key", (tx) =>
@@ -39,14 +49,19 @@ export async function authenticateTenantRequest(
         tokensPerMinute: plans.tokensPerMinute,
         maxConcurrency: plans.maxConcurrency,
         keyRequestsPerMinute: apiKeys.requestsPerMinute,
+        revokedAt: apiKeys.revokedAt,
       })
       .from(apiKeys)
       .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
       .innerJoin(plans, eq(plans.name, tenants.plan))
-      .where(and(eq(apiKeys.keyHash, hashApiKey(presentedKey)), isNull(apiKeys.revokedAt)))
+      .where(eq(apiKeys.keyHash, hashApiKey(presentedKey)))
       .limit(1),
   );
   if (!row) throw new UnauthorizedError();
+  if (row.revokedAt !== null) {
+    onRevokedKey?.({ tenantId: row.tenantId, keyId: row.keyId });
+    throw new UnauthorizedError();
+  }
   const ctx = issueTenantContext({
     tenantId: row.tenantId,
     keyId: row.keyId,

@@ -16,6 +16,9 @@ const V1_ROUTES: Record<string, { methods: string[]; auth: "adminKey" | "tenantK
   "/v1/chat": { methods: ["post"], auth: "tenantKey" },
   "/v1/limits": { methods: ["get"], auth: "tenantKey" },
   "/v1/usage": { methods: ["get"], auth: "tenantKey" },
+  "/v1/runs": { methods: ["get"], auth: "tenantKey" },
+  "/v1/runs/{request_id}": { methods: ["get"], auth: "tenantKey" },
+  "/v1/evals/cases": { methods: ["get", "post"], auth: "tenantKey" },
   "/v1/admin/tenants": { methods: ["get", "post"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}": { methods: ["delete"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/keys": { methods: ["post"], auth: "adminKey" },
@@ -25,6 +28,8 @@ const V1_ROUTES: Record<string, { methods: string[]; auth: "adminKey" | "tenantK
   "/v1/admin/plans/{plan}": { methods: ["get", "put"], auth: "adminKey" },
   "/v1/admin/usage": { methods: ["get"], auth: "adminKey" },
   "/v1/admin/usage/reconciliation": { methods: ["get"], auth: "adminKey" },
+  "/v1/admin/tenants/{tenant_id}/runs": { methods: ["get"], auth: "adminKey" },
+  "/v1/admin/tenants/{tenant_id}/runs/{request_id}": { methods: ["get"], auth: "adminKey" },
 };
 
 interface OpenApiOperation {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../src/observability/logger.js";
+import { createLogger, SECURITY_LEVEL } from "../../src/observability/logger.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../support/harness.js";
 
@@ -19,6 +19,8 @@ interface LogLine {
   project?: string;
   environment?: string;
   route?: string;
+  status?: number;
+  latency_ms?: number;
   security_event?: string;
 }
 
@@ -70,6 +72,9 @@ describe.each(backends)("I7 telemetry on $name", (backend) => {
     expect(access.map((l) => l.request_id).sort()).toEqual([...requestIds].sort());
     for (const line of access) {
       expect(line).toMatchObject({ tenant_id: tenant.id, key_id: tenant.keyId, project: "default", environment: "prod" });
+      expect(line.route).toMatch(/^\/v1\/(documents|search|chat)$/);
+      expect(line.status).toEqual(expect.any(Number));
+      expect(line.latency_ms).toBeGreaterThanOrEqual(0);
     }
   });
 
@@ -82,7 +87,7 @@ describe.each(backends)("I7 telemetry on $name", (backend) => {
   it("reports the smuggled tenant id as a security event carrying tenant and request ids", () => {
     const events = lines().filter((l) => l.security_event === "smuggled_tenant_id");
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ tenant_id: tenant.id, request_id: requestIds[requestIds.length - 1] });
+    expect(events[0]).toMatchObject({ level: SECURITY_LEVEL, tenant_id: tenant.id, request_id: requestIds[requestIds.length - 1] });
   });
 
   it("never logs document text, the question, the prompt, the tenant key or the admin key", () => {

@@ -82,6 +82,20 @@ describe("isolation eval leak detector", () => {
     expect(detector.scan(readBack)).toEqual([]);
     expect(detector.scan(exchange(A, {}, JSON.stringify({ text: "CANARY-ACME-t1-COMP $312,750" })))).toEqual([]);
   });
+
+  it("does not count B's own chat question read back from B's runs, but still counts A's data beside it", () => {
+    const detector = new LeakDetector(needles);
+    const asked = exchange(B, { url: "http://127.0.0.1/v1/chat", body: JSON.stringify({ question: "What is CANARY-ACME-t1-COMP?" }) }, "{}");
+    expect(detector.scan(asked)).toEqual([]);
+    const runs = (extra: object) => JSON.stringify({ runs: [{ question: "What is CANARY-ACME-t1-COMP?", ...extra }] });
+    expect(detector.scan(exchange(B, { url: "http://127.0.0.1/v1/runs", method: "GET" }, runs({})))).toEqual([]);
+    const leaked = exchange(B, { url: "http://127.0.0.1/v1/runs", method: "GET" }, runs({ key_id: truthOfA.keyIds[0] }));
+    expect(detector.scan(leaked).map((f) => f.needle.kind)).toEqual(["key-id"]);
+    // A chat refused before the service saw it (400) recorded nothing: its question excuses nothing.
+    const refused = new LeakDetector(needles);
+    refused.scan(exchange(B, { url: "http://127.0.0.1/v1/chat", body: JSON.stringify({ question: "CANARY-ACME-t1-COMP", k: "x" }) }, "{}", {}, 400));
+    expect(refused.scan(exchange(B, { url: "http://127.0.0.1/v1/runs", method: "GET" }, runs({}))).map((f) => f.needle.kind)).toEqual(["canary"]);
+  });
 });
 
 describe.each(backends)("isolation eval against a live instance on $name", (backend) => {
@@ -135,6 +149,13 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
   it("detects job leaks with RLS and the app filter off, and none with every lock on", async () => {
     expect(await run(1, "extractive", jobAttacks)).toEqual(Object.fromEntries(jobAttacks.map((name) => [name, "blocked"])));
     expect(await run(4, "extractive", jobAttacks)).toEqual(Object.fromEntries(jobAttacks.map((name) => [name, "leak"])));
+  }, 240_000);
+
+  const runAttacks = ["read A's runs by request id", "list and page every run list, with A's ids as cursors and filters", "turn A's runs into eval cases"];
+
+  it("detects run-record leaks with RLS and the app filter off, and none with every lock on", async () => {
+    expect(await run(1, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "blocked"])));
+    expect(await run(4, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "leak"])));
   }, 240_000);
 
   it("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {

@@ -77,8 +77,12 @@ describe.each(backends)("job scheduler on $name", (backend) => {
   }
 
   /** One claim; a job of a tenant outside this test would mean the isolation of the suite leaked. */
-  async function claim(scheduler: FairScheduler, workerId: string): Promise<ClaimedJob | undefined> {
-    const claimed = await scheduler.claim(workerId);
+  async function claim(
+    scheduler: FairScheduler,
+    workerId: string,
+    options?: { onlyIdleTenants?: boolean },
+  ): Promise<ClaimedJob | undefined> {
+    const claimed = await scheduler.claim(workerId, options);
     if (claimed) {
       expect(tenants.map((t) => t.id), `claimed a job of a foreign tenant: ${claimed.tenantId}`).toContain(claimed.tenantId);
       expect(["test_scheduling", "ingest_document"]).toContain(claimed.kind);
@@ -279,6 +283,32 @@ describe.each(backends)("job scheduler on $name", (backend) => {
     await finish(current);
     expect(await claim(scheduler, "w-last")).toBeUndefined();
     expect(seen.sort()).toEqual([...fIds].sort());
+  });
+
+  it("a reserved claim (onlyIdleTenants) skips a tenant with a job running and serves one with none", async () => {
+    const scheduler = new FairScheduler(db, { leaseMs: 30_000 });
+    const reserved = { onlyIdleTenants: true };
+    const flood = await tenant("enterprise");
+    await enqueue(flood.ctx, Array.from({ length: 20 }, (_, n) => job(n)));
+    // The flood alone: a reserved worker takes its first job (it has nothing running yet)…
+    const first = await claim(scheduler, "r1", reserved);
+    expect(first?.tenantId).toBe(flood.t.id);
+    // …but no second one while that runs, though its plan would allow more.
+    expect(plans.enterprise!.maxRunning).toBeGreaterThan(1);
+    expect(await claim(scheduler, "r2", reserved)).toBeUndefined();
+    const regular = await claim(scheduler, "w1");
+    expect(regular?.tenantId).toBe(flood.t.id);
+
+    // A newcomer's single job goes to the reserved worker although the flood's were queued first.
+    const newcomer = await tenant("free");
+    const [single] = await enqueue(newcomer.ctx, [job(0)]);
+    const picked = await claim(scheduler, "r3", reserved);
+    expect(picked?.id).toBe(single);
+    // Once the newcomer runs something, it too is no longer idle.
+    await enqueue(newcomer.ctx, [job(1)]);
+    expect(await claim(scheduler, "r4", reserved)).toBeUndefined();
+    await finish(picked!);
+    expect((await claim(scheduler, "r5", reserved))?.tenantId).toBe(newcomer.t.id);
   });
 
   it("serialises jobs on the same document (serial_key) per tenant; the database forbids two running", async () => {

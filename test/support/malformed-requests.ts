@@ -54,6 +54,7 @@ const VALID_BODIES = {
   tenant: { name: "fuzz-created", plan: "free" },
   key: { name: "fuzz-key", project: "fuzz", environment: "test" },
   batch: { documents: [{ title: "Fuzz batch doc", text: "Queued fuzz keeps the workers honest.", metadata: { source: "fuzz" }, source_id: "fuzz-batch" }] },
+  evalCase: { request_id: "fuzz-request-0001", expected_document_ids: ["00000000-0000-4000-8000-000000000000"], must_contain: ["honest"], must_not_contain: ["dishonest"] },
 } as const;
 
 type JsonRoute = { name: keyof typeof VALID_BODIES; method: string; path: string; auth: "tenant" | "admin" };
@@ -64,6 +65,7 @@ const JSON_ROUTES: JsonRoute[] = [
   { name: "tenant", method: "POST", path: "/v1/admin/tenants", auth: "admin" },
   { name: "key", method: "POST", path: "/v1/admin/tenants/{tenant}/keys", auth: "admin" },
   { name: "batch", method: "POST", path: "/v1/documents/batch", auth: "tenant" },
+  { name: "evalCase", method: "POST", path: "/v1/evals/cases", auth: "tenant" },
 ];
 
 /** Bodies that are certainly invalid for each JSON route (400 whatever else is wrong). */
@@ -95,6 +97,15 @@ const INVALID_BODIES: Record<JsonRoute["name"], unknown[]> = {
     { documents: [{ text: "" }] }, { documents: [{ text: "ok" }, { text: 1 }] }, { documents: [{ text: "ok", source_id: "" }] },
     { documents: [{ text: "ok", metadata: [] }] }, { documents: [{ text: "ok", title: "t".repeat(501) }] },
     { documents: Array.from({ length: 101 }, () => ({ text: "ok" })) },
+  ],
+  evalCase: [
+    {}, { request_id: "" }, { request_id: 1 }, { request_id: null }, { run_id: "not-a-uuid" }, { run_id: 7 },
+    { run_id: "00000000-0000-4000-8000-000000000000", request_id: "fuzz-request-0001" }, { must_contain: ["x"] },
+    { request_id: "fuzz-request-0001", must_contain: "x" }, { request_id: "fuzz-request-0001", must_contain: [""] },
+    { request_id: "fuzz-request-0001", must_contain: [1] }, { request_id: "fuzz-request-0001", must_not_contain: ["m".repeat(501)] },
+    { request_id: "fuzz-request-0001", must_contain: ["a\u0000b"] }, { request_id: "fuzz-request-0001", must_contain: Array.from({ length: 21 }, () => "p") },
+    { request_id: "fuzz-request-0001", expected_document_ids: ["nope"] }, { request_id: "fuzz-request-0001", expected_document_ids: "x" },
+    { request_id: "r".repeat(201) },
   ],
   key: [
     {}, { name: "" }, { name: ["k"] }, { name: "k", environment: "staging" }, { name: "k", environment: "" }, { name: "k", environment: 1 },
@@ -176,6 +187,9 @@ export function generateMalformedRequests(seed: number, options: { maxBodyBytes:
     cases.push({ label: `DELETE key ${id.slice(0, 40)}`, method: "DELETE", path: `/v1/admin/tenants/{tenant}/keys/${id}`, auth: "admin" });
     cases.push({ label: `GET job ${id.slice(0, 40)}`, method: "GET", path: `/v1/jobs/${id}`, auth: "tenant" });
     cases.push({ label: `cancel job ${id.slice(0, 40)}`, method: "POST", path: `/v1/jobs/${id}/cancel`, auth: "tenant" });
+    cases.push({ label: `GET run ${id.slice(0, 40)}`, method: "GET", path: `/v1/runs/${id}`, auth: "tenant" });
+    cases.push({ label: `GET runs of tenant ${id.slice(0, 40)}`, method: "GET", path: `/v1/admin/tenants/${id}/runs`, auth: "admin" });
+    cases.push({ label: `GET run ${id.slice(0, 40)} of a tenant`, method: "GET", path: `/v1/admin/tenants/{tenant}/runs/${id}`, auth: "admin" });
   }
 
   // List query strings.
@@ -186,6 +200,13 @@ export function generateMalformedRequests(seed: number, options: { maxBodyBytes:
   for (const q of queries) cases.push({ label: `list ?${q.slice(0, 40)}`, method: "GET", path: `/v1/documents?${q}`, auth: "tenant" });
   const jobQueries = [...queries, "status=done", "status=", "status=%00", "batch_id=", "batch_id=%00", `batch_id=${"b".repeat(101)}`, "batch_id=not-a-uuid"];
   for (const q of jobQueries) cases.push({ label: `jobs ?${q.slice(0, 40)}`, method: "GET", path: `/v1/jobs?${q}`, auth: "tenant" });
+  const runQueries = [...queries, "kind=query", "kind=", "status=done", "status=%00", "prompt_version=", `prompt_version=${"p".repeat(101)}`,
+    "since=yesterday", "since=", "since=2024-13-45T00:00:00Z", "since=%00", `request_id=${"r".repeat(201)}`, "request_id="];
+  for (const q of runQueries) {
+    cases.push({ label: `runs ?${q.slice(0, 40)}`, method: "GET", path: `/v1/runs?${q}`, auth: "tenant" });
+    cases.push({ label: `admin runs ?${q.slice(0, 40)}`, method: "GET", path: `/v1/admin/tenants/{tenant}/runs?${q}`, auth: "admin" });
+  }
+  for (const q of queries) cases.push({ label: `eval cases ?${q.slice(0, 40)}`, method: "GET", path: `/v1/evals/cases?${q}`, auth: "tenant" });
 
   // Credentials that must never authenticate, on a tenant and an admin route.
   const headers = ["Bearer", "Bearer ", "bearer fence_test_x", "Basic Zm9vOmJhcg==", "Bearer fence_prod_" + "A".repeat(40), "Bearer " + "k".repeat(8000),

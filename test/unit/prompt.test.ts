@@ -64,6 +64,14 @@ describe("extractive answer", () => {
     expect(result.citations).toContain(1);
   });
 
+  it("does not cut a sentence at a decimal point", () => {
+    const result = extractiveAnswer("Which wifi band does the thermostat use?", [
+      passage(1, "The thermostat joins wifi on the 2.4 GHz band only. Its screen is 3.5 inches wide."),
+    ]);
+    expect(result.text).toContain("The thermostat joins wifi on the 2.4 GHz band only. [1]");
+    expect(result.text).not.toMatch(/(^|\s)4 GHz/);
+  });
+
   it("falls back to the best passage sentence when no term is shared", () => {
     const result = extractiveAnswer("zzz?", [passage(1, "Only sentence here.")]);
     expect(result.text).toBe("Only sentence here. [1]");

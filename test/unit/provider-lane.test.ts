@@ -128,4 +128,80 @@ describe("ProviderLane", () => {
     expect(sorted[62]! - sorted[60]!).toBeGreaterThanOrEqual(170);
     expect(sorted[62]!).toBeLessThan(1_000);
   });
+
+  describe("reserved slots", () => {
+    /** A call that holds its slot until released; `started` tells whether it has entered. */
+    function heldCall(l: ProviderLane, tenant: string) {
+      let release: (() => void) | undefined;
+      const state = { started: false, release: () => release?.() };
+      const done = l.run(
+        () =>
+          new Promise<void>((resolve) => {
+            state.started = true;
+            release = resolve;
+          }),
+        always,
+        { id: tenant, priority: "interactive" },
+      );
+      return Object.assign(state, { done });
+    }
+
+    it("a tenant alone in the lane gets every slot", async () => {
+      const l = lane({ maxConcurrent: 4, queueTimeoutMs: 5_000, reservedSlots: 1 });
+      const calls = Array.from({ length: 6 }, () => heldCall(l, "a"));
+      await sleep(5);
+      expect(calls.filter((c) => c.started)).toHaveLength(4);
+      for (const c of calls) c.release();
+      await sleep(5);
+      for (const c of calls) c.release();
+      await Promise.all(calls.map((c) => c.done));
+    });
+
+    it("while another tenant is about, a flooding tenant leaves a slot free, so the other's call starts at once", async () => {
+      const l = lane({ maxConcurrent: 4, queueTimeoutMs: 5_000, reservedSlots: 1, reservationWindowMs: 10_000 });
+      await l.run(async () => undefined, always, { id: "victim" }); // the victim has used the lane
+      const flood = Array.from({ length: 8 }, () => heldCall(l, "aggressor"));
+      await sleep(5);
+      expect(flood.filter((c) => c.started)).toHaveLength(3);
+      const victim = heldCall(l, "victim");
+      await sleep(1);
+      expect(victim.started).toBe(true); // no waiting for one of the flood's calls to end
+      // The flood's next call takes the slot the victim frees, not a fourth of its own.
+      victim.release();
+      await victim.done;
+      flood[0]!.release();
+      await sleep(5);
+      expect(flood.filter((c) => c.started)).toHaveLength(4); // flood[0] ended, flood[3] started
+      expect(flood.filter((c) => c.started).length - 1).toBe(3); // …so three are in flight
+      for (let round = 0; round < 3; round++) {
+        for (const c of flood) c.release();
+        await sleep(5);
+      }
+      await Promise.all(flood.map((c) => c.done));
+    });
+
+    it("the held-back slot is given to the flood once the other tenant has been gone for the window", async () => {
+      const l = lane({ maxConcurrent: 2, queueTimeoutMs: 5_000, reservedSlots: 1, reservationWindowMs: 400 });
+      await l.run(async () => undefined, always, { id: "victim" });
+      const flood = [heldCall(l, "aggressor"), heldCall(l, "aggressor")];
+      await sleep(5);
+      expect(flood.map((c) => c.started)).toEqual([true, false]);
+      await sleep(600);
+      expect(flood.map((c) => c.started)).toEqual([true, true]);
+      for (const c of flood) c.release();
+      await Promise.all(flood.map((c) => c.done));
+    });
+
+    it("is off for the FIFO baseline and with reservedSlots: 0", async () => {
+      for (const options of [{ discipline: "fifo" as const }, { reservedSlots: 0 }]) {
+        const l = lane({ maxConcurrent: 2, queueTimeoutMs: 5_000, ...options });
+        await l.run(async () => undefined, always, { id: "victim" });
+        const flood = [heldCall(l, "aggressor"), heldCall(l, "aggressor")];
+        await sleep(5);
+        expect(flood.map((c) => c.started)).toEqual([true, true]);
+        for (const c of flood) c.release();
+        await Promise.all(flood.map((c) => c.done));
+      }
+    });
+  });
 });

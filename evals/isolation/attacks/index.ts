@@ -4,7 +4,9 @@ import { documentAttacks } from "./documents.js";
 import { identityAttacks } from "./identity.js";
 import { jobAttacks } from "./jobs.js";
 import { limitAttacks } from "./limits.js";
+import { metricsAttacks } from "./metrics.js";
 import { retrievalAttacks } from "./retrieval.js";
+import { runAttacks } from "./runs.js";
 import { smugglingAttacks } from "./smuggling.js";
 import { usageAttacks } from "./usage.js";
 
@@ -12,7 +14,8 @@ import { usageAttacks } from "./usage.js";
  * The suite, in order. Order matters only where an attack could succeed destructively: with
  * every lock off (mode 4), B really can overwrite and delete A's documents, so those attacks
  * run last and every read-only attack sees A's corpus whole. The job attacks that need A's jobs
- * still queued come before the ones that run them (see jobs.ts).
+ * still queued come before the ones that run them (see jobs.ts); the run attacks follow them,
+ * so A's job attempts are among the runs B goes after.
  */
 export const ATTACKS: readonly Attack[] = [
   ...openingControls,
@@ -21,7 +24,9 @@ export const ATTACKS: readonly Attack[] = [
   ...retrievalAttacks,
   ...usageAttacks,
   ...jobAttacks,
+  ...runAttacks,
   ...limitAttacks,
+  ...metricsAttacks,
   ...documentAttacks,
   ...closingControls,
 ];

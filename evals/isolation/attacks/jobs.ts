@@ -146,7 +146,7 @@ function stableHeaders(reply: Reply): string {
 }
 
 /** I6: a reply about A's resource must be byte-for-byte the reply about a resource that does not exist. */
-function expectLikeMissing(ctx: AttackContext, reply: Reply, missing: Reply, what: string): void {
+export function expectLikeMissing(ctx: AttackContext, reply: Reply, missing: Reply, what: string): void {
   ctx.expect(
     reply.status === missing.status && comparable(reply) === comparable(missing) && stableHeaders(reply) === stableHeaders(missing),
     `${what}: answered ${reply.status} ${comparable(reply).slice(0, 120)}, unlike a missing one (${missing.status} ${comparable(missing).slice(0, 120)})`,
@@ -181,7 +181,7 @@ function expectNoneOf(ctx: AttackContext, seen: Iterable<string>, forbidden: rea
   ctx.expect(found.length === 0, `${what}: ${found.length} of A's jobs listed (${found[0]})`);
 }
 
-function smuggled(ctx: AttackContext): { headers: Record<string, string>; query: string } {
+export function smuggled(ctx: AttackContext): { headers: Record<string, string>; query: string } {
   return {
     headers: Object.fromEntries(HEADER_NAMES.map((h) => [h, ctx.a.id])),
     query: QUERY_NAMES.map((n) => `${encodeURIComponent(n)}=${ctx.a.id}`).join("&"),

@@ -1,34 +1,114 @@
 import { randomUUID } from "node:crypto";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Logger } from "../../observability/logger.js";
-import type { AppEnv } from "../types.js";
+import type { SecurityEvents } from "../../observability/security-events.js";
+import type { AppEnv, RequestOutcome } from "../types.js";
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /**
- * Gives every request an id (the client's `x-request-id` when it is well-formed, else a new UUID),
- * echoes it on the response, and writes one access-log line with status and latency. Bodies are
- * never logged.
+ * The address of the client: the socket's peer, or — behind `trustedProxyHops` proxies that each
+ * append to `X-Forwarded-For` — the entry the outermost trusted proxy wrote. Entries to the left
+ * of it were written by the client and could be anything, so they are never used.
  */
-export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
+export function clientAddress(c: Context<AppEnv>, trustedProxyHops: number): string | undefined {
+  if (trustedProxyHops > 0) {
+    const forwarded = (c.req.header("x-forwarded-for") ?? "")
+      .split(",")
+      .map((part) => part.trim())
+      .filter(Boolean);
+    const entry = forwarded[forwarded.length - trustedProxyHops];
+    if (entry) return entry;
+  }
+  // Node's server passes the request in the environment; other runtimes may not.
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress;
+}
+
+/** The outcome's fields under their log names; only those that were set. */
+function outcomeFields(outcome: RequestOutcome): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(outcome)) {
+    if (value !== undefined) fields[name.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`)] = value;
+  }
+  return fields;
+}
+
+/**
+ * Passes a streamed body through unchanged and calls `onEnd` once when it has been read to the
+ * end, has failed, or was cancelled by the client.
+ */
+function observeEnd(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          onEnd();
+        } else controller.enqueue(value);
+      } catch (error) {
+        controller.error(error);
+        onEnd();
+      }
+    },
+    async cancel(reason) {
+      onEnd();
+      await reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * Gives every request an id (the client's `x-request-id` when it is well-formed, else a new UUID),
+ * echoes it on the response, and writes one access-log line: method, route pattern (never the raw
+ * path, which may hold ids or personal data), status, latency and what `c.get("outcome")` gathered
+ * (error code, limit decision, model, tokens, cache). Tenant, key id, project and environment come
+ * from the child logger that authentication installed. A streamed response is logged when its
+ * stream ends, so latency and the model's figures cover the whole answer. Bodies are never logged.
+ *
+ * Every 401 is also noted per client address, to report repeated ones as a security event.
+ */
+export function requestContext(logger: Logger, securityEvents?: SecurityEvents): MiddlewareHandler<AppEnv> {
   return async function requestContextMiddleware(c, next) {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && CLIENT_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const started = performance.now();
     c.set("requestId", requestId);
     c.set("log", logger.child({ request_id: requestId }));
+    c.set("outcome", {});
     c.header("x-request-id", requestId);
     await next();
     c.res.headers.set("x-request-id", requestId);
-    // Tenant fields come from the child logger that authentication installed.
-    c.get("log").info(
-      {
-        method: c.req.method,
-        route: c.req.routePath,
-        status: c.res.status,
-        latency_ms: Math.round((performance.now() - started) * 10) / 10,
-      },
-      "request",
-    );
+
+    const status = c.res.status;
+    const route = c.req.routePath;
+    const method = c.req.method;
+    let written = false;
+    const writeAccessLine = () => {
+      if (written) return;
+      written = true;
+      c.get("log").info(
+        {
+          method,
+          route,
+          status,
+          latency_ms: Math.round((performance.now() - started) * 10) / 10,
+          ...outcomeFields(c.get("outcome")),
+        },
+        "request",
+      );
+    };
+
+    if (status === 401 && securityEvents) {
+      securityEvents.noteUnauthorized(clientAddress(c, securityEvents.trustedProxyHops), { request_id: requestId, route });
+    }
+    const body = c.res.body;
+    if (body && /^text\/event-stream/i.test(c.res.headers.get("content-type") ?? "")) {
+      c.res = new Response(observeEnd(body, writeAccessLine), c.res);
+    } else {
+      writeAccessLine();
+    }
   };
 }

@@ -4,6 +4,7 @@ import type { SecurityEvents } from "../../observability/security-events.js";
 import { bearerToken } from "../../tenancy/api-keys.js";
 import { authenticateTenantRequest } from "../../tenancy/authenticate.js";
 import type { AppEnv } from "../types.js";
+import { clientAddress } from "./request-context.js";
 
 const SMUGGLING_NAMES = new Set(["tenant_id", "tenantid", "tenant", "x-tenant-id", "x-tenant"]);
 
@@ -25,7 +26,8 @@ async function jsonBodyKeys(c: Context<AppEnv>): Promise<string[]> {
 /**
  * Tenant routes: the TenantContext comes from the verified key only (I1). A tenant id offered in
  * the query string, a header or a JSON body is ignored (bodies are parsed by schemas that drop
- * unknown fields) — and reported, since an honest client never sends one.
+ * unknown fields) — and reported, since an honest client never sends one. A revoked key gets the
+ * same 401 as an unknown one, and is reported too: whoever holds it should not.
  */
 export function tenantAuth(db: Database, securityEvents: SecurityEvents): MiddlewareHandler<AppEnv> {
   return async function tenantAuthMiddleware(c, next) {
@@ -33,6 +35,13 @@ export function tenantAuth(db: Database, securityEvents: SecurityEvents): Middle
       db,
       bearerToken(c.req.header("authorization")),
       c.get("requestId"),
+      (revoked) =>
+        securityEvents.report("revoked_key_used", {
+          tenant_id: revoked.tenantId,
+          key_id: revoked.keyId,
+          request_id: c.get("requestId"),
+          client_address: clientAddress(c, securityEvents.trustedProxyHops),
+        }),
     );
     c.set("tenant", tenant);
     c.set("quota", quota);

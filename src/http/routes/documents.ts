@@ -7,6 +7,8 @@ import type { DocumentStore } from "../../ingest/document-store.js";
 import { ingestJob, type QueuedUpload } from "../../ingest/ingest-job.js";
 import { detectMediaType, extractText, normalizeText } from "../../ingest/parse-document.js";
 import type { JobQueue } from "../../jobs/job-queue.js";
+import type { RunRecords } from "../../runs/run-records.js";
+import { NOT_RECORDED } from "../../runs/run-recorder.js";
 import {
   commonErrors,
   containsNul,
@@ -148,6 +150,7 @@ export function documentRoutes(
   queue: JobQueue,
   limits: DocumentRouteLimits,
   defaultHook: Hook,
+  runs?: RunRecords,
 ) {
   return new OpenAPIHono<AppEnv>({ defaultHook })
     .openapi(createDocument, async (c) => {
@@ -163,12 +166,18 @@ export function documentRoutes(
         c.header("Location", `/v1/jobs/${jobs[0]!.id}`);
         return c.json(jobJson(jobs[0]!), 202);
       }
-      const text = await extractText(upload.bytes, upload.mediaType);
-      const { document, outcome } = await ingestor.ingest(
-        ctx,
-        { ...upload, text, byteSize: upload.bytes.length },
-        { operationId: operationIdOf(c), priority: "interactive" },
-      );
+      // Recorded as an ingest run: parse here, chunk → embed → store in the ingestor.
+      const run = runs?.start(ctx, "ingest");
+      const ingest = async () => {
+        const parse = () => extractText(upload.bytes, upload.mediaType);
+        const text = await (run ?? NOT_RECORDED).step("parse", parse, (t) => ({ characters: t.length, media_type: upload.mediaType }));
+        return ingestor.ingest(
+          ctx,
+          { ...upload, text, byteSize: upload.bytes.length },
+          { operationId: operationIdOf(c), priority: "interactive", run },
+        );
+      };
+      const { document, outcome } = await (run ? run.around(ingest) : ingest());
       return c.json({ ...documentJson(document), outcome }, outcome === "created" ? 201 : 200);
     })
     .openapi(createDocumentBatch, async (c) => {

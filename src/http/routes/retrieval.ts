@@ -1,15 +1,25 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
-import type { ChatService } from "../../chat/chat-service.js";
+import type { ChatAnswer, ChatRequestMeta, ChatService } from "../../chat/chat-service.js";
 import type { ConversationTurn } from "../../chat/prompt.js";
 import { FenceError } from "../../errors.js";
+import { promptLoggingActive, promptLogRecord } from "../../plans/tenant-settings.js";
 import type { Retriever } from "../../retrieval/retriever.js";
 import { ChatBody, ChatResponse, commonErrors, ErrorResponse, SearchResults, searchBody } from "../schemas.js";
 import { operationIdOf } from "../operation-id.js";
-import type { AppEnv } from "../types.js";
+import type { AppEnv, RequestOutcome } from "../types.js";
 import type { Hook } from "./validation-hook.js";
 
 const security = [{ tenantKey: [] }];
+
+/** Model, tokens and cache of a chat answer, for the access log and the metrics. */
+function recordAnswerOutcome(outcome: RequestOutcome, answer: Omit<ChatAnswer, "answer" | "citations">): void {
+  if (answer.model) outcome.model = answer.model;
+  if (answer.model_downgraded) outcome.modelDowngraded = true;
+  outcome.promptTokens = answer.usage.input_tokens;
+  outcome.completionTokens = answer.usage.output_tokens;
+  outcome.cache = answer.cached ? "hit" : "miss";
+}
 
 export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: number, defaultHook: Hook) {
   const search = createRoute({
@@ -46,7 +56,10 @@ export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: n
   return new OpenAPIHono<AppEnv>({ defaultHook })
     .openapi(search, async (c) => {
       const { query, k } = c.req.valid("json");
-      const hits = await retriever.search(c.get("tenant"), query, k);
+      const outcome = c.get("outcome");
+      const hits = await retriever.search(c.get("tenant"), query, k, {
+        note: (_step, detail) => void (outcome.cache = detail.cached ? "hit" : "miss"),
+      });
       return c.json(
         {
           results: hits.map((h) => ({
@@ -67,17 +80,23 @@ export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: n
       const turns: ConversationTurn[] = body.messages ?? [{ role: "user", content: body.question! }];
       const tenant = c.get("tenant");
       const operationId = operationIdOf(c);
+      // Prompts are never logged, unless the admin switched the tenant's debug flag on (then masked).
+      const onPrepared: ChatRequestMeta["onPrepared"] = ({ settings, question, chunkIds }) => {
+        if (promptLoggingActive(settings.overrides)) c.get("log").info(promptLogRecord(question, chunkIds), "chat prompt");
+      };
       if (!body.stream) {
-        const answer = await chat.answer(tenant, turns, { operationId });
+        const answer = await chat.answer(tenant, turns, { operationId, onPrepared });
+        recordAnswerOutcome(c.get("outcome"), answer);
         if (answer.model_downgraded) c.header("x-fence-model-downgraded", "true");
         return c.json({ ...answer, request_id: tenant.requestId }, 200);
       }
       const abort = new AbortController();
-      const events = await chat.openStream(tenant, turns, { operationId, signal: abort.signal });
+      const events = await chat.openStream(tenant, turns, { operationId, signal: abort.signal, onPrepared });
       return streamSSE(c, async (sse) => {
         sse.onAbort(() => abort.abort());
         try {
           for await (const event of events) {
+            if (event.type === "done") recordAnswerOutcome(c.get("outcome"), event.answer);
             const data =
               event.type === "done"
                 ? { ...event.answer, request_id: tenant.requestId }
@@ -90,6 +109,7 @@ export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: n
           // Headers are already sent (only the LLM can fail this late): the failure travels as an
           // `error` event with the usual body.
           const known = error instanceof FenceError;
+          c.get("outcome").errorCode = known ? error.code : "internal_error";
           if (!known) c.get("log").error({ err: error }, "chat stream failed");
           await sse.writeSSE({
             event: "error",

@@ -1,0 +1,57 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
+import { FenceError, RateLimitedError } from "../../errors.js";
+import type { RequestObservation } from "../../observability/metrics.js";
+import type { AppEnv } from "../types.js";
+
+/** Where request figures go (FenceMetrics); an interface so the HTTP layer needs no prom-client. */
+export interface RequestMetricsSink {
+  observeRequest(observation: RequestObservation): void;
+}
+
+/**
+ * Records every request once its response is ready: latency, status class, error code and limit
+ * refusal, by route and tenant. The route is a matched route's TEMPLATE (`/v1/documents/:id`),
+ * never `c.req.path`: ids in paths would make a series per document, and a path can carry
+ * anything a client typed (see `routeTemplate`).
+ *
+ * Codes come from the request's outcome (filled by the layers that know); a thrown FenceError
+ * (`c.error`, kept by Hono after the error handler ran) fills what the outcome lacks.
+ */
+export function httpMetrics(sink: RequestMetricsSink): MiddlewareHandler<AppEnv> {
+  return async function httpMetricsMiddleware(c, next) {
+    const started = performance.now();
+    await next();
+    const outcome = c.get("outcome") ?? {};
+    const error = c.error instanceof FenceError ? c.error : undefined;
+    sink.observeRequest({
+      routeTemplate: routeTemplate(c),
+      method: c.req.method,
+      status: c.res.status,
+      tenantId: c.get("tenant")?.tenantId,
+      seconds: (performance.now() - started) / 1000,
+      errorCode: outcome.errorCode ?? error?.code ?? (c.res.status === 404 ? "not_found" : undefined),
+      limitReason: outcome.limitReason ?? limitReasonOf(error),
+    });
+  };
+}
+
+/**
+ * The template of the handler the request was aimed at. That is the route that answered (Hono's
+ * route index after the chain ran) when it is a handler; when a middleware answered instead (a 401
+ * or a 429 thrown by authentication or admission), the first handler matched after it, so a refused
+ * search still counts as `/v1/search`. With no handler at all (404) it is the middleware's pattern.
+ */
+export function routeTemplate(c: Context<AppEnv>): string {
+  const routes = matchedRoutes(c);
+  const reached = c.req.routeIndex;
+  const answered = routes[reached];
+  if (answered && answered.method !== "ALL") return answered.path;
+  return routes.find((route, i) => i > reached && route.method !== "ALL")?.path ?? answered?.path ?? "";
+}
+
+function limitReasonOf(error: FenceError | undefined): string | undefined {
+  if (error instanceof RateLimitedError) return error.reason;
+  if (error?.code === "overloaded" || error?.code === "budget_exceeded") return error.code;
+  return undefined;
+}

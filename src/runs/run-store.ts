@@ -1,0 +1,163 @@
+import { and, desc, eq, gte, sql, type SQL } from "drizzle-orm";
+import { queryRows, type Database, type TenantScope, type Tx } from "../db/database.js";
+import { runs, tenants, type RunKind, type RunRow, type RunStatus } from "../db/schema.js";
+import { NotFoundError, ValidationError } from "../errors.js";
+import { isUuid, type TenantContext } from "../tenancy/tenant-context.js";
+
+export interface RunFilter {
+  kind?: RunKind | undefined;
+  status?: RunStatus | undefined;
+  promptVersion?: string | undefined;
+  requestId?: string | undefined;
+  /** Runs that started at or after this instant. */
+  since?: Date | undefined;
+  limit: number;
+  /** The last run id of the previous page. */
+  cursor?: string | undefined;
+}
+
+export interface RunPage {
+  runs: RunRow[];
+  nextCursor: string | null;
+}
+
+/** What a request id may look like (the request-id middleware's own rule, and `job:<uuid>`). */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
+/**
+ * Run records in the database. A tenant reads its own runs inside `withTenant` (RLS), so another
+ * tenant's run answers exactly like a missing one (I6); the admin reads any tenant's through the
+ * audited platform role. Only the retention sweep deletes.
+ */
+export class RunStore {
+  constructor(private readonly db: Database) {}
+
+  async insert(ctx: TenantContext, row: Omit<typeof runs.$inferInsert, "tenantId">): Promise<void> {
+    await this.db.withTenant(ctx, (scope) => scope.tx.insert(runs).values({ ...row, tenantId: scope.tenantId }));
+  }
+
+  list(ctx: TenantContext, filter: RunFilter): Promise<RunPage> {
+    return this.db.withTenant(ctx, (scope) => listRuns(scope.tx, scope.owns(runs.tenantId), scope.tenantId, filter));
+  }
+
+  /** The newest of the tenant's runs with this request id (a job's attempts share one). */
+  async get(ctx: TenantContext, requestId: string): Promise<RunRow> {
+    const row = REQUEST_ID.test(requestId)
+      ? await this.db.withTenant(ctx, (scope) => newestByRequest(scope.tx, scope.owns(runs.tenantId), requestId))
+      : undefined;
+    if (!row) throw new NotFoundError("Run");
+    return row;
+  }
+
+  /** One of the tenant's runs by run id or request id (eval cases are made from either). */
+  async find(scope: TenantScope, ref: { runId?: string | undefined; requestId?: string | undefined }): Promise<RunRow | undefined> {
+    if (ref.runId !== undefined) {
+      if (!isUuid(ref.runId)) return undefined;
+      const [row] = await scope.tx
+        .select()
+        .from(runs)
+        .where(and(scope.owns(runs.tenantId), eq(runs.id, ref.runId)));
+      return row;
+    }
+    if (ref.requestId === undefined || !REQUEST_ID.test(ref.requestId)) return undefined;
+    return newestByRequest(scope.tx, scope.owns(runs.tenantId), ref.requestId);
+  }
+
+  /** Platform admin: any tenant's runs. An unknown tenant is a 404, not an empty list. */
+  async listForTenant(tenantId: string, filter: RunFilter): Promise<RunPage> {
+    if (!isUuid(tenantId)) throw new NotFoundError("Tenant");
+    return this.db.asPlatformAdmin("admin-read-runs", async (tx) => {
+      await assertTenantExists(tx, tenantId);
+      return listRuns(tx, eq(runs.tenantId, tenantId), tenantId, filter);
+    });
+  }
+
+  async getForTenant(tenantId: string, requestId: string): Promise<RunRow> {
+    if (!isUuid(tenantId)) throw new NotFoundError("Tenant");
+    const row = await this.db.asPlatformAdmin("admin-read-runs", async (tx) => {
+      await assertTenantExists(tx, tenantId);
+      return REQUEST_ID.test(requestId) ? newestByRequest(tx, eq(runs.tenantId, tenantId), requestId) : undefined;
+    });
+    if (!row) throw new NotFoundError("Run");
+    return row;
+  }
+
+  /**
+   * Retention: deletes runs that started before `before`, at most `batchSize` rows per
+   * statement, until none are left or `maxBatches` ran. Each batch walks the tenants and takes
+   * each one's oldest expired runs through its own (tenant_id, started_at) index, so no index
+   * without tenant_id first is needed and no statement holds many locks for long.
+   */
+  async deleteExpired(before: Date, options: { batchSize?: number; maxBatches?: number } = {}): Promise<number> {
+    const batchSize = options.batchSize ?? 1000;
+    const maxBatches = options.maxBatches ?? 100;
+    let deleted = 0;
+    for (let batch = 0; batch < maxBatches; batch++) {
+      const rows = await this.db.asPlatformAdmin("run-retention-sweep", (tx) =>
+        queryRows<{ id: string }>(
+          tx,
+          sql`DELETE FROM runs r
+              USING (
+                SELECT x.tenant_id, x.id FROM tenants t
+                CROSS JOIN LATERAL (
+                  SELECT e.tenant_id, e.id FROM runs e
+                  WHERE e.tenant_id = t.id AND e.started_at < ${before.toISOString()}::timestamptz
+                  ORDER BY e.started_at
+                  LIMIT ${batchSize}
+                ) x
+                LIMIT ${batchSize}
+              ) expired
+              WHERE r.tenant_id = expired.tenant_id AND r.id = expired.id
+              RETURNING r.id`,
+        ),
+      );
+      deleted += rows.length;
+      if (rows.length < batchSize) break;
+    }
+    return deleted;
+  }
+}
+
+async function assertTenantExists(tx: Tx, tenantId: string): Promise<void> {
+  const [row] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
+  if (!row) throw new NotFoundError("Tenant");
+}
+
+async function newestByRequest(tx: Tx, owns: SQL, requestId: string): Promise<RunRow | undefined> {
+  const [row] = await tx
+    .select()
+    .from(runs)
+    .where(and(owns, eq(runs.requestId, requestId)))
+    .orderBy(desc(runs.startedAt), desc(runs.id))
+    .limit(1);
+  return row;
+}
+
+/** Newest first; `owns` is the tenant predicate (RLS is the backstop for tenant reads). */
+async function listRuns(tx: Tx, owns: SQL, tenantId: string, filter: RunFilter): Promise<RunPage> {
+  const conditions: SQL[] = [owns];
+  if (filter.kind) conditions.push(eq(runs.kind, filter.kind));
+  if (filter.status) conditions.push(eq(runs.status, filter.status));
+  if (filter.promptVersion) conditions.push(eq(runs.promptVersion, filter.promptVersion));
+  if (filter.requestId) conditions.push(eq(runs.requestId, filter.requestId));
+  if (filter.since) conditions.push(gte(runs.startedAt, filter.since));
+  if (filter.cursor) {
+    const [after] = isUuid(filter.cursor)
+      ? await tx.select({ id: runs.id }).from(runs).where(and(owns, eq(runs.id, filter.cursor)))
+      : [];
+    // Another tenant's run id answers exactly like a made-up one (I6).
+    if (!after) throw new ValidationError("Invalid pagination cursor.");
+    // Compared in the database: started_at has microseconds, a JavaScript Date only milliseconds.
+    conditions.push(
+      sql`(${runs.startedAt}, ${runs.id}) < ((SELECT c.started_at FROM runs c WHERE c.tenant_id = ${tenantId} AND c.id = ${after.id}), ${after.id}::uuid)`,
+    );
+  }
+  const rows = await tx
+    .select()
+    .from(runs)
+    .where(and(...conditions))
+    .orderBy(desc(runs.startedAt), desc(runs.id))
+    .limit(filter.limit + 1);
+  const page = rows.slice(0, filter.limit);
+  return { runs: page, nextCursor: rows.length > filter.limit ? page.at(-1)!.id : null };
+}
