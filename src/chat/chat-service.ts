@@ -7,11 +7,11 @@ import type { SecurityEvents } from "../observability/security-events.js";
 import { featureEnabled, readTenantSettings, type TenantSettings } from "../plans/tenant-settings.js";
 import { assembleContext, type ContextPassage } from "../retrieval/assemble-context.js";
 import type { Retriever } from "../retrieval/retriever.js";
-import type { SearchHit } from "../retrieval/hybrid-search.js";
 import { readDataVersion } from "../tenancy/data-version.js";
 import type { TenantContext } from "../tenancy/tenant-context.js";
 import type { RunRecords } from "../runs/run-records.js";
-import { NOT_RECORDED, StreamAbandoned, type RunRecorder, type RunSteps } from "../runs/run-recorder.js";
+import { NOT_RECORDED, type RunRecorder, type RunSteps } from "../runs/run-recorder.js";
+import { describeCompletion, describeHits, describePassages, recordAnswer, recordStream } from "./chat-run-steps.js";
 import { extractiveAnswer } from "./extractive-answer.js";
 import type { Completion, LlmClient, TokenUsage } from "./llm-client.js";
 import { MeteredCall } from "./metered-call.js";
@@ -307,56 +307,4 @@ async function* replay(answer: ChatAnswer): AsyncGenerator<ChatStreamEvent> {
 function withoutBody(answer: ChatAnswer): Omit<ChatAnswer, "answer" | "citations"> {
   const { answer: _answer, citations: _citations, ...rest } = answer;
   return rest;
-}
-
-// Run records: what each step of a chat writes into its run (ids, scores and counts; no text).
-
-function describeHits(hits: readonly SearchHit[]): Record<string, unknown> {
-  return {
-    hits: hits.map((h) => ({ chunk_id: h.chunkId, document_id: h.documentId, score: h.score, similarity: h.similarity })),
-  };
-}
-
-function describePassages(passages: readonly ContextPassage[]): Record<string, unknown> {
-  return { passages: passages.map((p) => ({ citation: p.citation, chunk_id: p.chunkId, document_id: p.documentId })) };
-}
-
-function describeCompletion(completion: Completion): Record<string, unknown> {
-  return { ...completion.usage, usage_reported: completion.usageReported, finish_reason: completion.finishReason };
-}
-
-/** The answer step, and the answer text on the run (masked when stored). */
-function recordAnswer(run: RunRecorder, answer: ChatAnswer): void {
-  run.note("answer", {
-    mode: answer.mode,
-    cached: answer.cached,
-    no_answer: answer.no_answer,
-    model: answer.model,
-    citations: answer.citations.map((c) => ({ citation: c.citation, document_id: c.document_id, chunk_id: c.chunk_id })),
-  });
-  run.set({ answer: answer.answer, ...(answer.model ? { model: answer.model } : {}) });
-}
-
-/**
- * Passes a chat stream through and records it: the answer is gathered from its tokens and
- * citations, and the run ends with the stream — done, failed, or abandoned by the client.
- */
-async function* recordStream(run: RunRecorder, events: AsyncGenerator<ChatStreamEvent>): AsyncGenerator<ChatStreamEvent> {
-  let text = "";
-  let citations: Citation[] = [];
-  let ended: { error: unknown } | undefined;
-  try {
-    for await (const event of events) {
-      if (event.type === "token") text += event.text;
-      else if (event.type === "citations") citations = event.citations;
-      else recordAnswer(run, { ...event.answer, answer: text, citations });
-      yield event;
-    }
-    ended = { error: undefined };
-  } catch (error) {
-    ended = { error };
-    throw error;
-  } finally {
-    await run.finish(ended ? ended.error : new StreamAbandoned());
-  }
 }
