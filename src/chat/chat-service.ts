@@ -240,6 +240,9 @@ export class ChatService {
 
   private extractive(turns: ConversationTurn[], prepared: Prepared): ChatAnswer {
     const extracted = extractiveAnswer(turns[turns.length - 1]!.content, prepared.passages);
+    // Passages found by meaning alone, with no term of the question in any sentence, are too weak
+    // to quote as an answer (the quality eval's unanswerable and other-tenant questions).
+    if (extracted.sharesNoTerm) return this.noAnswer(prepared);
     return this.build(extracted.text, citationsFor(prepared.passages, extracted.citations), false, ZERO_USAGE, prepared, null, false);
   }
 

@@ -14,6 +14,8 @@ const STOPWORDS = new Set(
 export function extractiveAnswer(question: string, passages: readonly ContextPassage[], maxSentences = 3): {
   text: string;
   citations: number[];
+  /** No passage sentence shares a content term with the question: retrieved by meaning alone. */
+  sharesNoTerm: boolean;
 } {
   const terms = new Set(tokens(question));
   const scored: { sentence: string; citation: number; order: number; score: number; overlap: number }[] = [];
@@ -38,6 +40,7 @@ export function extractiveAnswer(question: string, passages: readonly ContextPas
   return {
     text: chosen.map((c) => `${c.sentence} [${c.citation}]`).join(" "),
     citations: [...new Set(chosen.map((c) => c.citation))],
+    sharesNoTerm: sharing.length === 0,
   };
 }
 

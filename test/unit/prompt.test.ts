@@ -75,5 +75,8 @@ describe("extractive answer", () => {
   it("falls back to the best passage sentence when no term is shared", () => {
     const result = extractiveAnswer("zzz?", [passage(1, "Only sentence here.")]);
     expect(result.text).toBe("Only sentence here. [1]");
+    // …and says so: the chat service answers "don't know" rather than quote it.
+    expect(result.sharesNoTerm).toBe(true);
+    expect(extractiveAnswer("Where is the office?", [passage(1, "Our office is in Lisbon.")]).sharesNoTerm).toBe(false);
   });
 });
