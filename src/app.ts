@@ -13,11 +13,10 @@ import { handleError, handleNotFound } from "./http/error-handler.js";
 import type { MiddlewareHandler } from "hono";
 import { adminAuth } from "./http/middleware/admin-auth.js";
 import { admission } from "./http/middleware/admission.js";
-import { httpMetrics } from "./http/middleware/http-metrics.js";
+import { httpMetrics, type RequestMetricsSink } from "./http/middleware/http-metrics.js";
 import { httpTracing } from "./http/middleware/http-tracing.js";
 import type { RequestTracer } from "./observability/tracing.js";
-import { metricsRoutes } from "./http/routes/metrics.js";
-import type { FenceMetrics } from "./observability/metrics.js";
+import { metricsRoutes, type MetricsExposition } from "./http/routes/metrics.js";
 import { requestContext } from "./http/middleware/request-context.js";
 import { tenantAuth } from "./http/middleware/tenant-auth.js";
 import { recordAdmissionRefusals } from "./http/middleware/run-refusals.js";
@@ -61,7 +60,7 @@ export interface FenceServices {
   /** Run records and eval cases (GET /v1/runs, POST /v1/evals/cases); optional. */
   runs?: { records: RunRecords; cases: EvalCases } | undefined;
   /** Prometheus metrics and the scrape token besides the admin key (GET /metrics); optional. */
-  metrics?: { registry: FenceMetrics; token: string | undefined } | undefined;
+  metrics?: { registry: MetricsExposition & RequestMetricsSink; token: string | undefined } | undefined;
   /** OpenTelemetry request spans, when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
   tracing?: RequestTracer | undefined;
   limits: { maxBodyBytes: number; searchMaxK: number; asyncIngestBytes: number; batchMaxDocuments: number };

@@ -19,6 +19,7 @@ export type ErrorCode =
   | "tenant_isolation_violation"
   | "upstream_error"
   | "not_ready"
+  | "not_implemented"
   | "internal_error";
 
 export class FenceError extends Error {
@@ -121,6 +122,13 @@ export class IdempotencyConflictError extends FenceError {
 export class JobNotCancellableError extends FenceError {
   constructor(status: string) {
     super("job_not_cancellable", `The job is ${status}; only a queued job can be cancelled.`, { status });
+  }
+}
+
+/** A platform feature this runtime does not have (e.g. Prometheus metrics on Workers). */
+export class NotAvailableOnRuntimeError extends FenceError {
+  constructor(feature: string, runtime: string) {
+    super("not_implemented", `${feature} is not available on ${runtime}.`);
   }
 }
 

@@ -5,6 +5,7 @@ import { jobs } from "../../src/db/schema.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import { buildFence, type FenceInstance } from "../../src/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
+import type { SecurityEventKind } from "../../src/observability/security-events.js";
 import { serveOnLoopback } from "../../test/support/harness.js";
 import { scratchDatabase } from "../../test/support/scratch-database.js";
 
@@ -19,7 +20,8 @@ import { scratchDatabase } from "../../test/support/scratch-database.js";
  * (attacks/jobs.ts).
  */
 export interface EvalBackend {
-  name: "pglite" | "postgres";
+  /** `worker`: the attacks go to Fence on workerd (wrangler dev) over Postgres; see worker-instance.ts. */
+  name: "pglite" | "postgres" | "worker";
   databaseUrl: string | undefined;
 }
 
@@ -27,6 +29,8 @@ export interface RunningFence {
   url: string;
   adminKey: string;
   fence: FenceInstance;
+  /** Security events of this kind the instance reported so far. */
+  securityEventCount(kind: SecurityEventKind): number;
   /** Runs the queued, due jobs of these tenants until none is left queued-and-due or running. */
   runJobs(tenantIds: readonly string[]): Promise<void>;
   close(): Promise<void>;
@@ -38,6 +42,8 @@ export interface InstanceOptions {
   embeddings: EmbeddingProvider;
   /** Base URL of the fake OpenAI server; when set, chat runs in LLM mode against it. */
   llmBaseUrl?: string | undefined;
+  /** The fake OpenAI server, which the `worker` backend embeds through (Workers cannot run the local model). */
+  fakeOpenAIUrl?: string | undefined;
 }
 
 /** A per-run admin secret: no fixed credential in the code, and nothing for an attacker to guess. */
@@ -46,6 +52,10 @@ export function randomAdminKey(): string {
 }
 
 export async function startFence(options: InstanceOptions, adminKey: string): Promise<RunningFence> {
+  if (options.backend.name === "worker") {
+    const { startWorkerFence } = await import("./worker-instance.js");
+    return startWorkerFence(options, adminKey);
+  }
   // Every instance on Postgres gets a database of its own: a weakened build would otherwise read
   // and write the rows of whatever else shares the database, and any other instance's job workers
   // there would run the queued jobs the attacks need to find still queued.
@@ -74,6 +84,7 @@ export async function startFence(options: InstanceOptions, adminKey: string): Pr
       url: server.url,
       adminKey,
       fence,
+      securityEventCount: (kind) => fence.securityEvents.count(kind),
       runJobs,
       async close() {
         await server.close();

@@ -7,12 +7,13 @@ import { loadCorpus } from "./corpus.js";
 import type { EvalBackend } from "./instance.js";
 import { MODES } from "./modes.js";
 import { printModeTable, printSummary, summarize, type ModeSummary } from "./report.js";
-import { runSuite, type SuiteRun } from "./suite.js";
+import { NOT_ON_WORKERS, runSuite, type SuiteRun } from "./suite.js";
 
 /**
  * `npm run eval:isolation` — the adversarial cross-tenant isolation eval (invariant I8).
  *
- *   --backend pglite|postgres|both   default: postgres when DATABASE_URL is set, else pglite
+ *   --backend pglite|postgres|both|worker   default: postgres when DATABASE_URL is set, else pglite;
+ *                                    worker: Fence on workerd (wrangler dev) over DATABASE_URL, mode 1 only
  *   --modes 1,2,3,4                  which mutation modes to run (default 1–4; 5 is opt-in, see modes.ts)
  *
  * For every backend and mode: fresh Fence instances (one answering extractively, one through an
@@ -20,7 +21,7 @@ import { runSuite, type SuiteRun } from "./suite.js";
  * tenant B and as outsiders. Exits non-zero on any leak with a lock on, or on no leak with all
  * locks off (a blind eval).
  */
-const USAGE = "usage: tsx evals/isolation/run.ts [--backend pglite|postgres|both] [--modes 1,2,3,4[,5]]";
+const USAGE = "usage: tsx evals/isolation/run.ts [--backend pglite|postgres|both|worker] [--modes 1,2,3,4[,5]]";
 
 /** A bad command line: printed as a message with the usage, not as a stack trace. */
 class UsageError extends Error {}
@@ -33,8 +34,13 @@ function parseCli(): { backends: EvalBackend[]; modeIds: number[] } {
   }
   const databaseUrl = process.env.DATABASE_URL || undefined;
   const choice = values.backend ?? (databaseUrl ? "postgres" : "pglite");
-  if (!["pglite", "postgres", "both"].includes(choice)) throw new UsageError(`unknown --backend ${choice}`);
+  if (!["pglite", "postgres", "both", "worker"].includes(choice)) throw new UsageError(`unknown --backend ${choice}`);
   if (choice !== "pglite" && !databaseUrl) throw new UsageError(`--backend ${choice} needs DATABASE_URL`);
+  if (choice === "worker") {
+    // The weakened-lock modes are in-process hooks; a Worker is built from bindings and has none.
+    if (values.modes && values.modes !== "1") throw new UsageError("--backend worker runs mode 1 only (the mutation modes need in-process hooks)");
+    return { backends: [{ name: "worker", databaseUrl }], modeIds: [1] };
+  }
   const backends: EvalBackend[] = [];
   if (choice !== "postgres") backends.push({ name: "pglite", databaseUrl: undefined });
   if (choice !== "pglite") backends.push({ name: "postgres", databaseUrl });
@@ -74,6 +80,7 @@ async function main(): Promise<number> {
   } finally {
     await llm.close();
   }
+  if (backends.some((b) => b.name === "worker")) console.log(`\nnote: not run on the worker backend (no metrics on Workers): ${[...NOT_ON_WORKERS].join("; ")}`);
   if (!MODES.some((m) => m.expectLeak && modeIds.includes(m.id))) console.log("\nnote: mode 4 not run, so this run does not show that the eval can detect a leak");
   printSummary(summaries, (performance.now() - started) / 1000);
   return summaries.every((s) => s.passed) ? 0 : 1;

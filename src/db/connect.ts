@@ -3,9 +3,6 @@ import { lockDataDir } from "./data-dir-lock.js";
 import * as schema from "./schema.js";
 import { Database, type DrizzleDb, type IsolationMutations } from "./database.js";
 
-/** See the pool below: how long a session may sit idle inside a transaction before the server ends it. */
-const IDLE_IN_TRANSACTION_TIMEOUT_MS = 15_000;
-
 export interface ConnectOptions {
   /** Postgres URL; when absent, the embedded PGlite database in `dataDir` is used. */
   databaseUrl?: string | undefined;
@@ -21,21 +18,8 @@ export interface ConnectOptions {
  */
 export async function connectDatabase(options: ConnectOptions): Promise<Database> {
   if (options.databaseUrl) {
-    const { default: pg } = await import("pg");
-    const { drizzle } = await import("drizzle-orm/node-postgres");
-    const pool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: options.poolSize ?? 10,
-      // A process that stalls inside a transaction (a long GC pause, a frozen VM, a partition) must
-      // not hold its locks — a tenant's budget lock, a job row — until TCP gives up: the server
-      // ends such a session and releases them, so other instances can take its work over.
-      // Fence never waits on anything but the database inside a transaction.
-      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
-    });
-    // A dropped idle connection must not crash the process; the pool replaces it.
-    pool.on("error", () => {});
-    const db = drizzle(pool, { schema }) as unknown as DrizzleDb;
-    return new Database("postgres", db, () => pool.end(), options.mutations);
+    const { connectPostgres } = await import("./connect-postgres.js");
+    return connectPostgres({ databaseUrl: options.databaseUrl, poolSize: options.poolSize, mutations: options.mutations });
   }
 
   const { PGlite } = await import("@electric-sql/pglite");

@@ -22,6 +22,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   tenant_isolation_violation: 500,
   upstream_error: 502,
   not_ready: 503,
+  not_implemented: 501,
   internal_error: 500,
 };
 

@@ -235,6 +235,22 @@ export class JobRunner {
     await Promise.all(this.loops.splice(0));
   }
 
+  /**
+   * Claims and runs due jobs one after another until none is left, `maxJobs` ran or `deadline`
+   * passed; for runtimes without background loops (Workers: after a 202, and from a Cron Trigger).
+   */
+  async runAvailable(maxJobs: number, deadline = Number.POSITIVE_INFINITY): Promise<number> {
+    const workerId = `${this.instanceId}:batch`;
+    let ran = 0;
+    while (ran < maxJobs && Date.now() < deadline) {
+      const job = await this.scheduler.claim(workerId, { onlyIdleTenants: false });
+      if (!job) break;
+      await this.runClaimed(job, workerId);
+      ran++;
+    }
+    return ran;
+  }
+
   private async loop(workerId: string, reserved: boolean): Promise<void> {
     while (!this.stopping) {
       let job: ClaimedJob | undefined;

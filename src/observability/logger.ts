@@ -53,6 +53,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         ],
         censor: "[redacted]",
       },
+      // Workers bundle pino's browser build, which has no logMethod hook and no stream: each record
+      // is masked here instead and written as one JSON line (Node's build ignores this option).
+      browser: { asObject: true, write: (record: object) => console.log(JSON.stringify(maskPiiDeep({ service: "fence", ...record }))) },
     },
     destination,
   );

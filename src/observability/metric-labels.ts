@@ -27,6 +27,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   tenant_isolation_violation: true,
   upstream_error: true,
   not_ready: true,
+  not_implemented: true,
   internal_error: true,
 };
 

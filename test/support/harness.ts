@@ -12,14 +12,20 @@ import { createLogger, type Logger } from "../../src/observability/logger.js";
  * scripts/setup-postgres.sh). Tests create fresh tenants, so suites share one Postgres database.
  */
 export interface Backend {
-  name: "pglite" | "postgres";
+  /** `worker`: Fence on workerd (`wrangler dev`) over Postgres — see test/integration/worker-contract.test.ts. */
+  name: "pglite" | "postgres" | "worker";
   databaseUrl: string | undefined;
 }
 
-export const backends: Backend[] = [
-  { name: "pglite", databaseUrl: undefined },
-  ...(process.env.DATABASE_URL ? [{ name: "postgres" as const, databaseUrl: process.env.DATABASE_URL }] : []),
-];
+/** Set by worker-contract.test.ts before it loads the shared suites: they then run against the Worker only. */
+const workerTarget = process.env.FENCE_CONTRACT_TARGET === "worker" && process.env.DATABASE_URL;
+
+export const backends: Backend[] = workerTarget
+  ? [{ name: "worker", databaseUrl: process.env.DATABASE_URL }]
+  : [
+      { name: "pglite", databaseUrl: undefined },
+      ...(process.env.DATABASE_URL ? [{ name: "postgres" as const, databaseUrl: process.env.DATABASE_URL }] : []),
+    ];
 
 export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
 
@@ -52,9 +58,16 @@ export class TestFence {
     readonly fence: FenceInstance,
     readonly config: FenceConfig,
     readonly backend: Backend,
+    /** The Worker serving this fence's requests (backend `worker`); `fence` is a Node instance on its database. */
+    readonly remote?: { url: string; stop(): Promise<void>; output(): string },
   ) {}
 
   static async start(backend: Backend, options: StartOptions = {}): Promise<TestFence> {
+    if (backend.name === "worker") {
+      const { startWorkerFence } = await import("./worker-harness.js");
+      const { fence, config, worker } = await startWorkerFence(backend, options.env ?? {});
+      return new TestFence(fence, config, backend, worker);
+    }
     const config = loadConfig({
       FENCE_ADMIN_KEY: ADMIN_KEY,
       FENCE_DATA_DIR: "memory://",
@@ -79,6 +92,7 @@ export class TestFence {
       headers["content-type"] ??= "application/json";
       body = JSON.stringify(init.json);
     }
+    if (this.remote) return fetch(`${this.remote.url}${path}`, { method, headers, body });
     return this.fence.app.request(path, { method, headers, body });
   }
 
@@ -103,8 +117,9 @@ export class TestFence {
     return (await res.json()) as { id: string; chunk_count: number; outcome: string; version: number };
   }
 
-  close(): Promise<void> {
-    return this.fence.close();
+  async close(): Promise<void> {
+    await this.fence.close();
+    await this.remote?.stop();
   }
 }
 

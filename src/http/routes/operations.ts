@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { Database } from "../../db/database.js";
-import { migrationsAreCurrent } from "../../db/migrate.js";
+import { migrationsAreCurrent } from "../../db/schema-version.js";
 import type { AppEnv } from "../types.js";
 
 /** Liveness and readiness for load balancers and orchestrators. Neither needs credentials. */

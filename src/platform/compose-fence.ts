@@ -1,0 +1,141 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createApp } from "../app.js";
+import { TenantCaches, type SharedCacheBackend } from "../cache/tenant-caches.js";
+import { ChatService } from "../chat/chat-service.js";
+import { LlmClient } from "../chat/llm-client.js";
+import type { FenceConfig } from "../config.js";
+import type { Database } from "../db/database.js";
+import type { EmbeddingProvider } from "../embeddings/provider.js";
+import { NotAvailableOnRuntimeError } from "../errors.js";
+import type { RequestMetricsSink } from "../http/middleware/http-metrics.js";
+import type { MetricsExposition } from "../http/routes/metrics.js";
+import type { AppEnv } from "../http/types.js";
+import { DocumentStore } from "../ingest/document-store.js";
+import { DocumentIngestor } from "../ingest/ingest-document.js";
+import { INGEST_DOCUMENT_JOB, IngestJobHandler } from "../ingest/ingest-job.js";
+import { FairScheduler } from "../jobs/fair-scheduler.js";
+import { JobQueue } from "../jobs/job-queue.js";
+import { JobRunner } from "../jobs/job-runner.js";
+import { readQueueDepth } from "../jobs/queue-depth.js";
+import { AdmissionController } from "../limits/admission.js";
+import type { CounterStore } from "../limits/counter-store.js";
+import type { QueueDiscipline } from "../limits/fair-queue.js";
+import { BudgetGuard } from "../limits/budget-guard.js";
+import { ProviderLane } from "../limits/provider-lane.js";
+import { UsageReports } from "../metering/usage-report.js";
+import type { Logger } from "../observability/logger.js";
+// Types only: prom-client and the OTel SDK are loaded by the Node entry, never by this module.
+import type { FenceMetrics } from "../observability/metrics.js";
+import type { Tracing } from "../observability/tracing.js";
+import { SecurityEvents } from "../observability/security-events.js";
+import { PlanAdmin } from "../plans/plan-admin.js";
+import { Retriever } from "../retrieval/retriever.js";
+import { EvalCases } from "../runs/eval-cases.js";
+import { JobRunRecorder } from "../runs/job-runs.js";
+import { RunRecords } from "../runs/run-records.js";
+import { RunRetentionSweep } from "../runs/retention-sweep.js";
+import { RunStore } from "../runs/run-store.js";
+import { TenantAdmin } from "../tenancy/tenant-admin.js";
+
+/**
+ * What a runtime hands over, already made: the platform-neutral half of the composition root.
+ * Node (fence.ts) connects PGlite or a pg pool, loads the model, Redis, prom-client and OTel;
+ * Workers (worker.ts) bring a per-request pg pool over Hyperdrive and an HTTP embeddings provider.
+ * Nothing here opens a socket, a file or a thread, or starts a timer.
+ */
+export interface FenceDependencies {
+  config: FenceConfig;
+  db: Database;
+  embeddings: EmbeddingProvider;
+  logger: Logger;
+  /** Admission counters (in memory, Redis, …); every key is built tenant-first by AdmissionController. */
+  counters: CounterStore;
+  /** A second cache level shared by instances (Redis on Node); none keeps caches per instance. */
+  sharedCache?: { backend: SharedCacheBackend; onError: (error: unknown) => void } | undefined;
+  /** Prometheus metrics (Node); absent on Workers, where GET /metrics answers 501 to whoever may scrape it. */
+  metrics?: FenceMetrics | undefined;
+  tracing?: Tracing | undefined;
+  /** Called when a job is queued by this instance (Node wakes its own workers; Workers run it in waitUntil). */
+  onJobQueued?: () => void;
+  scheduling?: QueueDiscipline | undefined;
+  recordRuns?: boolean | undefined;
+}
+
+export interface ComposedFence {
+  app: OpenAPIHono<AppEnv>;
+  securityEvents: SecurityEvents;
+  caches: TenantCaches;
+  budgets: BudgetGuard;
+  retriever: Retriever;
+  jobs: JobQueue;
+  /** Job workers, not started: the runtime decides (loops on Node, bounded batches on Workers). */
+  jobRunner: JobRunner;
+  runs: RunRecords;
+  runRetention: RunRetentionSweep;
+}
+
+/** Without a metrics registry: /metrics keeps its authentication (401 for tenants), then answers 501. */
+const METRICS_UNAVAILABLE: MetricsExposition & RequestMetricsSink = {
+  contentType: "text/plain",
+  render: () => Promise.reject(new NotAvailableOnRuntimeError("GET /metrics (Prometheus)", "this runtime (Cloudflare Workers)")),
+  observeRequest: () => undefined,
+};
+
+/** Services → app, from dependencies the runtime made. Shared by Node and Workers, so both serve the same app. */
+export function composeFence(deps: FenceDependencies): ComposedFence {
+  const { config, db, embeddings, logger, metrics } = deps;
+  const llmLane = config.llm ? new ProviderLane("llm", { ...config.llm.lane, discipline: deps.scheduling }) : undefined;
+  if (metrics) {
+    for (const lane of [llmLane, embeddings.lane]) if (lane) metrics.watchLane(lane);
+    metrics.watchJobQueue(() => readQueueDepth(db));
+  }
+  const securityEvents = new SecurityEvents(logger, { onReport: metrics?.securityEvent, trustedProxyHops: config.trustedProxyHops });
+  const caches = new TenantCaches(config.cacheEntries, deps.sharedCache?.backend, deps.sharedCache?.onError, metrics?.cacheLookup);
+  const admission = new AdmissionController(deps.counters, { maxInFlight: config.maxInFlight }, logger);
+  const budgets = new BudgetGuard(db, config.internalMicrosPerMTok, admission, metrics?.usageCharged);
+  // Run records (runs/): written by chat, uploads and job attempts; swept after the retention period.
+  const runStore = new RunStore(db);
+  const runs = new RunRecords(runStore, logger, deps.recordRuns ?? true);
+  const runRetention = new RunRetentionSweep(runStore, logger, { retentionDays: config.runRetentionDays, intervalMs: 60 * 60 * 1000 });
+  const retriever = new Retriever(db, embeddings, caches, securityEvents, budgets, { efSearch: config.retrieval.hnswEfSearch });
+  const chat = new ChatService(db, retriever, caches, securityEvents, budgets, config.llm && llmLane ? new LlmClient(config.llm, llmLane) : undefined, {
+    k: 8,
+    minRelevance: config.retrieval.minRelevance,
+    maxPassages: 6,
+    maxContextChars: 6000,
+    provider: config.llm?.provider ?? "none",
+    fallbackModel: config.llm?.fallbackModel,
+    maxOutputTokens: config.llm?.maxOutputTokens ?? 0,
+  }, runs);
+  const ingestor = new DocumentIngestor(db, embeddings, budgets, { maxTextChars: config.limits.maxTextChars });
+  const scheduler = new FairScheduler(db, {
+    leaseMs: config.jobs.leaseMs,
+    discipline: deps.scheduling,
+    capabilities: [embeddings.model],
+  });
+  const jobRunner = new JobRunner(db, scheduler, [new IngestJobHandler(ingestor)], logger, config.jobs, metrics?.jobs);
+  jobRunner.recordAttemptsWith(new JobRunRecorder(runs, { [INGEST_DOCUMENT_JOB]: "ingest" }, { provider: embeddings.model.split(":")[0]!, model: embeddings.model }));
+  const jobQueue = new JobQueue(db, deps.onJobQueued ?? (() => jobRunner.wake()));
+  const app = createApp({
+    db,
+    logger,
+    securityEvents,
+    tenantAdmin: new TenantAdmin(db, caches),
+    ingestor,
+    jobQueue,
+    budgets,
+    planAdmin: new PlanAdmin(db),
+    usageReports: new UsageReports(db),
+    admission,
+    documents: new DocumentStore(db),
+    retriever,
+    chat,
+    embeddingModel: embeddings.model,
+    adminKey: config.adminKey,
+    runs: { records: runs, cases: new EvalCases(db, runStore) },
+    metrics: { registry: metrics ?? METRICS_UNAVAILABLE, token: config.metrics.token },
+    tracing: deps.tracing,
+    limits: config.limits,
+  });
+  return { app, securityEvents, caches, budgets, retriever, jobs: jobQueue, jobRunner, runs, runRetention };
+}

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { migrateForDeploy } from "../../src/platform/migrate-for-deploy.js";
+import { freePort, waitUntilReady, type FenceProcess } from "./fence-process.js";
+import { ADMIN_KEY } from "./harness.js";
+import { scratchDatabase } from "./scratch-database.js";
+
+/**
+ * Fence as a Cloudflare Worker, locally: `wrangler dev` (workerd) on a free loopback port, with its
+ * Hyperdrive binding pointed at a scratch Postgres database (migrated first by the same code as
+ * `npm run migrate`) and vars/secrets passed with `--var`. Every child is killed when the test
+ * process exits, even if a suite forgets to stop it.
+ */
+const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const children = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+export interface WorkerProcess extends FenceProcess {
+  /** The scratch database the Worker serves (a Node instance may open it too, for owner-level checks). */
+  databaseUrl: string;
+}
+
+export interface WorkerOptions {
+  /** The Postgres server; a scratch database is made on it and dropped on stop. */
+  databaseUrl: string;
+  /** Vars and secrets (FENCE_ADMIN_KEY defaults to the test admin key). */
+  vars: Record<string, string>;
+  /** Embedding model and dimensions for the vector index `npm run migrate` creates. */
+  embeddings?: { model: string; dimensions: number };
+  /** Leave the database unmigrated (to see the Worker refuse to serve). */
+  skipMigrations?: boolean;
+  timeoutMs?: number;
+}
+
+/** Hyperdrive's local connection string needs a password even where the server trusts the client. */
+function withPassword(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.password) parsed.password = "x";
+  return parsed.toString();
+}
+
+export async function spawnWorker(options: WorkerOptions): Promise<WorkerProcess> {
+  const scratch = await scratchDatabase(options.databaseUrl, "fence_worker");
+  try {
+    if (!options.skipMigrations) await migrateForDeploy({ databaseUrl: scratch.url, embeddings: options.embeddings });
+    const [port, inspectorPort] = [await freePort(), await freePort()];
+    const vars = { FENCE_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: "warn", ...options.vars };
+    const args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false"];
+    for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
+    const child = spawn("npx", args, {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: withPassword(scratch.url),
+        WRANGLER_SEND_METRICS: "false",
+        CI: "true",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    children.add(child);
+    let output = "";
+    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code) => {
+        children.delete(child);
+        resolve(code);
+      }),
+    );
+    // npx → wrangler → workerd: signal the whole process group, so no workerd outlives the test.
+    const signal = (name: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, name);
+      } catch {
+        // already gone
+      }
+    };
+    return {
+      url: `http://127.0.0.1:${port}`,
+      pid: child.pid!,
+      databaseUrl: scratch.url,
+      output: () => output,
+      exited,
+      async stop() {
+        if (child.exitCode === null && child.signalCode === null) {
+          signal("SIGTERM");
+          const timer = setTimeout(() => signal("SIGKILL"), 5000);
+          await exited;
+          clearTimeout(timer);
+        }
+        await scratch.drop();
+      },
+    };
+  } catch (error) {
+    await scratch.drop();
+    throw error;
+  }
+}
+
+/** Starts the Worker and waits until /readyz answers 200 (the first request builds Fence in the isolate). */
+export async function startWorker(options: WorkerOptions): Promise<WorkerProcess> {
+  const worker = await spawnWorker(options);
+  try {
+    await waitUntilReady(worker, options.timeoutMs ?? 90_000);
+    return worker;
+  } catch (error) {
+    await worker.stop();
+    throw error;
+  }
+}
