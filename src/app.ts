@@ -99,7 +99,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
     for (const [path, kind] of [["/v1/chat", "chat"], ["/v1/documents", "ingest"], ["/v1/documents/batch", "ingest"]] as const) {
       app.use(path, recordAdmissionRefusals(services.runs.records, kind));
     }
-    app.route("/v1/admin", adminRunRoutes(services.runs.records.store, validationHook));
+    app.route("/v1/admin", adminRunRoutes(services.runs.records, validationHook));
   }
 
   const authenticate = tenantAuth(services.db, services.securityEvents);
@@ -119,7 +119,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   tenantApp.route("/", retrievalRoutes(services.retriever, services.chat, services.limits.searchMaxK, validationHook));
   tenantApp.route("/", limitsRoutes(services.budgets, validationHook));
   tenantApp.route("/", tenantUsageRoutes(services.usageReports, validationHook));
-  if (services.runs) tenantApp.route("/", runRoutes(services.runs.records.store, services.runs.cases, validationHook));
+  if (services.runs) tenantApp.route("/", runRoutes(services.runs.records, services.runs.cases, validationHook));
   app.route("/v1", tenantApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "tenantKey", {

@@ -129,6 +129,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       runRetention,
       async close() {
         await runner.stop();
+        await runs.settled(); // run records still being written after their responses
         await tracing?.shutdown();
         await runRetention.stop();
         await counters.close();

@@ -61,6 +61,8 @@ async function build(env: WorkerEnv): Promise<WorkerFence> {
     logger,
     // Per isolate: see the README for why (budgets, the limit that costs money, are in Postgres).
     counters: new MemoryCounterStore(),
+    // Run records are written after the response: inside this invocation, before its pool closes.
+    keepAlive: (write) => runInBackground(() => write),
     // FENCE_JOB_WORKERS=0: this Worker only queues; the cron sweep or Node instances on the same database run the jobs.
     onJobQueued:
       config.jobs.workers > 0

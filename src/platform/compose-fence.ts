@@ -59,6 +59,8 @@ export interface FenceDependencies {
   onJobQueued?: () => void;
   scheduling?: QueueDiscipline | undefined;
   recordRuns?: boolean | undefined;
+  /** Keeps work that outlives its response alive (Workers: ctx.waitUntil); Node needs nothing. */
+  keepAlive?: ((work: Promise<void>) => void) | undefined;
 }
 
 export interface ComposedFence {
@@ -95,7 +97,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
   const budgets = new BudgetGuard(db, config.internalMicrosPerMTok, admission, metrics?.usageCharged);
   // Run records (runs/): written by chat, uploads and job attempts; swept after the retention period.
   const runStore = new RunStore(db);
-  const runs = new RunRecords(runStore, logger, deps.recordRuns ?? true);
+  const runs = new RunRecords(runStore, logger, deps.recordRuns ?? true, deps.keepAlive);
   const runRetention = new RunRetentionSweep(runStore, logger, { retentionDays: config.runRetentionDays, intervalMs: 60 * 60 * 1000 });
   const retriever = new Retriever(db, embeddings, caches, securityEvents, budgets, { efSearch: config.retrieval.hnswEfSearch });
   const chat = new ChatService(db, retriever, caches, securityEvents, budgets, config.llm && llmLane ? new LlmClient(config.llm, llmLane) : undefined, {

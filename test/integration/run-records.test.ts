@@ -1,4 +1,5 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROMPT_VERSION } from "../../src/chat/prompt.js";
 import { queryRows } from "../../src/db/database.js";
@@ -511,16 +512,44 @@ describe.each(backends)("run records on $name", (backend) => {
 describe.each(backends)("run recording failures on $name", (backend) => {
   let fence: TestFence;
   let drop: () => Promise<void>;
+  let isolatedUrl: string | undefined;
 
   beforeAll(async () => {
     // A database of its own: the test takes a privilege away from the tenant role for a moment.
     const isolated = await isolatedBackend(backend, "fence_runs");
     drop = isolated.drop;
+    isolatedUrl = isolated.backend.databaseUrl;
     fence = await TestFence.start(isolated.backend, { env: { FENCE_JOB_WORKERS: "0" } });
   });
   afterAll(async () => {
     await fence?.close();
     await drop?.();
+  });
+
+  it("answers without waiting for the run's write; a read of the run waits for it (Postgres: a lock holds the write)", async () => {
+    const url = isolatedUrl;
+    if (!url) return; // PGlite has one connection: a lock held elsewhere would stop the chat too
+    const tenant = await fence.createTenant();
+    await fence.upload(tenant, { title: "Opening hours", text: "The shop opens at 9 and closes at 18 on weekdays." });
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      await blocker.query("BEGIN");
+      await blocker.query("LOCK TABLE runs IN EXCLUSIVE MODE"); // reads pass, inserts wait
+      const res = await readJson<ChatBody & { request_id: string }>(
+        fence.request("POST", "/v1/chat", { key: tenant.key, json: { question: "When does the shop open?" } }),
+      );
+      expect(res.status).toBe(200); // answered while its run's insert is still blocked
+      let read: Response | undefined;
+      const reading = Promise.resolve(fence.request("GET", `/v1/runs/${res.body.request_id}`, { key: tenant.key })).then((r) => (read = r));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(read).toBeUndefined(); // the read waits for the write under way…
+      await blocker.query("COMMIT");
+      await reading;
+      expect(read!.status).toBe(200); // …and then finds the run
+    } finally {
+      await blocker.end();
+    }
   });
 
   it("answers the request when its run cannot be stored, and counts the failure", async () => {
@@ -534,6 +563,8 @@ describe.each(backends)("run recording failures on $name", (backend) => {
       );
       expect(res.status).toBe(200);
       expect(res.body.answer).toContain("30 days");
+      // The run is written after the response; wait for it before looking at the outcome.
+      await fence.fence.runs.settled();
       expect(fence.fence.runs.recordingFailures).toBe(failuresBefore + 1);
       expect((await fence.request("GET", `/v1/runs/${res.body.request_id}`, { key: tenant.key })).status).toBe(404);
     } finally {

@@ -1,7 +1,8 @@
 import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { EvalCaseRow, RunRow } from "../../db/schema.js";
 import type { EvalCases } from "../../runs/eval-cases.js";
-import type { RunFilter, RunStore } from "../../runs/run-store.js";
+import type { RunRecords } from "../../runs/run-records.js";
+import type { RunFilter } from "../../runs/run-store.js";
 import { commonErrors } from "../schemas.js";
 import {
   AdminRun,
@@ -145,16 +146,25 @@ function filterOf(query: z.infer<typeof ListRunsQuery>): RunFilter {
   };
 }
 
-/** The tenant's own runs and eval cases (mounted behind tenant authentication). */
-export function runRoutes(store: RunStore, cases: EvalCases, defaultHook: Hook) {
+/**
+ * The tenant's own runs and eval cases (mounted behind tenant authentication). Each read first
+ * waits for this instance's run writes of the tenant still under way (RunRecords.settled).
+ */
+export function runRoutes(records: RunRecords, cases: EvalCases, defaultHook: Hook) {
+  const { store } = records;
   return new OpenAPIHono<AppEnv>({ defaultHook })
     .openapi(listRuns, async (c) => {
+      await records.settled(c.get("tenant").tenantId);
       const page = await store.list(c.get("tenant"), filterOf(c.req.valid("query")));
       return c.json({ runs: page.runs.map(runJson), next_cursor: page.nextCursor }, 200);
     })
-    .openapi(getRun, async (c) => c.json(runJson(await store.get(c.get("tenant"), c.req.valid("param").request_id)), 200))
+    .openapi(getRun, async (c) => {
+      await records.settled(c.get("tenant").tenantId);
+      return c.json(runJson(await store.get(c.get("tenant"), c.req.valid("param").request_id)), 200);
+    })
     .openapi(createEvalCase, async (c) => {
       const body = c.req.valid("json");
+      await records.settled(c.get("tenant").tenantId);
       const created = await cases.create(c.get("tenant"), {
         runId: body.run_id,
         requestId: body.request_id,
@@ -172,15 +182,18 @@ export function runRoutes(store: RunStore, cases: EvalCases, defaultHook: Hook) 
 }
 
 /** Any tenant's runs, for the platform admin (mounted under /v1/admin behind the admin key). */
-export function adminRunRoutes(store: RunStore, defaultHook: Hook) {
+export function adminRunRoutes(records: RunRecords, defaultHook: Hook) {
+  const { store } = records;
   return new OpenAPIHono<AppEnv>({ defaultHook })
     .openapi(adminListRuns, async (c) => {
       const { tenant_id } = c.req.valid("param");
+      await records.settled(tenant_id);
       const page = await store.listForTenant(tenant_id, filterOf(c.req.valid("query")));
       return c.json({ runs: page.runs.map((r) => ({ ...runJson(r), tenant_id: r.tenantId })), next_cursor: page.nextCursor }, 200);
     })
     .openapi(adminGetRun, async (c) => {
       const { tenant_id, request_id } = c.req.valid("param");
+      await records.settled(tenant_id);
       const row = await store.getForTenant(tenant_id, request_id);
       return c.json({ ...runJson(row), tenant_id: row.tenantId }, 200);
     });
