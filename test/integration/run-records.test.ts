@@ -555,6 +555,7 @@ describe.each(backends)("run recording failures on $name", (backend) => {
   it("answers the request when its run cannot be stored, and counts the failure", async () => {
     const tenant = await fence.createTenant();
     await fence.upload(tenant, { title: "Refund policy", text: "Customers can request a refund within 30 days of purchase." });
+    await fence.fence.runs.settled(); // the upload's own run is written after its response
     const failuresBefore = fence.fence.runs.recordingFailures;
     await fence.fence.db.asOwner((tx) => tx.execute(sql`REVOKE INSERT ON runs FROM fence_app`));
     try {
