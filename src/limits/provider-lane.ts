@@ -203,7 +203,7 @@ export class ProviderLane {
         this.reservationTimer ??= setTimeout(() => {
           this.reservationTimer = undefined;
           this.pump();
-        }, this.shares.windowMs);
+        }, this.shares.windowMs + 10); // a timer may fire a millisecond early by Date.now()
         this.reservationTimer.unref();
         return;
       }

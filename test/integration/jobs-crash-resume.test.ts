@@ -28,7 +28,9 @@ import { scratchDatabase } from "../support/scratch-database.js";
  */
 const DOCS = 5;
 const CHUNKS_PER_DOC = 12;
-const JOB_ENV = { FENCE_JOB_WORKERS: "1", FENCE_JOB_LEASE_MS: "1500", FENCE_JOB_POLL_MS: "100" };
+// One worker per process, and no reserved one (it could take a second job of the batch before the
+// first counts as running): the scenario has exactly one job in progress when the process is killed.
+const JOB_ENV = { FENCE_JOB_WORKERS: "1", FENCE_JOB_RESERVED_WORKERS: "0", FENCE_JOB_LEASE_MS: "1500", FENCE_JOB_POLL_MS: "100" };
 
 interface Target {
   name: string;

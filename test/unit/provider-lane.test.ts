@@ -186,7 +186,7 @@ describe("ProviderLane", () => {
       const flood = [heldCall(l, "aggressor"), heldCall(l, "aggressor")];
       await sleep(5);
       expect(flood.map((c) => c.started)).toEqual([true, false]);
-      await sleep(600);
+      await sleep(1_000);
       expect(flood.map((c) => c.started)).toEqual([true, true]);
       for (const c of flood) c.release();
       await Promise.all(flood.map((c) => c.done));
