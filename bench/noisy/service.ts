@@ -1,11 +1,8 @@
-import { randomBytes } from "node:crypto";
-import { loadConfig } from "../../src/config.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import { buildFence, type FenceInstance } from "../../src/fence.js";
+import type { FenceInstance } from "../../src/fence.js";
 import type { Flow, QueueDiscipline } from "../../src/limits/fair-queue.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { serveOnLoopback } from "../../test/support/harness.js";
-import { scratchDatabase } from "../../test/support/scratch-database.js";
+import { startServedFence } from "../served-fence.js";
 import type { NoisyOptions } from "./options.js";
 
 /** One embedding call as the model saw it: whose, how urgent, how many texts, and how long it took (queue + work). */
@@ -81,7 +78,7 @@ export class ServiceUnderTest {
     readonly url: string,
     readonly embeddings: RecordingEmbeddings,
     private readonly adminKey: string,
-    private readonly closers: (() => Promise<void>)[],
+    readonly close: () => Promise<void>,
   ) {}
 
   static async start(
@@ -90,12 +87,12 @@ export class ServiceUnderTest {
     model: EmbeddingProvider,
     llmUrl: string,
   ): Promise<ServiceUnderTest> {
-    const closers: (() => Promise<void>)[] = [];
-    try {
-      const adminKey = randomBytes(24).toString("hex");
-      const env: Record<string, string> = {
-        FENCE_ADMIN_KEY: adminKey,
-        FENCE_DATA_DIR: "memory://",
+    const embeddings = new RecordingEmbeddings(model);
+    const served = await startServedFence({
+      backend: options.backend,
+      databaseUrl: options.databaseUrl,
+      scratchPrefix: "fence_bench_noisy",
+      env: {
         LOG_LEVEL: "silent",
         LLM_BASE_URL: llmUrl,
         LLM_MODEL: "bench-llm",
@@ -108,22 +105,10 @@ export class ServiceUnderTest {
         FENCE_JOB_WORKERS: String(options.jobWorkers),
         FENCE_JOB_RESERVED_WORKERS: String(options.reservedWorkers),
         LLM_RESERVED_SLOTS: String(options.llmReservedSlots),
-      };
-      if (options.backend === "postgres") {
-        const scratch = await scratchDatabase(options.databaseUrl!, "fence_bench_noisy");
-        closers.unshift(scratch.drop);
-        env.DATABASE_URL = scratch.url;
-      }
-      const embeddings = new RecordingEmbeddings(model);
-      const fence = await buildFence(loadConfig(env), { embeddings, scheduling: discipline, logger: createLogger("silent") });
-      closers.unshift(() => fence.close());
-      const server = await serveOnLoopback(fence.app.fetch);
-      closers.unshift(server.close);
-      return new ServiceUnderTest(discipline, fence, server.url, embeddings, adminKey, closers);
-    } catch (error) {
-      for (const close of closers) await close().catch(() => undefined);
-      throw error;
-    }
+      },
+      build: { embeddings, scheduling: discipline, logger: createLogger("silent") },
+    });
+    return new ServiceUnderTest(discipline, served.fence, served.url, embeddings, served.adminKey, served.close);
   }
 
   async request(
@@ -195,9 +180,5 @@ export class ServiceUnderTest {
       const res = await this.request("POST", "/v1/documents", tenant.key, { title: doc.title, text: doc.markdown });
       if (res.status !== 201) throw new Error(`seed upload: ${res.status} ${JSON.stringify(res.body)}`);
     }
-  }
-
-  async close(): Promise<void> {
-    for (const close of this.closers) await close();
   }
 }

@@ -1,15 +1,12 @@
-import { randomBytes } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { pino } from "pino";
-import { loadConfig } from "../../src/config.js";
 import { queryRows } from "../../src/db/database.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import { buildFence, type FenceInstance } from "../../src/fence.js";
+import type { FenceInstance } from "../../src/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { serveOnLoopback } from "../../test/support/harness.js";
-import { scratchDatabase } from "../../test/support/scratch-database.js";
+import { describeBackend, startServedFence } from "../served-fence.js";
 import { summarize, type LatencySummary } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
 import type { ClientThread } from "./client.js";
@@ -68,7 +65,7 @@ export class BenchInstance {
     private readonly adminKey: string,
     readonly logFile: string | undefined,
     readonly runWrites: RunWriteTimer | undefined,
-    private readonly closers: (() => Promise<void>)[],
+    readonly close: () => Promise<void>,
   ) {}
 
   static async start(
@@ -79,43 +76,29 @@ export class BenchInstance {
     logDir: string,
     client: ClientThread,
   ): Promise<BenchInstance> {
-    const closers: (() => Promise<void>)[] = [];
-    try {
-      const adminKey = randomBytes(24).toString("hex");
-      const env: Record<string, string> = {
-        FENCE_ADMIN_KEY: adminKey,
-        FENCE_DATA_DIR: "memory://",
-        LLM_BASE_URL: llmUrl,
-        LLM_MODEL: "bench-llm",
-        LLM_API_KEY: "bench",
+    const { logging, runs } = VARIANTS[variant];
+    let logFile: string | undefined;
+    let logger = createLogger("silent");
+    let closeLog: (() => Promise<void>) | undefined;
+    if (logging) {
+      logFile = join(logDir, `${variant}.log`);
+      const destination = pino.destination({ dest: logFile, minLength: 0 });
+      closeLog = async () => {
+        destination.flushSync();
+        destination.end();
       };
-      if (options.backend === "postgres") {
-        const scratch = await scratchDatabase(options.databaseUrl!, "fence_bench_obs");
-        closers.unshift(scratch.drop);
-        env.DATABASE_URL = scratch.url;
-      }
-      const { logging, runs } = VARIANTS[variant];
-      let logFile: string | undefined;
-      let logger = createLogger("silent");
-      if (logging) {
-        logFile = join(logDir, `${variant}.log`);
-        const destination = pino.destination({ dest: logFile, minLength: 0 });
-        closers.unshift(async () => {
-          destination.flushSync();
-          destination.end();
-        });
-        logger = createLogger("info", destination);
-      }
-      const fence = await buildFence(loadConfig(env), { embeddings: model, logger, recordRuns: runs });
-      closers.unshift(() => fence.close());
-      const runWrites = runs ? new RunWriteTimer(fence) : undefined;
-      const server = await serveOnLoopback(fence.app.fetch);
-      closers.unshift(server.close);
-      return new BenchInstance(variant, fence, server.url, client, adminKey, logFile, runWrites, closers);
-    } catch (error) {
-      for (const close of closers) await close().catch(() => undefined);
-      throw error;
+      logger = createLogger("info", destination);
     }
+    const served = await startServedFence({
+      backend: options.backend,
+      databaseUrl: options.databaseUrl,
+      scratchPrefix: "fence_bench_obs",
+      env: { LLM_BASE_URL: llmUrl, LLM_MODEL: "bench-llm", LLM_API_KEY: "bench" },
+      build: { embeddings: model, logger, recordRuns: runs },
+      afterClose: closeLog,
+    });
+    const runWrites = runs ? new RunWriteTimer(served.fence) : undefined;
+    return new BenchInstance(variant, served.fence, served.url, client, served.adminKey, logFile, runWrites, served.close);
   }
 
   async request(method: string, path: string, key: string, json?: unknown): Promise<HttpResult> {
@@ -185,16 +168,9 @@ export class BenchInstance {
     return { lines: text.split("\n").filter(Boolean).length, bytes: (await stat(this.logFile)).size };
   }
 
-  /** PostgreSQL's version string, for the report. */
-  async backendLabel(): Promise<string> {
-    const [row] = await this.fence.db.asOwner((tx) => queryRows<{ version: string }>(tx, sql`SELECT version() AS version`));
-    const match = /^PostgreSQL (\S+)(?: \((PGlite [^)]+)\))?/.exec(row!.version);
-    if (!match) return row!.version;
-    return match[2] ? `PostgreSQL ${match[1]} (${match[2]}, WASM, in memory)` : `PostgreSQL ${match[1]} (scratch database per instance)`;
-  }
-
-  async close(): Promise<void> {
-    for (const close of this.closers) await close();
+  /** PostgreSQL's version, for the report. */
+  backendLabel(): Promise<string> {
+    return describeBackend(this.fence.db, "scratch database per instance");
   }
 }
 

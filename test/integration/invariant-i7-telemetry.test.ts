@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, SECURITY_LEVEL } from "../../src/observability/logger.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../support/harness.js";
+import type { LogLine } from "../support/log-line.js";
 
 /**
  * Invariant I7: logs carry tenant id, key id, project, environment and request id, and never raw
@@ -10,20 +11,6 @@ import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../support/harn
  * memory while a tenant uploads, searches, chats through the LLM path (where the prompt holding the
  * document text exists), has an LLM failure logged, and smuggles a tenant id.
  */
-interface LogLine {
-  level: number;
-  msg: string;
-  request_id?: string;
-  tenant_id?: string;
-  key_id?: string;
-  project?: string;
-  environment?: string;
-  route?: string;
-  status?: number;
-  latency_ms?: number;
-  security_event?: string;
-}
-
 describe.each(backends)("I7 telemetry on $name", (backend) => {
   const raw: string[] = [];
   const docSecret = `Umbrafox-${randomUUID()}`;

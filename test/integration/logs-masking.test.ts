@@ -8,6 +8,7 @@ import { SecurityEvents } from "../../src/observability/security-events.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { ADMIN_KEY, backends, serveOnLoopback, TestFence, type TestTenant } from "../support/harness.js";
 import { waitForJob, type JobJson } from "../support/job-helpers.js";
+import type { LogLine } from "../support/log-line.js";
 
 /**
  * Logs carry who and what (tenant, key id, environment, route, status, latency, model, tokens,
@@ -16,35 +17,6 @@ import { waitForJob, type JobJson } from "../support/job-helpers.js";
  * routes, client-chosen request ids, and the tenant's debug prompt logging — and none of it may
  * reach the captured log stream. Security events (revoked key, repeated 401s) get their own level.
  */
-interface LogLine {
-  level: number;
-  msg: string;
-  request_id?: string;
-  tenant_id?: string;
-  key_id?: string;
-  project?: string;
-  environment?: string;
-  route?: string;
-  method?: string;
-  status?: number;
-  latency_ms?: number;
-  error_code?: string;
-  model?: string;
-  prompt_tokens?: number;
-  completion_tokens?: number;
-  cache?: string;
-  security_event?: string;
-  client_address?: string;
-  debug_prompt?: boolean;
-  masked_question?: string;
-  context_chunk_ids?: string[];
-  job_id?: string;
-  kind?: string;
-  attempt?: number;
-  step?: string;
-  code?: string;
-}
-
 const base62 = (n: number) => [...randomBytes(n)].map((b) => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[b % 62]).join("");
 
 /** Known personal data and secrets, one of each kind (several forms for some). Unique per run. */

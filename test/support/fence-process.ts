@@ -8,11 +8,43 @@ import { ADMIN_KEY } from "./harness.js";
  * the start-up path itself. Every child is loopback-only, on a port picked by the OS, and is killed
  * when the test process exits even if a suite forgets to stop it.
  */
-const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const children = new Set<ChildProcess>();
+export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** How to kill each child still running; all of them are killed when the test process exits. */
+const children = new Set<(signal: NodeJS.Signals) => void>();
 process.once("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
+  for (const kill of children) kill("SIGKILL");
 });
+
+/**
+ * Watches a spawned child: gathers its output, resolves `exited` with its exit code, and stops it
+ * with SIGTERM (SIGKILL after 5 s). `kill` sends a signal (to the child, or its process group).
+ */
+export function superviseChild(
+  child: ChildProcess,
+  kill: (signal: NodeJS.Signals) => void = (signal) => child.kill(signal),
+): Pick<FenceProcess, "output" | "exited" | "stop"> {
+  children.add(kill);
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      children.delete(kill);
+      resolve(code);
+    }),
+  );
+  return {
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      kill("SIGTERM");
+      const timer = setTimeout(() => kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
 
 /** A port nothing listens on right now: the OS picks one for a throwaway listener, which then closes. */
 export function freePort(): Promise<number> {
@@ -48,29 +80,7 @@ export async function spawnFence(env: Record<string, string>): Promise<FenceProc
     env: { ...base, FENCE_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: "warn", FENCE_EMBEDDING_THREADS: "1", ...env, HOST: "127.0.0.1", PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  children.add(child);
-  let output = "";
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  return {
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid!,
-    output: () => output,
-    exited,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, ...superviseChild(child) };
 }
 
 /** Polls `/readyz` until it answers 200; fails early with the child's output if the child exits. */

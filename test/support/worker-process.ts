@@ -1,22 +1,15 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { spawn } from "node:child_process";
 import { migrateForDeploy } from "../../src/platform/migrate-for-deploy.js";
-import { freePort, waitUntilReady, type FenceProcess } from "./fence-process.js";
+import { freePort, REPO_ROOT, superviseChild, waitUntilReady, type FenceProcess } from "./fence-process.js";
 import { ADMIN_KEY } from "./harness.js";
 import { scratchDatabase } from "./scratch-database.js";
 
 /**
  * Fence as a Cloudflare Worker, locally: `wrangler dev` (workerd) on a free loopback port, with its
  * Hyperdrive binding pointed at a scratch Postgres database (migrated first by the same code as
- * `npm run migrate`) and vars/secrets passed with `--var`. Every child is killed when the test
- * process exits, even if a suite forgets to stop it.
+ * `npm run migrate`) and vars/secrets passed with `--var`. Like a Fence process, it is killed when
+ * the test process exits, even if a suite forgets to stop it.
  */
-const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const children = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
-
 export interface WorkerProcess extends FenceProcess {
   /** The scratch database the Worker serves (a Node instance may open it too, for owner-level checks). */
   databaseUrl: string;
@@ -60,37 +53,21 @@ export async function spawnWorker(options: WorkerOptions): Promise<WorkerProcess
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
-    children.add(child);
-    let output = "";
-    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-    const exited = new Promise<number | null>((resolve) =>
-      child.once("exit", (code) => {
-        children.delete(child);
-        resolve(code);
-      }),
-    );
     // npx → wrangler → workerd: signal the whole process group, so no workerd outlives the test.
-    const signal = (name: NodeJS.Signals) => {
+    const supervised = superviseChild(child, (signal) => {
       try {
-        process.kill(-child.pid!, name);
+        process.kill(-child.pid!, signal);
       } catch {
         // already gone
       }
-    };
+    });
     return {
       url: `http://127.0.0.1:${port}`,
       pid: child.pid!,
       databaseUrl: scratch.url,
-      output: () => output,
-      exited,
+      ...supervised,
       async stop() {
-        if (child.exitCode === null && child.signalCode === null) {
-          signal("SIGTERM");
-          const timer = setTimeout(() => signal("SIGKILL"), 5000);
-          await exited;
-          clearTimeout(timer);
-        }
+        await supervised.stop();
         await scratch.drop();
       },
     };

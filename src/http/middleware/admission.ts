@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AdmissionController } from "../../limits/admission.js";
 import type { AppEnv } from "../types.js";
+import { whenStreamEnds } from "./stream-end.js";
 
 /**
  * Runs after authentication: admits the request against the tenant's plan (429 with reason,
@@ -15,33 +16,9 @@ export function admission(controller: AdmissionController): MiddlewareHandler<Ap
       await next();
       for (const [name, value] of Object.entries(ticket.headers)) c.res.headers.set(name, value);
       streaming = c.res.headers.get("content-type")?.startsWith("text/event-stream") === true && c.res.body !== null;
-      if (streaming) c.res = new Response(releaseWhenDone(c.res.body!, ticket.release), c.res);
+      if (streaming) c.res = new Response(whenStreamEnds(c.res.body!, ticket.release), c.res);
     } finally {
       if (!streaming) await ticket.release();
     }
   };
-}
-
-/** Passes a response body through and releases the admission slot when it ends or is cancelled. */
-function releaseWhenDone(body: ReadableStream<Uint8Array>, release: () => Promise<void>): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) {
-          // Freed before the client sees the end, so its next request finds the slot free.
-          await release();
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (error) {
-        controller.error(error);
-        await release();
-      }
-    },
-    async cancel(reason) {
-      await reader.cancel(reason).catch(() => undefined);
-      await release();
-    },
-  });
 }

@@ -3,6 +3,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Logger } from "../../observability/logger.js";
 import type { SecurityEvents } from "../../observability/security-events.js";
 import type { AppEnv, RequestOutcome } from "../types.js";
+import { whenStreamEnds } from "./stream-end.js";
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
@@ -32,32 +33,6 @@ function outcomeFields(outcome: RequestOutcome): Record<string, unknown> {
     if (value !== undefined) fields[name.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`)] = value;
   }
   return fields;
-}
-
-/**
- * Passes a streamed body through unchanged and calls `onEnd` once when it has been read to the
- * end, has failed, or was cancelled by the client.
- */
-function observeEnd(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) {
-          controller.close();
-          onEnd();
-        } else controller.enqueue(value);
-      } catch (error) {
-        controller.error(error);
-        onEnd();
-      }
-    },
-    async cancel(reason) {
-      onEnd();
-      await reader.cancel(reason);
-    },
-  });
 }
 
 /**
@@ -106,7 +81,7 @@ export function requestContext(logger: Logger, securityEvents?: SecurityEvents):
     }
     const body = c.res.body;
     if (body && /^text\/event-stream/i.test(c.res.headers.get("content-type") ?? "")) {
-      c.res = new Response(observeEnd(body, writeAccessLine), c.res);
+      c.res = new Response(whenStreamEnds(body, writeAccessLine), c.res);
     } else {
       writeAccessLine();
     }
