@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { QueueDiscipline } from "../../src/limits/fair-queue.js";
 import { summarize, type LatencySummary } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
+import { chatStepBreakdown, uploadStepBreakdown, type ChatStepBreakdown, type UploadStepBreakdown } from "./step-breakdown.js";
 import { DONE, getJob, jobChunks, jobEnd, listJobs, type JobJson } from "./jobs.js";
 import type { NoisyOptions } from "./options.js";
 import type { BenchTenant, ServiceUnderTest } from "./service.js";
@@ -36,6 +37,10 @@ export interface VictimResult {
    * when it is PGlite (WASM, in process) and the benchmark's own clients all run on it.
    */
   mainThreadBusy: number;
+  /** The answered LLM chats' time by step, from their run records. */
+  steps: ChatStepBreakdown;
+  /** The finished uploads' jobs by step. */
+  uploadSteps: UploadStepBreakdown;
 }
 
 export interface AggressorResult {
@@ -200,10 +205,12 @@ async function runVictim(service: ServiceUnderTest, victim: BenchTenant, options
   const uploadWaits: number[] = [];
   let unfinished = 0;
   let uploadErrors = 0;
+  const succeeded: JobJson[] = [];
   for (const u of uploads) {
     const job = u.jobId ? jobs.get(u.jobId) : undefined;
     if (!u.jobId || job?.status === "failed" || job?.status === "cancelled") uploadErrors++;
     else if (job?.status === "succeeded") {
+      succeeded.push(job);
       uploadLatencies.push(jobEnd(job)! - u.due);
       uploadWaits.push(Date.parse(job.steps[0]!.started_at) - u.due);
     } else {
@@ -234,6 +241,8 @@ async function runVictim(service: ServiceUnderTest, victim: BenchTenant, options
     queryEmbed: summarize(victimQueries.map((r) => r.ms)),
     chatRest: summarize(chatRest),
     mainThreadBusy,
+    steps: await chatStepBreakdown(service, victim, epoch0, answered, options.llmDelayMs),
+    uploadSteps: uploadStepBreakdown(succeeded),
   };
   const llmAnswers = llmAnswerEnds.filter((t) => t >= epoch0 && t < windowEnd).length;
   return { result, windowStart: epoch0, windowEnd, llmAnswers };

@@ -102,6 +102,42 @@ export function printReport(report: NoisyReport): void {
     ],
   );
 
+  const stepsRow = (label: string, p: PhaseResult): Cell[] => {
+    const s = p.victim.steps;
+    const pair = (summary: LatencySummary) => `${ms(summary.p50)} / ${ms(summary.p99)}`;
+    return [label, s.runs, pair(s.queryEmbedding), pair(s.search), pair(s.budgetReservation), pair(s.laneWait), pair(s.betweenSteps), pair(s.outsideRun)];
+  };
+  printTable(
+    "Victim chats by step (ms, p50 / p99, from their run records)",
+    ["phase", "runs", "query embedding", "search", "budget", "LLM lane wait", "between steps", "outside the run"],
+    [
+      stepsRow("solo (baseline build)", fifo[0]),
+      stepsRow("flood, FIFO baseline", fifo[1]),
+      stepsRow("solo (Fence build)", fair[0]),
+      stepsRow("flood, Fence", fair[1]),
+    ],
+    [
+      `LLM lane wait: the model_call step minus the provider's ${o.llmDelayMs} ms${o.llmJitter > 0 ? " (on average)" : ""}.`,
+      "between steps: the run's latency minus its steps (settings read, answer cache, ledger settlement); " +
+        "outside the run: the client's latency minus the run's (HTTP, key check, admission, response).",
+    ],
+  );
+
+  const uploadPhases: [string, PhaseResult][] = [
+    ["solo (Fence build)", fair[0]],
+    ["flood, Fence", fair[1]],
+  ];
+  const stepNames = [...new Set(uploadPhases.flatMap(([, p]) => p.victim.uploadSteps.steps.map((s) => s.name)))];
+  printTable(
+    "Victim uploads by step with Fence (ms, p50 / p99, from their jobs' steps)",
+    ["phase", "jobs", "waiting for a worker", ...stepNames],
+    uploadPhases.map(([label, p]) => {
+      const u = p.victim.uploadSteps;
+      const pair = (summary: LatencySummary | undefined) => (summary ? `${ms(summary.p50)} / ${ms(summary.p99)}` : "n/a");
+      return [label, u.jobs, pair(p.victim.uploadWait), ...stepNames.map((name) => pair(u.steps.find((s) => s.name === name)?.ms))];
+    }),
+  );
+
   const aggressorRow = (p: PhaseResult): Cell[] => {
     const a = p.aggressor!;
     return [

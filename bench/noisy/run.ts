@@ -1,9 +1,8 @@
 import { cpus, loadavg } from "node:os";
-import { sql } from "drizzle-orm";
-import { queryRows } from "../../src/db/database.js";
 import { LocalUseEmbeddings } from "../../src/embeddings/local-use.js";
 import type { QueueDiscipline } from "../../src/limits/fair-queue.js";
 import { progress } from "../report.js";
+import { describeBackend } from "../served-fence.js";
 import { since } from "../stats.js";
 import { manyTenantsIngestion, type ManyTenantsResult } from "./many-tenants.js";
 import { parseNoisyOptions, type NoisyOptions } from "./options.js";
@@ -63,7 +62,7 @@ async function main(): Promise<void> {
       ]);
       setups[discipline] = { service, victim, aggressor };
     }
-    const backendLabel = await describeBackend(setups.fifo.service);
+    const backendLabel = await describeBackend(setups.fifo.service.fence.db, "scratch database");
 
     const solo = {} as Record<QueueDiscipline, PhaseResult>;
     for (const d of DISCIPLINES) {
@@ -122,13 +121,6 @@ function inputsFor(phase: "solo" | "flood", options: NoisyOptions): PhaseInputs 
     aggressorQuestions: new QuestionStream(`aggressor ${phase}`, options.seed + offset + 2),
     aggressorDocs: phase === "flood" ? articles(options.aggressorBatchDocs, options.seed + offset + 3) : [],
   };
-}
-
-async function describeBackend(service: ServiceUnderTest): Promise<string> {
-  const [row] = await service.fence.db.asOwner((tx) => queryRows<{ version: string }>(tx, sql`SELECT version() AS version`));
-  const match = /^PostgreSQL (\S+)(?: \((PGlite [^)]+)\))?/.exec(row!.version);
-  if (!match) return row!.version;
-  return match[2] ? `PostgreSQL ${match[1]} (${match[2]}, WASM, in memory)` : `PostgreSQL ${match[1]} (scratch database)`;
 }
 
 // Everything is closed above, so the process ends by itself. Should a handle be left open anyway,

@@ -20,6 +20,13 @@ export interface ClaimedJob {
 
 /** Tenants considered per claim, best first; more only matters when many are locked or full. */
 const CANDIDATES = 16;
+/**
+ * On a reserved worker, a tenant with more jobs than this queued is bulk work, whether or not one
+ * of its jobs is running at the moment. Without this bound the reserved worker took a flood's job
+ * whenever it looked in the instant between two of the flood's jobs (measured: an upload then
+ * waited 0.8 s for it); a few documents at once are still served at once.
+ */
+const RESERVED_MAX_QUEUED = 4;
 
 /**
  * Fence's job scheduler, over the `jobs` table, for every instance at once. A claim picks:
@@ -37,10 +44,11 @@ const CANDIDATES = 16;
  * overshot; the job row is locked the same way. A partial unique index (one running job per
  * `serial_key`) makes two jobs on one document at once impossible whatever happens here.
  *
- * Reserved claims (`onlyIdleTenants`): a worker kept for tenants with no job running anywhere. A
- * flooding tenant always has jobs running, so it never gets this worker, and a tenant that uploads
- * one document does not wait for one of the flood's jobs to finish. It is extra capacity, not
- * capacity taken from the flood: the flood keeps every regular worker.
+ * Reserved claims (`onlyIdleTenants`): a worker kept for tenants with no job running anywhere and
+ * only a few queued (RESERVED_MAX_QUEUED). A flooding tenant has a backlog, so it never gets this
+ * worker, and a tenant that uploads one document does not wait for one of the flood's jobs to
+ * finish. It is extra capacity, not capacity taken from the flood: the flood keeps every regular
+ * worker.
  *
  * Leases: a claimed job is `running` until `locked_until`; workers extend it while they work. A job
  * whose lease has expired (its process died) is queued again — or failed, after its last attempt —
@@ -92,6 +100,7 @@ export class FairScheduler {
             ) best
             WHERE c.id = 1
               AND (SELECT count(*) FROM jobs r WHERE r.tenant_id = s.tenant_id AND r.status = 'running') < ${cap}
+              ${options.onlyIdleTenants ? sql`AND (SELECT count(*) FROM (SELECT 1 FROM jobs q WHERE q.tenant_id = s.tenant_id AND q.status = 'queued' LIMIT ${RESERVED_MAX_QUEUED + 1}) backlog) <= ${RESERVED_MAX_QUEUED}` : sql``}
             ORDER BY best.priority, start, s.tenant_id
             LIMIT ${CANDIDATES}`,
       );

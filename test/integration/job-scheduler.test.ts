@@ -285,30 +285,37 @@ describe.each(backends)("job scheduler on $name", (backend) => {
     expect(seen.sort()).toEqual([...fIds].sort());
   });
 
-  it("a reserved claim (onlyIdleTenants) skips a tenant with a job running and serves one with none", async () => {
+  it("a reserved claim (onlyIdleTenants) serves a tenant with nothing running and few queued, never a backlog", async () => {
     const scheduler = new FairScheduler(db, { leaseMs: 30_000 });
     const reserved = { onlyIdleTenants: true };
     const flood = await tenant("enterprise");
     await enqueue(flood.ctx, Array.from({ length: 20 }, (_, n) => job(n)));
-    // The flood alone: a reserved worker takes its first job (it has nothing running yet)…
-    const first = await claim(scheduler, "r1", reserved);
-    expect(first?.tenantId).toBe(flood.t.id);
-    // …but no second one while that runs, though its plan would allow more.
+    // A backlog is bulk work: not for a reserved worker, even with none of its jobs running
+    // (the instant between two of the flood's jobs), though its plan would allow more.
     expect(plans.enterprise!.maxRunning).toBeGreaterThan(1);
-    expect(await claim(scheduler, "r2", reserved)).toBeUndefined();
+    expect(await claim(scheduler, "r1", reserved)).toBeUndefined();
     const regular = await claim(scheduler, "w1");
     expect(regular?.tenantId).toBe(flood.t.id);
 
     // A newcomer's single job goes to the reserved worker although the flood's were queued first.
     const newcomer = await tenant("free");
     const [single] = await enqueue(newcomer.ctx, [job(0)]);
-    const picked = await claim(scheduler, "r3", reserved);
+    const picked = await claim(scheduler, "r2", reserved);
     expect(picked?.id).toBe(single);
     // Once the newcomer runs something, it too is no longer idle.
     await enqueue(newcomer.ctx, [job(1)]);
-    expect(await claim(scheduler, "r4", reserved)).toBeUndefined();
+    expect(await claim(scheduler, "r3", reserved)).toBeUndefined();
     await finish(picked!);
-    expect((await claim(scheduler, "r5", reserved))?.tenantId).toBe(newcomer.t.id);
+    expect((await claim(scheduler, "r4", reserved))?.tenantId).toBe(newcomer.t.id);
+
+    // A few documents at once still count as idle; one more than the bound is a backlog.
+    const few = await tenant("free");
+    await enqueue(few.ctx, Array.from({ length: 4 }, (_, n) => job(n)));
+    expect((await claim(scheduler, "r5", reserved))?.tenantId).toBe(few.t.id);
+    const many = await tenant("free");
+    await enqueue(many.ctx, Array.from({ length: 5 }, (_, n) => job(n)));
+    expect(await claim(scheduler, "r6", reserved)).toBeUndefined();
+    expect((await claim(scheduler, "w2"))?.tenantId).toBe(many.t.id);
   });
 
   it("serialises jobs on the same document (serial_key) per tenant; the database forbids two running", async () => {
