@@ -6,6 +6,16 @@ import { buildFence, type BuildOptions, type FenceInstance } from "../src/fence.
 import { serveOnLoopback } from "../test/support/harness.js";
 import { scratchDatabase } from "../test/support/scratch-database.js";
 
+/** A plan's limits with nothing limited (PUT /v1/admin/plans/…): benchmarks measure work, not refusals. */
+export const UNLIMITED_PLAN = {
+  tokens_per_day: null,
+  tokens_per_month: null,
+  spend_per_month_micros: null,
+  requests_per_minute: null,
+  tokens_per_minute: null,
+  max_concurrency: null,
+} as const;
+
 export interface ServedFence {
   fence: FenceInstance;
   url: string;

@@ -2,7 +2,7 @@ import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import type { FenceInstance } from "../../src/fence.js";
 import type { Flow, QueueDiscipline } from "../../src/limits/fair-queue.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { startServedFence } from "../served-fence.js";
+import { startServedFence, UNLIMITED_PLAN } from "../served-fence.js";
 import type { NoisyOptions } from "./options.js";
 
 /** One embedding call as the model saw it: whose, how urgent, how many texts, and how long it took (queue + work). */
@@ -151,12 +151,7 @@ export class ServiceUnderTest {
    */
   async putBenchPlan(name: string, settings: { weight: number; maxRunningJobs: number }): Promise<{ weight: number; maxRunningJobs: number }> {
     const res = await this.admin("PUT", `/plans/${name}`, {
-      tokens_per_day: null,
-      tokens_per_month: null,
-      spend_per_month_micros: null,
-      requests_per_minute: null,
-      tokens_per_minute: null,
-      max_concurrency: null,
+      ...UNLIMITED_PLAN,
       scheduling_weight: settings.weight,
       max_running_jobs: settings.maxRunningJobs,
     });

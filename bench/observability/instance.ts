@@ -6,7 +6,7 @@ import { queryRows } from "../../src/db/database.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import type { FenceInstance } from "../../src/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { describeBackend, startServedFence } from "../served-fence.js";
+import { describeBackend, startServedFence, UNLIMITED_PLAN } from "../served-fence.js";
 import { summarize, type LatencySummary } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
 import type { ClientThread } from "./client.js";
@@ -136,14 +136,7 @@ export class BenchInstance {
 
   /** A plan with no limit and no budget, a tenant on it, a key, and its documents uploaded synchronously (201). */
   async setUpTenant(docs: readonly GeneratedDocument[]): Promise<void> {
-    await this.admin("PUT", `/plans/${PLAN}`, {
-      tokens_per_day: null,
-      tokens_per_month: null,
-      spend_per_month_micros: null,
-      requests_per_minute: null,
-      tokens_per_minute: null,
-      max_concurrency: null,
-    });
+    await this.admin("PUT", `/plans/${PLAN}`, UNLIMITED_PLAN);
     const tenant = await this.admin("POST", "/tenants", { name: "obs-bench", plan: PLAN });
     const id = (tenant.body as { id: string }).id;
     const key = await this.admin("POST", `/tenants/${id}/keys`, { name: "bench" });
