@@ -158,7 +158,19 @@ function view(name: string, text: string): View {
 }
 
 function contains(v: View, needle: Needle): boolean {
-  return needle.kind === "chunk-text" ? v.words.includes(needle.value) : v.lower.includes(needle.value.toLowerCase());
+  if (needle.kind === "chunk-text") return v.words.includes(needle.value);
+  if (/^\d+$/.test(needle.value)) return wholeNumber(needle.value).test(v.lower);
+  return v.lower.includes(needle.value.toLowerCase());
+}
+
+/**
+ * A number needle (a usage canary's token count) as a number of its own: not digits inside a
+ * longer number or after a decimal point. Seven random digits turn up by chance in the decimals
+ * of search scores (one CI run flagged B's own search result that way); a leaked count is an
+ * integer, in JSON or CSV, and is still found.
+ */
+function wholeNumber(digits: string): RegExp {
+  return new RegExp(`(?<![0-9.])${digits}(?![0-9])`);
 }
 
 function responseViews(exchange: RecordedExchange): View[] {

@@ -83,6 +83,16 @@ describe("isolation eval leak detector", () => {
     expect(detector.scan(exchange(A, {}, JSON.stringify({ text: "CANARY-ACME-t1-COMP $312,750" })))).toEqual([]);
   });
 
+  it("finds a usage count as a number of its own, not among the digits of a score or a longer number", () => {
+    const count = { owner: "A" as const, kind: "usage" as const, value: "4609823" };
+    const detector = new LeakDetector([count]);
+    const scores = JSON.stringify({ hits: [{ score: 0.04609823175, similarity: 0.7146098231 }], total: 94609823 });
+    expect(detector.scan(exchange(B, {}, scores))).toEqual([]);
+    for (const leaked of [JSON.stringify({ input_tokens: 4609823 }), JSON.stringify({ tokens: "4609823" }), "day,tokens\n2026-11-26,4609823\n"]) {
+      expect(detector.scan(exchange(B, { url: "http://127.0.0.1/v1/usage", method: "GET" }, leaked)).map((f) => f.needle.kind)).toEqual(["usage"]);
+    }
+  });
+
   it("does not count B's own chat question read back from B's runs, but still counts A's data beside it", () => {
     const detector = new LeakDetector(needles);
     const asked = exchange(B, { url: "http://127.0.0.1/v1/chat", body: JSON.stringify({ question: "What is CANARY-ACME-t1-COMP?" }) }, "{}");
