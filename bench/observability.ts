@@ -10,7 +10,7 @@ import { parseObsOptions, type ObsOptions } from "./observability/options.js";
 import { compare, roundRobin, type Comparison } from "./observability/paired.js";
 import { printReport, type EndpointResult, type ObsReport } from "./observability/print.js";
 import { timeAccessLogLines } from "./observability/probes.js";
-import { progress } from "./report.js";
+import { progress, runBenchmark } from "./report.js";
 import { since } from "./stats.js";
 
 /**
@@ -196,17 +196,4 @@ function checkWritten(variants: readonly Variant[], written: ObsReport["written"
   if (problems.length > 0) throw new Error(`the bench did not measure what it claims: ${problems.join("; ")}`);
 }
 
-main().then(
-  () => {
-    setTimeout(() => {
-      process.stderr.write(`bench:observability: still running 10 s after the report; open: ${process.getActiveResourcesInfo().join(", ")}\n`, () =>
-        process.exit(1),
-      );
-    }, 10_000).unref();
-  },
-  (error: unknown) => {
-    process.stderr.write(`bench:observability failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`, () =>
-      process.exit(1),
-    );
-  },
-);
+runBenchmark("bench:observability", main);

@@ -37,3 +37,23 @@ export function ratio(value: number): string {
 export function progress(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
+
+/**
+ * Runs a benchmark's `main` as the process's entry point. Everything should be closed when it
+ * returns, so the process ends by itself; should a handle be left open anyway, the bench says
+ * which and fails instead of hanging CI. A failure is printed and exits 1.
+ */
+export function runBenchmark(name: string, main: () => Promise<void>): void {
+  main().then(
+    () => {
+      setTimeout(() => {
+        process.stderr.write(`${name}: still running 10 s after the report; open: ${process.getActiveResourcesInfo().join(", ")}\n`, () =>
+          process.exit(1),
+        );
+      }, 10_000).unref();
+    },
+    (error: unknown) => {
+      process.stderr.write(`${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`, () => process.exit(1));
+    },
+  );
+}

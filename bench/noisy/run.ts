@@ -1,7 +1,7 @@
 import { cpus, loadavg } from "node:os";
 import { LocalUseEmbeddings } from "../../src/embeddings/local-use.js";
 import type { QueueDiscipline } from "../../src/limits/fair-queue.js";
-import { progress } from "../report.js";
+import { progress, runBenchmark } from "../report.js";
 import { describeBackend } from "../served-fence.js";
 import { since } from "../stats.js";
 import { manyTenantsIngestion, type ManyTenantsResult } from "./many-tenants.js";
@@ -123,17 +123,4 @@ function inputsFor(phase: "solo" | "flood", options: NoisyOptions): PhaseInputs 
   };
 }
 
-// Everything is closed above, so the process ends by itself. Should a handle be left open anyway,
-// the bench says which and fails instead of hanging CI.
-main().then(
-  () => {
-    setTimeout(() => {
-      process.stderr.write(`bench:noisy: still running 10 s after the report; open: ${process.getActiveResourcesInfo().join(", ")}\n`, () =>
-        process.exit(1),
-      );
-    }, 10_000).unref();
-  },
-  (error: unknown) => {
-    process.stderr.write(`bench:noisy failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`, () => process.exit(1));
-  },
-);
+runBenchmark("bench:noisy", main);
