@@ -23,11 +23,14 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2), process.env);
 
   // The model as `npm start` runs it: the default provider with its default worker threads.
-  const model = loadConfig({ FENCE_EMBEDDING_THREADS: process.env.FENCE_EMBEDDING_THREADS }).embeddings;
-  const threads = model.provider === "local" ? model.threads : 1;
-  progress(`loading the default embedding model (USE lite, TF.js WASM, ${threads} worker threads)`);
+  const model = loadConfig({
+    FENCE_EMBEDDING_THREADS: process.env.FENCE_EMBEDDING_THREADS,
+    FENCE_EMBEDDING_RESERVED_THREADS: process.env.FENCE_EMBEDDING_RESERVED_THREADS,
+  }).embeddings;
+  const { threads, reservedThreads } = model.provider === "local" ? model : { threads: 1, reservedThreads: 0 };
+  progress(`loading the default embedding model (USE lite, TF.js WASM, ${threads} worker threads + ${reservedThreads} reserved)`);
   let t0 = performance.now();
-  const embeddings = await LocalUseEmbeddings.load({ threads });
+  const embeddings = await LocalUseEmbeddings.load({ threads, reservedThreads });
   const modelLoadMs = since(t0);
   // The same query vectors on both backends for the overhead section.
   const queryVectors = await embeddings.embed(QUERY_TEXTS);

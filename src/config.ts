@@ -42,6 +42,7 @@ const ConfigSchema = z
 
     FENCE_EMBEDDINGS: z.enum(["local", "transformers", "openai"]).default("local"),
     FENCE_EMBEDDING_THREADS: z.coerce.number().int().min(1).max(32).optional(),
+    FENCE_EMBEDDING_RESERVED_THREADS: z.coerce.number().int().min(0).max(8).default(2),
     FENCE_MODELS_DIR: optionalString,
     FENCE_TRANSFORMERS_MODEL: z.string().default("Xenova/all-MiniLM-L6-v2"),
     FENCE_TRANSFORMERS_ALLOW_REMOTE: z
@@ -121,7 +122,7 @@ export interface FenceConfig {
   /** Durable ingestion: workers per instance, lease, polling and retry (jobs/job-runner.ts). */
   jobs: { workers: number; reservedWorkers: number; leaseMs: number; pollMs: number; retryBaseMs: number };
   embeddings:
-    | { provider: "local"; threads: number }
+    | { provider: "local"; threads: number; reservedThreads: number }
     | { provider: "transformers"; model: string; modelsDir: string | undefined; allowRemote: boolean }
     | {
         provider: "openai";
@@ -206,7 +207,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     embeddings:
       e.FENCE_EMBEDDINGS === "local"
-        ? { provider: "local", threads: e.FENCE_EMBEDDING_THREADS ?? Math.min(4, availableParallelism()) }
+        ? {
+            provider: "local",
+            threads: e.FENCE_EMBEDDING_THREADS ?? Math.min(4, availableParallelism()),
+            reservedThreads: e.FENCE_EMBEDDING_RESERVED_THREADS,
+          }
         : e.FENCE_EMBEDDINGS === "transformers"
           ? {
               provider: "transformers",

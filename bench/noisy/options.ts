@@ -31,10 +31,10 @@ export interface NoisyOptions {
   /** Seed documents uploaded per tenant before the phases, so chats have passages to cite. */
   seedDocs: number;
   /**
-   * The fake provider's fixed time per chat completion. With LLM_MAX_CONCURRENCY=4, 800 ms makes
-   * the provider lane (5 calls/s) the contended resource: at 45 ms (89 calls/s) the lane is never
-   * full on a 2-core machine, because Fence's own work per chat (database, embedding, HTTP) runs
-   * out of CPU first, and the bench would measure that instead of the scheduler.
+   * The fake provider's fixed time per chat completion. 800 ms makes the provider lane the
+   * contended resource: at 45 ms (89 calls/s with 4 slots) the lane is never full on a 2-core
+   * machine, because Fence's own work per chat (database, embedding, HTTP) runs out of CPU first,
+   * and the bench would measure that instead of the scheduler.
    */
   llmDelayMs: number;
   /**
@@ -43,7 +43,12 @@ export interface NoisyOptions {
    * leave it together, and its slots free up in lockstep.
    */
   llmJitter: number;
-  /** LLM_MAX_CONCURRENCY: the provider lane is the contended resource. */
+  /**
+   * LLM_MAX_CONCURRENCY: the provider lane is the contended resource. 8 slots at 800 ms: ≈ 10 calls/s,
+   * of which the victim's 2 chats/s keep 1.6 slots busy — 40 % of its fair half under the flood, a
+   * trickle next to the aggressor's 200/s offered. At 4 slots the victim would need 80 % of its
+   * half, and its own calls would queue behind each other under any fair scheduler.
+   */
   llmConcurrency: number;
   /** FENCE_JOB_WORKERS. */
   jobWorkers: number;
@@ -53,8 +58,10 @@ export interface NoisyOptions {
   llmReservedSlots: number;
   /** The bench plan's max_running_jobs (per tenant; the seeded enterprise plan has 4). */
   maxRunningJobs: number;
-  /** Worker threads of the local embedding model. */
+  /** Worker threads of the local embedding model (FENCE_EMBEDDING_THREADS). */
   embeddingThreads: number;
+  /** FENCE_EMBEDDING_RESERVED_THREADS: model threads kept for light tenants (Fence's default: 2; the FIFO baseline has none). */
+  embeddingReservedThreads: number;
   /**
    * Ingestion with many tenants at once: tenants, and documents each queues (help articles of
    * about six chunks; small two-chunk documents in the quick run).
@@ -133,12 +140,13 @@ export function parseNoisyOptions(argv: readonly string[], env: Record<string, s
     seedDocs: read("seed-docs", base.seedDocs),
     llmDelayMs: read("llm-delay-ms", 800),
     llmJitter: readFraction("llm-jitter", 0),
-    llmConcurrency: read("llm-concurrency", 4),
+    llmConcurrency: read("llm-concurrency", 8),
     jobWorkers: read("job-workers", 2),
     reservedWorkers: readCount("reserved-workers", 1),
     llmReservedSlots: readCount("llm-reserved-slots", 1),
     maxRunningJobs: read("max-running-jobs", 4),
     embeddingThreads: read("embedding-threads", 2),
+    embeddingReservedThreads: readCount("embedding-reserved-threads", 2),
     manyTenants: read("many-tenants", base.manyTenants),
     manyTenantDocs: read("many-tenant-docs", base.manyTenantDocs),
     seed: read("seed", 42),

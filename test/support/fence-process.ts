@@ -77,7 +77,17 @@ export async function spawnFence(env: Record<string, string>): Promise<FenceProc
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !INHERITED_CONFIG.test(name)));
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: REPO_ROOT,
-    env: { ...base, FENCE_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: "warn", FENCE_EMBEDDING_THREADS: "1", ...env, HOST: "127.0.0.1", PORT: String(port) },
+    // One model thread and none reserved: tests start several processes at once on a 2-core machine.
+    env: {
+      ...base,
+      FENCE_ADMIN_KEY: ADMIN_KEY,
+      LOG_LEVEL: "warn",
+      FENCE_EMBEDDING_THREADS: "1",
+      FENCE_EMBEDDING_RESERVED_THREADS: "0",
+      ...env,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   return { url: `http://127.0.0.1:${port}`, pid: child.pid!, ...superviseChild(child) };

@@ -9,7 +9,7 @@ describe("loadConfig", () => {
       dataDir: "./.fence-data",
       databaseUrl: undefined,
       adminKey: undefined,
-      embeddings: { provider: "local", threads: expect.any(Number) },
+      embeddings: { provider: "local", threads: expect.any(Number), reservedThreads: 2 },
       llm: undefined,
     });
   });
