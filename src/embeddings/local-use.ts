@@ -83,8 +83,8 @@ export class LocalUseEmbeddings implements EmbeddingProvider {
 
   /**
    * `threads` shared threads (lowered OS priority) plus `reservedThreads` for light work (default
-   * 2: a small upload's two chunks run at once, as they would alone). The FIFO discipline — the noisy-neighbour benchmark's baseline — keeps nothing in reserve
-   * and lowers no priority.
+   * 2: a small upload's two chunks run at once, as they would alone). The FIFO discipline — the
+   * noisy-neighbour benchmark's baseline — keeps nothing in reserve and lowers no priority.
    */
   static async load(
     options: { threads?: number; reservedThreads?: number; batchSize?: number; discipline?: QueueDiscipline } = {},
