@@ -137,9 +137,11 @@ export class LocalUseEmbeddings implements EmbeddingProvider {
 
   private failAll(error: Error): void {
     for (const thread of this.threads) {
-      if (thread.running) this.light.finished(thread.running.flowId);
-      thread.running?.reject(error);
+      const job = thread.running;
       thread.running = undefined;
+      if (!job) continue;
+      this.light.finished(job.flowId);
+      job.reject(error);
     }
     for (let job = this.waiting.shift(); job; job = this.waiting.shift()) {
       this.light.finished(job.flowId);

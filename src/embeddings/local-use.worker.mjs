@@ -27,8 +27,10 @@ function threadPriority(lower) {
   }
 }
 
-const nice = threadPriority(workerData?.lowerPriority === true);
 const model = await initModel(modelSource);
+// Lowered only now: threads a thread starts inherit its nice value, and loading the model may be
+// what starts the process's shared I/O thread pool, which must keep normal priority.
+const nice = threadPriority(workerData?.lowerPriority === true);
 parentPort.postMessage({ type: "ready", nice });
 
 parentPort.on("message", async (message) => {
