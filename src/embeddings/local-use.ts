@@ -58,6 +58,7 @@ export class LocalUseEmbeddings implements EmbeddingProvider {
   readonly dimensions = DIMENSIONS;
   private readonly waiting: FairQueue<Pending>;
   private readonly light = new LightFlows({ maxOutstanding: LIGHT_MAX_OUTSTANDING, holdMs: HEAVY_HOLD_MS });
+  private readonly sharedThreads: number;
 
   private constructor(
     /** Reserved threads first, so that light work lands on a normal-priority thread when one is free. */
@@ -66,6 +67,7 @@ export class LocalUseEmbeddings implements EmbeddingProvider {
     discipline: QueueDiscipline,
   ) {
     this.waiting = new FairQueue(discipline);
+    this.sharedThreads = threads.filter((t) => !t.reserved).length;
     for (const thread of threads) {
       thread.worker.on("message", (message: { type: string; flat?: Float32Array; message?: string }) => {
         const job = thread.running;
@@ -106,8 +108,7 @@ export class LocalUseEmbeddings implements EmbeddingProvider {
 
   async embed(texts: readonly string[], flow: Flow = { id: "" }): Promise<number[][]> {
     // Small inputs (a six-chunk document) are split so that every shared thread gets a share.
-    const shared = this.threads.filter((t) => !t.reserved).length;
-    const size = Math.max(1, Math.min(this.batchSize, Math.ceil(texts.length / shared)));
+    const size = Math.max(1, Math.min(this.batchSize, Math.ceil(texts.length / this.sharedThreads)));
     const batches: Promise<number[][]>[] = [];
     for (let i = 0; i < texts.length; i += size) {
       const batch = texts.slice(i, i + size);

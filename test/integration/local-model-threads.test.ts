@@ -19,6 +19,15 @@ function threadNiceValues(): number[] {
   });
 }
 
+/** `count` distinct document chunks. */
+const chunks = (count: number) => Array.from({ length: count }, (_, i) => `${i} ${CHUNK}`);
+
+/** One reserved thread and one shared: the smallest pool where the two roles can be told apart. */
+const loadOneOfEach = () => LocalUseEmbeddings.load({ threads: 1, reservedThreads: 1 });
+
+/** [reserved?, batches done] per thread, reserved threads first. */
+const batchesByRole = (model: LocalUseEmbeddings) => model.describeThreads().map((t) => [t.reserved, t.batches]);
+
 describe("local model threads", () => {
   let model: LocalUseEmbeddings | undefined;
   afterEach(async () => {
@@ -27,21 +36,18 @@ describe("local model threads", () => {
   });
 
   it("a tenant with a backlog is served on the shared thread only, alone on the machine too", async () => {
-    model = await LocalUseEmbeddings.load({ threads: 1, reservedThreads: 1 });
-    const vectors = await model.embed(Array.from({ length: 8 }, (_, i) => `${i} ${CHUNK}`), { id: "bulk-tenant", priority: "bulk" });
+    model = await loadOneOfEach();
+    const vectors = await model.embed(chunks(8), { id: "bulk-tenant", priority: "bulk" });
     expect(vectors).toHaveLength(8);
-    expect(model.describeThreads().map((t) => [t.reserved, t.batches])).toEqual([
+    expect(batchesByRole(model)).toEqual([
       [true, 0],
       [false, 8],
     ]);
   });
 
   it("a light tenant's query starts at once on the reserved thread while another tenant's backlog holds the shared one", async () => {
-    model = await LocalUseEmbeddings.load({ threads: 1, reservedThreads: 1 });
-    const flood = model.embed(
-      Array.from({ length: 10 }, (_, i) => `${i} ${CHUNK}`),
-      { id: "flood", priority: "bulk" },
-    );
+    model = await loadOneOfEach();
+    const flood = model.embed(chunks(10), { id: "flood", priority: "bulk" });
     // How many passes the shared thread had finished when the victim's query came back.
     const sharedPassesBeforeVictim = await model
       .embed(["how are tenants kept apart?"], { id: "victim", priority: "interactive" })
@@ -49,15 +55,15 @@ describe("local model threads", () => {
     await flood;
     // Queued behind the flood it would have come back after the flood's first pass at best.
     expect(sharedPassesBeforeVictim).toBeLessThanOrEqual(1);
-    expect(model.describeThreads().map((t) => [t.reserved, t.batches])).toEqual([
+    expect(batchesByRole(model)).toEqual([
       [true, 1],
       [false, 10],
     ]);
   });
 
   it("a small upload alone uses every idle thread, the reserved one included", async () => {
-    model = await LocalUseEmbeddings.load({ threads: 1, reservedThreads: 1 });
-    await model.embed([`a ${CHUNK}`, `b ${CHUNK}`], { id: "small", priority: "bulk" });
+    model = await loadOneOfEach();
+    await model.embed(chunks(2), { id: "small", priority: "bulk" });
     expect(model.describeThreads().map((t) => t.batches)).toEqual([1, 1]);
   });
 
