@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { chunkText } from "../src/ingest/chunk-text.js";
 import { DocumentIngestor } from "../src/ingest/ingest-document.js";
-import { extractText, normalizeText } from "../src/ingest/parse-document.js";
+import { normalizeText } from "../src/ingest/parse-document.js";
 import type { EmbeddingProvider } from "../src/embeddings/provider.js";
 import type { BenchBackend } from "./backends.js";
 import type { Corpus } from "./corpus.js";
@@ -114,10 +114,10 @@ async function ingestDocument(
   doc: GeneratedDocument,
 ): Promise<number> {
   const bytes = new TextEncoder().encode(doc.markdown);
-  const text = await extractText(bytes, "text/markdown");
+  const parsed = await ingestor.parse(ctx, bytes, "text/markdown", "bulk");
   const { document, outcome } = await ingestor.ingest(ctx, {
     title: doc.title,
-    text,
+    ...parsed,
     mediaType: "text/markdown",
     byteSize: bytes.length,
   }, { operationId: `bench:${randomUUID()}`, priority: "bulk" });

@@ -11,7 +11,7 @@ const OUT_DIR = "dist/worker";
 const LIMIT_GZIP_BYTES = 10 * 1024 * 1024;
 
 /** Node-only code that must never reach the Worker (it would fail there, or only add weight). */
-const NODE_ONLY = /node_modules\/(@electric-sql\/pglite|prom-client|@opentelemetry\/(sdk-trace|context-async-hooks|exporter-trace-otlp-http|resources)|ioredis|@energetic-ai|@xenova|@tensorflow|onnxruntime)\/|src\/(db\/connect|db\/migrate|fence|redis|embeddings\/local-use|embeddings\/transformers|observability\/(metrics|tracing))\.ts$/;
+const NODE_ONLY = /node_modules\/(@electric-sql\/pglite|prom-client|@opentelemetry\/(sdk-trace|context-async-hooks|exporter-trace-otlp-http|resources)|ioredis|@energetic-ai|@xenova|@tensorflow|onnxruntime)\/|src\/(db\/connect|db\/migrate|fence|redis|ingest\/parse-thread-pool|embeddings\/local-use|embeddings\/transformers|observability\/(metrics|tracing))\.ts$/;
 
 const build = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", OUT_DIR, "--metafile", `${OUT_DIR}/meta.json`], {
   stdio: "inherit",

@@ -18,7 +18,8 @@ import { httpTracing } from "./http/middleware/http-tracing.js";
 import type { RequestTracer } from "./observability/tracing.js";
 import { metricsRoutes, type MetricsExposition } from "./http/routes/metrics.js";
 import { requestContext } from "./http/middleware/request-context.js";
-import { tenantAuth } from "./http/middleware/tenant-auth.js";
+import { uploadPrecount } from "./http/middleware/upload-precount.js";
+import { tenantAuth, type TenantAuthGuards } from "./http/middleware/tenant-auth.js";
 import { recordAdmissionRefusals } from "./http/middleware/run-refusals.js";
 import { adminRunRoutes, runRoutes } from "./http/routes/runs.js";
 import type { EvalCases } from "./runs/eval-cases.js";
@@ -63,7 +64,9 @@ export interface FenceServices {
   metrics?: { registry: MetricsExposition & RequestMetricsSink; token: string | undefined } | undefined;
   /** OpenTelemetry request spans, when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
   tracing?: RequestTracer | undefined;
-  limits: { maxBodyBytes: number; searchMaxK: number; asyncIngestBytes: number; batchMaxDocuments: number };
+  limits: { maxBodyBytes: number; searchMaxK: number; asyncIngestBytes: number; batchMaxDocuments: number; maxTextChars: number };
+  /** What keeps hostile keys cheap to refuse: the key directory and the failed-authentication limit per address. */
+  tenantAuthGuards?: TenantAuthGuards | undefined;
 }
 
 export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
@@ -86,6 +89,10 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
     },
   });
   app.use("/v1/*", limitBody);
+  // Uploads are counted in their raw bytes before anything parses them (tenant auth reads JSON bodies).
+  const precount = uploadPrecount(services.limits);
+  app.use("/v1/documents", precount);
+  app.use("/v1/documents/batch", precount);
 
   // Admin and tenant routes are separate groups, each behind its own authentication: a route file
   // never authenticates, and no route is reachable without one or the other.
@@ -102,7 +109,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
     app.route("/v1/admin", adminRunRoutes(services.runs.records, validationHook));
   }
 
-  const authenticate = tenantAuth(services.db, services.securityEvents);
+  const authenticate = tenantAuth(services.db, services.securityEvents, services.tenantAuthGuards);
   const admit = admission(services.admission);
   const authenticateAndAdmit: MiddlewareHandler<AppEnv> = (c, next) =>
     authenticate(c, async () => {

@@ -90,6 +90,8 @@ const ConfigSchema = z
     OTEL_SERVICE_NAME: z.string().trim().min(1).default("fence"),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     FENCE_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+    FENCE_AUTH_FAILURES_PER_ADDRESS: positiveInt(30),
+    FENCE_AUTH_FAILURE_WINDOW_SEC: positiveInt(60),
   })
   .superRefine((env, ctx) => {
     if (env.FENCE_EMBEDDINGS === "openai" && !env.EMBEDDINGS_BASE_URL) {
@@ -176,6 +178,8 @@ export interface FenceConfig {
   logLevel: string;
   /** Proxies in front of Fence that append to X-Forwarded-For (0: the header is not trusted). */
   trustedProxyHops: number;
+  /** Failed authentications one client address may make per window before it gets 429s. */
+  authFailures: { perAddress: number; windowSec: number };
 }
 
 export class ConfigError extends Error {
@@ -265,5 +269,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tracing: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
     logLevel: e.LOG_LEVEL,
     trustedProxyHops: e.FENCE_TRUSTED_PROXY_HOPS,
+    authFailures: { perAddress: e.FENCE_AUTH_FAILURES_PER_ADDRESS, windowSec: e.FENCE_AUTH_FAILURE_WINDOW_SEC },
   };
 }

@@ -57,8 +57,13 @@ export class ValidationError extends FenceError {
 }
 
 export class PayloadTooLargeError extends FenceError {
-  constructor(limitBytes: number) {
-    super("payload_too_large", `Request body exceeds the limit of ${limitBytes} bytes.`);
+  constructor(limit: number, unit: "bytes" | "characters" = "bytes") {
+    super(
+      "payload_too_large",
+      unit === "bytes"
+        ? `Request body exceeds the limit of ${limit} bytes.`
+        : `The document's text exceeds the limit of ${limit} characters.`,
+    );
   }
 }
 
@@ -139,7 +144,7 @@ export class FeatureDisabledError extends FenceError {
   }
 }
 
-export type RateLimitReason = "rate_limit" | "token_limit" | "concurrency_limit";
+export type RateLimitReason = "rate_limit" | "token_limit" | "concurrency_limit" | "queue_full";
 
 /** The tenant is over one of its admission limits; `reason` says which, Retry-After says when. */
 export class RateLimitedError extends FenceError {
@@ -154,7 +159,9 @@ export class RateLimitedError extends FenceError {
         ? "Too many requests of this tenant are in progress; retry when one has finished."
         : reason === "token_limit"
           ? "The tenant's tokens-per-minute limit is used up; retry after the indicated time."
-          : "The request rate limit is reached; retry after the indicated time.",
+          : reason === "queue_full"
+            ? "The tenant's queue of unfinished jobs is full; retry when some have finished."
+            : "The request rate limit is reached; retry after the indicated time.",
       { reason, retry_after_seconds: retryAfterSec },
     );
     this.headers = { ...headers, "Retry-After": String(retryAfterSec) };
@@ -193,4 +200,24 @@ export class NotReadyError extends FenceError {
   constructor(message: string) {
     super("not_ready", message);
   }
+}
+
+/** An error as a tenant may read it later: on a job, its steps, a run record, the usage ledger. */
+export interface PublicError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** What a tenant reads for any error that is not a FenceError: its detail goes to the log only. */
+export const INTERNAL_ERROR_MESSAGE = "Internal error.";
+
+/**
+ * A Fence error keeps its code and message (written for the client). Anything else is internal,
+ * and its message may hold SQL and the statement's parameters (a database error), a stack overflow
+ * or a library's wording: the tenant gets `internal_error` and a fixed message, and the error
+ * itself is logged with the request or job id.
+ */
+export function publicErrorOf(error: unknown): PublicError {
+  if (error instanceof FenceError) return { code: error.code, message: error.message };
+  return { code: "internal_error", message: INTERNAL_ERROR_MESSAGE };
 }

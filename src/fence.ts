@@ -16,6 +16,7 @@ import type { Database, IsolationMutations } from "./db/database.js";
 import { runMigrations } from "./db/migrate.js";
 import { ensureVectorIndex } from "./db/vector-index.js";
 import { composeFence } from "./platform/compose-fence.js";
+import { ParseThreadPool } from "./ingest/parse-thread-pool.js";
 import { createEmbeddingProvider } from "./embeddings/create-provider.js";
 import type { EmbeddingProvider } from "./embeddings/provider.js";
 import type { QueueDiscipline } from "./limits/fair-queue.js";
@@ -76,6 +77,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
     mutations: options.mutations,
   });
   let redis: Redis | undefined;
+  let parser: ParseThreadPool | undefined;
   try {
     // Connected first, so that a wrong REDIS_URL stops start-up before the model is loaded.
     redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
@@ -88,7 +90,10 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
     const tracing = config.tracing.endpoint ? await startTracing({ endpoint: config.tracing.endpoint, serviceName: config.tracing.serviceName }) : undefined;
     let cacheWarnedAt = 0;
     const counters = redis ? new RedisCounterStore(redis) : new MemoryCounterStore();
+    // Uploads are parsed in worker threads with time and memory limits, never on the event loop.
+    parser = new ParseThreadPool({ maxTextChars: config.limits.maxTextChars });
     const composed = composeFence({
+      parser,
       config,
       db,
       embeddings,
@@ -136,10 +141,12 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
         await redis?.quit().catch(() => undefined);
         await db.close();
         if (!options.embeddings) await embeddings.close?.();
+        await parser?.close();
       },
     };
   } catch (error) {
     redis?.disconnect();
+    await parser?.close();
     await db.close();
     throw error;
   }

@@ -16,8 +16,8 @@ import { StartupRefusal, workerConfig, type WorkerEnv } from "./platform/worker-
  * isolate from bindings, on Postgres through Hyperdrive. What differs from Node, and why:
  * - database: a pg pool per invocation (sockets cannot outlive their request), no migrations here;
  * - embeddings: the OpenAI-compatible provider only, refused at start when none is configured;
- * - jobs: no background loops — a queued job runs right after its 202 (ctx.waitUntil), and the
- *   Cron Trigger (`scheduled`) runs what is still due (retries, expired leases);
+ * - jobs: no background loops — the tenant's queued jobs run right after its 202 (ctx.waitUntil),
+ *   and the Cron Trigger (`scheduled`) runs what is still due, of every tenant (retries, expired leases);
  * - admission counters and caches: per isolate (see README, "Deploy on Cloudflare Workers");
  * - no Prometheus or OTel SDK: GET /metrics answers 501 (after its authentication).
  */
@@ -64,9 +64,12 @@ async function build(env: WorkerEnv): Promise<WorkerFence> {
     // Run records are written after the response: inside this invocation, before its pool closes.
     keepAlive: (write) => runInBackground(() => write),
     // FENCE_JOB_WORKERS=0: this Worker only queues; the cron sweep or Node instances on the same database run the jobs.
+    // After the response, only the requesting tenant's jobs: its invocation's time (and the wait
+    // for it) is not spent on other tenants' work, which the Cron Trigger runs as their own.
     onJobQueued:
       config.jobs.workers > 0
-        ? () => runInBackground(() => composed.jobRunner.runAvailable(JOBS_AFTER_RESPONSE, Date.now() + BACKGROUND_BUDGET_MS))
+        ? (tenantId) =>
+            runInBackground(() => composed.jobRunner.runAvailable(JOBS_AFTER_RESPONSE, Date.now() + BACKGROUND_BUDGET_MS, { tenantId }))
         : () => undefined,
   });
   logger.info({ embeddings: embeddings.model, llm: config.llm?.model ?? "none (extractive answers)", runtime: "workers" }, "Fence is ready");

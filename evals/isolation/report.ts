@@ -1,3 +1,5 @@
+import { availabilitySummaryLine } from "./availability/report.js";
+import type { AvailabilityRun } from "./availability/section.js";
 import { describeFinding } from "./leak-detector.js";
 import type { Mode } from "./modes.js";
 import type { AttackResult, SuiteRun, Verdict } from "./suite.js";
@@ -91,7 +93,7 @@ function judgeBlindness(mode: Mode, results: AttackResult[]): { passed: boolean;
   return { passed: true, reason: `the eval detects leaks (${leaked.length} attacks leaked with the locks off)` };
 }
 
-export function printSummary(summaries: ModeSummary[], totalSeconds: number): void {
+export function printSummary(summaries: ModeSummary[], totalSeconds: number, availability: readonly AvailabilityRun[] = []): void {
   console.log("\nSummary");
   for (const s of summaries) {
     const c = s.counts;
@@ -102,11 +104,15 @@ export function printSummary(summaries: ModeSummary[], totalSeconds: number): vo
         `${s.exchanges} requests, security events: assertion ${s.assertionEvents}, smuggled id ${s.smuggledEvents}; ${s.seconds.toFixed(1)} s — ${s.reason}`,
     );
   }
-  const failed = summaries.filter((s) => !s.passed);
+  for (const run of availability) console.log(availabilitySummaryLine(run));
+  const failed = [
+    ...summaries.filter((s) => !s.passed).map((s) => `${s.backend} mode ${s.mode.id}`),
+    ...availability.filter((a) => !a.passed).map((a) => `${a.backend} availability`),
+  ];
   console.log(
     failed.length === 0
       ? `\nisolation eval PASSED in ${totalSeconds.toFixed(1)} s`
-      : `\nisolation eval FAILED in ${totalSeconds.toFixed(1)} s (${failed.map((s) => `${s.backend} mode ${s.mode.id}`).join(", ")})`,
+      : `\nisolation eval FAILED in ${totalSeconds.toFixed(1)} s (${failed.join(", ")})`,
   );
 }
 

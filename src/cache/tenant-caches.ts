@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import { assertTenantContext, type TenantContext } from "../tenancy/tenant-context.js";
+import { assertTenantContext, tenantCacheSecret, type TenantContext } from "../tenancy/tenant-context.js";
 
 /**
  * Tenant-keyed caches (invariant I5). Callers never build a key: they pass the verified
@@ -13,19 +13,21 @@ export interface CacheKeyParts {
   model: string;
   /** The tenant's data version for entries derived from its documents; omit for pure functions. */
   dataVersion?: number;
-  /** The input, e.g. the normalised question; hashed, so no raw text sits in key space. */
+  /** The input, e.g. the normalised question; keyed-hashed, so no raw text sits in key space. */
   input: string;
 }
 
 /**
  * A second level shared by every instance (Redis, with REDIS_URL). Values are JSON; a failing
- * backend is a miss, never a failed request.
+ * backend is a miss, never a failed request. Every key belongs to a group (one per tenant), and a
+ * group is deleted as a whole by what it indexed, not by scanning the whole key space: a tenant
+ * that deletes documents often must not make Redis walk every other tenant's keys each time.
  */
 export interface SharedCacheBackend {
   get(key: string): Promise<string | null>;
-  set(key: string, value: string, ttlMs: number): Promise<void>;
-  /** Deletes every key that starts with `prefix`; returns how many. */
-  deleteByPrefix(prefix: string): Promise<number>;
+  set(key: string, value: string, ttlMs: number, group: string): Promise<void>;
+  /** Deletes every key set in `group`; returns how many. */
+  deleteGroup(group: string): Promise<number>;
 }
 
 /** Receives each lookup's tenant, cache name and whether it was a hit (the metrics' cache sink). */
@@ -49,13 +51,24 @@ export class TenantCache<V extends object> {
     this.entries = new LRUCache<string, V>({ max: maxEntries, ...(ttlMs ? { ttl: ttlMs } : {}) });
   }
 
-  static keyFor(ctx: TenantContext, parts: CacheKeyParts): string {
+  /**
+   * The entry's key: the tenant id, then an HMAC of model, data version and input under the
+   * tenant's cache secret. Unsalted, a hash of the question would let anyone who reads Redis
+   * confirm a guessed question; keyed, it reveals nothing, and rotating the secret (document
+   * delete) orphans every entry of the tenant at once on every instance, whatever its level.
+   * A context issued without a secret gets no key: it is never cached (fail-closed).
+   */
+  static keyFor(ctx: TenantContext, parts: CacheKeyParts): string | undefined {
     assertTenantContext(ctx);
-    const digest = createHash("sha256").update(parts.input).digest("hex");
-    return `${ctx.tenantId}|${parts.model}|${parts.dataVersion ?? "-"}|${digest}`;
+    const secret = tenantCacheSecret(ctx);
+    if (!secret) return undefined;
+    const digest = createHmac("sha256", secret)
+      .update(JSON.stringify([parts.model, parts.dataVersion ?? null, parts.input]))
+      .digest("hex");
+    return `${ctx.tenantId}|${digest}`;
   }
 
-  /** Key space in the shared backend: the tenant first here too, so a purge is one prefix. */
+  /** Key space in the shared backend: the tenant first here too (its group, for a purge). */
   static sharedPrefix(tenantId: string): string {
     return `fence:cache:${tenantId}:`;
   }
@@ -68,6 +81,7 @@ export class TenantCache<V extends object> {
 
   private async lookup(ctx: TenantContext, parts: CacheKeyParts): Promise<V | undefined> {
     const key = TenantCache.keyFor(ctx, parts);
+    if (key === undefined) return undefined;
     const local = this.entries.get(key);
     if (local || !this.shared) return local;
     try {
@@ -84,10 +98,11 @@ export class TenantCache<V extends object> {
 
   async set(ctx: TenantContext, parts: CacheKeyParts, value: V): Promise<void> {
     const key = TenantCache.keyFor(ctx, parts);
+    if (key === undefined) return;
     this.entries.set(key, value);
     if (!this.shared) return;
     await this.shared
-      .set(this.sharedKey(ctx.tenantId, key), JSON.stringify(value), this.ttlMs ?? SHARED_DEFAULT_TTL_MS)
+      .set(this.sharedKey(ctx.tenantId, key), JSON.stringify(value), this.ttlMs ?? SHARED_DEFAULT_TTL_MS, TenantCache.sharedPrefix(ctx.tenantId))
       .catch(this.onSharedError);
   }
 
@@ -116,7 +131,8 @@ export class TenantCache<V extends object> {
  * The caches of a Fence instance; one place to purge a tenant from all of them. With a shared
  * backend (REDIS_URL) a miss here is looked up there, so an answer computed on one instance is a
  * hit on the others. Correctness never depends on sharing: answer keys carry the tenant's data
- * version, read from the database on every request, so no instance can serve a stale answer.
+ * version, and every key the tenant's cache secret, both read from the database on every request,
+ * so no instance can serve a stale answer or a deleted document's.
  */
 export class TenantCaches {
   readonly queryEmbeddings: TenantCache<{ vector: number[] }>;
@@ -133,11 +149,15 @@ export class TenantCaches {
     this.answers = new TenantCache("answers", maxEntries, 60 * 60 * 1000, shared, onSharedError, onLookup);
   }
 
+  /**
+   * Drops the tenant's entries here and in the shared level (document delete, tenant purge). Other
+   * instances' local entries are already unreachable: the delete rotated the tenant's cache secret
+   * (or the purge removed its keys), and they are evicted in time by the LRU.
+   */
   async purgeTenant(tenantId: string): Promise<void> {
     this.queryEmbeddings.purgeLocal(tenantId);
     this.answers.purgeLocal(tenantId);
-    // If Redis is down the shared entries stay until their TTL: unreachable anyway, as no key of a
-    // purged tenant authenticates any more.
-    await this.shared?.deleteByPrefix(TenantCache.sharedPrefix(tenantId)).catch(this.onSharedError);
+    // If Redis is down the shared entries stay until their TTL: unreachable anyway, for the reason above.
+    await this.shared?.deleteGroup(TenantCache.sharedPrefix(tenantId)).catch(this.onSharedError);
   }
 }

@@ -6,19 +6,58 @@ import { Database, type DrizzleDb, type IsolationMutations } from "./database.js
 /** See the pool below: how long a session may sit idle inside a transaction before the server ends it. */
 const IDLE_IN_TRANSACTION_TIMEOUT_MS = 15_000;
 
+/** A client lent by a pool for one transaction; `release` gives it back. */
+export interface PgClientLike {
+  query: (...args: never[]) => unknown;
+  release: (error?: Error | boolean) => void;
+}
+
 /**
- * What drizzle needs of a node-postgres pool: `query` and a `connect` that lends a client for a
- * transaction. A real `pg.Pool` on Node; a per-request pool on Workers (platform/request-scoped-pool.ts).
+ * A node-postgres pool, or anything that behaves like one: `query` for single statements and a
+ * `connect` that lends a client. A real `pg.Pool` on Node; a per-request pool on Workers
+ * (db/request-scoped-pool.ts).
  */
 export interface PgPoolLike {
   query: (...args: never[]) => unknown;
-  connect: (...args: never[]) => unknown;
+  connect: () => Promise<PgClientLike>;
 }
 
-/** Wraps a node-postgres pool as Fence's Database (the only way code reaches Postgres). */
+/**
+ * Wraps a node-postgres pool as Fence's Database (the only way code reaches Postgres).
+ *
+ * Every transaction runs on one client taken here with `connect()` and released after COMMIT or
+ * ROLLBACK. Left to itself, drizzle takes a client only when the pool's class name contains "Pool";
+ * for anything else (a minified build, a wrapper) it would send BEGIN, the tenant's set_config and
+ * each query through `pool.query` — possibly each on a different connection, so a query could run
+ * without the tenant's role and setting. Nothing here depends on a class name: drizzle only ever
+ * sees plain objects whose `query` goes to one place (the pool for single statements, the lent
+ * client for a transaction).
+ */
 export function postgresDatabase(pool: PgPoolLike, close: () => Promise<void>, mutations?: IsolationMutations): Database {
-  const db = drizzle(pool as unknown as pg.Pool, { schema }) as unknown as DrizzleDb;
+  const db = drizzleOver((...args) => (pool.query as (...a: unknown[]) => unknown).apply(pool, args));
+  const onClient = new WeakMap<PgClientLike, DrizzleDb>();
+  const transaction: DrizzleDb["transaction"] = async (fn, config) => {
+    const client = await pool.connect();
+    try {
+      let bound = onClient.get(client);
+      if (!bound) {
+        // One drizzle per physical connection (pools reuse their client objects), not per transaction.
+        bound = drizzleOver((...args) => (client.query as (...a: unknown[]) => unknown).apply(client, args));
+        onClient.set(client, bound);
+      }
+      return await bound.transaction(fn, config);
+    } finally {
+      client.release();
+    }
+  };
+  // The only transaction entry point Database uses; drizzle's own (name-checking) one is never reached.
+  Object.defineProperty(db, "transaction", { value: transaction });
   return new Database("postgres", db, close, mutations);
+}
+
+/** drizzle over an object that only has `query`: never a "pool", so drizzle runs its transaction on it as one session. */
+function drizzleOver(query: (...args: unknown[]) => unknown): DrizzleDb {
+  return drizzle({ client: { query } as unknown as pg.Pool, schema }) as unknown as DrizzleDb;
 }
 
 /** Node: one pool per process, reused by every request. */

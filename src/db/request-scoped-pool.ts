@@ -6,8 +6,8 @@ import { currentScope } from "../platform/request-scope.js";
  * this object once (the app is built once per isolate), and every `query`/`connect` goes to the
  * current request's own pg.Pool, opened on first use and ended when the request is settled.
  * Hyperdrive pools the connections to the origin, so a connection per request is cheap.
- * The name contains "Pool" on purpose: drizzle's node-postgres session checks it to take a
- * dedicated client for each transaction (withTenant's set_config must share the transaction's connection).
+ * Its name does not matter: postgresDatabase (db/connect-postgres.ts) takes a client with
+ * `connect()` for each transaction itself, so withTenant's set_config and queries share one connection.
  */
 export class RequestScopedPool {
   constructor(
@@ -34,8 +34,7 @@ export class RequestScopedPool {
     return (pool.query as (...a: unknown[]) => unknown).apply(pool, args);
   }
 
-  connect(...args: unknown[]): unknown {
-    const pool = this.pool();
-    return (pool.connect as (...a: unknown[]) => unknown).apply(pool, args);
+  connect(): Promise<pg.PoolClient> {
+    return this.pool().connect();
   }
 }

@@ -44,6 +44,13 @@ export const tenants = pgTable("tenants", {
   plan: text("plan").notNull().default("free"),
   /** Bumped whenever the tenant's documents change; part of every response-cache key (I5). */
   dataVersion: bigint("data_version", { mode: "number" }).notNull().default(0),
+  /**
+   * The key of the HMAC that names the tenant's cache entries (I5); rotated when documents are
+   * deleted, so no instance can reach what was cached before. Read with the API key.
+   */
+  cacheSecret: text("cache_secret")
+    .notNull()
+    .default(sql`replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')`),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -156,6 +163,13 @@ export const plans = pgTable("plans", {
   schedulingWeight: integer("scheduling_weight").notNull().default(1),
   /** Ingestion jobs of one tenant that run at once, over all instances. */
   maxRunningJobs: integer("max_running_jobs").notNull().default(1),
+  /**
+   * Jobs of one tenant not yet finished (queued or running), and the bytes of their kept uploads:
+   * an upload past either is refused with 429 `queue_full`, so no tenant fills the shared queue
+   * and its database. Null: unlimited.
+   */
+  maxQueuedJobs: integer("max_queued_jobs").default(1000),
+  maxQueuedBytes: bigint("max_queued_bytes", { mode: "number" }).default(1024 * 1024 * 1024),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });
 

@@ -2,6 +2,8 @@ import { z } from "@hono/zod-openapi";
 import { ADMIN_GROUP_BY, TENANT_GROUP_BY } from "../metering/usage-report.js";
 import { PLAN_NAME, PlanSettings } from "../plans/plan-admin.js";
 import { TenantOverrides } from "../plans/tenant-settings.js";
+import { Instant } from "./schemas-dates.js";
+import { refineStorableJson } from "./schemas-strings.js";
 
 /**
  * Request and response shapes of cost isolation: plans, per-tenant configuration, showback.
@@ -16,7 +18,8 @@ export const PlanParam = z.object({
   plan: z.string().openapi({ param: { name: "plan", in: "path" }, example: "pro" }),
 });
 
-export const PlanBody = PlanSettings.openapi("PlanSettings", {
+// Every string of a settings body (model names included) obeys the shared string rule.
+export const PlanBody = PlanSettings.superRefine(refineStorableJson).openapi("PlanSettings", {
   description: "Budgets in tokens (input + output) and micro-units of money (1 USD = 1,000,000); null means unlimited.",
 });
 
@@ -34,6 +37,8 @@ export const Plan = z
     tokens_per_minute: z.number().int().nullable(),
     max_concurrency: z.number().int().nullable(),
     scheduling_weight: z.number().int(),
+    max_queued_jobs: z.number().int().nullable(),
+    max_queued_bytes: z.number().int().nullable(),
     updated_at: Timestamp,
   })
   .openapi("Plan");
@@ -54,13 +59,14 @@ export const TenantConfigPatch = z
     model_tier: overrideField.model_tier.unwrap().nullable().optional(),
     features: z.record(z.string(), z.boolean().nullable()).nullable().optional(),
     retrieval_k: overrideField.retrieval_k.unwrap().nullable().optional(),
-    debug_log_prompts_until: overrideField.debug_log_prompts_until
-      .unwrap()
+    debug_log_prompts_until: Instant.pipe(overrideField.debug_log_prompts_until.unwrap())
       .nullable()
       .optional()
       .openapi({ description: "Log this tenant's prompts, PII-masked, until this time (at most 24 h ahead); null switches it off." }),
   })
   .catchall(z.unknown())
+  // Overrides are stored as jsonb: every key and string, declared here or not, obeys the shared rule.
+  .superRefine(refineStorableJson)
   .openapi("TenantConfigPatch");
 
 export const TenantConfig = z
@@ -72,9 +78,10 @@ export const TenantConfig = z
   })
   .openapi("TenantConfig");
 
+/** The shared date type; the window rules (order, 400 days) are metering/usage-range.ts's. */
 const Range = {
-  from: z.string().optional().openapi({ description: "Inclusive; ISO date or timestamp with zone. Default: start of the current UTC month." }),
-  to: z.string().optional().openapi({ description: "Exclusive; ISO date or timestamp with zone. Default: now. At most 400 days after `from`." }),
+  from: Instant.optional().openapi({ description: "Inclusive; ISO date or timestamp with zone. Default: start of the current UTC month." }),
+  to: Instant.optional().openapi({ description: "Exclusive; ISO date or timestamp with zone. Default: now. At most 400 days after `from`." }),
 };
 
 export const TenantUsageQuery = z.object({ ...Range, group_by: z.enum(TENANT_GROUP_BY).default("day") });

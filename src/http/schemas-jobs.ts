@@ -1,5 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { CreateDocumentJson } from "./schemas.js";
+import { IdCursor } from "./schemas-dates.js";
+import { storableString } from "./schemas-strings.js";
 
 /** Request and response shapes of durable ingestion: jobs, batches. */
 
@@ -52,10 +54,10 @@ export const Job = z
 export const JobList = z.object({ jobs: z.array(Job), next_cursor: z.string().nullable() }).openapi("JobList");
 
 export const ListJobsQuery = z.object({
-  batch_id: z.string().max(100).optional(),
+  batch_id: storableString(0, 100).optional(),
   status: JobStatus.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(100).optional(),
+  cursor: IdCursor.optional(),
 });
 
 export const BatchJson = z

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { containsNul } from "./schemas.js";
+import { IdCursor, Instant } from "./schemas-dates.js";
+import { storableString } from "./schemas-strings.js";
 
 /** Request and response shapes of run records and eval cases. */
 
@@ -9,7 +10,7 @@ const RunKind = z.enum(["chat", "ingest"]);
 const RunStatus = z.enum(["succeeded", "refused", "failed"]);
 
 export const RequestIdParam = z.object({
-  request_id: z.string().openapi({
+  request_id: storableString(1, 200).openapi({
     param: { name: "request_id", in: "path" },
     description: "The `x-request-id` of the request (for a queued upload, `job:<job id>`).",
     example: "9b2f4c1e-7d3a-4f0e-8a61-2c5d9e8f1b47",
@@ -69,26 +70,19 @@ export const AdminRunList = z.object({ runs: z.array(AdminRun), next_cursor: z.s
 export const ListRunsQuery = z.object({
   kind: RunKind.optional(),
   status: RunStatus.optional(),
-  prompt_version: z.string().min(1).max(100).optional(),
-  request_id: z.string().min(1).max(200).optional(),
-  since: z.iso.datetime({ offset: true }).optional().openapi({ description: "Runs that started at or after this time (ISO 8601)." }),
+  prompt_version: storableString(1, 100).optional(),
+  request_id: storableString(1, 200).optional(),
+  since: Instant.optional().openapi({ description: "Runs that started at or after this time: an ISO 8601 date or timestamp with a zone." }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(100).optional(),
+  cursor: IdCursor.optional(),
 });
 
-const Phrase = z
-  .string()
-  .trim()
-  .min(1)
-  .max(500)
-  .refine((v) => !containsNul(v) && !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(v), {
-    message: "must not contain NUL characters or unpaired surrogates",
-  });
+const Phrase = storableString(1, 500);
 
 export const CreateEvalCaseBody = z
   .object({
     run_id: z.uuid().optional().openapi({ description: "The run the case is made from …" }),
-    request_id: z.string().min(1).max(200).optional().openapi({ description: "… or its request id (the newest run with it)." }),
+    request_id: storableString(1, 200).optional().openapi({ description: "… or its request id (the newest run with it)." }),
     expected_document_ids: z.array(z.uuid()).max(50).optional().openapi({ description: "Documents a right answer must cite." }),
     must_contain: z.array(Phrase).max(20).optional(),
     must_not_contain: z.array(Phrase).max(20).optional(),
@@ -118,5 +112,5 @@ export const EvalCaseList = z.object({ cases: z.array(EvalCase), next_cursor: z.
 
 export const ListEvalCasesQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(100).optional(),
+  cursor: IdCursor.optional(),
 });

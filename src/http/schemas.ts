@@ -1,4 +1,6 @@
 import { z } from "@hono/zod-openapi";
+import { DocumentCursor } from "./schemas-dates.js";
+import { metadataProblem, StorableText, storableString } from "./schemas-strings.js";
 
 /** Request and response shapes of the v1 API; the OpenAPI document is generated from these. */
 
@@ -25,32 +27,8 @@ export const commonErrors = {
   500: errorContent("Internal error"),
 } as const;
 
-/**
- * Postgres cannot store NUL (U+0000) in `text`, nor NUL or unpaired surrogates in `jsonb`: such
- * input used to fail inside the driver as a 500. It is refused here instead, as a 400 on the field.
- */
-export function containsNul(value: string): boolean {
-  return value.includes("\u0000");
-}
-const NO_NUL = "must not contain NUL characters";
-const storableString = (min: number, max: number) =>
-  z.string().trim().min(min).max(max).refine((v) => !containsNul(v), NO_NUL);
-
-/** JSON.stringify writes NUL as `\u0000` and an unpaired surrogate as `\udXXX` (after an even run of backslashes). */
-const UNSTORABLE_JSON_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
-
-/** Why `metadata` cannot be stored as jsonb, or undefined when it can. */
-export function metadataProblem(metadata: Record<string, unknown>): string | undefined {
-  let serialised: string;
-  try {
-    serialised = JSON.stringify(metadata);
-  } catch {
-    return "metadata is nested too deeply"; // RangeError from V8's recursive stringify
-  }
-  if (serialised.length > 16_384) return "metadata must serialise to at most 16 KiB";
-  if (UNSTORABLE_JSON_ESCAPE.test(serialised)) return "metadata must not contain NUL characters or unpaired surrogates";
-  return undefined;
-}
+// The shared string and date rules; re-exported because routes import them from here.
+export { containsNul, metadataProblem } from "./schemas-strings.js";
 
 const Uuid = z.string().openapi({ format: "uuid" });
 const Timestamp = z.string().openapi({ format: "date-time" });
@@ -106,7 +84,7 @@ const Metadata = z.record(z.string(), z.unknown()).superRefine((m, ctx) => {
 export const CreateDocumentJson = z
   .object({
     title: storableString(1, 500).optional(),
-    text: z.string().min(1, "text must not be empty"),
+    text: StorableText,
     metadata: Metadata.optional(),
     source_id: storableString(1, 500).optional(),
   })
@@ -115,9 +93,9 @@ export const CreateDocumentJson = z
 export const CreateDocumentMultipart = z
   .object({
     file: z.any().openapi({ type: "string", format: "binary" }),
-    title: z.string().optional(),
-    source_id: z.string().optional(),
-    metadata: z.string().optional().openapi({ description: "JSON object" }),
+    title: z.string().optional().openapi({ description: "At most 500 characters. Default: the file name, cut to 500 characters." }),
+    source_id: z.string().optional().openapi({ description: "At most 500 characters." }),
+    metadata: z.string().optional().openapi({ description: "JSON object, at most 16 KiB" }),
   })
   .openapi("CreateDocumentUpload");
 
@@ -144,7 +122,7 @@ export const IngestedDocument = Document.extend({
 
 export const ListDocumentsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(500).optional(),
+  cursor: DocumentCursor.optional(),
 });
 export const DocumentList = z
   .object({ documents: z.array(Document), next_cursor: z.string().nullable() })

@@ -1,3 +1,5 @@
+import { atxHeadingOf, capAtWord, sentencesOf } from "./text-scan.js";
+
 /**
  * Splits a document into retrieval chunks that respect its structure: Markdown headings start a
  * new section, paragraphs are packed together up to `maxChars`, and a paragraph that is too long
@@ -18,12 +20,31 @@ export interface ChunkOptions {
 
 export const DEFAULT_CHUNK_OPTIONS: ChunkOptions = { maxChars: 900, overlapChars: 150 };
 
+/**
+ * A heading is prepended to the embedding input of every chunk of its section, so an uncapped
+ * one multiplies a document's embedding cost (a 100 KB heading over a one-line paragraph took a
+ * model thread for most of a minute). Longer headings are cut, at a word where possible.
+ */
+export const MAX_HEADING_CHARS = 200;
+
 interface Section {
   heading: string | null;
   paragraphs: string[];
 }
 
-const HEADING = /^(#{1,6})\s+(.+?)\s*#*\s*$/;
+/** The most characters `embeddingInputOf` returns for a chunk made with `options`. */
+export function maxEmbeddingInputChars(options: ChunkOptions = DEFAULT_CHUNK_OPTIONS): number {
+  return options.maxChars + MAX_HEADING_CHARS + 1;
+}
+
+/**
+ * What is embedded for a chunk: its section heading (for context) above its text. Bounded by
+ * `maxEmbeddingInputChars` whatever the chunk holds, so embedding cost follows document size.
+ */
+export function embeddingInputOf(chunk: Pick<TextChunk, "heading" | "text">, options: ChunkOptions = DEFAULT_CHUNK_OPTIONS): string {
+  const text = chunk.text.length > options.maxChars ? chunk.text.slice(0, options.maxChars) : chunk.text;
+  return chunk.heading ? `${capAtWord(chunk.heading, MAX_HEADING_CHARS)}\n${text}` : text;
+}
 
 export function chunkText(text: string, options: ChunkOptions = DEFAULT_CHUNK_OPTIONS): TextChunk[] {
   if (options.overlapChars >= options.maxChars) throw new RangeError("overlapChars must be < maxChars");
@@ -46,11 +67,12 @@ function splitSections(text: string): Section[] {
     paragraph = [];
   };
   for (const line of text.split("\n")) {
-    const heading = HEADING.exec(line);
-    if (heading) {
+    // Hand-parsed: the former heading regex backtracked polynomially on `# a`, spaces, `x`.
+    const heading = atxHeadingOf(line);
+    if (heading !== undefined) {
       flushParagraph();
       if (current.paragraphs.length > 0) sections.push(current);
-      current = { heading: heading[2]!, paragraphs: [] };
+      current = { heading: heading === "" ? null : capAtWord(heading, MAX_HEADING_CHARS), paragraphs: [] };
     } else if (line.trim() === "") {
       flushParagraph();
     } else {
@@ -82,7 +104,7 @@ function packSection(paragraphs: string[], options: ChunkOptions): string[] {
 
 /** Sentence-sized pieces of a paragraph longer than `maxChars`. */
 function splitLong(paragraph: string, maxChars: number): string[] {
-  const sentences = paragraph.match(/[^.!?]+(?:[.!?]+["')\]]*\s*|$)/g) ?? [paragraph];
+  const sentences = sentencesOf(paragraph);
   const out: string[] = [];
   let current = "";
   for (const raw of sentences) {

@@ -1,13 +1,19 @@
 import { and, desc, eq, lt, or } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { documents, type DocumentRow } from "../db/schema.js";
+import { isStorableInstant } from "../db/storable-instant.js";
 import { NotFoundError, ValidationError } from "../errors.js";
-import { bumpDataVersion } from "../tenancy/data-version.js";
+import type { TenantCaches } from "../cache/tenant-caches.js";
+import { forgetCachedContent } from "../tenancy/data-version.js";
 import { isUuid, type TenantContext } from "../tenancy/tenant-context.js";
 
 /** Reads and deletes of a tenant's documents. Every query runs in `withTenant` and filters by owner. */
 export class DocumentStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Emptied of the tenant's entries after a delete, so a deleted text does not sit in Redis until its TTL. */
+    private readonly caches?: TenantCaches,
+  ) {}
 
   async get(ctx: TenantContext, documentId: string): Promise<DocumentRow> {
     // A malformed id answers exactly like another tenant's id and a missing one (invariant I6).
@@ -45,7 +51,10 @@ export class DocumentStore {
     return { documents: page, nextCursor: rows.length > options.limit && last ? encodeCursor(last) : null };
   }
 
-  /** Removes the document and its chunks, and invalidates the tenant's cached answers. */
+  /**
+   * Removes the document and its chunks. Everything cached for the tenant becomes unreachable when
+   * this commits (the cache secret rotates with it), then is deleted here and in Redis.
+   */
   async delete(ctx: TenantContext, documentId: string): Promise<void> {
     if (!isUuid(documentId)) throw new NotFoundError("Document");
     const deleted = await this.db.withTenant(ctx, async (scope) => {
@@ -53,10 +62,11 @@ export class DocumentStore {
         .delete(documents)
         .where(and(scope.owns(documents.tenantId), eq(documents.id, documentId)))
         .returning({ id: documents.id });
-      if (removed.length > 0) await bumpDataVersion(scope);
+      if (removed.length > 0) await forgetCachedContent(scope);
       return removed.length;
     });
     if (deleted === 0) throw new NotFoundError("Document");
+    await this.caches?.purgeTenant(ctx.tenantId);
   }
 }
 
@@ -77,7 +87,8 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
     const date = new Date(createdAt);
-    if (typeof id !== "string" || !isUuid(id) || Number.isNaN(date.getTime())) throw new Error("bad cursor");
+    // The HTTP schema checks the same; this keeps a year 0 or 275760 date from reaching the query.
+    if (typeof id !== "string" || !isUuid(id) || !isStorableInstant(date)) throw new Error("bad cursor");
     return { createdAt: date, id };
   } catch {
     throw new ValidationError("Invalid pagination cursor.");

@@ -3,19 +3,23 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { chunks, documents, type DocumentRow } from "../db/schema.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
-import { FeatureDisabledError, PayloadTooLargeError, ProviderUnavailableError, ValidationError } from "../errors.js";
+import { FeatureDisabledError, PayloadTooLargeError, ProviderUnavailableError, publicErrorOf, ValidationError } from "../errors.js";
 import type { BudgetGuard } from "../limits/budget-guard.js";
 import { estimateTokens } from "../metering/usage-event.js";
 import { featureEnabled } from "../plans/tenant-settings.js";
-import { bumpDataVersion } from "../tenancy/data-version.js";
+import { bumpDataVersion, forgetCachedContent } from "../tenancy/data-version.js";
+import type { TenantCaches } from "../cache/tenant-caches.js";
 import type { TenantContext } from "../tenancy/tenant-context.js";
 import { NOT_RECORDED, type RunSteps } from "../runs/run-recorder.js";
-import { chunkText, DEFAULT_CHUNK_OPTIONS, type ChunkOptions, type TextChunk } from "./chunk-text.js";
-import { normalizeText, type SupportedMediaType } from "./parse-document.js";
+import { embeddingInputOf, type TextChunk } from "./chunk-text.js";
+import { INLINE_PARSE_MAX_BYTES, InlineDocumentParser, type DocumentParser, type ParsedDocument } from "./document-parser.js";
+import type { SupportedMediaType } from "./parse-document.js";
 
+/** An upload after parsing: its normalised text and chunks (a DocumentParser's output), and what was said about it. */
 export interface DocumentInput {
   title: string;
   text: string;
+  chunks: TextChunk[];
   mediaType: SupportedMediaType;
   byteSize: number;
   sourceId?: string | undefined;
@@ -41,10 +45,24 @@ export interface PreparedDocument {
 export interface IngestMeta {
   /** One operation, one charge (derived from Idempotency-Key, or from the job and its attempt). */
   operationId: string;
+  /**
+   * What the embedding is charged as, when it outlives the operation: a job's attempts each
+   * reserve their own budget, but the job is one charge however many attempts embedded it.
+   */
+  chargeId?: string | undefined;
+  /** A job attempt's hold on its job: an attempt that lost it is never charged. */
+  lease?: AttemptLease | undefined;
   /** Uploads a person waits for are embedded before bulk (batch) work. */
   priority: "interactive" | "bulk";
   /** The request's run record: `ingest` records chunk → embed → store into it. */
   run?: RunSteps | undefined;
+}
+
+/** See RunningJob (jobs/job-runner.ts), which is one. */
+export interface AttemptLease {
+  /** Locks the job in the caller's transaction; false once another worker has taken it over. */
+  stillHeld(scope: TenantScope): Promise<boolean>;
+  lostError(): Error;
 }
 
 /**
@@ -65,8 +83,19 @@ export class DocumentIngestor {
     private readonly embeddings: EmbeddingProvider,
     private readonly budgets: BudgetGuard,
     private readonly limits: { maxTextChars: number },
-    private readonly chunkOptions: ChunkOptions = DEFAULT_CHUNK_OPTIONS,
+    /** Where uploads are parsed: worker threads on Node; inline (size-capped) where there are none. */
+    private readonly parser: DocumentParser = new InlineDocumentParser({ maxTextChars: limits.maxTextChars, maxBytes: INLINE_PARSE_MAX_BYTES }),
+    /** Emptied of the tenant's entries after a replacement, as after a delete (the old text is gone). */
+    private readonly caches?: TenantCaches,
   ) {}
+
+  /**
+   * extract → normalise → chunk, bounded in time and memory by the parser and queued fairly by
+   * tenant. Both the request path and the ingest job parse through here, never on their own.
+   */
+  parse(ctx: TenantContext, bytes: Uint8Array, mediaType: SupportedMediaType, priority: IngestMeta["priority"]): Promise<ParsedDocument> {
+    return this.parser.parse(bytes, mediaType, { id: ctx.tenantId, priority });
+  }
 
   /** The model documents are embedded with (a queued upload may only run where it is the same). */
   get embeddingModel(): string {
@@ -87,22 +116,24 @@ export class DocumentIngestor {
     }));
   }
 
-  /** Normalises, checks the limits, skips unchanged content, and chunks. */
+  /**
+   * Checks the parser's output against the limits, hashes it and skips unchanged content. No
+   * parsing here: `input` is already normalised and chunked (see `parse`), off the event loop.
+   */
   async prepare(ctx: TenantContext, input: DocumentInput): Promise<PreparedDocument> {
-    const text = normalizeText(input.text);
+    const { text } = input;
     if (!text) throw new ValidationError("The document contains no text.");
-    if (text.length > this.limits.maxTextChars) throw new PayloadTooLargeError(this.limits.maxTextChars);
+    if (text.length > this.limits.maxTextChars) throw new PayloadTooLargeError(this.limits.maxTextChars, "characters");
     const contentHash = hashContent(input.title, text);
-    const normalized = { ...input, text };
 
     // Identical content for the same source: nothing to embed, nothing to write.
     if (input.sourceId) {
       const existing = await this.db.withTenant(ctx, (scope) => findBySource(scope, input.sourceId!));
       if (existing && existing.contentHash === contentHash && existing.embeddingModel === this.embeddings.model) {
-        return { input: normalized, contentHash, pieces: [], unchanged: existing };
+        return { input, contentHash, pieces: [], unchanged: existing };
       }
     }
-    return { input: normalized, contentHash, pieces: chunkText(text, this.chunkOptions) };
+    return { input, contentHash, pieces: input.chunks };
   }
 
   /**
@@ -113,7 +144,9 @@ export class DocumentIngestor {
   async store(ctx: TenantContext, prepared: PreparedDocument, vectors: number[][], within?: WithinStore): Promise<IngestResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.storeOnce(ctx, prepared, vectors, within);
+        const result = await this.storeOnce(ctx, prepared, vectors, within);
+        if (result.outcome === "replaced") await this.caches?.purgeTenant(ctx.tenantId);
+        return result;
       } catch (error) {
         if (attempt >= 2 || !isUniqueViolation(error)) throw error;
       }
@@ -123,12 +156,15 @@ export class DocumentIngestor {
   /**
    * Embedding is the expensive step, so the budget is reserved before it: a document that would
    * take the tenant past its cap is refused (402) before anything is embedded or stored. The
-   * embedding is charged once it has happened, even if storing then fails.
+   * embedding is charged once it has happened, even if storing then fails — unless the job
+   * attempt doing it has lost its job to another worker meanwhile: then that worker's attempt is
+   * the one charged, and this one releases its hold and records nothing.
    */
   async embed(ctx: TenantContext, prepared: PreparedDocument, meta: IngestMeta): Promise<number[][]> {
     const { input, pieces } = prepared;
-    const { operationId } = meta;
-    const texts = pieces.map((p) => (p.heading ? `${p.heading}\n${p.text}` : p.text));
+    const { operationId, lease } = meta;
+    const chargedAs = `${meta.chargeId ?? operationId}:embed_documents`;
+    const texts = pieces.map((p) => embeddingInputOf(p, this.parser.chunkOptions));
     const inputTokens = texts.reduce((sum, t) => sum + estimateTokens(t), 0);
     const provider = this.embeddings.model.split(":")[0]!;
     const hold = await this.budgets.reserve(ctx, {
@@ -138,28 +174,37 @@ export class DocumentIngestor {
       preferredModel: this.embeddings.model,
       inputTokens,
       maxOutputTokens: 0,
+      chargedAs,
     });
+    // A failure stays per attempt: a later attempt's success must still be recorded as charged.
     const record = { eventId: `${operationId}:embed_documents`, feature: "embed_documents" as const, provider, model: this.embeddings.model };
+    const onlyIf = lease && ((scope: TenantScope) => lease.stillHeld(scope));
     if (input.mediaType === "application/pdf" && !featureEnabled(hold.settings, "ingest.pdf")) {
       await this.budgets.settle(ctx, hold, []);
       throw new FeatureDisabledError("ingest.pdf");
     }
+    let settled = false;
     try {
       const flow = { id: ctx.tenantId, weight: hold.settings.plan.schedulingWeight, priority: meta.priority };
       const vectors = await this.embeddings.embed(texts, flow);
-      await this.budgets.settle(ctx, hold, [{ ...record, inputTokens, outputTokens: 0, status: "charged", usageEstimated: true }]);
+      const charged = { ...record, eventId: chargedAs, inputTokens, outputTokens: 0, status: "charged" as const, usageEstimated: true };
+      const held = await this.budgets.settle(ctx, hold, [charged], { onlyIf });
+      settled = true;
+      if (!held) throw lease!.lostError();
       return vectors;
     } catch (error) {
+      if (settled) throw error;
       // A call the provider's breaker refused never reached it: nothing to put on the ledger.
       const reachedProvider = !(error instanceof ProviderUnavailableError);
-      await this.budgets.settle(
+      const held = await this.budgets.settle(
         ctx,
         hold,
         reachedProvider
-          ? [{ ...record, inputTokens: 0, outputTokens: 0, status: "failed", error: (error as Error).message.slice(0, 300) }]
+          ? [{ ...record, inputTokens: 0, outputTokens: 0, status: "failed", error: publicErrorOf(error).message.slice(0, 300) }]
           : [],
+        { onlyIf },
       );
-      throw error;
+      throw held ? error : lease!.lostError();
     }
   }
 
@@ -217,7 +262,9 @@ export class DocumentIngestor {
           })),
         );
       }
-      await bumpDataVersion(scope);
+      // A replacement removes the old text: every cached entry that may quote it becomes
+      // unreachable at commit (as on delete); a new document only makes cached answers stale.
+      await (existing ? forgetCachedContent(scope) : bumpDataVersion(scope));
       return finish({ document, outcome: existing ? "replaced" : "created" });
     });
   }

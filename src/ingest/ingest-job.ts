@@ -1,7 +1,7 @@
 import type { JobHandler, RunningJob } from "../jobs/job-runner.js";
 import type { JobPriority, NewJob } from "../jobs/job-queue.js";
 import type { DocumentIngestor, DocumentInput } from "./ingest-document.js";
-import { extractText, type SupportedMediaType } from "./parse-document.js";
+import type { SupportedMediaType } from "./parse-document.js";
 
 export const INGEST_DOCUMENT_JOB = "ingest_document";
 
@@ -63,9 +63,11 @@ export class IngestJobHandler implements JobHandler {
       async (): Promise<DocumentInput> => {
         const bytes = await job.loadPayload();
         if (!bytes) throw new Error("The job's upload is missing.");
+        // In the parser's worker thread, bounded in time and memory: a bomb fails the job (422), once.
+        const parsed = await this.ingestor.parse(job.ctx, bytes, stored.media_type, priority);
         return {
           title: stored.title,
-          text: await extractText(bytes, stored.media_type),
+          ...parsed,
           mediaType: stored.media_type,
           byteSize: stored.byte_size,
           sourceId: stored.source_id,
@@ -86,7 +88,7 @@ export class IngestJobHandler implements JobHandler {
     }
     const vectors = await job.step(
       "embed",
-      () => this.ingestor.embed(job.ctx, prepared, { operationId: job.operationId, priority }),
+      () => this.ingestor.embed(job.ctx, prepared, { operationId: job.operationId, chargeId: job.chargeId, lease: job, priority }),
       (v) => ({ vectors: v.length }),
     );
     await job.step(

@@ -79,10 +79,15 @@ export class FairScheduler {
         SELECT 1 FROM jobs r WHERE r.tenant_id = ${alias}.tenant_id AND r.serial_key = ${alias}.serial_key AND r.status = 'running'))`;
   }
 
-  async claim(workerId: string, options: { onlyIdleTenants?: boolean } = {}): Promise<ClaimedJob | undefined> {
+  /**
+   * Claims the next job by the rules above. `tenantId` narrows the claim to one tenant's jobs (a
+   * Workers invocation after that tenant's 202); its fair order among them is unchanged.
+   */
+  async claim(workerId: string, options: { onlyIdleTenants?: boolean; tenantId?: string | undefined } = {}): Promise<ClaimedJob | undefined> {
+    const onlyTenant = options.tenantId === undefined ? sql`` : sql`AND j.tenant_id = ${options.tenantId}`;
     return this.db.asPlatformAdmin("job-scheduler-claim", async (tx) => {
       await this.requeueExpired(tx);
-      if (this.options.discipline === "fifo") return options.onlyIdleTenants ? undefined : this.claimOldest(tx, workerId);
+      if (this.options.discipline === "fifo") return options.onlyIdleTenants ? undefined : this.claimOldest(tx, workerId, onlyTenant);
       // A tenant may run up to its plan's cap; on a reserved worker, only if it runs nothing yet.
       const cap = options.onlyIdleTenants ? sql`least(p.max_running_jobs, 1)` : sql`p.max_running_jobs`;
       const candidates = await queryRows<{ tenant_id: string; start: number; weight: number; max_running: number }>(
@@ -98,7 +103,7 @@ export class FairScheduler {
               WHERE j.tenant_id = s.tenant_id AND ${this.runnable(sql`j`)}
               ORDER BY j.priority LIMIT 1
             ) best
-            WHERE c.id = 1
+            WHERE c.id = 1 ${options.tenantId === undefined ? sql`` : sql`AND s.tenant_id = ${options.tenantId}`}
               AND (SELECT count(*) FROM jobs r WHERE r.tenant_id = s.tenant_id AND r.status = 'running') < ${cap}
               ${options.onlyIdleTenants ? sql`AND (SELECT count(*) FROM (SELECT 1 FROM jobs q WHERE q.tenant_id = s.tenant_id AND q.status = 'queued' LIMIT ${RESERVED_MAX_QUEUED + 1}) backlog) <= ${RESERVED_MAX_QUEUED}` : sql``}
             ORDER BY best.priority, start, s.tenant_id
@@ -163,10 +168,10 @@ export class FairScheduler {
   }
 
   /** The benchmark's baseline: one global FIFO, no fairness, no per-tenant limit. */
-  private async claimOldest(tx: Tx, workerId: string): Promise<ClaimedJob | undefined> {
+  private async claimOldest(tx: Tx, workerId: string, onlyTenant: SQL): Promise<ClaimedJob | undefined> {
     const [picked] = await queryRows<{ id: string; tenant_id: string }>(
       tx,
-      sql`SELECT j.id, j.tenant_id FROM jobs j WHERE ${this.runnable(sql`j`)}
+      sql`SELECT j.id, j.tenant_id FROM jobs j WHERE ${this.runnable(sql`j`)} ${onlyTenant}
           ORDER BY j.created_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED`,
     );
     return picked ? this.markRunning(tx, picked.tenant_id, picked.id, workerId) : undefined;
@@ -236,7 +241,18 @@ export class FairScheduler {
   }
 }
 
-/** The budget/ledger operation id of one attempt of a job: each attempt is a provider call of its own. */
+/**
+ * The budget operation id of one attempt of a job: its reservation, released if the attempt is
+ * lost, and its `failed` ledger records (so a later attempt's success is still recorded).
+ */
 export function jobOperationId(jobId: string, attempt: number): string {
   return `job:${jobId}:attempt-${attempt}`;
+}
+
+/**
+ * The ledger id of a job's charged work, the same for every attempt: an attempt that charged and
+ * then lost its lease, and the attempt that took over, count once (usage events are unique per id).
+ */
+export function jobChargeId(jobId: string): string {
+  return `job:${jobId}`;
 }

@@ -2,69 +2,17 @@ import { randomUUID } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { jobs, type JobStep } from "../db/schema.js";
-import { FenceError } from "../errors.js";
+import { publicErrorOf } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { resumeJobIdentity } from "../tenancy/authenticate.js";
 import type { TenantContext } from "../tenancy/tenant-context.js";
-import { jobOperationId, type ClaimedJob, type FairScheduler } from "./fair-scheduler.js";
+import { jobChargeId, jobOperationId, type ClaimedJob, type FairScheduler } from "./fair-scheduler.js";
+import { payloadAsBase64, payloadFromBase64 } from "./job-queue.js";
+import { LeaseLostError, type JobAttemptRecorder, type JobHandler, type JobObserver, type JobRunnerOptions } from "./job-contracts.js";
+import { backoffMs, failureCode, isRetryable } from "./retry-policy.js";
 
-/** Does the work of one kind of job, step by step, through the RunningJob it is given. */
-export interface JobHandler {
-  readonly kind: string;
-  run(job: RunningJob): Promise<void>;
-}
-
-export interface JobRunnerOptions {
-  /** Jobs this instance works on at once (0: this instance only serves HTTP). */
-  workers: number;
-  /**
-   * Workers besides those, kept for tenants with no job running (see FairScheduler): a tenant's
-   * single upload starts at once even while another tenant's bulk jobs fill every regular worker.
-   * Only started when there are regular workers.
-   */
-  reservedWorkers: number;
-  /** How long a claimed job stays this worker's without a heartbeat. */
-  leaseMs: number;
-  /** How often an idle worker looks for work queued by other instances. */
-  pollMs: number;
-  /** First retry delay; doubled per attempt, with jitter, capped at a minute. */
-  retryBaseMs: number;
-}
-
-/** Told when this instance's workers claim and end job attempts (the metrics). */
-export interface JobObserver {
-  claimed(job: ClaimedJob): void;
-  finished(job: ClaimedJob, outcome: "succeeded" | "failed" | "retry"): void;
-}
-
-/**
- * Told how each attempt that ran ended, with the steps it recorded: the run records keep one run
- * per attempt. Must not throw (recording never decides a job's outcome).
- */
-export interface JobAttemptRecorder {
-  attemptEnded(job: RunningJob, startedAt: Date, error?: unknown): Promise<void>;
-}
-
-/** The job's lease passed to another worker: this worker's result must not be written. */
-export class LeaseLostError extends Error {
-  constructor() {
-    super("The job's lease was lost to another worker.");
-  }
-}
-
-/**
- * Client errors are final: retrying an unparseable file or an exhausted budget cannot succeed.
- * Everything else (a provider's 5xx or open breaker, a lost connection) is retried with backoff.
- */
-const PERMANENT = new Set([
-  "validation_error",
-  "payload_too_large",
-  "unsupported_media_type",
-  "unprocessable_document",
-  "budget_exceeded",
-  "feature_disabled",
-  "idempotency_conflict",
-]);
+export type { JobAttemptRecorder, JobHandler, JobObserver, JobRunnerOptions } from "./job-contracts.js";
+export { LeaseLostError } from "./job-contracts.js";
 
 /**
  * One claimed job in the hands of its handler: the verified identity it runs as, its steps (each
@@ -73,7 +21,10 @@ const PERMANENT = new Set([
  * presumed dead cannot store a second copy after another one took over.
  */
 export class RunningJob {
+  /** This attempt's budget reservation (released by the scheduler if the attempt is lost). */
   readonly operationId: string;
+  /** The job's ledger identity, shared by its attempts: however often it runs, it is charged once. */
+  readonly chargeId: string;
   private stepStartedAt = Date.now();
   private stepName = "";
   /** This attempt's steps as recorded on the job, and its result: for the attempt's run record. */
@@ -87,6 +38,7 @@ export class RunningJob {
     private readonly workerId: string,
   ) {
     this.operationId = jobOperationId(claim.id, claim.attempts);
+    this.chargeId = jobChargeId(claim.id);
   }
 
   get input(): Record<string, unknown> {
@@ -100,9 +52,9 @@ export class RunningJob {
 
   async loadPayload(): Promise<Uint8Array | null> {
     const [row] = await this.db.withTenant(this.ctx, (scope) =>
-      scope.tx.select({ payload: jobs.payload }).from(jobs).where(this.ownJob(scope)),
+      scope.tx.select({ payload: payloadAsBase64 }).from(jobs).where(this.ownJob(scope)),
     );
-    return row?.payload ?? null;
+    return payloadFromBase64(row?.payload ?? null);
   }
 
   /**
@@ -123,7 +75,8 @@ export class RunningJob {
       return result;
     } catch (error) {
       if (!(error instanceof LeaseLostError)) {
-        await this.record(this.stepRecord("failed", undefined, (error as Error).message)).catch(() => undefined);
+        // The tenant reads its job's steps: an internal error's own message is for the log only.
+        await this.record(this.stepRecord("failed", undefined, publicErrorOf(error).message)).catch(() => undefined);
       }
       throw error;
     }
@@ -150,6 +103,25 @@ export class RunningJob {
     if (rows.length === 0) throw new LeaseLostError();
     this.attemptSteps.push(step);
     this.result = result;
+  }
+
+  /**
+   * Locks the job's row in the caller's tenant transaction and tells whether this worker still
+   * holds it: a charge written in that transaction cannot race a takeover (the scheduler skips a
+   * locked row), and an attempt that has lost its job charges nothing.
+   */
+  async stillHeld(scope: TenantScope): Promise<boolean> {
+    const rows = await scope.tx
+      .select({ id: jobs.id })
+      .from(jobs)
+      .where(and(this.ownJob(scope), eq(jobs.status, "running")))
+      .for("update");
+    return rows.length > 0;
+  }
+
+  /** What an attempt that lost its job ends with. */
+  lostError(): Error {
+    return new LeaseLostError();
   }
 
   /** Completes the job in a transaction of its own (when the handler has nothing to store). */
@@ -194,6 +166,7 @@ export class JobRunner {
   private readonly loops: Promise<void>[] = [];
   private readonly instanceId = randomUUID().slice(0, 8);
   private stopping = false;
+  private batchRuns = 0;
   private attemptRecorder: JobAttemptRecorder | undefined;
 
   constructor(
@@ -238,12 +211,15 @@ export class JobRunner {
   /**
    * Claims and runs due jobs one after another until none is left, `maxJobs` ran or `deadline`
    * passed; for runtimes without background loops (Workers: after a 202, and from a Cron Trigger).
+   * With `tenantId`, only that tenant's jobs: a tenant's request must not spend its invocation on
+   * other tenants' work (their jobs run from the cron, each as its own tenant).
    */
-  async runAvailable(maxJobs: number, deadline = Number.POSITIVE_INFINITY): Promise<number> {
-    const workerId = `${this.instanceId}:batch`;
+  async runAvailable(maxJobs: number, deadline = Number.POSITIVE_INFINITY, options: { tenantId?: string } = {}): Promise<number> {
+    // One id per call: two invocations of one isolate must not pass for the same lease holder.
+    const workerId = `${this.instanceId}:batch-${++this.batchRuns}`;
     let ran = 0;
     while (ran < maxJobs && Date.now() < deadline) {
-      const job = await this.scheduler.claim(workerId, { onlyIdleTenants: false });
+      const job = await this.scheduler.claim(workerId, { onlyIdleTenants: false, tenantId: options.tenantId });
       if (!job) break;
       await this.runClaimed(job, workerId);
       ran++;
@@ -317,14 +293,15 @@ export class JobRunner {
       log.warn("job lease lost; another worker owns it now");
       return;
     }
-    const code = error instanceof FenceError ? error.code : "internal_error";
-    const message = (error as Error).message.slice(0, 500);
+    const code = failureCode(error);
+    // Stored where the tenant reads it (GET /v1/jobs/:id); the error itself is logged below.
+    const message = publicErrorOf(error).message.slice(0, 500);
     try {
-      if (PERMANENT.has(code) || claim.attempts >= claim.maxAttempts) {
+      if (!isRetryable(error) || claim.attempts >= claim.maxAttempts) {
         await this.finish(claim, workerId, { kind: "failed", code, message });
         log.warn({ code, err: error }, "job failed");
       } else {
-        const retryAfterSec = Number((error as FenceError).headers?.["Retry-After"] ?? 0);
+        const retryAfterSec = Number((error as { headers?: Record<string, string> }).headers?.["Retry-After"] ?? 0);
         const delayMs = Math.max(retryAfterSec * 1000, backoffMs(this.options.retryBaseMs, claim.attempts));
         await this.finish(claim, workerId, { kind: "retry", code, message, delayMs });
         log.warn({ code, delay_ms: delayMs, err: error }, "job attempt failed; retrying");
@@ -357,10 +334,4 @@ export class JobRunner {
 
 function appendStep(step: JobStep) {
   return sql`${jobs.steps} || ${JSON.stringify([step])}::jsonb`;
-}
-
-/** Exponential backoff with jitter: base · 2^(attempt−1), capped at a minute, times 0.5–1. */
-export function backoffMs(baseMs: number, attempt: number): number {
-  const ceiling = Math.min(60_000, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling * (0.5 + Math.random() * 0.5));
 }

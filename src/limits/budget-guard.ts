@@ -36,6 +36,12 @@ export interface BudgetRequest {
   fallbackModel?: string | undefined;
   inputTokens: number;
   maxOutputTokens: number;
+  /**
+   * The ledger event the work is charged as, when it is not `<operationId>:<feature>`: a job's
+   * attempts reserve each for themselves but charge one event. If that event is already charged,
+   * the work is paid for: the cap is not checked again and nothing more is held.
+   */
+  chargedAs?: string | undefined;
 }
 
 export interface Hold {
@@ -73,7 +79,10 @@ export class BudgetGuard {
       await scope.tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`fence:budget:${ctx.tenantId}`}, 0))`);
       await this.refuseRepeatedOperation(scope, request);
       const settings = await readTenantSettings(scope);
-      const snapshot = await this.snapshot(scope, settings);
+      if (request.chargedAs && (await isCharged(scope, request.chargedAs))) {
+        return this.hold(scope, request, { tokens: 0, cost: 0, model: request.preferredModel, downgraded: false, settings });
+      }
+      const snapshot = await budgetSnapshot(scope, settings);
       const tokens = request.inputTokens + request.maxOutputTokens;
       const plan = settings.plan;
       const pinnedToFallback = settings.overrides.model_tier === "fallback" && request.fallbackModel;
@@ -97,19 +106,26 @@ export class BudgetGuard {
       }
       const over = exceeded(snapshot, tokens, cost);
       if (over) throw new BudgetExceededError(over.name, over.status, snapshot.plan);
-
-      const [row] = await scope.tx
-        .insert(budgetReservations)
-        .values({
-          tenantId: ctx.tenantId,
-          requestId: request.operationId,
-          tokens,
-          costMicros: cost,
-          expiresAt: new Date(Date.now() + RESERVATION_TTL_MS),
-        })
-        .returning({ id: budgetReservations.id });
-      return { reservationId: row!.id, model, downgraded, settings };
+      return this.hold(scope, request, { tokens, cost, model, downgraded, settings });
     });
+  }
+
+  private async hold(
+    scope: TenantScope,
+    request: BudgetRequest,
+    held: { tokens: number; cost: number; model: string; downgraded: boolean; settings: TenantSettings },
+  ): Promise<Hold> {
+    const [row] = await scope.tx
+      .insert(budgetReservations)
+      .values({
+        tenantId: scope.tenantId,
+        requestId: request.operationId,
+        tokens: held.tokens,
+        costMicros: held.cost,
+        expiresAt: new Date(Date.now() + RESERVATION_TTL_MS),
+      })
+      .returning({ id: budgetReservations.id });
+    return { reservationId: row!.id, model: held.model, downgraded: held.downgraded, settings: held.settings };
   }
 
   /**
@@ -118,11 +134,7 @@ export class BudgetGuard {
    * would rightly count once — and the two would disagree.
    */
   private async refuseRepeatedOperation(scope: TenantScope, request: BudgetRequest): Promise<void> {
-    const eventId = `${request.operationId}:${request.feature}`;
-    const [done] = await scope.tx
-      .select({ id: usageEvents.id })
-      .from(usageEvents)
-      .where(and(scope.owns(usageEvents.tenantId), eq(usageEvents.eventId, eventId), eq(usageEvents.status, "charged")));
+    const done = await isCharged(scope, `${request.operationId}:${request.feature}`);
     const [inFlight] = await scope.tx
       .select({ id: budgetReservations.id })
       .from(budgetReservations)
@@ -136,17 +148,30 @@ export class BudgetGuard {
     if (done || inFlight) throw new IdempotencyConflictError(done ? "completed" : "in_progress");
   }
 
-  /** Records what the provider reported (charged or failed) and frees the reservation, atomically. */
-  async settle(ctx: TenantContext, hold: Hold, records: readonly UsageRecord[]): Promise<void> {
-    const charged = await this.db.withTenant(ctx, async (scope) => {
-      const written = await this.write(scope, records);
+  /**
+   * Records what the provider reported (charged or failed) and frees the reservation, atomically.
+   * With `onlyIf` (a job attempt: does it still hold its job?), checked first in the same
+   * transaction: when it answers false the reservation is freed, nothing is recorded, and settle
+   * returns false — an attempt another worker took over is never charged.
+   */
+  async settle(
+    ctx: TenantContext,
+    hold: Hold,
+    records: readonly UsageRecord[],
+    options: { onlyIf?: ((scope: TenantScope) => Promise<boolean>) | undefined } = {},
+  ): Promise<boolean> {
+    const settled = await this.db.withTenant(ctx, async (scope) => {
+      const allowed = options.onlyIf ? await options.onlyIf(scope) : true;
+      const written = allowed ? await this.write(scope, records) : [];
       await scope.tx
         .delete(budgetReservations)
         .where(and(scope.owns(budgetReservations.tenantId), eq(budgetReservations.id, hold.reservationId)));
-      return written;
+      return { allowed, written };
     });
-    this.report(ctx, charged);
+    if (!settled.allowed) return false;
+    this.report(ctx, settled.written);
     await this.countTokens(ctx, records);
+    return true;
   }
 
   /** Meters usage that needs no reservation of its own (e.g. a cheap query embedding). */
@@ -181,37 +206,59 @@ export class BudgetGuard {
   }
 
   async status(ctx: TenantContext): Promise<BudgetSnapshot> {
-    return this.db.withTenant(ctx, async (scope) => this.snapshot(scope, await readTenantSettings(scope)));
+    return this.db.withTenant(ctx, async (scope) => budgetSnapshot(scope, await readTenantSettings(scope)));
   }
+}
 
-  private async snapshot(scope: TenantScope, settings: TenantSettings): Promise<BudgetSnapshot> {
-    const now = new Date();
-    const { day, month } = periodsOf(now);
-    const counters = await scope.tx
-      .select()
-      .from(usageCounters)
-      .where(and(scope.owns(usageCounters.tenantId), inArray(usageCounters.period, [day, month])));
-    const [held] = await scope.tx
-      .select({
-        tokens: sql<string>`coalesce(sum(${budgetReservations.tokens}), 0)::text`,
-        cost: sql<string>`coalesce(sum(${budgetReservations.costMicros}), 0)::text`,
-      })
-      .from(budgetReservations)
-      .where(and(scope.owns(budgetReservations.tenantId), gt(budgetReservations.expiresAt, now)));
-    const dayRow = counters.find((c) => c.period === day);
-    const monthRow = counters.find((c) => c.period === month);
-    const reservedTokens = Number(held?.tokens ?? 0);
-    const reservedCost = Number(held?.cost ?? 0);
-    const nextDay = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)).toISOString();
-    const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString();
-    const plan = settings.plan;
-    return {
-      plan: plan.name,
-      tokens_per_day: status(plan.tokensPerDay, dayRow?.tokens ?? 0, reservedTokens, nextDay),
-      tokens_per_month: status(plan.tokensPerMonth, monthRow?.tokens ?? 0, reservedTokens, nextMonth),
-      spend_per_month_micros: status(plan.spendPerMonthMicros, monthRow?.costMicros ?? 0, reservedCost, nextMonth),
-    };
+/**
+ * Refuses (402) new work of a tenant whose budget is already used up — spent, not merely held by
+ * calls in flight — e.g. an upload that would otherwise wait in the queue only to fail at its
+ * embedding. Runs inside the caller's tenant transaction.
+ */
+export async function refuseWhenBudgetSpent(scope: TenantScope, settings: TenantSettings): Promise<void> {
+  const snapshot = await budgetSnapshot(scope, settings);
+  for (const name of ["tokens_per_day", "tokens_per_month", "spend_per_month_micros"] as const) {
+    const s = snapshot[name];
+    if (s.limit !== null && s.used >= s.limit) throw new BudgetExceededError(name, s, snapshot.plan);
   }
+}
+
+async function isCharged(scope: TenantScope, eventId: string): Promise<boolean> {
+  const [row] = await scope.tx
+    .select({ id: usageEvents.id })
+    .from(usageEvents)
+    .where(and(scope.owns(usageEvents.tenantId), eq(usageEvents.eventId, eventId), eq(usageEvents.status, "charged")));
+  return row !== undefined;
+}
+
+/** The tenant's budgets now: counters of the day and month, plus what calls in flight hold. */
+async function budgetSnapshot(scope: TenantScope, settings: TenantSettings): Promise<BudgetSnapshot> {
+  const now = new Date();
+  const { day, month } = periodsOf(now);
+  const counters = await scope.tx
+    .select()
+    .from(usageCounters)
+    .where(and(scope.owns(usageCounters.tenantId), inArray(usageCounters.period, [day, month])));
+  const [held] = await scope.tx
+    .select({
+      tokens: sql<string>`coalesce(sum(${budgetReservations.tokens}), 0)::text`,
+      cost: sql<string>`coalesce(sum(${budgetReservations.costMicros}), 0)::text`,
+    })
+    .from(budgetReservations)
+    .where(and(scope.owns(budgetReservations.tenantId), gt(budgetReservations.expiresAt, now)));
+  const dayRow = counters.find((c) => c.period === day);
+  const monthRow = counters.find((c) => c.period === month);
+  const reservedTokens = Number(held?.tokens ?? 0);
+  const reservedCost = Number(held?.cost ?? 0);
+  const nextDay = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)).toISOString();
+  const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString();
+  const plan = settings.plan;
+  return {
+    plan: plan.name,
+    tokens_per_day: status(plan.tokensPerDay, dayRow?.tokens ?? 0, reservedTokens, nextDay),
+    tokens_per_month: status(plan.tokensPerMonth, monthRow?.tokens ?? 0, reservedTokens, nextMonth),
+    spend_per_month_micros: status(plan.spendPerMonthMicros, monthRow?.costMicros ?? 0, reservedCost, nextMonth),
+  };
 }
 
 function status(limit: number | null, used: number, reserved: number, resetsAt: string): BudgetStatus {

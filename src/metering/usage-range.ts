@@ -1,3 +1,4 @@
+import { parseStorableInstant } from "../db/storable-instant.js";
 import { ValidationError } from "../errors.js";
 
 /** A report window: `from` inclusive, `to` exclusive, both instants in UTC. */
@@ -10,14 +11,11 @@ export interface UsageRange {
 export const MAX_RANGE_DAYS = 400;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** `2026-11-01`, or a full timestamp with an explicit zone (`Z` or `+02:00`): never local time. */
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
-
 /**
  * Parses the `from` / `to` of a usage query. Defaults: the start of the current UTC month to now
- * (the budget month). A date without a time means midnight UTC. Anything else — an unparseable or
- * impossible date (`2026-02-31`), `to` not after `from`, a window over MAX_RANGE_DAYS — is a
- * ValidationError naming the field, never a silently different window.
+ * (the budget month). A date without a time means midnight UTC. Anything else — an unparseable,
+ * impossible (`2026-02-31`) or unstorable (year 0, past 9999) date, `to` not after `from`, a window
+ * over MAX_RANGE_DAYS — is a ValidationError naming the field, never a silently different window.
  */
 export function resolveUsageRange(input: { from?: string | undefined; to?: string | undefined }, now = new Date()): UsageRange {
   const to = input.to === undefined ? now : parseInstant("to", input.to);
@@ -31,17 +29,11 @@ export function resolveUsageRange(input: { from?: string | undefined; to?: strin
   return { from, to };
 }
 
+/** The shared date rule (db/storable-instant.ts): the same grammar and bounds as every other route. */
 function parseInstant(field: "from" | "to", value: string): Date {
-  const match = ISO_DATE.exec(value.trim());
-  if (!match) throw invalid(field, "must be an ISO 8601 date (2026-11-01) or timestamp with a zone (2026-11-01T12:00:00Z)");
-  const [, year, month, day, hour, minute, second] = match.map(Number);
-  // Date.parse rolls 2026-02-31 over to March 3rd; a date that does not exist is refused instead.
-  const calendar = new Date(Date.UTC(year!, month! - 1, day!));
-  const realDate = calendar.getUTCFullYear() === year && calendar.getUTCMonth() === month! - 1 && calendar.getUTCDate() === day;
-  const realTime = match[4] === undefined || (hour! < 24 && minute! < 60 && (match[6] === undefined || second! < 60));
-  const parsed = new Date(match[4] === undefined ? `${value.trim()}T00:00:00Z` : value.trim());
-  if (!realDate || !realTime || Number.isNaN(parsed.getTime())) throw invalid(field, `is not a real date: ${value}`);
-  return parsed;
+  const parsed = parseStorableInstant(value);
+  if ("problem" in parsed) throw invalid(field, parsed.problem);
+  return parsed.instant;
 }
 
 function invalid(field: string, message: string): ValidationError {

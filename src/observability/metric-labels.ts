@@ -31,7 +31,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   internal_error: true,
 };
 
-export const LIMIT_REASONS = ["rate_limit", "token_limit", "concurrency_limit", "overloaded", "budget_exceeded"] as const;
+export const LIMIT_REASONS = ["rate_limit", "token_limit", "concurrency_limit", "queue_full", "overloaded", "budget_exceeded"] as const;
 export type LimitReason = (typeof LIMIT_REASONS)[number];
 
 /** A code-defined identifier (job kind, cache name, provider, security event kind). */

@@ -45,6 +45,10 @@ export const PlanSettings = z
     scheduling_weight: z.number().int().min(1).max(1000).default(1),
     /** Ingestion jobs of one tenant running at once, over all instances. */
     max_running_jobs: z.number().int().min(1).max(1000).default(1),
+    /** Unfinished (queued or running) jobs of one tenant; an upload past it is refused (429 queue_full). Null: unlimited. */
+    max_queued_jobs: z.number().int().min(1).max(INT4_MAX).nullable().default(1000),
+    /** Bytes of the unfinished jobs' kept uploads, the same way. Null: unlimited. */
+    max_queued_bytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullable().default(1024 * 1024 * 1024),
   })
   .strict();
 export type PlanSettings = z.infer<typeof PlanSettings>;
@@ -100,6 +104,8 @@ export class PlanAdmin {
       maxConcurrency: s.max_concurrency,
       schedulingWeight: s.scheduling_weight,
       maxRunningJobs: s.max_running_jobs,
+      maxQueuedJobs: s.max_queued_jobs,
+      maxQueuedBytes: s.max_queued_bytes,
       updatedAt: new Date(),
     };
     const [row] = await this.db.asPlatformAdmin("put-plan", (tx) =>
@@ -204,6 +210,8 @@ function planJson(row: PlanRow): PlanJson {
     max_concurrency: row.maxConcurrency,
     scheduling_weight: row.schedulingWeight,
     max_running_jobs: row.maxRunningJobs,
+    max_queued_jobs: row.maxQueuedJobs,
+    max_queued_bytes: row.maxQueuedBytes,
     updated_at: row.updatedAt.toISOString(),
   };
 }

@@ -11,6 +11,7 @@ import type { RequestMetricsSink } from "../http/middleware/http-metrics.js";
 import type { MetricsExposition } from "../http/routes/metrics.js";
 import type { AppEnv } from "../http/types.js";
 import { DocumentStore } from "../ingest/document-store.js";
+import type { DocumentParser } from "../ingest/document-parser.js";
 import { DocumentIngestor } from "../ingest/ingest-document.js";
 import { INGEST_DOCUMENT_JOB, IngestJobHandler } from "../ingest/ingest-job.js";
 import { FairScheduler } from "../jobs/fair-scheduler.js";
@@ -35,6 +36,8 @@ import { JobRunRecorder } from "../runs/job-runs.js";
 import { RunRecords } from "../runs/run-records.js";
 import { RunRetentionSweep } from "../runs/retention-sweep.js";
 import { RunStore } from "../runs/run-store.js";
+import { FailedAuthLimiter } from "../tenancy/failed-auth-limiter.js";
+import { KeyDirectory } from "../tenancy/key-directory.js";
 import { TenantAdmin } from "../tenancy/tenant-admin.js";
 
 /**
@@ -56,9 +59,11 @@ export interface FenceDependencies {
   metrics?: FenceMetrics | undefined;
   tracing?: Tracing | undefined;
   /** Called when a job is queued by this instance (Node wakes its own workers; Workers run it in waitUntil). */
-  onJobQueued?: () => void;
+  onJobQueued?: (tenantId: string) => void;
   scheduling?: QueueDiscipline | undefined;
   recordRuns?: boolean | undefined;
+  /** Where uploads are parsed (Node: worker threads); none parses inline, size-capped (Workers). */
+  parser?: DocumentParser | undefined;
   /** Keeps work that outlives its response alive (Workers: ctx.waitUntil); Node needs nothing. */
   keepAlive?: ((work: Promise<void>) => void) | undefined;
 }
@@ -109,7 +114,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     fallbackModel: config.llm?.fallbackModel,
     maxOutputTokens: config.llm?.maxOutputTokens ?? 0,
   }, runs);
-  const ingestor = new DocumentIngestor(db, embeddings, budgets, { maxTextChars: config.limits.maxTextChars });
+  const ingestor = new DocumentIngestor(db, embeddings, budgets, { maxTextChars: config.limits.maxTextChars }, deps.parser, caches);
   const scheduler = new FairScheduler(db, {
     leaseMs: config.jobs.leaseMs,
     discipline: deps.scheduling,
@@ -117,19 +122,26 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
   });
   const jobRunner = new JobRunner(db, scheduler, [new IngestJobHandler(ingestor)], logger, config.jobs, metrics?.jobs);
   jobRunner.recordAttemptsWith(new JobRunRecorder(runs, { [INGEST_DOCUMENT_JOB]: "ingest" }, { provider: embeddings.model.split(":")[0]!, model: embeddings.model }));
+  // Unknown keys are refused from memory, and an address that keeps failing is refused before its key is read.
+  const keyDirectory = new KeyDirectory(db);
+  const failedAuth = new FailedAuthLimiter(
+    deps.counters.rateLimiter("auth-failures", config.authFailures.perAddress, config.authFailures.windowSec),
+    config.authFailures.perAddress,
+    (error) => logger.warn({ err: error }, "failed-authentication limiter unavailable; not limiting"),
+  );
   const jobQueue = new JobQueue(db, deps.onJobQueued ?? (() => jobRunner.wake()));
   const app = createApp({
     db,
     logger,
     securityEvents,
-    tenantAdmin: new TenantAdmin(db, caches),
+    tenantAdmin: new TenantAdmin(db, caches, keyDirectory),
     ingestor,
     jobQueue,
     budgets,
     planAdmin: new PlanAdmin(db),
     usageReports: new UsageReports(db),
     admission,
-    documents: new DocumentStore(db),
+    documents: new DocumentStore(db, caches),
     retriever,
     chat,
     embeddingModel: embeddings.model,
@@ -138,6 +150,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     metrics: { registry: metrics ?? METRICS_UNAVAILABLE, token: config.metrics.token },
     tracing: deps.tracing,
     limits: config.limits,
+    tenantAuthGuards: { directory: keyDirectory, failedAuth },
   });
   return { app, securityEvents, caches, budgets, retriever, jobs: jobQueue, jobRunner, runs, runRetention };
 }

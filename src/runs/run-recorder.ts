@@ -1,5 +1,5 @@
 import type { RunKind, RunStatus, RunStep } from "../db/schema.js";
-import { FenceError } from "../errors.js";
+import { FenceError, publicErrorOf } from "../errors.js";
 import type { TenantContext } from "../tenancy/tenant-context.js";
 
 /**
@@ -70,8 +70,7 @@ export function errorCode(error: unknown): string {
  * else is internal and may carry SQL or parameters, so only its kind is kept.
  */
 export function errorMessage(error: unknown): string {
-  if (error instanceof FenceError || error instanceof StreamAbandoned) return error.message;
-  return "Internal error.";
+  return error instanceof StreamAbandoned ? error.message : publicErrorOf(error).message;
 }
 
 /** The client stopped reading a streamed answer before it ended. */

@@ -3,6 +3,7 @@ import type { Database } from "../db/database.js";
 import { apiKeys, plans, tenants } from "../db/schema.js";
 import { UnauthorizedError } from "../errors.js";
 import { hashApiKey, looksLikeApiKey } from "./api-keys.js";
+import type { KeyDirectory } from "./key-directory.js";
 import { issueTenantContext, type KeyEnvironment, type TenantContext } from "./tenant-context.js";
 
 /** The admission numbers of the tenant's plan, read with the key so admission costs no extra query. */
@@ -28,15 +29,22 @@ export interface RevokedKeyUse {
  * request and never cached, so a revocation applies to the next request on every instance.
  *
  * A revoked key is told apart only for `onRevokedKey` (a security event): the one lookup reads the
- * row whatever its revocation, so unknown and revoked keys cost the same query and get the same 401.
+ * row whatever its revocation, so revoked keys get the same 401 as unknown ones.
+ *
+ * With a `directory`, a key whose hash this instance does not know (after a refresh) is refused
+ * before any database work: random keys cost no transaction each. The tenant's cache secret is read
+ * with the row, so every request keys its cache entries with the secret current at that moment.
  */
 export async function authenticateTenantRequest(
   db: Database,
   presentedKey: string | undefined,
   requestId: string,
   onRevokedKey?: (use: RevokedKeyUse) => void,
+  directory?: KeyDirectory,
 ): Promise<{ ctx: TenantContext; quota: TenantQuota }> {
   if (!presentedKey || !looksLikeApiKey(presentedKey)) throw new UnauthorizedError();
+  const keyHash = hashApiKey(presentedKey);
+  if (directory && !(await directory.mayExist(keyHash))) throw new UnauthorizedError();
   const [row] = await db.asPlatformAdmin("authenticate-key", (tx) =>
     tx
       .select({
@@ -50,11 +58,12 @@ export async function authenticateTenantRequest(
         maxConcurrency: plans.maxConcurrency,
         keyRequestsPerMinute: apiKeys.requestsPerMinute,
         revokedAt: apiKeys.revokedAt,
+        cacheSecret: tenants.cacheSecret,
       })
       .from(apiKeys)
       .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
       .innerJoin(plans, eq(plans.name, tenants.plan))
-      .where(eq(apiKeys.keyHash, hashApiKey(presentedKey)))
+      .where(eq(apiKeys.keyHash, keyHash))
       .limit(1),
   );
   if (!row) throw new UnauthorizedError();
@@ -68,6 +77,7 @@ export async function authenticateTenantRequest(
     project: row.project,
     environment: row.environment as KeyEnvironment,
     requestId,
+    cacheSecret: row.cacheSecret,
   });
   return {
     ctx,
@@ -100,8 +110,9 @@ export async function resumeJobIdentity(
 ): Promise<TenantContext | undefined> {
   const [row] = await db.asPlatformAdmin("resume-job-identity", (tx) =>
     tx
-      .select({ project: apiKeys.project, environment: apiKeys.environment })
+      .select({ project: apiKeys.project, environment: apiKeys.environment, cacheSecret: tenants.cacheSecret })
       .from(apiKeys)
+      .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
       .where(and(eq(apiKeys.tenantId, job.tenantId), eq(apiKeys.id, job.keyId), isNull(apiKeys.revokedAt)))
       .limit(1),
   );
@@ -112,5 +123,6 @@ export async function resumeJobIdentity(
     project: row.project,
     environment: row.environment as KeyEnvironment,
     requestId: `job:${job.id}`,
+    cacheSecret: row.cacheSecret,
   });
 }

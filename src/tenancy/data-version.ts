@@ -14,6 +14,22 @@ export async function bumpDataVersion(scope: TenantScope): Promise<void> {
     .where(scope.owns(tenants.id));
 }
 
+/**
+ * For a change that removes content (a document delete): bumps the data version and rotates the
+ * tenant's cache secret in one statement, in the deleting transaction. Every cache key of the
+ * tenant — answers and query embeddings alike, on every instance and in Redis — was an HMAC under
+ * the old secret, so none can be reached once this commits; the next request reads the new one.
+ */
+export async function forgetCachedContent(scope: TenantScope): Promise<void> {
+  await scope.tx
+    .update(tenants)
+    .set({
+      dataVersion: sql`${tenants.dataVersion} + 1`,
+      cacheSecret: sql`replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')`,
+    })
+    .where(scope.owns(tenants.id));
+}
+
 export async function readDataVersion(scope: TenantScope): Promise<number> {
   const [row] = await scope.tx
     .select({ version: tenants.dataVersion })

@@ -4,6 +4,7 @@ import { apiKeys, plans, tenants } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import { generateApiKey } from "./api-keys.js";
+import type { KeyDirectory } from "./key-directory.js";
 import { isUuid, type KeyEnvironment } from "./tenant-context.js";
 
 export interface TenantSummary {
@@ -32,6 +33,8 @@ export class TenantAdmin {
   constructor(
     private readonly db: Database,
     private readonly caches: TenantCaches,
+    /** Told of keys issued here, so their first request here needs no directory refresh. */
+    private readonly keyDirectory?: KeyDirectory,
   ) {}
 
   async createTenant(input: { name: string; plan: string }): Promise<TenantSummary> {
@@ -51,7 +54,10 @@ export class TenantAdmin {
     return rows.map(summarize);
   }
 
-  /** Deletes the tenant and, by cascade, every row it owns; then drops its cache entries. */
+  /**
+   * Deletes the tenant and, by cascade, every row it owns; then drops its cache entries here and in
+   * Redis (elsewhere they are unreachable: no key of the tenant authenticates any more).
+   */
   async purgeTenant(tenantId: string): Promise<void> {
     if (!isUuid(tenantId)) throw new NotFoundError("Tenant");
     const deleted = await this.db.asPlatformAdmin("purge-tenant", (tx) =>
@@ -84,6 +90,7 @@ export class TenantAdmin {
         .returning();
       return inserted!;
     });
+    this.keyDirectory?.add(generated.hash);
     return {
       id: row.id,
       key: generated.key,
@@ -98,7 +105,8 @@ export class TenantAdmin {
 
   /**
    * Revocation takes effect on the next request on every instance: authentication reads the key
-   * row on every request and caches nothing, so there is no stale grant to expire.
+   * row of every known key on every request (the key directory only turns unknown keys away), so
+   * there is no stale grant to expire.
    */
   async revokeKey(tenantId: string, keyId: string): Promise<void> {
     if (!isUuid(tenantId) || !isUuid(keyId)) throw new NotFoundError("API key");

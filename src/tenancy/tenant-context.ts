@@ -21,6 +21,11 @@ export interface TenantContext {
 }
 
 const issued = new WeakSet<object>();
+/**
+ * Each context's tenant cache secret, read from the tenant's row with the key. Kept beside the
+ * context rather than in it, so that logging or serialising a context can never write the secret.
+ */
+const cacheSecrets = new WeakMap<object, string>();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function isUuid(value: string): boolean {
@@ -33,11 +38,23 @@ export function issueTenantContext(fields: {
   project: string;
   environment: KeyEnvironment;
   requestId: string;
+  /** The tenant's current cache secret (tenants.cache_secret); without one, nothing is cached. */
+  cacheSecret?: string | undefined;
 }): TenantContext {
   if (!isUuid(fields.tenantId)) throw new TypeError("tenantId must be a UUID");
-  const ctx = Object.freeze({ ...fields }) as TenantContext;
+  const { cacheSecret, ...identity } = fields;
+  const ctx = Object.freeze({ ...identity }) as TenantContext;
   issued.add(ctx);
+  if (cacheSecret) cacheSecrets.set(ctx, cacheSecret);
   return ctx;
+}
+
+/**
+ * The secret that tenant cache keys are hashed with (invariant I5). It changes when the tenant's
+ * content is deleted, which makes every cached entry of the tenant unreachable on every instance.
+ */
+export function tenantCacheSecret(ctx: TenantContext): string | undefined {
+  return cacheSecrets.get(ctx);
 }
 
 /** Throws unless `ctx` was issued by authentication. Called by every tenant-scoped entry point. */

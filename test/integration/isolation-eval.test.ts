@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCorpus, type Corpus } from "../../evals/isolation/corpus.js";
 import type { Party, RecordedExchange } from "../../evals/isolation/exchange.js";
 import { LeakDetector, needlesOf, type TenantTruth } from "../../evals/isolation/leak-detector.js";
+import { judgeWindow, summarizeLatencies } from "../../evals/isolation/availability/judge.js";
+import type { VictimWindow } from "../../evals/isolation/availability/victim.js";
 import { MODES } from "../../evals/isolation/modes.js";
 import { runSuite } from "../../evals/isolation/suite.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
@@ -105,6 +107,45 @@ describe("isolation eval leak detector", () => {
     const refused = new LeakDetector(needles);
     refused.scan(exchange(B, { url: "http://127.0.0.1/v1/chat", body: JSON.stringify({ question: "CANARY-ACME-t1-COMP", k: "x" }) }, "{}", {}, 400));
     expect(refused.scan(exchange(B, { url: "http://127.0.0.1/v1/runs", method: "GET" }, runs({}))).map((f) => f.needle.kind)).toEqual(["canary"]);
+  });
+});
+
+describe("isolation eval availability judge", () => {
+  const baseline = summarizeLatencies(Array.from({ length: 100 }, (_, i) => 20 + (i % 10)));
+  const window = (latencies: number[], extra: Partial<VictimWindow> = {}): VictimWindow => ({
+    latencies,
+    searches: latencies.length,
+    errors: [],
+    probes: 500,
+    worstStallMs: 5,
+    stallOngoing: false,
+    seconds: 7,
+    ...extra,
+  });
+  const steady = Array.from({ length: 100 }, (_, i) => 25 + (i % 20));
+
+  it("passes a victim within 2× its baseline p99, error-free, with no long stall", () => {
+    expect(judgeWindow(baseline, window(steady))).toMatchObject({ passed: true, failures: [] });
+  });
+
+  it("fails a p99 over 2× the baseline, a victim error, and a stall over 1 s, naming each", () => {
+    const slow = [...steady.slice(2), 90, 95];
+    expect(judgeWindow(baseline, window(slow)).failures).toEqual([expect.stringContaining("victim p99 90 ms > 2× baseline 29 ms")]);
+    expect(judgeWindow(baseline, window(steady, { errors: ["search: timeout", "search: timeout"] })).failures).toEqual(["2 victim requests failed (search: timeout ×2)"]);
+    expect(judgeWindow(baseline, window(steady, { worstStallMs: 15_000, stallOngoing: true })).failures).toEqual(["event loop blocked ≥ 15.0 s > 1.00 s"]);
+  });
+
+  it("relaxes only the p99 rule, only up to its allowance, for a documented known-open gap", () => {
+    const open = { maxRatio: 4, reason: "a documented gap" };
+    const slow = [...steady.slice(2), 90, 95]; // p99 90 ms: 3.1× the baseline
+    expect(judgeWindow(baseline, window(slow), [], open)).toMatchObject({ passed: true, failures: [], open: expect.stringContaining("a documented gap") });
+    const slower = [...steady.slice(2), 150, 160]; // 5.2×: beyond the allowance
+    expect(judgeWindow(baseline, window(slower), [], open)).toMatchObject({ passed: false, failures: [expect.stringContaining("victim p99 150 ms")] });
+    // Errors and stalls are never relaxed.
+    expect(judgeWindow(baseline, window(slow, { errors: ["search: timeout"] }), [], open).passed).toBe(false);
+    expect(judgeWindow(baseline, window(slow, { worstStallMs: 1_500 }), [], open).passed).toBe(false);
+    // Within the plain rule, nothing is marked open.
+    expect(judgeWindow(baseline, window(steady), [], open).open).toBeUndefined();
   });
 });
 

@@ -530,6 +530,27 @@ describe.each(backends)("job scheduler on $name", (backend) => {
     expect((await claim(here, "w-here"))?.id).toBe(needsModel);
   });
 
+  it("a claim narrowed to one tenant (a Workers run after that tenant's 202) takes only its jobs, in its fair order", async () => {
+    const scheduler = new FairScheduler(db, { leaseMs: 30_000 });
+    const a = await tenant("enterprise");
+    const b = await tenant("enterprise");
+    // A's jobs are older and A is first in fair order: an unnarrowed claim would take A's.
+    const aIds = await enqueue(a.ctx, Array.from({ length: 3 }, (_, n) => job(n)));
+    const [bBulk, bInteractive] = await enqueue(b.ctx, [job(10), job(11, "interactive")]);
+    const first = await scheduler.claim("w-b", { tenantId: b.t.id });
+    expect(first).toMatchObject({ id: bInteractive, tenantId: b.t.id });
+    await finish(first!);
+    const second = await scheduler.claim("w-b", { tenantId: b.t.id });
+    expect(second).toMatchObject({ id: bBulk, tenantId: b.t.id });
+    await finish(second!);
+    expect(await scheduler.claim("w-b", { tenantId: b.t.id })).toBeUndefined();
+    for (const id of aIds) expect(await state(id)).toMatchObject({ status: "queued", attempts: 0 });
+    // The narrowed claim holds under fifo too.
+    const fifo = new FairScheduler(db, { leaseMs: 30_000, discipline: "fifo" });
+    expect(await fifo.claim("w-b", { tenantId: b.t.id })).toBeUndefined();
+    expect((await claimAndFinish(scheduler))?.tenantId).toBe(a.t.id);
+  });
+
   it("fifo discipline claims strictly oldest-first across tenants, ignoring priority and weights", async () => {
     const fifo = new FairScheduler(db, { leaseMs: 30_000, discipline: "fifo" });
     const a = await tenant("free");

@@ -29,6 +29,8 @@ interface PlanJson {
   max_concurrency: number | null;
   scheduling_weight: number;
   max_running_jobs: number;
+  max_queued_jobs: number | null;
+  max_queued_bytes: number | null;
   updated_at: string;
 }
 interface ConfigJson {
@@ -53,6 +55,8 @@ const FULL_PLAN = {
   max_concurrency: 3,
   scheduling_weight: 2,
   max_running_jobs: 3,
+  max_queued_jobs: 50,
+  max_queued_bytes: 5_000_000_000,
 };
 
 describe.each(backends)("plans and tenant configuration admin API on $name", (backend) => {
@@ -110,6 +114,8 @@ describe.each(backends)("plans and tenant configuration admin API on $name", (ba
       max_concurrency: null,
       scheduling_weight: 1,
       max_running_jobs: 1,
+      max_queued_jobs: 1000,
+      max_queued_bytes: 1024 * 1024 * 1024,
       updated_at: expect.any(String),
     });
     expect((await readJson<PlanJson>(fence.admin("GET", `/plans/${PLAN}`))).body).toEqual(replaced.body);
@@ -128,6 +134,8 @@ describe.each(backends)("plans and tenant configuration admin API on $name", (ba
       ["a scheduling weight of 0", { ...FULL_PLAN, scheduling_weight: 0 }],
       ["zero concurrency", { ...FULL_PLAN, max_concurrency: 0 }],
       ["zero running jobs", { ...FULL_PLAN, max_running_jobs: 0 }],
+      ["zero queued jobs", { ...FULL_PLAN, max_queued_jobs: 0 }],
+      ["fractional queued bytes", { ...FULL_PLAN, max_queued_bytes: 1.5 }],
       ["an empty model name", { ...FULL_PLAN, preferred_model: " " }],
       ["a misspelt field", { ...FULL_PLAN, tokens_per_dya: 5 }],
       ["a non-object body", [FULL_PLAN]],

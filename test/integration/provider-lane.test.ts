@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitForCount } from "../support/admission-helpers.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { backends, TestFence, type TestTenant } from "../support/harness.js";
 import { ledgerRows } from "../support/metering-helpers.js";
@@ -65,6 +66,9 @@ describe.each(backends)("LLM provider lane and circuit breaker on $name", (backe
     const before = chatRequests(fake);
     const first = ask(`${QUESTION} (lane 1)`);
     const second = ask(`${QUESTION} (lane 2)`);
+    // Under a loaded machine the first call may take a while to reach the provider; once it has,
+    // the second must stay held behind it.
+    await waitForCount(() => chatRequests(fake) - before, 1);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(chatRequests(fake) - before).toBe(1);
     release();

@@ -1,3 +1,5 @@
+import { deflateSync } from "node:zlib";
+
 /**
  * A tiny generator of valid PDF 1.4 files: one page per entry of `pages`, each line of text drawn
  * with the standard Helvetica font. The cross-reference table is computed from real byte offsets,
@@ -46,4 +48,42 @@ export function makePdf(pages: readonly (readonly string[])[]): Uint8Array {
 
 function escapePdfString(text: string): string {
   return text.replace(/[\\()]/g, (ch) => `\\${ch}`);
+}
+
+/**
+ * A compression bomb: one page whose FlateDecode content stream is a few tens of kilobytes on the
+ * wire and inflates to `inflatedBytes` of text-showing operators (about 20 MB by default). Valid
+ * PDF, so a reader that trusts it decompresses and lays out every operator.
+ */
+export function makeCompressionBombPdf(inflatedBytes = 20 * 1024 * 1024): Uint8Array {
+  // Each line its own text object at the same spot on the page: readers skip text drawn off the page.
+  const line = "BT /F1 12 Tf 72 720 Td (All work and no play makes a dull upload) Tj ET\n";
+  const body = line.repeat(Math.ceil(inflatedBytes / line.length));
+  const deflated = deflateSync(Buffer.from(body, "latin1"), { level: 9 });
+  const head = "%PDF-1.4\n%\xe2\xe3\xcf\xd3\n";
+  const objects = [
+    Buffer.from("<< /Type /Catalog /Pages 2 0 R >>", "latin1"),
+    Buffer.from("<< /Type /Pages /Kids [4 0 R] /Count 1 >>", "latin1"),
+    Buffer.from("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>", "latin1"),
+    Buffer.from("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>", "latin1"),
+    Buffer.concat([
+      Buffer.from(`<< /Length ${deflated.length} /Filter /FlateDecode >>\nstream\n`, "latin1"),
+      deflated,
+      Buffer.from("\nendstream", "latin1"),
+    ]),
+  ];
+  const chunks: Buffer[] = [Buffer.from(head, "latin1")];
+  let size = chunks[0]!.length;
+  const offsets: number[] = [];
+  objects.forEach((body, i) => {
+    offsets.push(size);
+    const object = Buffer.concat([Buffer.from(`${i + 1} 0 obj\n`, "latin1"), body, Buffer.from("\nendobj\n", "latin1")]);
+    chunks.push(object);
+    size += object.length;
+  });
+  let tail = `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const offset of offsets) tail += `${String(offset).padStart(10, "0")} 00000 n \n`;
+  tail += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${size}\n%%EOF\n`;
+  chunks.push(Buffer.from(tail, "latin1"));
+  return new Uint8Array(Buffer.concat(chunks));
 }

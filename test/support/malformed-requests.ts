@@ -158,7 +158,10 @@ export function generateMalformedRequests(seed: number, options: { maxBodyBytes:
       for (const hostile of HOSTILE_STRINGS) {
         const base: Record<string, unknown> = { ...VALID_BODIES[route.name] };
         base[field] = field === "metadata" ? { note: hostile, [hostile]: 1 } : field === "k" ? hostile : `ok ${hostile} ok`;
-        cases.push(json(route, `hostile ${field}=${JSON.stringify(hostile).slice(0, 24)}`, JSON.stringify(base)));
+        // One string rule for every field (issue 14, row 7): NUL and unpaired surrogates are 400s,
+        // except NUL in document text, which is documented to be stripped.
+        const unstorable = hostile === "\ud800" || (hostile.includes("\u0000") && !(route.name === "document" && field === "text"));
+        cases.push(json(route, `hostile ${field}=${JSON.stringify(hostile).slice(0, 24)}`, JSON.stringify(base), unstorable ? 400 : undefined));
       }
     }
     // Random mutations of a valid body: any field set to garbage, dropped, or joined by unknown fields.
@@ -208,6 +211,18 @@ export function generateMalformedRequests(seed: number, options: { maxBodyBytes:
   }
   for (const q of queries) cases.push({ label: `eval cases ?${q.slice(0, 40)}`, method: "GET", path: `/v1/evals/cases?${q}`, auth: "tenant" });
 
+  // Dates Postgres or JavaScript cannot round-trip (issue 14, row 6): one date type, 400 on the field.
+  const cursorOf = (date: string) => Buffer.from(JSON.stringify([date, "00000000-0000-4000-8000-000000000000"])).toString("base64url");
+  const badDates: [string, MalformedRequest["auth"]][] = [
+    ["/v1/runs?since=0000-01-01T00:00:00Z", "tenant"], ["/v1/runs?since=9999-12-31T23:59:59-05:00", "tenant"],
+    ["/v1/admin/tenants/{tenant}/runs?since=0000-01-01T00:00:00Z", "admin"],
+    ["/v1/usage?from=9999-12-01&to=9999-12-31T23:00:00-05:00", "tenant"], ["/v1/usage?from=0000-01-01&to=0000-02-01", "tenant"],
+    ["/v1/admin/usage?from=9999-12-01&to=9999-12-31T23:00:00-05:00", "admin"], ["/v1/admin/usage/reconciliation?from=0000-01-01&to=0000-02-01", "admin"],
+    [`/v1/documents?cursor=${cursorOf("0000-01-01T00:00:00.000Z")}`, "tenant"], [`/v1/documents?cursor=${cursorOf("+275760-09-13T00:00:00.000Z")}`, "tenant"],
+    [`/v1/documents?cursor=${cursorOf("-271821-04-20T00:00:00.000Z")}`, "tenant"],
+  ];
+  for (const [path, auth] of badDates) cases.push({ label: `unstorable date ${path.slice(0, 60)}`, method: "GET", path, auth, expect: 400 });
+
   // Credentials that must never authenticate, on a tenant and an admin route.
   const headers = ["Bearer", "Bearer ", "bearer fence_test_x", "Basic Zm9vOmJhcg==", "Bearer fence_prod_" + "A".repeat(40), "Bearer " + "k".repeat(8000),
     "Bearer fence_test_\u00e9", "Token abc", "Bearer a b"];
@@ -255,6 +270,16 @@ export function generateMalformedRequests(seed: number, options: { maxBodyBytes:
     form.append("file", new File(["storable body text"], fileName, { type: "text/plain" }));
     for (const [k, v] of Object.entries(fields)) form.append(k, v);
     cases.push({ label: `multipart unstorable ${label}`, method: "POST", path: "/v1/documents", auth: "tenant", body: form });
+  }
+  // A file name far past the title limit is cut, not refused (row 11); many tiny parts are counted
+  // and refused before the form is parsed (row 5).
+  const longName = new FormData();
+  longName.append("file", new File(["A note with a long name."], `${"n".repeat(30_000)}.txt`, { type: "text/plain" }));
+  cases.push({ label: "multipart file name of 30,000 characters", method: "POST", path: "/v1/documents", auth: "tenant", body: longName, expect: 201 });
+  const tinyParts = (name: string, count: number) =>
+    `${`--XyZ\r\nContent-Disposition: form-data; name="${name}"; filename="a.txt"\r\n\r\na\r\n`.repeat(count)}--XyZ--\r\n`;
+  for (const path of ["/v1/documents", "/v1/documents/batch"]) {
+    cases.push({ label: `multipart of 500 one-byte parts to ${path}`, method: "POST", path, auth: "tenant", body: tinyParts("file", 500), contentType: "multipart/form-data; boundary=XyZ", expect: 400 });
   }
   cases.push({ label: "title derived from NUL-led text", method: "POST", path: "/v1/documents", auth: "tenant", contentType: "application/json", body: JSON.stringify({ text: "\u0000Heading\nbody" }) });
   const nested = (depth: number) => `{"text":"deep ${depth}","metadata":${"{\"a\":".repeat(depth)}1${"}".repeat(depth)}}`;

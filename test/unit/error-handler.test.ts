@@ -1,5 +1,7 @@
+import { DrizzleQueryError } from "drizzle-orm";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import {
   FenceError,
@@ -15,11 +17,15 @@ import {
 } from "../../src/errors.js";
 import { handleError, handleNotFound } from "../../src/http/error-handler.js";
 import type { AppEnv } from "../../src/http/types.js";
+import { createLogger } from "../../src/observability/logger.js";
+import { MAX_LOG_LINE_BYTES } from "../../src/observability/log-value-bounds.js";
 
-function appThrowing(error: Error) {
+function appThrowing(error: Error, logLines?: string[]) {
   const app = new Hono<AppEnv>();
+  const log = logLines && createLogger("info", { write: (line: string) => void logLines.push(line) }).child({ request_id: "req-42" });
   app.use("*", async (c, next) => {
     c.set("requestId", "req-42");
+    if (log) c.set("log", log);
     await next();
   });
   app.onError(handleError);
@@ -66,5 +72,31 @@ describe("error mapping", () => {
     const res = await appThrowing(new FenceError("internal_error", "x")).request("/nope");
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ error: { code: "not_found" } });
+  });
+
+  it("logs a database error by its code and constraint, never the statement, its parameters or the key in detail", async () => {
+    // What drizzle throws for a failed insert on node-postgres: the document is a parameter, and
+    // Postgres quotes the key's values in `detail`.
+    const document = `Confidential memo Gannetfold-41c2 ${"lorem ipsum ".repeat(20_000)}`;
+    const driverError = Object.assign(new pg.DatabaseError('duplicate key value violates unique constraint "documents_tenant_source_idx"', 200, "error"), {
+      severity: "ERROR",
+      code: "23505",
+      detail: "Key (tenant_id, source_id)=(t-1, Gannetfold-41c2) already exists.",
+      table: "documents",
+      constraint: "documents_tenant_source_idx",
+    });
+    const error = new DrizzleQueryError("insert into documents (tenant_id, source_id, text) values ($1, $2, $3)", ["t-1", "Gannetfold-41c2", document], driverError);
+    const lines: string[] = [];
+    const res = await appThrowing(error, lines).request("/boom");
+    expect(res.status).toBe(500);
+    expect(await res.text()).not.toContain("Gannetfold");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain("Gannetfold");
+    expect(lines[0]).not.toContain("insert into");
+    expect(Buffer.byteLength(lines[0]!)).toBeLessThan(MAX_LOG_LINE_BYTES);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      request_id: "req-42",
+      err: { type: "DatabaseError", code: "23505", constraint: "documents_tenant_source_idx", table: "documents" },
+    });
   });
 });

@@ -1,8 +1,11 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Database } from "../../db/database.js";
+import { RateLimitedError, UnauthorizedError } from "../../errors.js";
 import type { SecurityEvents } from "../../observability/security-events.js";
-import { bearerToken } from "../../tenancy/api-keys.js";
+import { bearerToken, hashApiKey } from "../../tenancy/api-keys.js";
 import { authenticateTenantRequest } from "../../tenancy/authenticate.js";
+import type { FailedAuthLimiter } from "../../tenancy/failed-auth-limiter.js";
+import type { KeyDirectory } from "../../tenancy/key-directory.js";
 import type { AppEnv } from "../types.js";
 import { clientAddress } from "./request-context.js";
 
@@ -28,21 +31,48 @@ async function jsonBodyKeys(c: Context<AppEnv>): Promise<string[]> {
  * the query string, a header or a JSON body is ignored (bodies are parsed by schemas that drop
  * unknown fields) — and reported, since an honest client never sends one. A revoked key gets the
  * same 401 as an unknown one, and is reported too: whoever holds it should not.
+ *
+ * Hostile keys are cheap to refuse: unknown ones never reach the database (the key directory), and
+ * an address that fails too often gets 429 with Retry-After before its key is even looked at.
  */
-export function tenantAuth(db: Database, securityEvents: SecurityEvents): MiddlewareHandler<AppEnv> {
+export interface TenantAuthGuards {
+  directory?: KeyDirectory | undefined;
+  failedAuth?: FailedAuthLimiter | undefined;
+}
+
+export function tenantAuth(db: Database, securityEvents: SecurityEvents, guards: TenantAuthGuards = {}): MiddlewareHandler<AppEnv> {
   return async function tenantAuthMiddleware(c, next) {
-    const { ctx: tenant, quota } = await authenticateTenantRequest(
-      db,
-      bearerToken(c.req.header("authorization")),
-      c.get("requestId"),
-      (revoked) =>
-        securityEvents.report("revoked_key_used", {
-          tenant_id: revoked.tenantId,
-          key_id: revoked.keyId,
-          request_id: c.get("requestId"),
-          client_address: clientAddress(c, securityEvents.trustedProxyHops),
-        }),
-    );
+    // No address (a runtime that does not say): nothing to attribute failures to, so no limit.
+    const address = clientAddress(c, securityEvents.trustedProxyHops);
+    const limiter = address !== undefined ? guards.failedAuth : undefined;
+    const presentedKey = bearerToken(c.req.header("authorization"));
+    // Only a key this instance does not know is held to its address's failures: a valid key is never
+    // refused because others behind the same address (a NAT, a proxy) sent bad ones, and known keys
+    // pay no counter read.
+    if (limiter && !(presentedKey && guards.directory?.knows(hashApiKey(presentedKey)))) {
+      const blockedFor = await limiter.blockedFor(address!);
+      if (blockedFor !== undefined) throw new RateLimitedError("rate_limit", blockedFor);
+    }
+    let authenticated: Awaited<ReturnType<typeof authenticateTenantRequest>>;
+    try {
+      authenticated = await authenticateTenantRequest(
+        db,
+        presentedKey,
+        c.get("requestId"),
+        (revoked) =>
+          securityEvents.report("revoked_key_used", {
+            tenant_id: revoked.tenantId,
+            key_id: revoked.keyId,
+            request_id: c.get("requestId"),
+            client_address: address,
+          }),
+        guards.directory,
+      );
+    } catch (error) {
+      if (error instanceof UnauthorizedError) await limiter?.noteFailure(address!);
+      throw error;
+    }
+    const { ctx: tenant, quota } = authenticated;
     c.set("tenant", tenant);
     c.set("quota", quota);
     c.set(

@@ -4,14 +4,12 @@ import type { DocumentRow } from "../../db/schema.js";
 import { ValidationError } from "../../errors.js";
 import type { DocumentIngestor } from "../../ingest/ingest-document.js";
 import type { DocumentStore } from "../../ingest/document-store.js";
-import { ingestJob, type QueuedUpload } from "../../ingest/ingest-job.js";
-import { detectMediaType, extractText, normalizeText } from "../../ingest/parse-document.js";
+import { ingestJob } from "../../ingest/ingest-job.js";
 import type { JobQueue } from "../../jobs/job-queue.js";
 import type { RunRecords } from "../../runs/run-records.js";
 import { NOT_RECORDED } from "../../runs/run-recorder.js";
 import {
   commonErrors,
-  containsNul,
   CreateDocumentJson,
   CreateDocumentMultipart,
   Document,
@@ -20,10 +18,10 @@ import {
   ErrorResponse,
   IngestedDocument,
   ListDocumentsQuery,
-  metadataProblem,
 } from "../schemas.js";
 import { BatchAccepted, BatchJson, BatchMultipart, Job } from "../schemas-jobs.js";
 import { batchIdOf, operationIdOf } from "../operation-id.js";
+import { batchFileUploads, fileUpload, jsonUpload } from "../upload-fields.js";
 import { jobJson } from "./jobs.js";
 import type { AppEnv } from "../types.js";
 import type { Hook } from "./validation-hook.js";
@@ -45,7 +43,10 @@ const createDocument = createRoute({
     "Identical content for an existing `source_id` is a no-op; new content replaces the old version atomically. " +
     "Small uploads are ingested in the request (201/200). A larger one (over FENCE_ASYNC_INGEST_BYTES), or any " +
     "upload sent with `Prefer: respond-async`, is queued: 202 with the job (and `Location`), which runs " +
-    "parse → chunk → embed → store with retries; follow it at `GET /v1/jobs/{id}`.",
+    "parse → chunk → embed → store with retries; follow it at `GET /v1/jobs/{id}`. Every text field (and the text) " +
+    "must be free of NUL and unpaired surrogates (400 naming the field; NUL in the text alone is stripped). Without " +
+    "a `title`, a multipart upload takes the file name, with NUL and unpaired surrogates removed and cut to 500 " +
+    "characters (a file name is repaired, not refused). A form of more than 16 parts is refused before it is parsed.",
   request: {
     body: {
       content: {
@@ -74,7 +75,8 @@ const createDocumentBatch = createRoute({
   description:
     "Queue many documents at once, as JSON (`documents`: the same objects as a single upload) or as multipart " +
     "with a repeated `file` field (and optionally one `source_id` per file, in order). The batch is validated " +
-    "whole and accepted whole (202) or refused whole (4xx). Jobs run as bulk work, fairly shared across tenants. " +
+    "whole and accepted whole (202) or refused whole (4xx); its items are counted in the raw body before anything " +
+    "is parsed, so an oversized batch costs a scan, not a parse. Jobs run as bulk work, fairly shared across tenants. " +
     "With an `Idempotency-Key`, a resent batch returns the jobs of the first one instead of queueing again.",
   request: {
     body: {
@@ -142,6 +144,7 @@ export function documentJson(row: DocumentRow) {
 export interface DocumentRouteLimits {
   asyncIngestBytes: number;
   batchMaxDocuments: number;
+  maxTextChars: number;
 }
 
 export function documentRoutes(
@@ -156,7 +159,7 @@ export function documentRoutes(
     .openapi(createDocument, async (c) => {
       const contentType = c.req.header("content-type") ?? "";
       const upload = /^application\/json/i.test(contentType)
-        ? jsonUpload(c.req.valid("json") as z.infer<typeof CreateDocumentJson>)
+        ? jsonUpload(c.req.valid("json") as z.infer<typeof CreateDocumentJson>, limits.maxTextChars)
         : /^multipart\/form-data/i.test(contentType)
           ? await fileUpload(c.req.valid("form"))
           : missingBody();
@@ -169,11 +172,12 @@ export function documentRoutes(
       // Recorded as an ingest run: parse here, chunk → embed → store in the ingestor.
       const run = runs?.start(ctx, "ingest");
       const ingest = async () => {
-        const parse = () => extractText(upload.bytes, upload.mediaType);
-        const text = await (run ?? NOT_RECORDED).step("parse", parse, (t) => ({ characters: t.length, media_type: upload.mediaType }));
+        // Off the event loop, bounded in time and memory (a bomb is a 413/422, never a frozen loop).
+        const parse = () => ingestor.parse(ctx, upload.bytes, upload.mediaType, "interactive");
+        const parsed = await (run ?? NOT_RECORDED).step("parse", parse, (p) => ({ characters: p.text.length, media_type: upload.mediaType }));
         return ingestor.ingest(
           ctx,
-          { ...upload, text, byteSize: upload.bytes.length },
+          { ...upload, ...parsed, byteSize: upload.bytes.length },
           { operationId: operationIdOf(c), priority: "interactive", run },
         );
       };
@@ -183,7 +187,7 @@ export function documentRoutes(
     .openapi(createDocumentBatch, async (c) => {
       const contentType = c.req.header("content-type") ?? "";
       const uploads = /^application\/json/i.test(contentType)
-        ? (c.req.valid("json") as z.infer<typeof BatchJson>).documents.map(jsonUpload)
+        ? (c.req.valid("json") as z.infer<typeof BatchJson>).documents.map((document) => jsonUpload(document, limits.maxTextChars))
         : /^multipart\/form-data/i.test(contentType)
           ? await batchFileUploads(c.req.valid("form"))
           : missingBody();
@@ -217,93 +221,6 @@ function prefersAsync(prefer: string | undefined): boolean {
   return prefer !== undefined && /(^|[,;\s])respond-async($|[,;\s])/i.test(prefer);
 }
 
-/** Both upload forms become one QueuedUpload: the bytes as sent, and what was said about them. */
-function jsonUpload(body: z.infer<typeof CreateDocumentJson>): QueuedUpload {
-  return {
-    // From the text as it will be stored, so a NUL byte in the raw text never reaches the title.
-    title: body.title ?? firstLineTitle(normalizeText(body.text)),
-    mediaType: "text/markdown",
-    bytes: new TextEncoder().encode(body.text),
-    sourceId: body.source_id,
-    metadata: body.metadata,
-  };
-}
-
-async function fileUpload(form: Record<string, unknown>): Promise<QueuedUpload> {
-  const file = form.file;
-  if (!(file instanceof File)) throw new ValidationError("Invalid request: file: exactly one file upload is required");
-  return {
-    ...(await readFile(file, "file")),
-    title: optionalField(form.title, "title", 500) ?? fileTitle(file),
-    sourceId: optionalField(form.source_id, "source_id", 500),
-    metadata: parseMetadata(form.metadata),
-  };
-}
-
-async function batchFileUploads(form: Record<string, unknown>): Promise<QueuedUpload[]> {
-  const files = [form.file].flat().filter((f) => f !== undefined);
-  if (files.length === 0) throw new ValidationError("Invalid request: file: at least one file upload is required");
-  const sourceIds = [form.source_id].flat().filter((f) => f !== undefined);
-  if (sourceIds.length > 0 && sourceIds.length !== files.length) {
-    throw new ValidationError(
-      `Invalid request: source_id: give one per file, in order (${sourceIds.length} for ${files.length} files)`,
-    );
-  }
-  return Promise.all(
-    files.map(async (file, i) => {
-      const field = `file[${i}]`;
-      if (!(file instanceof File)) throw new ValidationError(`Invalid request: ${field}: must be a file upload`);
-      return {
-        ...(await readFile(file, field)),
-        title: fileTitle(file),
-        sourceId: optionalField(sourceIds[i], `source_id[${i}]`, 500),
-      };
-    }),
-  );
-}
-
-async function readFile(file: File, field: string): Promise<Pick<QueuedUpload, "bytes" | "mediaType">> {
-  const mediaType = detectMediaType(file.name, file.type);
-  const bytes = new Uint8Array(await file.arrayBuffer());
-  if (bytes.length === 0) throw new ValidationError(`Invalid request: ${field}: the file is empty`);
-  return { bytes, mediaType };
-}
-
-function fileTitle(file: File): string {
-  return file.name.replaceAll("\u0000", "").trim() || "Untitled";
-}
-
 function missingBody(): never {
   throw new ValidationError("Send application/json with `text`, or multipart/form-data with a `file`.");
-}
-
-function optionalField(value: unknown, field: string, maxLength: number): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "string" || value.trim() === "" || value.length > maxLength || containsNul(value)) {
-    throw new ValidationError(
-      `Invalid request: ${field}: must be a non-empty string of at most ${maxLength} characters, without NUL characters`,
-    );
-  }
-  return value.trim();
-}
-
-function parseMetadata(value: unknown): Record<string, unknown> | undefined {
-  if (value === undefined) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(String(value));
-    if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && String(value).length <= 16_384) {
-      const problem = metadataProblem(parsed as Record<string, unknown>);
-      if (problem) throw new ValidationError(`Invalid request: metadata: ${problem}`);
-      return parsed as Record<string, unknown>;
-    }
-  } catch (error) {
-    if (error instanceof ValidationError) throw error;
-    // otherwise not JSON: fall through to the error below
-  }
-  throw new ValidationError("Invalid request: metadata: must be a JSON object of at most 16 KiB");
-}
-
-function firstLineTitle(text: string): string {
-  const line = text.trim().split("\n")[0]!.replace(/^#+\s*/, "").trim();
-  return line.length > 120 ? `${line.slice(0, 117)}...` : line || "Untitled";
 }

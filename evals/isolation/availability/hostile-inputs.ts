@@ -1,0 +1,194 @@
+import { randomInt } from "node:crypto";
+import { multipartBody } from "./multipart.js";
+import { makePdfBomb } from "./pdf-bomb.js";
+
+/**
+ * The hostile inputs of issue 14, one attack each, as the attacker tenant sends them. Each has its
+ * own realistic shape — how many requests, how many at once — and is built up front (`prepare`)
+ * so the eval's own work on a 10 MB body never falls inside the window in which the victim is
+ * measured. Sizes are the ones the issue's red team reproduced; a fix must bound them, not dodge them.
+ */
+export interface HostileRequest {
+  method: "GET" | "POST";
+  path: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+  /** The attacker's own key, or a key of its own making (the bogus-key flood). */
+  key: "attacker" | string;
+}
+
+export interface HostileInput {
+  name: string;
+  /** The rows of issue 14 it reproduces. */
+  rows: string;
+  requests: number;
+  concurrency: number;
+  /** The input is queued as jobs: its window lasts until the attacker's jobs have ended. */
+  queuesJobs?: boolean;
+  /** A known gap on one backend (README, "Hostile input"): the p99 rule is relaxed there, and only that. */
+  knownOpen?: { backend: "pglite" | "postgres"; maxRatio: number; reason: string };
+  prepare(): (i: number) => HostileRequest;
+}
+
+const json = (value: unknown) => ({ headers: { "content-type": "application/json" }, body: JSON.stringify(value) });
+
+function fileUpload(path: string, fileName: string, contentType: string, content: string | Uint8Array, extra: Record<string, string> = {}): Omit<HostileRequest, "key"> {
+  const fields = [{ name: "file", value: content, filename: fileName, contentType }, ...Object.entries(extra).map(([name, value]) => ({ name, value }))];
+  const { body, contentType: type } = multipartBody(fields);
+  return { method: "POST", path, headers: { "content-type": type }, body };
+}
+
+/** `fence_<env>_<40 base62>`: the shape src/tenancy/api-keys.ts accepts, so each reaches the key lookup. */
+function bogusKey(): string {
+  const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  let secret = "";
+  for (let i = 0; i < 40; i++) secret += base62[randomInt(62)];
+  return `fence_prod_${secret}`;
+}
+
+export const HOSTILE_INPUTS: readonly HostileInput[] = [
+  {
+    name: "Markdown heading `# a` + 5,000 spaces + `x`",
+    rows: "1",
+    requests: 4,
+    concurrency: 2,
+    prepare: () => (i) => ({ method: "POST", path: "/v1/documents", key: "attacker", ...json({ text: `# a${" ".repeat(5000)}x\n\nbody ${i}`, source_id: `redos-${i}` }) }),
+  },
+  {
+    name: "one-chunk upload with a 100 KB heading",
+    rows: "3",
+    requests: 4,
+    concurrency: 2,
+    prepare: () => (i) => ({
+      method: "POST",
+      path: "/v1/documents",
+      key: "attacker",
+      ...json({ text: `# ${"quarterly figures ".repeat(5600)}\n\nshort body ${i}`, source_id: `heading-${i}` }),
+    }),
+  },
+  {
+    name: "PDF compression bomb (~70 KB → ~20 MB)",
+    rows: "4",
+    requests: 3,
+    concurrency: 3,
+    prepare: () => {
+      const pdf = makePdfBomb();
+      return (i) => ({ ...fileUpload("/v1/documents", `report-${i}.pdf`, "application/pdf", pdf, { source_id: `bomb-${i}` }), key: "attacker" });
+    },
+  },
+  {
+    name: "batch JSON of 690,000 tiny documents (~10 MB)",
+    rows: "5",
+    requests: 2,
+    concurrency: 2,
+    prepare: () => {
+      const body = `{"documents":[${Array.from({ length: 690_000 }, () => '{"text":"a"}').join(",")}]}`;
+      return () => ({ method: "POST", path: "/v1/documents/batch", key: "attacker", headers: { "content-type": "application/json" }, body });
+    },
+  },
+  {
+    name: "multipart batch of 80,000 one-byte parts",
+    rows: "5",
+    requests: 2,
+    concurrency: 2,
+    prepare: () => {
+      const { body, contentType } = multipartBody(Array.from({ length: 80_000 }, (_, i) => ({ name: "file", value: "a", filename: `p${i}.txt`, contentType: "text/plain" })));
+      return () => ({ method: "POST", path: "/v1/documents/batch", key: "attacker", headers: { "content-type": contentType }, body });
+    },
+  },
+  {
+    name: "HTML of 2,000 nested <div>",
+    rows: "9, 10",
+    requests: 6,
+    concurrency: 3,
+    prepare: () => {
+      const html = `<html><body>${"<div>".repeat(2000)}deep${"</div>".repeat(2000)}</body></html>`;
+      return (i) => ({ ...fileUpload("/v1/documents", `deep-${i}.html`, "text/html", html, { source_id: `deep-${i}` }), key: "attacker" });
+    },
+  },
+  {
+    name: "dates Postgres cannot store (runs since, usage to)",
+    rows: "6, 8",
+    requests: 40,
+    concurrency: 8,
+    prepare: () => (i) => ({
+      method: "GET",
+      path: i % 2 === 0 ? "/v1/runs?since=0000-01-01T00:00:00Z" : "/v1/usage?from=9999-12-01&to=9999-12-31T23:00:00-05:00",
+      key: "attacker",
+    }),
+  },
+  {
+    name: "lone surrogate title, Prefer: respond-async",
+    rows: "7, 8",
+    requests: 40,
+    concurrency: 8,
+    queuesJobs: true,
+    prepare: () => (i) => {
+      const request = json({ text: `Note ${i} about the weekly team lunch.`, title: "\ud800", source_id: `surrogate-${i}` });
+      return { method: "POST", path: "/v1/documents", key: "attacker", body: request.body, headers: { ...request.headers, prefer: "respond-async" } };
+    },
+  },
+  {
+    name: "multipart filename of 300,000 characters",
+    rows: "11",
+    requests: 10,
+    concurrency: 4,
+    prepare: () => {
+      const name = `${"n".repeat(300_000 - 4)}.txt`;
+      return (i) => ({ ...fileUpload("/v1/documents", name, "text/plain", `A short note ${i}.`, { source_id: `filename-${i}` }), key: "attacker" });
+    },
+  },
+  {
+    name: "400 bogus well-formed API keys, 24 at once",
+    rows: "14",
+    requests: 400,
+    concurrency: 24,
+    prepare: () => {
+      const keys = Array.from({ length: 400 }, bogusKey);
+      return (i) => ({ method: "GET", path: "/v1/documents?limit=1", key: keys[i]! });
+    },
+  },
+  {
+    name: "text upload: 1 MB run of spaces, no newline",
+    rows: "1 (class)",
+    requests: 4,
+    concurrency: 2,
+    // Over FENCE_ASYNC_INGEST_BYTES (256 KiB by default): queued, then parsed by the job workers.
+    queuesJobs: true,
+    knownOpen: {
+      backend: "pglite",
+      maxRatio: 6,
+      reason: "the embedded database runs on the event loop: each queued job's statements (claim, payload, steps, store) hold it for ~50-150 ms",
+    },
+    prepare: () => {
+      const text = `start${" ".repeat(1_000_000)}end`;
+      return (i) => ({ ...fileUpload("/v1/documents", `spaces-${i}.txt`, "text/plain", text, { source_id: `spaces-${i}` }), key: "attacker" });
+    },
+  },
+  {
+    name: "flood of async 10 MB uploads (24)",
+    rows: "13",
+    requests: 24,
+    concurrency: 6,
+    queuesJobs: true,
+    knownOpen: {
+      backend: "pglite",
+      maxRatio: 4,
+      reason: "a 10 MB JSON body is read, decoded and parsed on the event loop before its text can be refused (413)",
+    },
+    prepare: () => {
+      // Just under the default 10 MiB body limit with the JSON around it: accepted as sent today.
+      const text = "The quarterly figures for the board are attached below. ".repeat(180_000).slice(0, 10_000_000);
+      const head = Buffer.from('{"text":"', "utf8");
+      const tail = (i: number) => Buffer.from(`","source_id":"flood-${i}"}`, "utf8");
+      const middle = Buffer.from(text, "utf8");
+      return (i) => ({
+        method: "POST",
+        path: "/v1/documents",
+        key: "attacker",
+        headers: { "content-type": "application/json", prefer: "respond-async" },
+        body: new Uint8Array(Buffer.concat([head, middle, tail(i)])),
+      });
+    },
+  },
+];

@@ -1,0 +1,56 @@
+import { ms, P99_RATIO_LIMIT, STALL_LIMIT_MS, VICTIM_TIMEOUT_MS } from "./judge.js";
+import type { AvailabilityRun } from "./section.js";
+
+/**
+ * The section's printed report: the victim's baseline, then one line per hostile input with the
+ * victim's latency under it, the ratio to the baseline, the victim's errors, the longest
+ * /healthz wait (the instance's worst event-loop stall) and what the attacker got back; failing
+ * lines say which rule they broke.
+ */
+export function printAvailability(run: AvailabilityRun): void {
+  console.log(`\n[${run.backend}] availability: victim search + /healthz while another tenant sends hostile input`);
+  if (run.skipped) {
+    console.log(`  ${run.skipped}`);
+    return;
+  }
+  console.log(
+    `  rules: victim p99 ≤ ${P99_RATIO_LIMIT}× its baseline p99; no victim request fails (non-2xx, network error, or over ${ms(VICTIM_TIMEOUT_MS)}); ` +
+      `no /healthz probe waits over ${ms(STALL_LIMIT_MS)} (the event loop's longest block, measured from outside)`,
+  );
+  const b = run.baseline!;
+  const baselineErrors = run.baselineErrors.length > 0 ? `  FAIL: ${run.baselineErrors.length} victim errors with no attack` : "";
+  console.log(`  baseline (victim alone): ${b.samples} searches, p50 ${ms(b.p50)}, p99 ${ms(b.p99)}, max ${ms(b.max)}${baselineErrors}`);
+  console.log(
+    `  ${"hostile input".padEnd(50)} ${"row".padEnd(9)} ${"n".padStart(4)} ${"p50".padStart(7)} ${"p99".padStart(7)} ${"max".padStart(7)} ${"×base".padStart(6)} ${"errors".padStart(6)} ${"stall".padStart(8)}  ${"result".padEnd(6)} attacker got`,
+  );
+  for (const w of run.windows) {
+    const ratio = Number.isFinite(w.judgement.ratio) ? w.judgement.ratio.toFixed(1) : "—";
+    const stall = `${w.window.stallOngoing ? "≥" : ""}${ms(w.window.worstStallMs)}`;
+    console.log(
+      `  ${truncate(w.input.name, 50).padEnd(50)} ${w.input.rows.padEnd(9)} ${String(w.window.searches).padStart(4)} ${ms(w.victim.p50).padStart(7)} ${ms(w.victim.p99).padStart(7)} ` +
+        `${ms(w.victim.max).padStart(7)} ${ratio.padStart(6)} ${String(w.window.errors.length).padStart(6)} ${stall.padStart(8)}  ${(w.judgement.passed ? (w.judgement.open ? "open" : "ok") : "FAIL").padEnd(6)} ${truncate(w.attacker, 60)}`,
+    );
+    for (const failure of w.judgement.failures) console.log(`      ! ${failure}`);
+    if (w.judgement.open) console.log(`      ~ ${w.judgement.open}`);
+    if (w.restarted) console.log("      (instance frozen or still busy at the deadline: killed and restarted for the next attack)");
+  }
+  if (run.stopped) console.log(`  ! section stopped: ${run.stopped}`);
+}
+
+export function availabilitySummaryLine(run: AvailabilityRun): string {
+  if (run.skipped) return `  [${run.backend}] availability                          skipped — ${run.skipped}`;
+  const failed = run.windows.filter((w) => !w.judgement.passed);
+  const reason =
+    failed.length === 0 && run.baselineErrors.length === 0
+      ? `every hostile input kept the victim within ${P99_RATIO_LIMIT}× its p99, error-free, no stall over ${ms(STALL_LIMIT_MS)}`
+      : [run.baselineErrors.length > 0 ? "victim errs with no attack" : "", ...failed.map((w) => w.input.name)].filter(Boolean).join("; ");
+  const stopped = run.stopped ? ` (section stopped early: ${run.stopped.slice(0, 200)})` : "";
+  return (
+    `  [${run.backend}] availability ${"".padEnd(24)} ${run.passed ? "PASS" : "FAIL"}  ${run.windows.length - failed.length}/${run.windows.length} attacks ok; ` +
+    `${run.seconds.toFixed(1)} s — ${failed.length > 0 ? `${failed.length} failing: ` : ""}${reason}${stopped}`
+  );
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

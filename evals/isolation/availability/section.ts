@@ -1,0 +1,188 @@
+import type { EvalBackend } from "../instance.js";
+import { HOSTILE_INPUTS, type HostileInput, type HostileRequest } from "./hostile-inputs.js";
+import { ATTACKER_HEADERS, startAvailabilityInstance, VICTIM_HEADERS, type AvailabilityInstance } from "./instance.js";
+import { judgeWindow, summarizeLatencies, tally, VICTIM_TIMEOUT_MS, type Judgement, type LatencySummary } from "./judge.js";
+import { VictimLoad, type VictimSettings, type VictimWindow } from "./victim.js";
+
+/**
+ * The availability section: the victim's latency alone (baseline), then one window per hostile
+ * input in which the attacker sends it while the victim keeps searching and probing /healthz.
+ * Each window is judged on its own (judge.ts). A window whose instance is still frozen, or still
+ * working through the attacker's jobs, at the deadline ends the instance: the next attack gets a
+ * fresh one, so no attack is charged for what an earlier one left behind.
+ */
+const VICTIM: VictimSettings = { searchIntervalMs: 60, probeIntervalMs: 15, timeoutMs: VICTIM_TIMEOUT_MS };
+/** Discarded: the first searches pay for JIT and cold caches in a fresh process. */
+const WARMUP_SAMPLES = 40;
+/** p99 of ~150 samples: the second-slowest of the run, steady enough on a noisy 2-core machine. */
+const BASELINE_SAMPLES = 150;
+/** Each window runs at least this many victim searches, so its p99 is comparable with the baseline's. */
+const WINDOW_SAMPLES = 100;
+/** The victim is already running when the attack begins. */
+const LEAD_MS = 300;
+/**
+ * An attack (with its jobs) not over by then is reported and its instance restarted. Far above
+ * what a bounded input costs (the issue wants refusals within a second), and it caps what a
+ * frozen instance costs the eval: today's heading ReDoS alone would hold the loop for a minute.
+ */
+const ATTACK_DEADLINE_MS = 15_000;
+/** A pause between windows, so sockets and garbage of one attack are not the next one's cost. */
+const SETTLE_MS = 500;
+
+export interface AttackWindow {
+  input: HostileInput;
+  victim: LatencySummary;
+  window: VictimWindow;
+  judgement: Judgement;
+  /** What the attacker got back: "400 ×2", "timeout ×3". */
+  attacker: string;
+  restarted: boolean;
+  seconds: number;
+}
+
+export interface AvailabilityRun {
+  backend: string;
+  baseline: LatencySummary | undefined;
+  baselineErrors: string[];
+  windows: AttackWindow[];
+  /** Why the section did not run on this backend. */
+  skipped?: string;
+  /** Why the section stopped before its last input (a restart that failed); fails the section. */
+  stopped?: string;
+  seconds: number;
+  passed: boolean;
+}
+
+/**
+ * Why the worker backend skips the section: `wrangler dev` runs every request in one local
+ * workerd isolate without Cloudflare's per-request CPU limits, and Fence's jobs there run from the
+ * cron trigger, not on a loop of its own. Latency measured against it would judge wrangler's
+ * local runtime, not what tenants of a deployed Worker share. The inputs are still refused or
+ * bounded by the same app code, which the Node backends exercise.
+ */
+export const AVAILABILITY_NOT_ON_WORKERS =
+  "availability section skipped on the worker backend: wrangler dev's local workerd has no per-request CPU limits and no job loop of Fence's own, so its latency would judge the local runtime, not a deployed Worker";
+
+export async function runAvailability(backend: EvalBackend, inputs: readonly HostileInput[] = HOSTILE_INPUTS): Promise<AvailabilityRun> {
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  if (backend.name === "worker") {
+    return { backend: backend.name, baseline: undefined, baselineErrors: [], windows: [], skipped: AVAILABILITY_NOT_ON_WORKERS, seconds: 0, passed: true };
+  }
+  const instance = await startAvailabilityInstance(backend);
+  try {
+    await victimAlone(instance, WARMUP_SAMPLES);
+    const alone = await victimAlone(instance, BASELINE_SAMPLES);
+    const baseline = summarizeLatencies(alone.latencies);
+    const windows: AttackWindow[] = [];
+    let stopped: string | undefined;
+    for (const [i, input] of inputs.entries()) {
+      const result = await attackWindow(instance, backend.name, input, baseline);
+      windows.push(result);
+      if (result.restarted && i < inputs.length - 1) {
+        // Keep what was measured: a failed restart ends the section, it does not lose the report.
+        try {
+          await instance.restart();
+          await victimAlone(instance, WARMUP_SAMPLES);
+        } catch (error) {
+          stopped = `${inputs.length - 1 - i} inputs not run: the restart after "${input.name}" failed: ${error instanceof Error ? error.message : String(error)}`;
+          break;
+        }
+      }
+      await sleep(SETTLE_MS);
+    }
+    const passed = !stopped && alone.errors.length === 0 && windows.every((w) => w.judgement.passed);
+    return { backend: backend.name, baseline, baselineErrors: alone.errors, windows, stopped, seconds: seconds(), passed };
+  } finally {
+    await instance.close();
+  }
+}
+
+async function victimAlone(instance: AvailabilityInstance, samples: number): Promise<VictimWindow> {
+  const victim = new VictimLoad(instance.url, instance.victimKey, VICTIM, VICTIM_HEADERS);
+  victim.start();
+  while (victim.sampleCount < samples) await sleep(50);
+  return victim.stop();
+}
+
+async function attackWindow(instance: AvailabilityInstance, backendName: string, input: HostileInput, baseline: LatencySummary): Promise<AttackWindow> {
+  const build = input.prepare();
+  const requests = Array.from({ length: input.requests }, (_, i) => build(i));
+  const started = performance.now();
+  const victim = new VictimLoad(instance.url, instance.victimKey, VICTIM, VICTIM_HEADERS);
+  victim.start();
+  await sleep(LEAD_MS);
+
+  const deadline = AbortSignal.timeout(ATTACK_DEADLINE_MS);
+  const outcomes = await sendAll(instance, requests, input.concurrency, deadline);
+  const leftovers: string[] = [];
+  if (outcomes.includes("timeout") || outcomes.includes("not sent")) leftovers.push(`attack still running after ${ATTACK_DEADLINE_MS / 1000} s`);
+  else if (input.queuesJobs && !(await jobsDrained(instance, deadline))) leftovers.push(`attacker's jobs still queued or running after ${ATTACK_DEADLINE_MS / 1000} s`);
+  while (victim.sampleCount < WINDOW_SAMPLES && !deadline.aborted) await sleep(50);
+  const window = await victim.stop();
+
+  return {
+    input,
+    victim: summarizeLatencies(window.latencies),
+    window,
+    judgement: judgeWindow(baseline, window, leftovers, input.knownOpen?.backend === backendName ? input.knownOpen : undefined),
+    attacker: tally(outcomes),
+    restarted: leftovers.length > 0 || window.stallOngoing,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Sends every request, `concurrency` at a time; returns each one's status or failure. */
+async function sendAll(instance: AvailabilityInstance, requests: readonly HostileRequest[], concurrency: number, deadline: AbortSignal): Promise<string[]> {
+  const outcomes: string[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < requests.length) {
+      const request = requests[next++]!;
+      if (deadline.aborted) {
+        outcomes.push("not sent");
+        continue;
+      }
+      const key = request.key === "attacker" ? instance.attackerKey : request.key;
+      try {
+        const res = await fetch(instance.url + request.path, {
+          method: request.method,
+          headers: { ...ATTACKER_HEADERS, authorization: `Bearer ${key}`, ...request.headers },
+          body: request.body,
+          signal: deadline,
+        });
+        await res.arrayBuffer();
+        outcomes.push(String(res.status));
+      } catch (error) {
+        outcomes.push(deadline.aborted ? "timeout" : `network error (${causeOf(error)})`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, requests.length) }, lane));
+  return outcomes.sort();
+}
+
+/** Polls the attacker's own job list until nothing of it is queued or running. */
+async function jobsDrained(instance: AvailabilityInstance, deadline: AbortSignal): Promise<boolean> {
+  while (!deadline.aborted) {
+    const pending = await Promise.all(
+      ["queued", "running"].map(async (status) => {
+        const res = await fetch(`${instance.url}/v1/jobs?status=${status}&limit=1`, { headers: { ...ATTACKER_HEADERS, authorization: `Bearer ${instance.attackerKey}` }, signal: deadline }).catch(() => undefined);
+        const body = res?.ok ? ((await res.json().catch(() => undefined)) as { jobs?: unknown[] } | undefined) : undefined;
+        return body?.jobs === undefined || body.jobs.length > 0;
+      }),
+    );
+    if (!pending.includes(true)) return true;
+    await sleep(250);
+  }
+  return false;
+}
+
+function causeOf(error: unknown): string {
+  const cause = error instanceof Error ? (error.cause as NodeJS.ErrnoException | undefined) : undefined;
+  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,24 @@
+// Worker thread that parses uploads (see parse-thread-pool.ts for why parsing runs here). Plain
+// JavaScript, as local-use.worker.mjs: Node starts a worker outside any TypeScript loader, under
+// `npm start` and under the test runner alike, so the TypeScript pipeline is loaded through tsx.
+import { parentPort, workerData } from "node:worker_threads";
+import { tsImport } from "tsx/esm/api";
+import { threadPriority } from "../limits/thread-priority.mjs";
+
+const { parseDocument, asParseError } = await tsImport("./document-parser.ts", import.meta.url);
+// Loaded now, not on the first PDF: start-up happens once per thread, off every request's path.
+await import("unpdf");
+// Parsing is background work next to the event loop: on a machine with few cores, a thread busy
+// with one tenant's large document must not take the core that answers every other tenant.
+threadPriority(true);
+parentPort.postMessage({ type: "ready" });
+
+parentPort.on("message", async ({ id, bytes, mediaType }) => {
+  try {
+    const parsed = await parseDocument(bytes, mediaType, workerData.limits);
+    parentPort.postMessage({ type: "parsed", id, parsed });
+  } catch (error) {
+    const refused = asParseError(error);
+    parentPort.postMessage({ type: "failed", id, code: refused.code, message: refused.message });
+  }
+});
