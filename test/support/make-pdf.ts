@@ -58,8 +58,16 @@ function escapePdfString(text: string): string {
 export function makeCompressionBombPdf(inflatedBytes = 20 * 1024 * 1024): Uint8Array {
   // Each line its own text object at the same spot on the page: readers skip text drawn off the page.
   const line = "BT /F1 12 Tf 72 720 Td (All work and no play makes a dull upload) Tj ET\n";
-  const body = line.repeat(Math.ceil(inflatedBytes / line.length));
-  const deflated = deflateSync(Buffer.from(body, "latin1"), { level: 9 });
+  return onePageDeflatedPdf(line.repeat(Math.ceil(inflatedBytes / line.length)));
+}
+
+/**
+ * A valid one-page PDF 1.4 (Helvetica, a real cross-reference table from byte offsets) whose
+ * content stream is `content`, FlateDecode-compressed at level 9 — the smallest file for the same
+ * inflated size, as an attacker would send it.
+ */
+export function onePageDeflatedPdf(content: string): Uint8Array {
+  const deflated = deflateSync(Buffer.from(content, "latin1"), { level: 9 });
   const head = "%PDF-1.4\n%\xe2\xe3\xcf\xd3\n";
   const objects = [
     Buffer.from("<< /Type /Catalog /Pages 2 0 R >>", "latin1"),

@@ -157,7 +157,7 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     queuesJobs: true,
     knownOpen: {
       backend: "pglite",
-      maxRatio: 6,
+      maxRatio: 8,
       reason: "the embedded database runs on the event loop: each queued job's statements (claim, payload, steps, store) hold it for ~50-150 ms",
     },
     prepare: () => {
@@ -173,7 +173,7 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     queuesJobs: true,
     knownOpen: {
       backend: "pglite",
-      maxRatio: 4,
+      maxRatio: 8,
       reason: "a 10 MB JSON body is read, decoded and parsed on the event loop before its text can be refused (413)",
     },
     prepare: () => {
