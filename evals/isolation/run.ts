@@ -8,6 +8,7 @@ import type { EvalBackend } from "./instance.js";
 import { MODES } from "./modes.js";
 import { printModeTable, printSummary, summarize, type ModeSummary } from "./report.js";
 import { printAvailability } from "./availability/report.js";
+import { HOSTILE_INPUTS, type HostileInput } from "./availability/hostile-inputs.js";
 import { runAvailability, type AvailabilityRun } from "./availability/section.js";
 import { NOT_ON_WORKERS, runSuite, type SuiteRun } from "./suite.js";
 
@@ -19,6 +20,7 @@ import { NOT_ON_WORKERS, runSuite, type SuiteRun } from "./suite.js";
  *   --modes 1,2,3,4                  which mutation modes to run (default 1–4; 5 is opt-in, see modes.ts)
  *   --only leaks|availability        one section: the cross-tenant leak suite (the modes) or the
  *                                    availability section (availability/), once per backend; default both
+ *   --input <text>                   availability section: only the hostile inputs whose name contains <text>
  *
  * For every backend and mode: fresh Fence instances (one answering extractively, one through an
  * LLM that echoes its whole prompt), tenant A seeded with secrets, and the attack suite run as
@@ -26,15 +28,15 @@ import { NOT_ON_WORKERS, runSuite, type SuiteRun } from "./suite.js";
  * locks off (a blind eval). The availability section then runs once per backend (not per mode:
  * it weakens no lock) and fails when hostile input from one tenant slows, fails or freezes another.
  */
-const USAGE = "usage: tsx evals/isolation/run.ts [--backend pglite|postgres|both|worker] [--modes 1,2,3,4[,5]] [--only leaks|availability]";
+const USAGE = "usage: tsx evals/isolation/run.ts [--backend pglite|postgres|both|worker] [--modes 1,2,3,4[,5]] [--only leaks|availability] [--input <text>]";
 const SECTIONS = ["leaks", "availability"] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** A bad command line: printed as a message with the usage, not as a stack trace. */
 class UsageError extends Error {}
 
-function parseCli(): { backends: EvalBackend[]; modeIds: number[]; sections: Section[] } {
-  const { values } = parseArgs({ options: { backend: { type: "string" }, modes: { type: "string" }, only: { type: "string" }, help: { type: "boolean" } } });
+function parseCli(): { backends: EvalBackend[]; modeIds: number[]; sections: Section[]; inputs: readonly HostileInput[] } {
+  const { values } = parseArgs({ options: { backend: { type: "string" }, modes: { type: "string" }, only: { type: "string" }, input: { type: "string" }, help: { type: "boolean" } } });
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
@@ -42,6 +44,8 @@ function parseCli(): { backends: EvalBackend[]; modeIds: number[]; sections: Sec
   if (values.only !== undefined && !SECTIONS.includes(values.only as Section)) throw new UsageError(`unknown --only ${values.only}`);
   if (values.only === "availability" && values.modes) throw new UsageError("--modes selects leak-suite modes; the availability section has none");
   const sections: Section[] = values.only ? [values.only as Section] : [...SECTIONS];
+  const inputs = values.input === undefined ? HOSTILE_INPUTS : HOSTILE_INPUTS.filter((i) => i.name.toLowerCase().includes(values.input!.toLowerCase()));
+  if (inputs.length === 0) throw new UsageError(`no hostile input's name contains "${values.input}"`);
   const databaseUrl = process.env.DATABASE_URL || undefined;
   const choice = values.backend ?? (databaseUrl ? "postgres" : "pglite");
   if (!["pglite", "postgres", "both", "worker"].includes(choice)) throw new UsageError(`unknown --backend ${choice}`);
@@ -49,26 +53,26 @@ function parseCli(): { backends: EvalBackend[]; modeIds: number[]; sections: Sec
   if (choice === "worker") {
     // The weakened-lock modes are in-process hooks; a Worker is built from bindings and has none.
     if (values.modes && values.modes !== "1") throw new UsageError("--backend worker runs mode 1 only (the mutation modes need in-process hooks)");
-    return { backends: [{ name: "worker", databaseUrl }], modeIds: [1], sections };
+    return { backends: [{ name: "worker", databaseUrl }], modeIds: [1], sections, inputs };
   }
   const backends: EvalBackend[] = [];
   if (choice !== "postgres") backends.push({ name: "pglite", databaseUrl: undefined });
   if (choice !== "pglite") backends.push({ name: "postgres", databaseUrl });
   const modeIds = values.modes ? values.modes.split(",").map(Number) : MODES.filter((m) => !m.optIn).map((m) => m.id);
   if (modeIds.some((id) => !MODES.some((m) => m.id === id))) throw new UsageError(`unknown --modes ${values.modes}`);
-  return { backends, modeIds, sections };
+  return { backends, modeIds, sections, inputs };
 }
 
 async function main(): Promise<number> {
   const started = performance.now();
-  const { backends, modeIds, sections } = parseCli();
+  const { backends, modeIds, sections, inputs } = parseCli();
   const summaries: ModeSummary[] = [];
   if (sections.includes("leaks")) summaries.push(...(await runLeakSuite(backends, modeIds)));
   const availability: AvailabilityRun[] = [];
   if (sections.includes("availability")) {
     if (!sections.includes("leaks")) console.log(`Fence isolation eval — availability section only; backends: ${backends.map((b) => b.name).join(", ")}`);
     for (const backend of backends) {
-      const run = await runAvailability(backend);
+      const run = await runAvailability(backend, inputs);
       printAvailability(run);
       availability.push(run);
     }

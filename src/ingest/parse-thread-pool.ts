@@ -4,12 +4,22 @@ import { FairQueue, type Flow } from "../limits/fair-queue.js";
 import { DEFAULT_CHUNK_OPTIONS, type ChunkOptions } from "./chunk-text.js";
 import type { DocumentParser, ParsedDocument, ParseLimits } from "./document-parser.js";
 import type { SupportedMediaType } from "./parse-document.js";
+import { threadCpuMs } from "../limits/thread-cpu-time.js";
+import { startSharedIoThreads } from "../limits/thread-priority.mjs";
+
+/** How often a running document's time is checked: the overrun past its limit is at most this. */
+const WATCHDOG_INTERVAL_MS = 50;
 
 export interface ParseThreadOptions extends ParseLimits {
   /** Threads kept running (default 2): one tenant's slow document never holds them all. */
   threads?: number | undefined;
-  /** Wall time one document may take on a thread before the thread is terminated (default 3 s). */
-  timeoutMs?: number | undefined;
+  /**
+   * Processing time one document may take before its thread is terminated (422): `baseMs`
+   * (default 1 s) plus `perMbMs` (default 1 s) per MB of upload, so a small file that costs like a
+   * large one — a compression bomb — is stopped within about a second. Counted as the thread's CPU
+   * time where the OS reports it per thread (Linux), else as wall time.
+   */
+  timeLimit?: { baseMs: number; perMbMs: number } | undefined;
   /** V8 heap limit of a thread (default 256 MB); a bomb that needs more ends its thread, not the process. */
   maxHeapMb?: number | undefined;
   /** Stack of a thread (default 4 MB). */
@@ -32,10 +42,12 @@ interface ParseThread {
   /** Can take a document now. */
   ready: boolean;
   running: Task | undefined;
-  timer: NodeJS.Timeout | undefined;
+  /** The OS thread id it reported (Linux), to read its CPU time by. */
+  tid: number | undefined;
+  watchdog: NodeJS.Timeout | undefined;
 }
 
-type Reply = { type: "ready" } | { type: "parsed"; id: number; parsed: ParsedDocument } | { type: "failed"; id: number; code: ErrorCode; message: string };
+type Reply = { type: "ready"; tid: number | undefined } | { type: "parsed"; id: number; parsed: ParsedDocument } | { type: "failed"; id: number; code: ErrorCode; message: string };
 
 /**
  * Parses uploads in worker threads. Extracting a PDF or an HTML page is synchronous CPU work
@@ -54,13 +66,15 @@ export class ParseThreadPool implements DocumentParser {
   private readonly threads: ParseThread[] = [];
   private readonly waiting = new FairQueue<Task>();
   private readonly runningByFlow = new Map<string, number>();
-  private readonly timeoutMs: number;
+  private readonly timeLimit: { baseMs: number; perMbMs: number };
   private nextId = 1;
   private closed = false;
 
   constructor(private readonly options: ParseThreadOptions) {
     this.chunkOptions = options.chunkOptions ?? DEFAULT_CHUNK_OPTIONS;
-    this.timeoutMs = options.timeoutMs ?? 3_000;
+    this.timeLimit = options.timeLimit ?? { baseMs: 1_000, perMbMs: 1_000 };
+    // Threads lower their priority first thing; libuv's shared I/O threads must not inherit it.
+    startSharedIoThreads();
     for (let i = 0; i < Math.max(1, options.threads ?? 2); i++) this.threads.push(this.start());
   }
 
@@ -85,7 +99,7 @@ export class ParseThreadPool implements DocumentParser {
     });
     // Idle threads must not keep a finished process (a test, a CLI command) alive.
     worker.unref();
-    const thread: ParseThread = { worker, started: false, ready: false, running: undefined, timer: undefined };
+    const thread: ParseThread = { worker, started: false, ready: false, running: undefined, tid: undefined, watchdog: undefined };
     worker.on("message", (reply: Reply) => this.onReply(thread, reply));
     worker.on("error", (error) => {
       thread.ready = false;
@@ -99,6 +113,7 @@ export class ParseThreadPool implements DocumentParser {
     if (reply.type === "ready") {
       thread.started = true;
       thread.ready = true;
+      thread.tid = reply.tid;
       this.pump();
       return;
     }
@@ -110,7 +125,7 @@ export class ParseThreadPool implements DocumentParser {
   /** Settles the thread's document (a result, or why it was refused) and gives the thread the next one. */
   private finish(thread: ParseThread, outcome: ParsedDocument | Error): void {
     const task = thread.running;
-    clearTimeout(thread.timer);
+    clearInterval(thread.watchdog);
     thread.running = undefined;
     thread.worker.unref();
     if (task) {
@@ -155,14 +170,30 @@ export class ParseThreadPool implements DocumentParser {
       thread.running = task;
       thread.worker.ref(); // a document in progress keeps the process up until it is answered
       this.runningByFlow.set(task.flowId, (this.runningByFlow.get(task.flowId) ?? 0) + 1);
-      thread.timer = setTimeout(() => {
-        const overrun = new UnprocessableDocumentError(`The document took longer than ${this.timeoutMs / 1000} s to read.`);
-        void this.stop(thread, overrun);
-      }, this.timeoutMs);
+      this.watch(thread, task);
       // A copy is transferred: the caller keeps its bytes (a job may need them again).
       const bytes = task.bytes.slice();
       thread.worker.postMessage({ id: task.id, bytes, mediaType: task.mediaType }, [bytes.buffer]);
     }
+  }
+
+  /**
+   * Terminates the thread once the document has used its time limit. CPU time where it can be
+   * read, polled: the thread cannot be interrupted from inside while a parser runs synchronously.
+   * Wall time stays a backstop (ten times the limit) for a thread that is starved rather than busy.
+   */
+  private watch(thread: ParseThread, task: Task): void {
+    const limitMs = this.timeLimit.baseMs + (this.timeLimit.perMbMs * task.bytes.length) / 1_000_000;
+    const cpuAtStart = threadCpuMs(thread.tid);
+    const wallAtStart = performance.now();
+    const wallLimitMs = cpuAtStart === undefined ? limitMs : limitMs * 10;
+    thread.watchdog = setInterval(() => {
+      const cpuNow = cpuAtStart === undefined ? undefined : threadCpuMs(thread.tid);
+      const overCpu = cpuNow !== undefined && cpuNow - cpuAtStart! > limitMs;
+      if (!overCpu && performance.now() - wallAtStart <= wallLimitMs) return;
+      const seconds = Math.round(limitMs / 100) / 10;
+      void this.stop(thread, new UnprocessableDocumentError(`The document took more than ${seconds} s of processing to read.`));
+    }, Math.min(WATCHDOG_INTERVAL_MS, limitMs / 4));
   }
 
   /** One thread always stays out of any single tenant's reach (with one thread, it is shared). */

@@ -3,15 +3,17 @@
 // `npm start` and under the test runner alike, so the TypeScript pipeline is loaded through tsx.
 import { parentPort, workerData } from "node:worker_threads";
 import { tsImport } from "tsx/esm/api";
-import { threadPriority } from "../limits/thread-priority.mjs";
+import { osThreadId, threadPriority } from "../limits/thread-priority.mjs";
 
+// Parsing is background work next to the event loop: on a machine with few cores, a thread busy
+// with one tenant's large document must not take the core that answers every other tenant. Lowered
+// before loading too: a thread replaced after a bomb must not load at normal priority (about half
+// a second of CPU). The pool started libuv's shared I/O threads first, so they keep normal priority.
+threadPriority(true);
 const { parseDocument, asParseError } = await tsImport("./document-parser.ts", import.meta.url);
 // Loaded now, not on the first PDF: start-up happens once per thread, off every request's path.
 await import("unpdf");
-// Parsing is background work next to the event loop: on a machine with few cores, a thread busy
-// with one tenant's large document must not take the core that answers every other tenant.
-threadPriority(true);
-parentPort.postMessage({ type: "ready" });
+parentPort.postMessage({ type: "ready", tid: osThreadId() });
 
 parentPort.on("message", async ({ id, bytes, mediaType }) => {
   try {

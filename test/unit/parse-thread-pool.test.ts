@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { PayloadTooLargeError, UnprocessableDocumentError } from "../../src/errors.js";
 import { ParseThreadPool } from "../../src/ingest/parse-thread-pool.js";
-import { makeCompressionBombPdf } from "../support/make-pdf.js";
+import { makeCompressionBombPdf, makePdf } from "../support/make-pdf.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const tenant = (id: string) => ({ id, priority: "interactive" as const });
@@ -46,17 +46,27 @@ describe("ParseThreadPool", () => {
   });
 
   it("terminates a thread past its time limit (422), replaces it, and parses the next document", async () => {
-    // No text limit to stop it: only the wall-time limit can.
-    pool = new ParseThreadPool({ maxTextChars: 1e9, timeoutMs: 1_000, threads: 1 });
+    // No text limit to stop it: only the time limit can (default: 1 s + 1 s per MB of upload).
+    pool = new ParseThreadPool({ maxTextChars: 1e9, threads: 1 });
     const bomb = pool.parse(makeCompressionBombPdf(), "application/pdf", tenant("a"));
     const stall = longestStall(bomb);
-    await expect(bomb).rejects.toThrow(/longer than 1 s/);
+    await expect(bomb).rejects.toThrow(/more than 1(\.\d)? s of processing/);
     expect(await stall).toBeLessThan(500);
     expect((await pool.parse(bytes("After the bomb."), "text/plain", tenant("b"))).text).toBe("After the bomb.");
   });
 
+  it("gives a document time in proportion to its size: a long report passes where a small bomb is stopped", async () => {
+    pool = new ParseThreadPool({ maxTextChars: 1e9, threads: 1, timeLimit: { baseMs: 300, perMbMs: 2_000 } });
+    const line = "The quarterly revenue grew while operating costs fell, said the board of directors.";
+    const report = makePdf(Array.from({ length: 300 }, (_, page) => Array.from({ length: 45 }, (_, n) => `${page}.${n} ${line}`)));
+    expect(report.length).toBeGreaterThan(1_000_000); // limit above 2.3 s of CPU; it needs well under one
+    const parsed = await pool.parse(report, "application/pdf", tenant("a"));
+    expect(parsed.text).toContain(`299.44 ${line}`);
+    await expect(pool.parse(makeCompressionBombPdf(), "application/pdf", tenant("a"))).rejects.toThrow(/more than 0\.4 s of processing/);
+  });
+
   it("ends a thread that runs out of its heap with 422, not a crash", async () => {
-    pool = new ParseThreadPool({ maxTextChars: 1e9, timeoutMs: 20_000, maxHeapMb: 12, threads: 1 });
+    pool = new ParseThreadPool({ maxTextChars: 1e9, timeLimit: { baseMs: 20_000, perMbMs: 0 }, maxHeapMb: 12, threads: 1 });
     await expect(pool.parse(makeCompressionBombPdf(), "application/pdf", tenant("a"))).rejects.toThrow(/too much memory/);
     expect((await pool.parse(bytes("Still here."), "text/plain", tenant("a"))).text).toBe("Still here.");
   });
@@ -68,7 +78,7 @@ describe("ParseThreadPool", () => {
   });
 
   it("keeps a thread free for other tenants while one tenant's documents are slow", async () => {
-    pool = new ParseThreadPool({ maxTextChars: 1e9, timeoutMs: 1_500, threads: 2 });
+    pool = new ParseThreadPool({ maxTextChars: 1e9, timeLimit: { baseMs: 1_500, perMbMs: 0 }, threads: 2 });
     const bombs = Array.from({ length: 3 }, () => pool!.parse(makeCompressionBombPdf(), "application/pdf", tenant("noisy")).catch((e: Error) => e));
     let bombsSettled = 0;
     for (const b of bombs) void b.then(() => bombsSettled++);
