@@ -1,9 +1,9 @@
 import pg from "pg";
 import { sql } from "drizzle-orm";
-import { loadConfig, type FenceConfig } from "../src/config.js";
+import { loadConfig, type FenceConfig } from "../src/platform/config.js";
 import { queryRows } from "../src/db/database.js";
 import type { EmbeddingProvider } from "../src/embeddings/provider.js";
-import { buildFence, type FenceInstance } from "../src/fence.js";
+import { buildFence, type FenceInstance } from "../src/platform/fence.js";
 import { createLogger } from "../src/observability/logger.js";
 import type { BackendName, BenchOptions } from "./options.js";
 

@@ -4,7 +4,7 @@ import { queryRows } from "../src/db/database.js";
 import { ensureVectorIndex, modelLiteral, vectorIndexName } from "../src/db/vector-index.js";
 import { authenticateTenantKey } from "../src/tenancy/authenticate.js";
 import { TenantAdmin } from "../src/tenancy/tenant-admin.js";
-import type { TenantContext } from "../src/tenancy/tenant-context.js";
+import type { TenantContext } from "../src/core/tenant-context.js";
 import type { BenchBackend } from "./backends.js";
 import type { BenchOptions } from "./options.js";
 import { since } from "./stats.js";

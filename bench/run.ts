@@ -1,4 +1,4 @@
-import { loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/platform/config.js";
 import { LocalUseEmbeddings } from "../src/embeddings/local-use.js";
 import { openBackend, postgresReachable, type BenchBackend } from "./backends.js";
 import { buildCorpus, type Corpus } from "./corpus.js";

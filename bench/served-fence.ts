@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "drizzle-orm";
-import { loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/platform/config.js";
 import { queryRows, type Database } from "../src/db/database.js";
-import { buildFence, type BuildOptions, type FenceInstance } from "../src/fence.js";
+import { buildFence, type BuildOptions, type FenceInstance } from "../src/platform/fence.js";
 import { serveOnLoopback } from "../test/support/harness.js";
 import { scratchDatabase } from "../test/support/scratch-database.js";
 

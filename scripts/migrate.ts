@@ -1,4 +1,4 @@
-import { loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/platform/config.js";
 import { OpenAICompatibleEmbeddings } from "../src/embeddings/openai-compatible.js";
 import { migrateForDeploy } from "../src/platform/migrate-for-deploy.js";
 

@@ -1,6 +1,6 @@
 import { serve } from "@hono/node-server";
-import { ConfigError, loadConfig } from "./config.js";
-import { buildFence } from "./fence.js";
+import { ConfigError, loadConfig } from "./platform/config.js";
+import { buildFence } from "./platform/fence.js";
 
 /** Node entry: config → database → migrations → model → app → HTTP server. */
 async function main(): Promise<void> {

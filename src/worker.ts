@@ -7,7 +7,7 @@ import type { JobRunner } from "./jobs/job-runner.js";
 import { MemoryCounterStore } from "./limits/counter-store.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { composeFence } from "./platform/compose-fence.js";
-import { runInBackground, withRequestScope } from "./platform/request-scope.js";
+import { runInBackground, withRequestScope } from "./core/request-scope.js";
 import { RequestScopedPool } from "./db/request-scoped-pool.js";
 import { StartupRefusal, workerConfig, type WorkerEnv } from "./platform/worker-config.js";
 

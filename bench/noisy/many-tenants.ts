@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { QueueDiscipline } from "../../src/limits/fair-queue.js";
+import type { QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { percentile } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
 import { DONE, jobChunks, jobEnd, listJobs, type JobJson } from "./jobs.js";

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { QueueDiscipline } from "../../src/limits/fair-queue.js";
+import type { QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { summarize, type LatencySummary } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
 import { chatStepBreakdown, uploadStepBreakdown, type ChatStepBreakdown, type UploadStepBreakdown } from "./step-breakdown.js";

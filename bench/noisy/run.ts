@@ -1,6 +1,6 @@
 import { cpus, loadavg } from "node:os";
 import { LocalUseEmbeddings } from "../../src/embeddings/local-use.js";
-import type { QueueDiscipline } from "../../src/limits/fair-queue.js";
+import type { QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { progress, runBenchmark } from "../report.js";
 import { describeBackend } from "../served-fence.js";
 import { since } from "../stats.js";

@@ -1,6 +1,6 @@
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import type { FenceInstance } from "../../src/fence.js";
-import type { Flow, QueueDiscipline } from "../../src/limits/fair-queue.js";
+import type { FenceInstance } from "../../src/platform/fence.js";
+import type { Flow, QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { startServedFence, UNLIMITED_PLAN } from "../served-fence.js";
 import type { NoisyOptions } from "./options.js";

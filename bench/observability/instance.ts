@@ -4,7 +4,7 @@ import { sql } from "drizzle-orm";
 import { pino } from "pino";
 import { queryRows } from "../../src/db/database.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import type { FenceInstance } from "../../src/fence.js";
+import type { FenceInstance } from "../../src/platform/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { describeBackend, startServedFence, UNLIMITED_PLAN } from "../served-fence.js";
 import { summarize, type LatencySummary } from "../stats.js";

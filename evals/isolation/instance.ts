@@ -1,9 +1,9 @@
 import { and, count, eq, inArray, or, sql } from "drizzle-orm";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/platform/config.js";
 import type { IsolationMutations } from "../../src/db/database.js";
 import { jobs } from "../../src/db/schema.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import { buildFence, type FenceInstance } from "../../src/fence.js";
+import { buildFence, type FenceInstance } from "../../src/platform/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
 import type { SecurityEventKind } from "../../src/observability/security-events.js";
 import { serveOnLoopback } from "../../test/support/harness.js";

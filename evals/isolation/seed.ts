@@ -1,6 +1,6 @@
 import { eq, inArray } from "drizzle-orm";
 import { chunks, tenants } from "../../src/db/schema.js";
-import type { FenceInstance } from "../../src/fence.js";
+import type { FenceInstance } from "../../src/platform/fence.js";
 import { jobNeedles, seedJobs, type SeededJobs } from "./attacks/jobs.js";
 import type { Corpus } from "./corpus.js";
 import type { Owner } from "./exchange.js";

@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import { and, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import { usageCounters, usageEvents } from "../../src/db/schema.js";
-import type { FenceInstance } from "../../src/fence.js";
+import type { FenceInstance } from "../../src/platform/fence.js";
 import { periodsOf, recordUsage } from "../../src/metering/ledger.js";
 import { authenticateTenantKey } from "../../src/tenancy/authenticate.js";
 import type { Owner } from "./exchange.js";

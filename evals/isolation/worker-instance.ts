@@ -1,7 +1,7 @@
 import { and, count, eq, inArray, or, sql } from "drizzle-orm";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/platform/config.js";
 import { jobs } from "../../src/db/schema.js";
-import { buildFence } from "../../src/fence.js";
+import { buildFence } from "../../src/platform/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { startWorker } from "../../test/support/worker-process.js";
 import type { InstanceOptions, RunningFence } from "./instance.js";

@@ -4,9 +4,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/platform/config.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import { buildFence } from "../../src/fence.js";
+import { buildFence } from "../../src/platform/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
 
 /**

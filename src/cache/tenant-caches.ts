@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import { assertTenantContext, tenantCacheSecret, type TenantContext } from "../tenancy/tenant-context.js";
+import { assertTenantContext, tenantCacheSecret, type TenantContext } from "../core/tenant-context.js";
 
 /**
  * Tenant-keyed caches (invariant I5). Callers never build a key: they pass the verified

@@ -5,7 +5,7 @@
 import type { SearchHit } from "../retrieval/hybrid-search.js";
 import type { ContextPassage } from "../retrieval/assemble-context.js";
 import { StreamAbandoned, type RunRecorder } from "../runs/run-recorder.js";
-import type { ChatAnswer, ChatStreamEvent, Citation } from "./chat-service.js";
+import type { ChatAnswer, ChatStreamEvent, Citation } from "./chat-answer.js";
 import type { Completion } from "./llm-client.js";
 
 export function describeHits(hits: readonly SearchHit[]): Record<string, unknown> {

@@ -1,48 +1,24 @@
 import type { Database } from "../db/database.js";
 import type { TenantCaches, CacheKeyParts } from "../cache/tenant-caches.js";
-import { FeatureDisabledError } from "../errors.js";
-import type { BudgetGuard, Hold } from "../limits/budget-guard.js";
+import { FeatureDisabledError } from "../core/errors.js";
+import type { BudgetGuard, Hold } from "../metering/budget-guard.js";
 import { estimateTokens } from "../metering/usage-event.js";
 import type { SecurityEvents } from "../observability/security-events.js";
 import { featureEnabled, readTenantSettings, type TenantSettings } from "../plans/tenant-settings.js";
 import { assembleContext, type ContextPassage } from "../retrieval/assemble-context.js";
 import type { Retriever } from "../retrieval/retriever.js";
 import { readDataVersion } from "../tenancy/data-version.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 import type { RunRecords } from "../runs/run-records.js";
 import { NOT_RECORDED, type RunRecorder, type RunSteps } from "../runs/run-recorder.js";
 import { describeCompletion, describeHits, describePassages, recordAnswer, recordStream } from "./chat-run-steps.js";
 import { extractiveAnswer } from "./extractive-answer.js";
+import type { ChatAnswer, ChatStreamEvent, Citation } from "./chat-answer.js";
 import type { Completion, LlmClient, TokenUsage } from "./llm-client.js";
 import { MeteredCall } from "./metered-call.js";
 import { buildGroundedPrompt, citedNumbers, PROMPT_VERSION, type ConversationTurn, type PromptMessage } from "./prompt.js";
 
 export const NO_ANSWER = "I don't know based on your documents.";
-
-export interface Citation {
-  citation: number;
-  document_id: string;
-  chunk_id: string;
-  title: string;
-  snippet: string;
-}
-
-export interface ChatAnswer {
-  answer: string;
-  citations: Citation[];
-  mode: "llm" | "extractive";
-  no_answer: boolean;
-  model: string | null;
-  model_downgraded: boolean;
-  prompt_version: string;
-  usage: TokenUsage;
-  cached: boolean;
-}
-
-export type ChatStreamEvent =
-  | { type: "token"; text: string }
-  | { type: "citations"; citations: Citation[] }
-  | { type: "done"; answer: Omit<ChatAnswer, "answer" | "citations"> };
 
 export interface ChatOptions {
   k: number;

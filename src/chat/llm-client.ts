@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import OpenAI from "openai";
-import { ProviderUnavailableError, UpstreamError } from "../errors.js";
-import type { Flow } from "../limits/fair-queue.js";
-import { isProviderFault, type ProviderLane } from "../limits/provider-lane.js";
+import { ProviderUnavailableError, UpstreamError } from "../core/errors.js";
+import type { Flow } from "../flow/fair-queue.js";
+import { isProviderFault, type ProviderLane } from "../flow/provider-lane.js";
 import type { PromptMessage } from "./prompt.js";
 
 export interface TokenUsage {

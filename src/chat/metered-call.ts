@@ -1,6 +1,6 @@
-import type { BudgetGuard, Hold } from "../limits/budget-guard.js";
+import type { BudgetGuard, Hold } from "../metering/budget-guard.js";
 import { estimateTokens, type UsageRecord } from "../metering/usage-event.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 import { StreamInterruptedError, type Completion, type FailedAttempt, type LlmCallOptions } from "./llm-client.js";
 import type { PromptMessage } from "./prompt.js";
 

@@ -1,7 +1,7 @@
 import { sql, type SQL } from "drizzle-orm";
 import type { AnyPgColumn, PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
 import type { ExtractTablesWithRelations } from "drizzle-orm";
-import { assertTenantContext, type TenantContext } from "../tenancy/tenant-context.js";
+import { assertTenantContext, type TenantContext } from "../core/tenant-context.js";
 import type * as schema from "./schema.js";
 
 type Schema = typeof schema;

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { currentScope } from "../platform/request-scope.js";
+import { currentScope } from "../core/request-scope.js";
 
 /**
  * A node-postgres "pool" for Workers that is really one small pool per invocation: drizzle is given

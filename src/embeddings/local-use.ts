@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
-import { FairQueue, type Flow, type QueueDiscipline } from "../limits/fair-queue.js";
-import { LightFlows } from "../limits/light-flows.js";
+import { FairQueue, type Flow, type QueueDiscipline } from "../flow/fair-queue.js";
+import { LightFlows } from "../flow/light-flows.js";
 import { normalize, type EmbeddingProvider } from "./provider.js";
 
 const DIMENSIONS = 512;

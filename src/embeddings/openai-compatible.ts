@@ -1,7 +1,7 @@
 import OpenAI from "openai";
-import { ProviderUnavailableError, UpstreamError } from "../errors.js";
-import type { Flow } from "../limits/fair-queue.js";
-import { isProviderFault, ProviderLane } from "../limits/provider-lane.js";
+import { ProviderUnavailableError, UpstreamError } from "../core/errors.js";
+import type { Flow } from "../flow/fair-queue.js";
+import { isProviderFault, ProviderLane } from "../flow/provider-lane.js";
 import { normalize, type EmbeddingProvider } from "./provider.js";
 
 export interface OpenAIEmbeddingsOptions {
@@ -11,7 +11,7 @@ export interface OpenAIEmbeddingsOptions {
   dimensions: number | undefined;
   /** Inputs per request; providers cap the array length (OpenAI: 2048). */
   batchSize?: number;
-  /** Requests in flight to the endpoint at once (its lane; see limits/provider-lane.ts). */
+  /** Requests in flight to the endpoint at once (its lane; see flow/provider-lane.ts). */
   maxConcurrency?: number;
   /** Requests per minute this instance may send (the endpoint's quota share). */
   maxPerMinute?: number | undefined;

@@ -1,4 +1,4 @@
-import type { Flow } from "../limits/fair-queue.js";
+import type { Flow } from "../flow/fair-queue.js";
 
 /**
  * One interface for every embedding backend. `model` is recorded on every chunk; search only

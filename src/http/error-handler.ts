@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { BudgetExceededError, FenceError, type ErrorCode } from "../errors.js";
+import { BudgetExceededError, FenceError, type ErrorCode } from "../core/errors.js";
 import type { AppEnv } from "./types.js";
 
 /** The one place where domain errors become HTTP statuses. */

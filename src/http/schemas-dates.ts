@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { parseStorableInstant } from "../db/storable-instant.js";
-import { isUuid } from "../tenancy/tenant-context.js";
+import { isUuid } from "../core/tenant-context.js";
 import { isStorableString, storableString, UNSTORABLE_MESSAGE } from "./schemas-strings.js";
 
 /**

@@ -1,6 +1,6 @@
 import type { Logger } from "../observability/logger.js";
 import type { TenantQuota } from "../tenancy/authenticate.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 
 /**
  * What a request did, filled in by whichever layer knows (the error handler, admission, a route)

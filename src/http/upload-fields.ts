@@ -1,4 +1,4 @@
-import { PayloadTooLargeError, ValidationError } from "../errors.js";
+import { PayloadTooLargeError, ValidationError } from "../core/errors.js";
 import type { QueuedUpload } from "../ingest/ingest-job.js";
 import { detectMediaType, normalizeText } from "../ingest/parse-document.js";
 import type { CreateDocumentJson } from "./schemas.js";

@@ -1,5 +1,5 @@
-import { FenceError, PayloadTooLargeError, UnprocessableDocumentError } from "../errors.js";
-import type { Flow } from "../limits/fair-queue.js";
+import { FenceError, PayloadTooLargeError, UnprocessableDocumentError } from "../core/errors.js";
+import type { Flow } from "../flow/fair-queue.js";
 import { chunkText, DEFAULT_CHUNK_OPTIONS, type ChunkOptions, type TextChunk } from "./chunk-text.js";
 import { extractText, normalizeText, type SupportedMediaType } from "./parse-document.js";
 

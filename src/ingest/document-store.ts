@@ -2,10 +2,10 @@ import { and, desc, eq, lt, or } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { documents, type DocumentRow } from "../db/schema.js";
 import { isStorableInstant } from "../db/storable-instant.js";
-import { NotFoundError, ValidationError } from "../errors.js";
+import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import { forgetCachedContent } from "../tenancy/data-version.js";
-import { isUuid, type TenantContext } from "../tenancy/tenant-context.js";
+import { isUuid, type TenantContext } from "../core/tenant-context.js";
 
 /** Reads and deletes of a tenant's documents. Every query runs in `withTenant` and filters by owner. */
 export class DocumentStore {

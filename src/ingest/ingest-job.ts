@@ -1,4 +1,5 @@
-import type { JobHandler, RunningJob } from "../jobs/job-runner.js";
+import type { JobHandler } from "../jobs/job-contracts.js";
+import type { RunningJob } from "../jobs/running-job.js";
 import type { JobPriority, NewJob } from "../jobs/job-queue.js";
 import type { DocumentIngestor, DocumentInput } from "./ingest-document.js";
 import type { SupportedMediaType } from "./parse-document.js";

@@ -1,5 +1,5 @@
 import { convert as htmlToText } from "html-to-text";
-import { PayloadTooLargeError, UnprocessableDocumentError, UnsupportedMediaTypeError } from "../errors.js";
+import { PayloadTooLargeError, UnprocessableDocumentError, UnsupportedMediaTypeError } from "../core/errors.js";
 
 // Stored text is normalised by one linear scan (see text-scan.ts); re-exported for its callers.
 export { normalizeText } from "./text-scan.js";

@@ -1,11 +1,11 @@
 import { Worker } from "node:worker_threads";
-import { FenceError, PayloadTooLargeError, UnprocessableDocumentError, type ErrorCode } from "../errors.js";
-import { FairQueue, type Flow } from "../limits/fair-queue.js";
+import { FenceError, PayloadTooLargeError, UnprocessableDocumentError, type ErrorCode } from "../core/errors.js";
+import { FairQueue, type Flow } from "../flow/fair-queue.js";
 import { DEFAULT_CHUNK_OPTIONS, type ChunkOptions } from "./chunk-text.js";
 import type { DocumentParser, ParsedDocument, ParseLimits } from "./document-parser.js";
 import type { SupportedMediaType } from "./parse-document.js";
-import { threadCpuMs } from "../limits/thread-cpu-time.js";
-import { startSharedIoThreads } from "../limits/thread-priority.mjs";
+import { threadCpuMs } from "../flow/thread-cpu-time.js";
+import { startSharedIoThreads } from "../flow/thread-priority.mjs";
 
 /** How often a running document's time is checked: the overrun past its limit is at most this. */
 const WATCHDOG_INTERVAL_MS = 50;

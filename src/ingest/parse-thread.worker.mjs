@@ -3,7 +3,7 @@
 // `npm start` and under the test runner alike, so the TypeScript pipeline is loaded through tsx.
 import { parentPort, workerData } from "node:worker_threads";
 import { tsImport } from "tsx/esm/api";
-import { osThreadId, threadPriority } from "../limits/thread-priority.mjs";
+import { osThreadId, threadPriority } from "../flow/thread-priority.mjs";
 
 // Parsing is background work next to the event loop: on a machine with few cores, a thread busy
 // with one tenant's large document must not take the core that answers every other tenant. Lowered

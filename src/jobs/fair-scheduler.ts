@@ -1,6 +1,6 @@
 import { sql, type SQL } from "drizzle-orm";
 import { queryRows, type Database, type Tx } from "../db/database.js";
-import type { QueueDiscipline } from "../limits/fair-queue.js";
+import type { QueueDiscipline } from "../flow/fair-queue.js";
 
 /** What a worker gets when it claims a job (the payload is loaded by the handler, if needed). */
 export interface ClaimedJob {

@@ -1,5 +1,5 @@
 import type { ClaimedJob } from "./fair-scheduler.js";
-import type { RunningJob } from "./job-runner.js";
+import type { RunningJob } from "./running-job.js";
 
 /* What the job runner agrees on with its handlers, its configuration and its observers. */
 
@@ -38,11 +38,4 @@ export interface JobObserver {
  */
 export interface JobAttemptRecorder {
   attemptEnded(job: RunningJob, startedAt: Date, error?: unknown): Promise<void>;
-}
-
-/** The job's lease passed to another worker: this worker's result must not be written. */
-export class LeaseLostError extends Error {
-  constructor() {
-    super("The job's lease was lost to another worker.");
-  }
 }

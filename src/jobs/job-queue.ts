@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { and, desc, eq, getTableColumns, sql, type SQL } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { jobs, jobTenants, type JobRow } from "../db/schema.js";
-import { IdempotencyConflictError, JobNotCancellableError, NotFoundError, ValidationError } from "../errors.js";
-import { isUuid, type TenantContext } from "../tenancy/tenant-context.js";
+import { IdempotencyConflictError, JobNotCancellableError, NotFoundError, ValidationError } from "../core/errors.js";
+import { isUuid, type TenantContext } from "../core/tenant-context.js";
 import { lockTenantQueue, refuseOverQueueCaps } from "./queue-caps.js";
 
 export type JobPriority = "interactive" | "bulk";

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { queryRows, type TenantScope } from "../db/database.js";
-import { PayloadTooLargeError, RateLimitedError, ValidationError } from "../errors.js";
-import { refuseWhenBudgetSpent } from "../limits/budget-guard.js";
+import { PayloadTooLargeError, RateLimitedError, ValidationError } from "../core/errors.js";
+import { refuseWhenBudgetSpent } from "../metering/budget-guard.js";
 import { readTenantSettings } from "../plans/tenant-settings.js";
 
 /**

@@ -1,4 +1,4 @@
-import { FenceError } from "../errors.js";
+import { FenceError } from "../core/errors.js";
 
 /**
  * Which failed job attempts are worth another attempt. A retry costs the tenant a queue slot and

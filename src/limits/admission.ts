@@ -1,8 +1,8 @@
 import type { RateLimiterRes } from "rate-limiter-flexible";
-import { OverloadedError, RateLimitedError } from "../errors.js";
+import { OverloadedError, RateLimitedError } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { TenantQuota } from "../tenancy/authenticate.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 import { MemoryCounterStore, type CounterStore } from "./counter-store.js";
 
 export interface AdmissionTicket {

@@ -1,5 +1,5 @@
 import { parseStorableInstant } from "../db/storable-instant.js";
-import { ValidationError } from "../errors.js";
+import { ValidationError } from "../core/errors.js";
 
 /** A report window: `from` inclusive, `to` exclusive, both instants in UTC. */
 export interface UsageRange {

@@ -1,7 +1,7 @@
 import { and, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Database, TenantScope, Tx } from "../db/database.js";
 import { tenants, usageEvents } from "../db/schema.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 import { reconciliation, type ReconciliationReport } from "./reconciliation.js";
 import { resolveUsageRange, type UsageRange } from "./usage-range.js";
 

@@ -1,4 +1,4 @@
-import type { ErrorCode } from "../errors.js";
+import type { ErrorCode } from "../core/errors.js";
 
 /**
  * Label values are closed sets or strings written in Fence's own code or configuration — never a

@@ -9,7 +9,7 @@ import {
   routeLabel,
   statusClassLabel,
 } from "./metric-labels.js";
-import { defineScrapeTimeGauges } from "./scrape-time-gauges.js";
+import { defineScrapeTimeGauges, type ObservedLane, type QueueDepthRow } from "./scrape-time-gauges.js";
 import { NO_TENANT, TenantLabeler, type TenantLabelerOptions } from "./tenant-labeler.js";
 
 /** What the HTTP middleware reports once per request, when the response is ready. */
@@ -23,22 +23,6 @@ export interface RequestObservation {
   seconds: number;
   errorCode?: string | undefined;
   limitReason?: string | undefined;
-}
-
-/** A provider lane as metrics read it at scrape time (limits/provider-lane.ts). */
-export interface ObservedLane {
-  readonly name: string;
-  readonly inFlight: number;
-  readonly queued: number;
-  readonly breakerState: "closed" | "half_open" | "open";
-}
-
-/** Jobs waiting or running, per tenant, status and priority, read from the database at scrape time. */
-export interface QueueDepthRow {
-  tenantId: string;
-  status: string;
-  priority: string;
-  count: number;
 }
 
 export interface ChargedUsage {

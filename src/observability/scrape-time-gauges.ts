@@ -1,8 +1,23 @@
 import { Gauge, type Counter, type Registry } from "prom-client";
 import type { Logger } from "./logger.js";
 import { identifierLabel } from "./metric-labels.js";
-import type { ObservedLane, QueueDepthRow } from "./metrics.js";
 import type { TenantLabeler } from "./tenant-labeler.js";
+
+/** A provider lane as metrics read it at scrape time (flow/provider-lane.ts). */
+export interface ObservedLane {
+  readonly name: string;
+  readonly inFlight: number;
+  readonly queued: number;
+  readonly breakerState: "closed" | "half_open" | "open";
+}
+
+/** Jobs waiting or running, per tenant, status and priority, read from the database at scrape time. */
+export interface QueueDepthRow {
+  tenantId: string;
+  status: string;
+  priority: string;
+  count: number;
+}
 
 const BREAKER_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 

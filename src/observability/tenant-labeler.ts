@@ -1,4 +1,4 @@
-import { isUuid } from "../tenancy/tenant-context.js";
+import { isUuid } from "../core/tenant-context.js";
 
 /** The label value every tenant without a label of its own is folded into. */
 export const OTHER_TENANTS = "other";

@@ -2,8 +2,8 @@ import { asc, eq, getTableColumns, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Database, Tx } from "../db/database.js";
 import { plans, tenantConfigs, tenants, type PlanRow } from "../db/schema.js";
-import { NotFoundError, ValidationError } from "../errors.js";
-import { isUuid } from "../tenancy/tenant-context.js";
+import { NotFoundError, ValidationError } from "../core/errors.js";
+import { isUuid } from "../core/tenant-context.js";
 import { TenantOverrides } from "./tenant-settings.js";
 
 /** Plan names appear in URLs, tenant rows and logs: lower-case slugs only. */

@@ -1,12 +1,12 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { createApp } from "../app.js";
+import { createApp } from "../http/app.js";
 import { TenantCaches, type SharedCacheBackend } from "../cache/tenant-caches.js";
 import { ChatService } from "../chat/chat-service.js";
 import { LlmClient } from "../chat/llm-client.js";
-import type { FenceConfig } from "../config.js";
+import type { FenceConfig } from "./config.js";
 import type { Database } from "../db/database.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
-import { NotAvailableOnRuntimeError } from "../errors.js";
+import { NotAvailableOnRuntimeError } from "../core/errors.js";
 import type { RequestMetricsSink } from "../http/middleware/http-metrics.js";
 import type { MetricsExposition } from "../http/routes/metrics.js";
 import type { AppEnv } from "../http/types.js";
@@ -20,9 +20,9 @@ import { JobRunner } from "../jobs/job-runner.js";
 import { readQueueDepth } from "../jobs/queue-depth.js";
 import { AdmissionController } from "../limits/admission.js";
 import type { CounterStore } from "../limits/counter-store.js";
-import type { QueueDiscipline } from "../limits/fair-queue.js";
-import { BudgetGuard } from "../limits/budget-guard.js";
-import { ProviderLane } from "../limits/provider-lane.js";
+import type { QueueDiscipline } from "../flow/fair-queue.js";
+import { BudgetGuard } from "../metering/budget-guard.js";
+import { ProviderLane } from "../flow/provider-lane.js";
 import { UsageReports } from "../metering/usage-report.js";
 import type { Logger } from "../observability/logger.js";
 // Types only: prom-client and the OTel SDK are loaded by the Node entry, never by this module.

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, type FenceConfig } from "../config.js";
+import { ConfigError, loadConfig, type FenceConfig } from "./config.js";
 
 /** The Hyperdrive binding's shape (only what Fence reads of it). */
 export interface HyperdriveBinding {

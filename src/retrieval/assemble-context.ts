@@ -1,5 +1,5 @@
 import type { SecurityEvents } from "../observability/security-events.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 import { assertChunksBelongTo } from "./assert-chunks-belong-to.js";
 import type { SearchHit } from "./hybrid-search.js";
 

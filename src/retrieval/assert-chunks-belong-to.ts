@@ -1,6 +1,6 @@
-import { TenantIsolationError } from "../errors.js";
+import { TenantIsolationError } from "../core/errors.js";
 import type { SecurityEvents } from "../observability/security-events.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 
 /**
  * Invariant I4: the last check before retrieved text leaves the data layer. Every chunk must carry

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/database.js";
-import type { BudgetGuard } from "../limits/budget-guard.js";
+import type { BudgetGuard } from "../metering/budget-guard.js";
 import { estimateTokens } from "../metering/usage-event.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
 import type { SecurityEvents } from "../observability/security-events.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 import { assertChunksBelongTo } from "./assert-chunks-belong-to.js";
 import { hybridSearch, type SearchHit } from "./hybrid-search.js";
 

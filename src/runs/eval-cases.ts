@@ -1,9 +1,9 @@
 import { and, desc, eq, inArray, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { documents, evalCases, type EvalCaseRow } from "../db/schema.js";
-import { NotFoundError, ValidationError } from "../errors.js";
+import { NotFoundError, ValidationError } from "../core/errors.js";
 import { maskPii } from "../observability/pii-mask.js";
-import { isUuid, type TenantContext } from "../tenancy/tenant-context.js";
+import { isUuid, type TenantContext } from "../core/tenant-context.js";
 import type { RunStore } from "./run-store.js";
 
 export interface NewEvalCase {

@@ -1,5 +1,6 @@
 import type { RunKind, RunStep } from "../db/schema.js";
-import type { JobAttemptRecorder, RunningJob } from "../jobs/job-runner.js";
+import type { JobAttemptRecorder } from "../jobs/job-contracts.js";
+import type { RunningJob } from "../jobs/running-job.js";
 import type { RunRecords } from "./run-records.js";
 
 /**

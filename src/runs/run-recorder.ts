@@ -1,6 +1,6 @@
 import type { RunKind, RunStatus, RunStep } from "../db/schema.js";
-import { FenceError, publicErrorOf } from "../errors.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import { FenceError, publicErrorOf } from "../core/errors.js";
+import type { TenantContext } from "../core/tenant-context.js";
 
 /**
  * What a run records besides its steps. The question and answer are the tenant's own text; they

@@ -1,7 +1,7 @@
 import type { RunKind, RunStep } from "../db/schema.js";
 import type { Logger } from "../observability/logger.js";
 import { maskPii } from "../observability/pii-mask.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 import { RunRecorder, type FinishedRun, type RunFields } from "./run-recorder.js";
 import type { RunStore } from "./run-store.js";
 

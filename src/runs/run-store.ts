@@ -1,8 +1,8 @@
 import { and, desc, eq, gte, sql, type SQL } from "drizzle-orm";
 import { queryRows, type Database, type TenantScope, type Tx } from "../db/database.js";
 import { runs, tenants, type RunKind, type RunRow, type RunStatus } from "../db/schema.js";
-import { NotFoundError, ValidationError } from "../errors.js";
-import { isUuid, type TenantContext } from "../tenancy/tenant-context.js";
+import { NotFoundError, ValidationError } from "../core/errors.js";
+import { isUuid, type TenantContext } from "../core/tenant-context.js";
 
 export interface RunFilter {
   kind?: RunKind | undefined;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { KeyEnvironment } from "./tenant-context.js";
+import type { KeyEnvironment } from "../core/tenant-context.js";
 
 /**
  * API key format: `fence_<env>_<40 base62 chars>` (~238 bits of entropy). Keys are random, not

@@ -1,10 +1,10 @@
 import { and, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { apiKeys, plans, tenants } from "../db/schema.js";
-import { UnauthorizedError } from "../errors.js";
+import { UnauthorizedError } from "../core/errors.js";
 import { hashApiKey, looksLikeApiKey } from "./api-keys.js";
 import type { KeyDirectory } from "./key-directory.js";
-import { issueTenantContext, type KeyEnvironment, type TenantContext } from "./tenant-context.js";
+import { issueTenantContext, type KeyEnvironment, type TenantContext } from "../core/tenant-context.js";
 
 /** The admission numbers of the tenant's plan, read with the key so admission costs no extra query. */
 export interface TenantQuota {

@@ -1,11 +1,11 @@
 import { and, asc, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { apiKeys, plans, tenants } from "../db/schema.js";
-import { NotFoundError, ValidationError } from "../errors.js";
+import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import { generateApiKey } from "./api-keys.js";
 import type { KeyDirectory } from "./key-directory.js";
-import { isUuid, type KeyEnvironment } from "./tenant-context.js";
+import { isUuid, type KeyEnvironment } from "../core/tenant-context.js";
 
 export interface TenantSummary {
   id: string;

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/platform/config.js";
 import { queryRows } from "../../src/db/database.js";
 import { countTenantRows, expectError } from "../support/api-contract.js";
 import { ADMIN_KEY, backends, TestFence } from "../support/harness.js";

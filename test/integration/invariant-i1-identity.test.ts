@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "../../src/db/database.js";
 import { DocumentStore } from "../../src/ingest/document-store.js";
-import type { TenantContext } from "../../src/tenancy/tenant-context.js";
+import type { TenantContext } from "../../src/core/tenant-context.js";
 import { backends, TestFence, type TestTenant } from "../support/harness.js";
 import { contextFor, readJson, type ChatBody, type SearchBody } from "../support/isolation-helpers.js";
 

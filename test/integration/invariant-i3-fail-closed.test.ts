@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IsolationMutations } from "../../src/db/database.js";
 import { TenantScope, type Tx } from "../../src/db/database.js";
 import { chunks } from "../../src/db/schema.js";
-import { issueTenantContext } from "../../src/tenancy/tenant-context.js";
+import { issueTenantContext } from "../../src/core/tenant-context.js";
 import { backends, TestFence, type TestTenant } from "../support/harness.js";
 import { captureHybridSearchSql, readJson, renderSql, type ChatBody, type SearchBody } from "../support/isolation-helpers.js";
 

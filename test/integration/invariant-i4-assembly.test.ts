@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TenantIsolationError } from "../../src/errors.js";
+import { TenantIsolationError } from "../../src/core/errors.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { SecurityEvents } from "../../src/observability/security-events.js";
 import { assembleContext } from "../../src/retrieval/assemble-context.js";
 import { assertChunksBelongTo } from "../../src/retrieval/assert-chunks-belong-to.js";
 import type { SearchHit } from "../../src/retrieval/hybrid-search.js";
-import { issueTenantContext } from "../../src/tenancy/tenant-context.js";
+import { issueTenantContext } from "../../src/core/tenant-context.js";
 import { backends, TestFence, type TestTenant } from "../support/harness.js";
 import { readJson, type ErrorBody, type SearchBody } from "../support/isolation-helpers.js";
 

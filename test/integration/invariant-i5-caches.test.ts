@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TenantCache } from "../../src/cache/tenant-caches.js";
-import type { TenantContext } from "../../src/tenancy/tenant-context.js";
+import type { TenantContext } from "../../src/core/tenant-context.js";
 import { backends, TestFence, type TestTenant } from "../support/harness.js";
 import { contextFor, readJson, type ChatBody } from "../support/isolation-helpers.js";
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { usageEvents } from "../../src/db/schema.js";
-import { INTERNAL_ERROR_MESSAGE, UnprocessableDocumentError } from "../../src/errors.js";
+import { INTERNAL_ERROR_MESSAGE, UnprocessableDocumentError } from "../../src/core/errors.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { databaseErrorsHolding } from "../support/database-errors.js";
 import { SwitchableEmbeddings } from "../support/failing-embeddings.js";

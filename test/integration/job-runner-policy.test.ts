@@ -2,13 +2,14 @@ import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows, type Database } from "../../src/db/database.js";
-import { UnprocessableDocumentError } from "../../src/errors.js";
+import { UnprocessableDocumentError } from "../../src/core/errors.js";
 import { FairScheduler } from "../../src/jobs/fair-scheduler.js";
 import type { NewJob } from "../../src/jobs/job-queue.js";
-import { JobRunner, type JobHandler, type RunningJob } from "../../src/jobs/job-runner.js";
+import { JobRunner, type JobHandler } from "../../src/jobs/job-runner.js";
+import type { RunningJob } from "../../src/jobs/running-job.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { authenticateTenantKey } from "../../src/tenancy/authenticate.js";
-import type { TenantContext } from "../../src/tenancy/tenant-context.js";
+import type { TenantContext } from "../../src/core/tenant-context.js";
 import { backends, TestFence, type TestTenant } from "../support/harness.js";
 import { isolatedBackend } from "../support/scratch-database.js";
 

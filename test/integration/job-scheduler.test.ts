@@ -7,7 +7,7 @@ import { ingestJob } from "../../src/ingest/ingest-job.js";
 import { FairScheduler, jobOperationId, type ClaimedJob } from "../../src/jobs/fair-scheduler.js";
 import type { JobPriority, NewJob } from "../../src/jobs/job-queue.js";
 import { authenticateTenantKey } from "../../src/tenancy/authenticate.js";
-import type { TenantContext } from "../../src/tenancy/tenant-context.js";
+import type { TenantContext } from "../../src/core/tenant-context.js";
 import { backends, TestFence, type Backend, type TestTenant } from "../support/harness.js";
 import { scratchDatabase } from "../support/scratch-database.js";
 

@@ -6,7 +6,7 @@ import { DocumentIngestor, type IngestResult, type PreparedDocument, type Within
 import { IngestJobHandler } from "../../src/ingest/ingest-job.js";
 import { FairScheduler, type ClaimedJob } from "../../src/jobs/fair-scheduler.js";
 import { JobRunner } from "../../src/jobs/job-runner.js";
-import type { Flow } from "../../src/limits/fair-queue.js";
+import type { Flow } from "../../src/flow/fair-queue.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { countTenantRows } from "../support/api-contract.js";
 import { backends, TestFence, type TestTenant } from "../support/harness.js";

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prices, usageCounters, usageEvents } from "../../src/db/schema.js";
 import { recordUsage } from "../../src/metering/ledger.js";
 import type { UsageRecord } from "../../src/metering/usage-event.js";
-import type { TenantContext } from "../../src/tenancy/tenant-context.js";
+import type { TenantContext } from "../../src/core/tenant-context.js";
 import { backends, TestFence, type TestTenant } from "../support/harness.js";
 import { contextFor } from "../support/isolation-helpers.js";
 import { counters, ledgerRows } from "../support/metering-helpers.js";

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresDatabase, type PgPoolLike } from "../../src/db/connect-postgres.js";
 import { queryRows, type Database } from "../../src/db/database.js";
 import { RequestScopedPool } from "../../src/db/request-scoped-pool.js";
-import { withRequestScope } from "../../src/platform/request-scope.js";
+import { withRequestScope } from "../../src/core/request-scope.js";
 import { authenticateTenantKey } from "../../src/tenancy/authenticate.js";
-import type { TenantContext } from "../../src/tenancy/tenant-context.js";
+import type { TenantContext } from "../../src/core/tenant-context.js";
 import { TestFence, type TestTenant } from "../support/harness.js";
 
 /**

@@ -1,9 +1,9 @@
 import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
-import { loadConfig, type FenceConfig } from "../../src/config.js";
+import { loadConfig, type FenceConfig } from "../../src/platform/config.js";
 import type { IsolationMutations } from "../../src/db/database.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import { buildFence, type FenceInstance } from "../../src/fence.js";
+import { buildFence, type FenceInstance } from "../../src/platform/fence.js";
 import { createLogger, type Logger } from "../../src/observability/logger.js";
 
 /**

@@ -3,7 +3,7 @@ import { PgDialect } from "drizzle-orm/pg-core";
 import { TenantScope, type Tx } from "../../src/db/database.js";
 import { hybridSearch, type HybridQuery } from "../../src/retrieval/hybrid-search.js";
 import { authenticateTenantKey } from "../../src/tenancy/authenticate.js";
-import type { TenantContext } from "../../src/tenancy/tenant-context.js";
+import type { TenantContext } from "../../src/core/tenant-context.js";
 import type { TestFence, TestTenant } from "./harness.js";
 
 /**

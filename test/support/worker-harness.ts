@@ -1,5 +1,5 @@
-import { loadConfig, type FenceConfig } from "../../src/config.js";
-import { buildFence, type FenceInstance } from "../../src/fence.js";
+import { loadConfig, type FenceConfig } from "../../src/platform/config.js";
+import { buildFence, type FenceInstance } from "../../src/platform/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { ADMIN_KEY, type Backend } from "./harness.js";
 import { startWorker, type WorkerProcess } from "./worker-process.js";

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { OverloadedError, RateLimitedError } from "../../src/errors.js";
+import { OverloadedError, RateLimitedError } from "../../src/core/errors.js";
 import { AdmissionController } from "../../src/limits/admission.js";
 import { MemoryCounterStore } from "../../src/limits/counter-store.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { issueTenantContext } from "../../src/tenancy/tenant-context.js";
+import { issueTenantContext } from "../../src/core/tenant-context.js";
 
 /** The real memory store, made slow: the shape of a shared store across a network. */
 class SlowStore extends MemoryCounterStore {

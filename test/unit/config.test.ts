@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config.js";
+import { ConfigError, loadConfig } from "../../src/platform/config.js";
 
 describe("loadConfig", () => {
   it("runs with no configuration at all: embedded database, local model, no LLM", () => {

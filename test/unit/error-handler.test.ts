@@ -14,7 +14,7 @@ import {
   UnsupportedMediaTypeError,
   UpstreamError,
   ValidationError,
-} from "../../src/errors.js";
+} from "../../src/core/errors.js";
 import { handleError, handleNotFound } from "../../src/http/error-handler.js";
 import type { AppEnv } from "../../src/http/types.js";
 import { createLogger } from "../../src/observability/logger.js";

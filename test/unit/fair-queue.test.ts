@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FairQueue, type Flow } from "../../src/limits/fair-queue.js";
+import { FairQueue, type Flow } from "../../src/flow/fair-queue.js";
 
 /**
  * The in-memory fair queue that orders waiting provider calls and embedding batches: start-time

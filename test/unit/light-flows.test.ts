@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LightFlows } from "../../src/limits/light-flows.js";
+import { LightFlows } from "../../src/flow/light-flows.js";
 
 /** Which tenants the reserved model threads may serve: those without a backlog, and not just after one. */
 describe("LightFlows", () => {

@@ -1,7 +1,7 @@
 import { DrizzleQueryError } from "drizzle-orm";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "../../src/errors.js";
+import { ValidationError } from "../../src/core/errors.js";
 import { findDatabaseError, isDatabaseError, loggableError } from "../../src/observability/loggable-error.js";
 
 const CANARY = "Kestrelwick-7f3e9a";

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { RateLimitedError } from "../../src/errors.js";
+import { RateLimitedError } from "../../src/core/errors.js";
 import { handleError, handleNotFound } from "../../src/http/error-handler.js";
 import { httpMetrics } from "../../src/http/middleware/http-metrics.js";
 import { requestContext } from "../../src/http/middleware/request-context.js";
@@ -11,7 +11,7 @@ import { createLogger } from "../../src/observability/logger.js";
 import { modelLabel, routeLabel } from "../../src/observability/metric-labels.js";
 import { FenceMetrics } from "../../src/observability/metrics.js";
 import { NO_TENANT, OTHER_TENANTS, TenantLabeler } from "../../src/observability/tenant-labeler.js";
-import { issueTenantContext } from "../../src/tenancy/tenant-context.js";
+import { issueTenantContext } from "../../src/core/tenant-context.js";
 import { labelValues, parseExposition, sumOf } from "../support/prometheus-text.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PayloadTooLargeError, UnprocessableDocumentError, UnsupportedMediaTypeError } from "../../src/errors.js";
+import { PayloadTooLargeError, UnprocessableDocumentError, UnsupportedMediaTypeError } from "../../src/core/errors.js";
 import { makeCompressionBombPdf, makePdf } from "../support/make-pdf.js";
 import { detectMediaType, extractText, normalizeText } from "../../src/ingest/parse-document.js";
 import { htmlNestsDeeperThan } from "../../src/ingest/text-scan.js";

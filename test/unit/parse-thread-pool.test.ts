@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { PayloadTooLargeError, UnprocessableDocumentError } from "../../src/errors.js";
+import { PayloadTooLargeError, UnprocessableDocumentError } from "../../src/core/errors.js";
 import { ParseThreadPool } from "../../src/ingest/parse-thread-pool.js";
 import { makeCompressionBombPdf, makePdf } from "../support/make-pdf.js";
 

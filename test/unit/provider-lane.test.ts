@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { ProviderUnavailableError } from "../../src/errors.js";
-import { ProviderLane } from "../../src/limits/provider-lane.js";
+import { ProviderUnavailableError } from "../../src/core/errors.js";
+import { ProviderLane } from "../../src/flow/provider-lane.js";
 
 const failing = () => Promise.reject(Object.assign(new Error("upstream 500"), { status: 500 }));
 const always = () => true;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { OverloadedError, ProviderUnavailableError, RateLimitedError, UnprocessableDocumentError, UpstreamError, ValidationError } from "../../src/errors.js";
+import { OverloadedError, ProviderUnavailableError, RateLimitedError, UnprocessableDocumentError, UpstreamError, ValidationError } from "../../src/core/errors.js";
 import { failureCode, isRetryable } from "../../src/jobs/retry-policy.js";
 
 /** An error as a driver reports it: a code on the error, or on one it wraps. */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { SlotShares } from "../../src/limits/slot-shares.js";
+import { SlotShares } from "../../src/flow/slot-shares.js";
 
 /** Takes slots for `flowId` while the rule allows, as the lane would; returns how many it got. */
 function fill(shares: SlotShares, flowId: string, slots: number, inUse: () => number, take: () => void): number {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { TenantCache, TenantCaches, type SharedCacheBackend } from "../../src/cache/tenant-caches.js";
-import { issueTenantContext, type TenantContext } from "../../src/tenancy/tenant-context.js";
+import { issueTenantContext, type TenantContext } from "../../src/core/tenant-context.js";
 
 const ctxFor = (tenantId: string, cacheSecret: string | undefined = `secret-of-${tenantId}`): TenantContext =>
   issueTenantContext({ tenantId, keyId: tenantId, project: "p", environment: "prod", requestId: "r", cacheSecret });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertTenantContext, issueTenantContext, type TenantContext } from "../../src/tenancy/tenant-context.js";
+import { assertTenantContext, issueTenantContext, type TenantContext } from "../../src/core/tenant-context.js";
 
 const fields = {
   tenantId: "0b9c6c5e-6a8e-4c1a-9f43-2d6f4b1e8a10",

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import { FenceError, RateLimitedError } from "../../errors.js";
+import { FenceError, RateLimitedError } from "../../core/errors.js";
 import type { RequestObservation } from "../../observability/metrics.js";
 import type { AppEnv } from "../types.js";
 

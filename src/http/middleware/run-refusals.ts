@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { FenceError } from "../../errors.js";
+import { FenceError } from "../../core/errors.js";
 import type { RunKind } from "../../db/schema.js";
 import type { RunRecords } from "../../runs/run-records.js";
 import type { AppEnv } from "../types.js";

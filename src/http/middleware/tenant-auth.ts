@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Database } from "../../db/database.js";
-import { RateLimitedError, UnauthorizedError } from "../../errors.js";
+import { RateLimitedError, UnauthorizedError } from "../../core/errors.js";
 import type { SecurityEvents } from "../../observability/security-events.js";
 import { bearerToken, hashApiKey } from "../../tenancy/api-keys.js";
 import { authenticateTenantRequest } from "../../tenancy/authenticate.js";

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { ValidationError } from "../../errors.js";
+import { ValidationError } from "../../core/errors.js";
 import { countMultipartParts, countTopLevelArrayItems, multipartBoundary } from "../body-precount.js";
 import type { AppEnv } from "../types.js";
 

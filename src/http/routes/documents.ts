@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { z } from "zod";
 import type { DocumentRow } from "../../db/schema.js";
-import { ValidationError } from "../../errors.js";
+import { ValidationError } from "../../core/errors.js";
 import type { DocumentIngestor } from "../../ingest/ingest-document.js";
 import type { DocumentStore } from "../../ingest/document-store.js";
 import { ingestJob } from "../../ingest/ingest-job.js";

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { BudgetGuard } from "../../limits/budget-guard.js";
+import type { BudgetGuard } from "../../metering/budget-guard.js";
 import { commonErrors } from "../schemas.js";
 import type { AppEnv } from "../types.js";
 import type { Hook } from "./validation-hook.js";

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { UnauthorizedError } from "../../errors.js";
+import { UnauthorizedError } from "../../core/errors.js";
 import { bearerToken, secretsEqual } from "../../tenancy/api-keys.js";
 import type { AppEnv } from "../types.js";
 

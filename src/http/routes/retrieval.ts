@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
-import type { ChatAnswer, ChatRequestMeta, ChatService } from "../../chat/chat-service.js";
+import type { ChatAnswer } from "../../chat/chat-answer.js";
+import type { ChatRequestMeta, ChatService } from "../../chat/chat-service.js";
 import type { ConversationTurn } from "../../chat/prompt.js";
-import { FenceError } from "../../errors.js";
+import { FenceError } from "../../core/errors.js";
 import { promptLoggingActive, promptLogRecord } from "../../plans/tenant-settings.js";
 import type { Retriever } from "../../retrieval/retriever.js";
 import { ChatBody, ChatResponse, commonErrors, ErrorResponse, SearchResults, searchBody } from "../schemas.js";

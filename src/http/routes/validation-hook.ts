@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { ZodError } from "zod";
-import { ValidationError } from "../../errors.js";
+import { ValidationError } from "../../core/errors.js";
 
 export type Hook = (result: { success: true; data: unknown } | { success: false; error: ZodError }, c: Context) => void;
 

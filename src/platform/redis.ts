@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Logger } from "./observability/logger.js";
+import type { Logger } from "../observability/logger.js";
 
 /**
  * The one Redis connection of an instance (REDIS_URL), shared by the admission counters and the

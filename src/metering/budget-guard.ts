@@ -1,12 +1,12 @@
 import { and, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { budgetReservations, usageCounters, usageEvents } from "../db/schema.js";
-import { BudgetExceededError, IdempotencyConflictError } from "../errors.js";
-import { periodsOf, recordUsage } from "../metering/ledger.js";
-import { costMicros, priceFor } from "../metering/pricing.js";
-import type { Feature, UsageRecord } from "../metering/usage-event.js";
+import { BudgetExceededError, IdempotencyConflictError } from "../core/errors.js";
+import { periodsOf, recordUsage } from "./ledger.js";
+import { costMicros, priceFor } from "./pricing.js";
+import type { Feature, UsageRecord } from "./usage-event.js";
 import { readTenantSettings, type TenantSettings } from "../plans/tenant-settings.js";
-import type { TenantContext } from "../tenancy/tenant-context.js";
+import type { TenantContext } from "../core/tenant-context.js";
 
 /** A reservation expires so that a crashed instance cannot hold a tenant's budget forever. */
 const RESERVATION_TTL_MS = 10 * 60 * 1000;

@@ -146,7 +146,7 @@ export interface FenceConfig {
         timeoutMs: number;
         maxOutputTokens: number;
         maxRetries: number;
-        /** The provider lane: concurrency, circuit breaker and queue wait (limits/provider-lane.ts). */
+        /** The provider lane: concurrency, circuit breaker and queue wait (flow/provider-lane.ts). */
         lane: {
           maxConcurrent: number;
           maxPerMinute: number | undefined;

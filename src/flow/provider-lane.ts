@@ -1,4 +1,4 @@
-import { ProviderUnavailableError } from "../errors.js";
+import { ProviderUnavailableError } from "../core/errors.js";
 import { FairQueue, type Flow, type QueueDiscipline } from "./fair-queue.js";
 import { SlotShares } from "./slot-shares.js";
 

@@ -1,15 +1,15 @@
-import type { FenceConfig } from "../config.js";
-import type { EmbeddingProvider } from "./provider.js";
+import type { FenceConfig } from "./config.js";
+import type { EmbeddingProvider } from "../embeddings/provider.js";
 
 /** Builds the configured provider; each is imported lazily so a deployment loads only its own. */
 export async function createEmbeddingProvider(config: FenceConfig["embeddings"]): Promise<EmbeddingProvider> {
   switch (config.provider) {
     case "local": {
-      const { LocalUseEmbeddings } = await import("./local-use.js");
+      const { LocalUseEmbeddings } = await import("../embeddings/local-use.js");
       return LocalUseEmbeddings.load({ threads: config.threads, reservedThreads: config.reservedThreads });
     }
     case "transformers": {
-      const { TransformersEmbeddings } = await import("./transformers.js");
+      const { TransformersEmbeddings } = await import("../embeddings/transformers.js");
       return TransformersEmbeddings.load({
         model: config.model,
         modelsDir: config.modelsDir,
@@ -17,7 +17,7 @@ export async function createEmbeddingProvider(config: FenceConfig["embeddings"])
       });
     }
     case "openai": {
-      const { OpenAICompatibleEmbeddings } = await import("./openai-compatible.js");
+      const { OpenAICompatibleEmbeddings } = await import("../embeddings/openai-compatible.js");
       return OpenAICompatibleEmbeddings.connect(config);
     }
   }
