@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { chunkText } from "../src/ingest/chunk-text.js";
 import { DocumentIngestor } from "../src/ingest/ingest-document.js";
+import { ingestUpload, uploadInHand } from "../src/ingest/pipeline.js";
+import { NOT_RECORDED } from "../src/runs/run-recorder.js";
 import { normalizeText } from "../src/ingest/parse-document.js";
 import type { EmbeddingProvider } from "../src/embeddings/provider.js";
 import type { BenchBackend } from "./backends.js";
@@ -107,20 +109,15 @@ class Stage {
     };
   }
 }
-/** What the upload route does with a Markdown file: decode (parse) → DocumentIngestor.ingest. */
+/** What the upload route does with a Markdown file: the ingestion pipeline, parse → chunk → embed → store. */
 async function ingestDocument(
   ingestor: DocumentIngestor,
-  ctx: Parameters<DocumentIngestor["ingest"]>[0],
+  ctx: Parameters<DocumentIngestor["prepare"]>[0],
   doc: GeneratedDocument,
 ): Promise<number> {
   const bytes = new TextEncoder().encode(doc.markdown);
-  const parsed = await ingestor.parse(ctx, bytes, "text/markdown", "bulk");
-  const { document, outcome } = await ingestor.ingest(ctx, {
-    title: doc.title,
-    ...parsed,
-    mediaType: "text/markdown",
-    byteSize: bytes.length,
-  }, { operationId: `bench:${randomUUID()}`, priority: "bulk" });
+  const upload = uploadInHand({ title: doc.title, mediaType: "text/markdown", bytes });
+  const { document, outcome } = await ingestUpload(ingestor, ctx, upload, NOT_RECORDED, { operationId: `bench:${randomUUID()}`, priority: "bulk" });
   if (outcome !== "created") throw new Error(`bench: expected a new document, got ${outcome}`);
   return document.chunkCount;
 }

@@ -67,7 +67,7 @@ export function printBackendResults(reports: readonly BackendReport[], options: 
       [backend.name, ...stage("embedding only (real model)", ingest.embedOnly)],
       [backend.name, ...stage("store only (chunk + DB transaction)", ingest.storeOnly)],
     ]),
-    ["End to end = DocumentIngestor.ingest with the real model; store only = the same ingestor with the vectors precomputed."],
+    ["End to end = the ingestion pipeline (ingestUpload) with the real model; store only = the same pipeline with the vectors precomputed."],
   );
 
   printTable(

@@ -1,12 +1,9 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
 import { appliedSchemaVersion, EXPECTED_SCHEMA_VERSION } from "./db/schema-version.js";
 import { postgresDatabase } from "./db/connect-postgres.js";
 import { OpenAICompatibleEmbeddings } from "./embeddings/openai-compatible.js";
-import type { AppEnv } from "./http/types.js";
-import type { JobRunner } from "./jobs/job-runner.js";
 import { MemoryCounterStore } from "./limits/counter-store.js";
-import { createLogger, type Logger } from "./observability/logger.js";
-import { composeFence } from "./platform/compose-fence.js";
+import { createLogger } from "./observability/logger.js";
+import { composeFence, type ComposedFence } from "./platform/compose-fence.js";
 import { runInBackground, withRequestScope } from "./core/request-scope.js";
 import { RequestScopedPool } from "./db/request-scoped-pool.js";
 import { StartupRefusal, workerConfig, type WorkerEnv } from "./platform/worker-config.js";
@@ -18,7 +15,7 @@ import { StartupRefusal, workerConfig, type WorkerEnv } from "./platform/worker-
  * - embeddings: the OpenAI-compatible provider only, refused at start when none is configured;
  * - jobs: no background loops — the tenant's queued jobs run right after its 202 (ctx.waitUntil),
  *   and the Cron Trigger (`scheduled`) runs what is still due, of every tenant (retries, expired leases);
- * - admission counters and caches: per isolate (see README, "Deploy on Cloudflare Workers");
+ * - admission counters and caches: per isolate (see docs/deployment.md, "Deploy on Cloudflare Workers");
  * - no Prometheus or OTel SDK: GET /metrics answers 501 (after its authentication).
  */
 
@@ -28,19 +25,13 @@ const JOBS_PER_CRON_RUN = 20;
 /** Stays inside the 30 s that waitUntil work gets after the response. */
 const BACKGROUND_BUDGET_MS = 25_000;
 
-interface WorkerFence {
-  app: OpenAPIHono<AppEnv>;
-  jobRunner: JobRunner;
-  logger: Logger;
-}
-
 interface ExecutionContextLike {
   waitUntil(promise: Promise<unknown>): void;
 }
 
-let building: Promise<WorkerFence> | undefined;
+let building: Promise<ComposedFence> | undefined;
 
-async function build(env: WorkerEnv): Promise<WorkerFence> {
+async function build(env: WorkerEnv): Promise<ComposedFence> {
   const config = workerConfig(env);
   // pino's browser build on workerd: JSON lines on console (Workers Logs), masked like on Node (logger.ts).
   const logger = createLogger(config.logLevel);
@@ -73,11 +64,11 @@ async function build(env: WorkerEnv): Promise<WorkerFence> {
         : () => undefined,
   });
   logger.info({ embeddings: embeddings.model, llm: config.llm?.model ?? "none (extractive answers)", runtime: "workers" }, "Fence is ready");
-  return { app: composed.app, jobRunner: composed.jobRunner, logger };
+  return composed;
 }
 
 /** Built on the first request of an isolate; a failed start is retried on the next request (after `npm run migrate`, say). */
-function fenceFor(env: WorkerEnv): Promise<WorkerFence> {
+function fenceFor(env: WorkerEnv): Promise<ComposedFence> {
   building ??= build(env).catch((error: unknown) => {
     building = undefined;
     throw error;
@@ -115,7 +106,7 @@ async function scoped(ctx: ExecutionContextLike, fn: () => Promise<Response>): P
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: ExecutionContextLike): Promise<Response> {
     return scoped(ctx, async () => {
-      let fence: WorkerFence;
+      let fence: ComposedFence;
       try {
         fence = await fenceFor(env);
       } catch (error) {

@@ -45,7 +45,7 @@ const FIELD: Record<MetricName, Exclude<keyof TenantBaseline, "questions">> = {
 
 const ABOUT =
   "Per-tenant quality figures: npm run eval:quality fails when a tenant falls below its own figures here. " +
-  "Rewrite on purpose with npm run eval:quality -- --update-baseline (see README, Quality evals).";
+  "Rewrite on purpose with npm run eval:quality -- --update-baseline (see bench/README.md, Quality eval).";
 
 export class BaselineError extends Error {
   override name = "BaselineError";

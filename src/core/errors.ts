@@ -1,6 +1,8 @@
 /**
- * Domain errors. Lower layers throw these; only `http/error-handler.ts` turns them into status
- * codes and the `{error:{code,message,request_id}}` body.
+ * Domain errors. Lower layers throw these with data only (a code, a message for the client, details,
+ * when to retry); what each code means — status, retryable, refusal — is in `error-catalogue.ts`,
+ * and only `http/error-handler.ts` turns an error into a status, headers and the
+ * `{error:{code,message,request_id}}` body.
  */
 export type ErrorCode =
   | "unauthorized"
@@ -23,8 +25,8 @@ export type ErrorCode =
   | "internal_error";
 
 export class FenceError extends Error {
-  /** Response headers that belong with this error (Retry-After, RateLimit-*). */
-  headers: Record<string, string> = {};
+  /** When another attempt may pass, for errors that know (sent over HTTP as Retry-After). */
+  readonly retryAfterSeconds?: number;
 
   constructor(
     readonly code: ErrorCode,
@@ -146,12 +148,20 @@ export class FeatureDisabledError extends FenceError {
 
 export type RateLimitReason = "rate_limit" | "token_limit" | "concurrency_limit" | "queue_full";
 
-/** The tenant is over one of its admission limits; `reason` says which, Retry-After says when. */
+/** A rate-limit window as the client is told of it (over HTTP: the RateLimit-* headers). */
+export interface RateLimitWindow {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+/** The tenant is over one of its admission limits; `reason` says which, `retryAfterSeconds` when. */
 export class RateLimitedError extends FenceError {
   constructor(
     readonly reason: RateLimitReason,
-    retryAfterSec: number,
-    headers: Record<string, string> = {},
+    override readonly retryAfterSeconds: number,
+    /** The window the request was counted in, when a windowed limit counted it. */
+    readonly rateLimit?: RateLimitWindow,
   ) {
     super(
       "rate_limited",
@@ -162,31 +172,32 @@ export class RateLimitedError extends FenceError {
           : reason === "queue_full"
             ? "The tenant's queue of unfinished jobs is full; retry when some have finished."
             : "The request rate limit is reached; retry after the indicated time.",
-      { reason, retry_after_seconds: retryAfterSec },
+      { reason, retry_after_seconds: retryAfterSeconds },
     );
-    this.headers = { ...headers, "Retry-After": String(retryAfterSec) };
   }
 }
 
 /** This instance is saturated and sheds load early rather than queueing without bound. */
 export class OverloadedError extends FenceError {
-  constructor(retryAfterSec: number) {
-    super("overloaded", "The service is at capacity; retry shortly.", { reason: "overloaded", retry_after_seconds: retryAfterSec });
-    this.headers = { "Retry-After": String(retryAfterSec) };
+  constructor(override readonly retryAfterSeconds: number) {
+    super("overloaded", "The service is at capacity; retry shortly.", { reason: "overloaded", retry_after_seconds: retryAfterSeconds });
   }
 }
 
 /** A provider's breaker is open or its lane is full: failing fast beats piling up timeouts. */
 export class ProviderUnavailableError extends FenceError {
-  constructor(provider: string, reason: "circuit_open" | "lane_saturated", retryAfterSec: number) {
+  constructor(
+    provider: string,
+    reason: "circuit_open" | "lane_saturated",
+    override readonly retryAfterSeconds: number,
+  ) {
     super(
       "provider_unavailable",
       reason === "circuit_open"
         ? `The ${provider} provider is failing repeatedly; requests to it are paused briefly.`
         : `The ${provider} provider is at its concurrency limit; retry shortly.`,
-      { provider, reason, retry_after_seconds: retryAfterSec },
+      { provider, reason, retry_after_seconds: retryAfterSeconds },
     );
-    this.headers = { "Retry-After": String(retryAfterSec) };
   }
 }
 

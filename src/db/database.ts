@@ -3,15 +3,12 @@ import type { AnyPgColumn, PgDatabase, PgQueryResultHKT, PgTransaction } from "d
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import { assertTenantContext, type TenantContext } from "../core/tenant-context.js";
 import type * as schema from "./schema.js";
+import { PLATFORM_ROLE, TENANT_ROLE } from "./schema/rls.js"; // roles of drizzle/0001_row_level_security.sql
 
 type Schema = typeof schema;
 export type DrizzleDb = PgDatabase<PgQueryResultHKT, Schema>;
 export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
 export type BackendKind = "pglite" | "postgres";
-
-/** Roles created by drizzle/0001_row_level_security.sql. */
-const TENANT_ROLE = "fence_app";
-const PLATFORM_ROLE = "fence_platform";
 
 /**
  * Deliberately weakened locks, for the isolation eval's mutation runs only: they prove that each

@@ -1,3 +1,4 @@
+import type { LimitReason } from "../core/error-catalogue.js";
 import type { Logger } from "../observability/logger.js";
 import type { TenantQuota } from "../tenancy/authenticate.js";
 import type { TenantContext } from "../core/tenant-context.js";
@@ -10,8 +11,8 @@ import type { TenantContext } from "../core/tenant-context.js";
 export interface RequestOutcome {
   /** The error code of a refused or failed request (`rate_limited`, `budget_exceeded`, …). */
   errorCode?: string;
-  /** Why admission refused it (`rate_limit`, `token_limit`, `concurrency_limit`, `overloaded`). */
-  limitReason?: string;
+  /** Which limit refused it (`rate_limit`, `budget_exceeded`, …: the error catalogue's reasons). */
+  limitReason?: LimitReason;
   /** The model that answered, and the tokens it used (chat). */
   model?: string;
   promptTokens?: number;

@@ -3,17 +3,16 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { chunks, documents, type DocumentRow } from "../db/schema.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
-import { FeatureDisabledError, PayloadTooLargeError, ProviderUnavailableError, publicErrorOf, ValidationError } from "../core/errors.js";
+import { PayloadTooLargeError, ProviderUnavailableError, publicErrorOf, ValidationError } from "../core/errors.js";
 import type { BudgetGuard } from "../metering/budget-guard.js";
 import { estimateTokens } from "../metering/usage-event.js";
-import { featureEnabled } from "../plans/tenant-settings.js";
 import { bumpDataVersion, forgetCachedContent } from "../tenancy/data-version.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import type { TenantContext } from "../core/tenant-context.js";
-import { NOT_RECORDED, type RunSteps } from "../runs/run-recorder.js";
 import { embeddingInputOf, type TextChunk } from "./chunk-text.js";
 import { INLINE_PARSE_MAX_BYTES, InlineDocumentParser, type DocumentParser, type ParsedDocument } from "./document-parser.js";
 import type { SupportedMediaType } from "./parse-document.js";
+import { featuresNeeded, refuseDisabledFeatures } from "./upload-features.js";
 
 /** An upload after parsing: its normalised text and chunks (a DocumentParser's output), and what was said about it. */
 export interface DocumentInput {
@@ -54,8 +53,6 @@ export interface IngestMeta {
   lease?: AttemptLease | undefined;
   /** Uploads a person waits for are embedded before bulk (batch) work. */
   priority: "interactive" | "bulk";
-  /** The request's run record: `ingest` records chunk → embed → store into it. */
-  run?: RunSteps | undefined;
 }
 
 /** See RunningJob (jobs/job-runner.ts), which is one. */
@@ -72,10 +69,11 @@ export interface AttemptLease {
 export type WithinStore = (scope: TenantScope, result: IngestResult) => Promise<void>;
 
 /**
- * parse → chunk → embed → store. The expensive embedding happens before the transaction opens;
- * the store is one transaction, so a document is either fully stored with all its chunks or not
- * at all, and a new version for the same `source_id` replaces the old one atomically. The steps
- * are public so that a durable job can record each one; `ingest` runs them all for a request.
+ * The steps of ingestion — admit, parse, chunk (`prepare`), embed, store — each on its own; the one
+ * place they run in order is the pipeline (pipeline.ts), for a request and a job alike. The
+ * expensive embedding happens before the transaction opens; the store is one transaction, so a
+ * document is either fully stored with all its chunks or not at all, and a new version for the
+ * same `source_id` replaces the old one atomically.
  */
 export class DocumentIngestor {
   constructor(
@@ -90,8 +88,17 @@ export class DocumentIngestor {
   ) {}
 
   /**
+   * Refuses (403) uploads of a media type the tenant's settings turn off (a PDF without
+   * `ingest.pdf`), in a transaction of its own; only uploads a flag governs read the settings.
+   */
+  async admit(ctx: TenantContext, mediaTypes: Iterable<SupportedMediaType>): Promise<void> {
+    const flags = featuresNeeded(mediaTypes);
+    if (flags.length > 0) await this.db.withTenant(ctx, (scope) => refuseDisabledFeatures(scope, flags));
+  }
+
+  /**
    * extract → normalise → chunk, bounded in time and memory by the parser and queued fairly by
-   * tenant. Both the request path and the ingest job parse through here, never on their own.
+   * tenant. The pipeline parses here, for a request and a job alike.
    */
   parse(ctx: TenantContext, bytes: Uint8Array, mediaType: SupportedMediaType, priority: IngestMeta["priority"]): Promise<ParsedDocument> {
     return this.parser.parse(bytes, mediaType, { id: ctx.tenantId, priority });
@@ -100,20 +107,6 @@ export class DocumentIngestor {
   /** The model documents are embedded with (a queued upload may only run where it is the same). */
   get embeddingModel(): string {
     return this.embeddings.model;
-  }
-
-  async ingest(ctx: TenantContext, input: DocumentInput, meta: IngestMeta): Promise<IngestResult> {
-    const run = meta.run ?? NOT_RECORDED;
-    run.set({ provider: this.embeddings.model.split(":")[0]!, model: this.embeddings.model });
-    const prepared = await run.step("chunk", () => this.prepare(ctx, input), (p) => (p.unchanged ? { unchanged: true } : { chunks: p.pieces.length }));
-    if (prepared.unchanged) return { document: prepared.unchanged, outcome: "unchanged" };
-    const vectors = await run.step("embed", () => this.embed(ctx, prepared, meta), (v) => ({ vectors: v.length }));
-    return run.step("store", () => this.store(ctx, prepared, vectors), (r) => ({
-      document_id: r.document.id,
-      outcome: r.outcome,
-      chunks: r.document.chunkCount,
-      version: r.document.version,
-    }));
   }
 
   /**
@@ -161,7 +154,7 @@ export class DocumentIngestor {
    * the one charged, and this one releases its hold and records nothing.
    */
   async embed(ctx: TenantContext, prepared: PreparedDocument, meta: IngestMeta): Promise<number[][]> {
-    const { input, pieces } = prepared;
+    const { pieces } = prepared;
     const { operationId, lease } = meta;
     const chargedAs = `${meta.chargeId ?? operationId}:embed_documents`;
     const texts = pieces.map((p) => embeddingInputOf(p, this.parser.chunkOptions));
@@ -179,10 +172,6 @@ export class DocumentIngestor {
     // A failure stays per attempt: a later attempt's success must still be recorded as charged.
     const record = { eventId: `${operationId}:embed_documents`, feature: "embed_documents" as const, provider, model: this.embeddings.model };
     const onlyIf = lease && ((scope: TenantScope) => lease.stillHeld(scope));
-    if (input.mediaType === "application/pdf" && !featureEnabled(hold.settings, "ingest.pdf")) {
-      await this.budgets.settle(ctx, hold, []);
-      throw new FeatureDisabledError("ingest.pdf");
-    }
     let settled = false;
     try {
       const flow = { id: ctx.tenantId, weight: hold.settings.plan.schedulingWeight, priority: meta.priority };

@@ -31,11 +31,3 @@ export interface JobObserver {
   claimed(job: ClaimedJob): void;
   finished(job: ClaimedJob, outcome: "succeeded" | "failed" | "retry"): void;
 }
-
-/**
- * Told how each attempt that ran ended, with the steps it recorded: the run records keep one run
- * per attempt. Must not throw (recording never decides a job's outcome).
- */
-export interface JobAttemptRecorder {
-  attemptEnded(job: RunningJob, startedAt: Date, error?: unknown): Promise<void>;
-}

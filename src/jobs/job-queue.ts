@@ -44,10 +44,16 @@ export class JobQueue {
    * Stores all jobs of a batch in one transaction: accepted whole or not at all. A batch id that
    * already exists (a resent request with the same Idempotency-Key) returns the jobs it made the
    * first time instead of queueing them again — if it is the same request; the same key with
-   * another body is refused with 409. A new batch is admitted by the tenant's queue caps and
-   * budget first (queue-caps.ts): refused, it stores nothing.
+   * another body is refused with 409. A new batch is admitted by the caller's own check (`admit`,
+   * e.g. the feature flags of its uploads), then the tenant's queue caps and budget (queue-caps.ts):
+   * refused, it stores nothing.
    */
-  async enqueue(ctx: TenantContext, newJobs: readonly NewJob[], batchId: string): Promise<{ jobs: JobView[]; replayed: boolean }> {
+  async enqueue(
+    ctx: TenantContext,
+    newJobs: readonly NewJob[],
+    batchId: string,
+    admit?: (scope: TenantScope) => Promise<void>,
+  ): Promise<{ jobs: JobView[]; replayed: boolean }> {
     const requestHash = hashBatch(newJobs);
     // The scheduler learns of the tenant first; registering is idempotent, so a crash between the
     // two transactions leaves at most a tenant with no jobs, never jobs no scheduler will see.
@@ -65,6 +71,7 @@ export class JobQueue {
         if (existing[0]!.requestHash !== requestHash) throw new IdempotencyConflictError("different_request");
         return { jobs: existing, replayed: true };
       }
+      await admit?.(scope);
       // Taken after the batch lock, always in this order, so two enqueues cannot deadlock.
       await lockTenantQueue(scope);
       await refuseOverQueueCaps(scope, { jobs: newJobs.length, bytes: newJobs.reduce((sum, job) => sum + (job.payload?.length ?? 0), 0) });

@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { publicErrorOf } from "../core/errors.js";
+import { FenceError, publicErrorOf } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
 import { resumeJobIdentity } from "../tenancy/authenticate.js";
 import type { ClaimedJob, FairScheduler } from "./fair-scheduler.js";
-import type { JobAttemptRecorder, JobHandler, JobObserver, JobRunnerOptions } from "./job-contracts.js";
+import type { JobHandler, JobObserver, JobRunnerOptions } from "./job-contracts.js";
 import { backoffMs, failureCode, isRetryable } from "./retry-policy.js";
 import { LeaseLostError, RunningJob } from "./running-job.js";
 
-export type { JobAttemptRecorder, JobHandler, JobObserver, JobRunnerOptions } from "./job-contracts.js";
+export type { JobHandler, JobObserver, JobRunnerOptions } from "./job-contracts.js";
 export { LeaseLostError } from "./running-job.js";
 
 /**
@@ -25,7 +25,6 @@ export class JobRunner {
   private readonly instanceId = randomUUID().slice(0, 8);
   private stopping = false;
   private batchRuns = 0;
-  private attemptRecorder: JobAttemptRecorder | undefined;
 
   constructor(
     private readonly db: Database,
@@ -46,12 +45,6 @@ export class JobRunner {
     this.stopping = false;
     for (let i = 0; i < workers; i++) this.loops.push(this.loop(`${this.instanceId}:${this.loops.length}`, false));
     for (let i = 0; i < reservedWorkers; i++) this.loops.push(this.loop(`${this.instanceId}:${this.loops.length}r`, true));
-  }
-
-  /** Records every attempt that ran (one run record each); set once by the composition root. */
-  recordAttemptsWith(recorder: JobAttemptRecorder): this {
-    this.attemptRecorder = recorder;
-    return this;
   }
 
   /** There is new work: idle workers look now instead of at their next poll. */
@@ -136,11 +129,8 @@ export class JobRunner {
       await handler.run(running);
       log.info({ latency_ms: Date.now() - started }, "job succeeded");
       this.observer?.finished(claim, "succeeded");
-      await this.attemptRecorder?.attemptEnded(running, new Date(started));
     } catch (error) {
       await this.afterFailure(claim, workerId, error, log.child({ step: running?.currentStep, latency_ms: Date.now() - started }));
-      // A lost lease is the other worker's attempt to record.
-      if (running && !(error instanceof LeaseLostError)) await this.attemptRecorder?.attemptEnded(running, new Date(started), error);
     } finally {
       clearInterval(heartbeat);
     }
@@ -159,7 +149,7 @@ export class JobRunner {
         await this.finish(claim, workerId, { kind: "failed", code, message });
         log.warn({ code, err: error }, "job failed");
       } else {
-        const retryAfterSec = Number((error as { headers?: Record<string, string> }).headers?.["Retry-After"] ?? 0);
+        const retryAfterSec = error instanceof FenceError ? (error.retryAfterSeconds ?? 0) : 0;
         const delayMs = Math.max(retryAfterSec * 1000, backoffMs(this.options.retryBaseMs, claim.attempts));
         await this.finish(claim, workerId, { kind: "retry", code, message, delayMs });
         log.warn({ code, delay_ms: delayMs, err: error }, "job attempt failed; retrying");

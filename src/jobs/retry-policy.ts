@@ -1,3 +1,4 @@
+import { ERROR_CATALOGUE } from "../core/error-catalogue.js";
 import { FenceError } from "../core/errors.js";
 
 /**
@@ -8,9 +9,6 @@ import { FenceError } from "../core/errors.js";
  * such as a stack overflow on a pathological document (RangeError) or a TypeError — fails
  * after one attempt: running the same input through the same code again gives the same result.
  */
-
-/** Fence errors that describe a passing condition: the provider, the instance or a limit recovers. */
-const TRANSIENT_CODES = new Set<string>(["provider_unavailable", "upstream_error", "overloaded", "rate_limited", "not_ready"]);
 
 /** Node and undici network failures (a connection refused, reset or timed out; DNS briefly away). */
 const NETWORK_CODES = new Set([
@@ -53,11 +51,12 @@ const DRIVER_CONNECTION_MESSAGE = /^(Connection terminated|timeout exceeded when
 
 /** True when the failure can plausibly pass on another attempt (see the module comment). */
 export function isRetryable(error: unknown): boolean {
-  if (error instanceof FenceError) return TRANSIENT_CODES.has(error.code);
+  // A Fence error says itself whether its condition passes (the catalogue's `retryable`).
+  if (error instanceof FenceError) return ERROR_CATALOGUE[error.code].retryable;
   // Drivers and drizzle wrap the error that says what happened: look down the cause chain.
   for (let e: unknown = error, depth = 0; e && typeof e === "object" && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
     const { code, name, message } = e as { code?: unknown; name?: unknown; message?: unknown };
-    if (e instanceof FenceError) return TRANSIENT_CODES.has(e.code);
+    if (e instanceof FenceError) return ERROR_CATALOGUE[e.code].retryable;
     if (typeof code === "string" && (NETWORK_CODES.has(code) || (/^[0-9A-Z]{5}$/.test(code) && transientSqlState(code)))) return true;
     // A fetch or call that timed out (AbortSignal.timeout) may well finish the next time.
     if (name === "TimeoutError") return true;

@@ -2,23 +2,27 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { jobs, type JobStep } from "../db/schema.js";
 import { publicErrorOf } from "../core/errors.js";
+import type { StepDetail, StepRecorder } from "../core/step-recorder.js";
 import type { TenantContext } from "../core/tenant-context.js";
 import { jobChargeId, jobOperationId, type ClaimedJob } from "./fair-scheduler.js";
 import { payloadAsBase64, payloadFromBase64 } from "./job-queue.js";
 
 /**
  * One claimed job in the hands of its handler: the verified identity it runs as, its steps (each
- * recorded with timing and outcome), and `completeWithin`, which marks it succeeded inside the
- * handler's final transaction — only if this worker still holds the lease, so a worker that was
- * presumed dead cannot store a second copy after another one took over.
+ * recorded on the job with timing and outcome: the StepRecorder a job gives the ingestion
+ * pipeline), and `completeWithin`, which marks it succeeded inside the handler's final
+ * transaction — only if this worker still holds the lease, so a worker that was presumed dead
+ * cannot store a second copy after another one took over.
  */
-export class RunningJob {
+export class RunningJob implements StepRecorder {
   /** This attempt's budget reservation (released by the scheduler if the attempt is lost). */
   readonly operationId: string;
   /** The job's ledger identity, shared by its attempts: however often it runs, it is charged once. */
   readonly chargeId: string;
   private stepStartedAt = Date.now();
   private stepName = "";
+  /** Set when the step under way completed the job: `completeWithin` has recorded it already. */
+  private stepRecordedByCompletion = false;
   /** This attempt's steps as recorded on the job, and its result: for the attempt's run record. */
   readonly attemptSteps: JobStep[] = [];
   result: Record<string, unknown> | undefined;
@@ -50,20 +54,17 @@ export class RunningJob {
   }
 
   /**
-   * Runs and records one step. A step that ends the job (`final`) is recorded by `completeWithin`
-   * in the same transaction as its result, so it is never recorded twice.
+   * Runs and records one step. A step that ends the job (it calls `completeWithin`) is recorded
+   * there, in the same transaction as the job's result, so it is never recorded twice — and the
+   * caller need not know which of its steps is the last.
    */
-  async step<T>(
-    name: string,
-    run: () => Promise<T>,
-    describe: (result: T) => Record<string, unknown> = () => ({}),
-    options: { final?: boolean } = {},
-  ): Promise<T> {
+  async step<T>(name: string, run: () => Promise<T>, describe: (result: T) => StepDetail = () => ({})): Promise<T> {
     this.stepName = name;
     this.stepStartedAt = Date.now();
+    this.stepRecordedByCompletion = false;
     try {
       const result = await run();
-      if (!options.final) await this.record(this.stepRecord("succeeded", describe(result)));
+      if (!this.stepRecordedByCompletion) await this.record(this.stepRecord("succeeded", describe(result)));
       return result;
     } catch (error) {
       if (!(error instanceof LeaseLostError)) {
@@ -94,6 +95,7 @@ export class RunningJob {
       .returning({ id: jobs.id });
     if (rows.length === 0) throw new LeaseLostError();
     this.attemptSteps.push(step);
+    this.stepRecordedByCompletion = true;
     this.result = result;
   }
 

@@ -1,13 +1,13 @@
 import type { RateLimiterRes } from "rate-limiter-flexible";
-import { OverloadedError, RateLimitedError } from "../core/errors.js";
+import { OverloadedError, RateLimitedError, type RateLimitWindow } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { TenantQuota } from "../tenancy/authenticate.js";
 import type { TenantContext } from "../core/tenant-context.js";
 import { MemoryCounterStore, type CounterStore } from "./counter-store.js";
 
 export interface AdmissionTicket {
-  /** `RateLimit-*` headers to put on the response. */
-  headers: Record<string, string>;
+  /** The rate-limit window the request was counted in, for the response's `RateLimit-*` headers. */
+  rateLimit: RateLimitWindow | undefined;
   release(): Promise<void>;
 }
 
@@ -63,37 +63,29 @@ export class AdmissionController {
   }
 
   private async admitTenant(ctx: TenantContext, quota: TenantQuota): Promise<AdmissionTicket> {
-    const headers: Record<string, string> = {};
     if (quota.tokensPerMinute) {
       const limit = quota.tokensPerMinute;
       const { value: res } = await this.withFallback((store) => store.rateLimiter("tokens", TOKEN_COUNTER_POINTS, 60).get(`tpm:${ctx.tenantId}`));
       if (res && res.consumedPoints >= limit) {
         const resetSec = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-        throw new RateLimitedError("token_limit", resetSec, {
-          "RateLimit-Limit": String(limit),
-          "RateLimit-Remaining": "0",
-          "RateLimit-Reset": String(resetSec),
-        });
+        throw new RateLimitedError("token_limit", resetSec, { limit, remaining: 0, resetSeconds: resetSec });
       }
     }
-    // The tenant's window, then the key's own: the headers report whichever has less left.
+    // The tenant's window, then the key's own: the client is told of whichever has less left.
     const windows: [string, number | null][] = [
       [`rpm:${ctx.tenantId}`, quota.requestsPerMinute],
       [`rpm-key:${ctx.keyId}`, quota.keyRequestsPerMinute],
     ];
-    let tightest: number | undefined;
+    let tightest: RateLimitWindow | undefined;
     for (const [key, limit] of windows) {
       if (!limit) continue;
       const result = await this.withFallback((store) => consume(store, key, limit));
       const remaining = Math.max(0, result.value.res.remainingPoints);
       const resetSec = Math.max(1, Math.ceil(result.value.res.msBeforeNext / 1000));
-      if (tightest === undefined || remaining < tightest || !result.value.allowed) {
-        tightest = remaining;
-        headers["RateLimit-Limit"] = String(limit);
-        headers["RateLimit-Remaining"] = String(remaining);
-        headers["RateLimit-Reset"] = String(resetSec);
+      if (tightest === undefined || remaining < tightest.remaining || !result.value.allowed) {
+        tightest = { limit, remaining, resetSeconds: resetSec };
       }
-      if (!result.value.allowed) throw new RateLimitedError("rate_limit", resetSec, headers);
+      if (!result.value.allowed) throw new RateLimitedError("rate_limit", resetSec, tightest);
     }
     const slotKey = `tenant:${ctx.tenantId}`;
     const max = quota.maxConcurrency;
@@ -101,12 +93,12 @@ export class AdmissionController {
     let slotStore: CounterStore | undefined;
     if (max) {
       const acquired = await this.withFallback((store) => store.acquireSlot(slotKey, max));
-      if (!acquired.value) throw new RateLimitedError("concurrency_limit", 1, headers);
+      if (!acquired.value) throw new RateLimitedError("concurrency_limit", 1, tightest);
       slotStore = acquired.store;
     }
     let released = false;
     return {
-      headers,
+      rateLimit: tightest,
       release: async () => {
         if (released) return;
         released = true;

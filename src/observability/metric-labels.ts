@@ -1,4 +1,4 @@
-import type { ErrorCode } from "../core/errors.js";
+import { isErrorCode, LIMIT_REASONS, type LimitReason } from "../core/error-catalogue.js";
 
 /**
  * Label values are closed sets or strings written in Fence's own code or configuration — never a
@@ -8,31 +8,6 @@ import type { ErrorCode } from "../core/errors.js";
  */
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
-
-/** Complete by construction: a new ErrorCode fails to compile until it is listed here. */
-const ERROR_CODES: Record<ErrorCode, true> = {
-  unauthorized: true,
-  not_found: true,
-  validation_error: true,
-  payload_too_large: true,
-  unsupported_media_type: true,
-  unprocessable_document: true,
-  budget_exceeded: true,
-  idempotency_conflict: true,
-  job_not_cancellable: true,
-  rate_limited: true,
-  overloaded: true,
-  provider_unavailable: true,
-  feature_disabled: true,
-  tenant_isolation_violation: true,
-  upstream_error: true,
-  not_ready: true,
-  not_implemented: true,
-  internal_error: true,
-};
-
-export const LIMIT_REASONS = ["rate_limit", "token_limit", "concurrency_limit", "queue_full", "overloaded", "budget_exceeded"] as const;
-export type LimitReason = (typeof LIMIT_REASONS)[number];
 
 /** A code-defined identifier (job kind, cache name, provider, security event kind). */
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,63}$/;
@@ -53,7 +28,7 @@ export function statusClassLabel(status: number): string {
 }
 
 export function errorCodeLabel(code: string | undefined): string {
-  return code !== undefined && Object.hasOwn(ERROR_CODES, code) ? code : "unknown";
+  return code !== undefined && isErrorCode(code) ? code : "unknown";
 }
 
 export function limitReasonLabel(reason: string | undefined): LimitReason | undefined {

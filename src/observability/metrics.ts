@@ -174,7 +174,7 @@ export class FenceMetrics {
         tenant,
       }).observe(r.seconds);
       if (r.status >= 400) this.tracked(this.requestErrors, { route, code: errorCodeLabel(r.errorCode), tenant }).inc();
-      const reason = limitReasonLabel(r.limitReason ?? (r.errorCode === "budget_exceeded" ? "budget_exceeded" : undefined));
+      const reason = limitReasonLabel(r.limitReason);
       if (reason) this.tracked(this.refusals, { reason, tenant }).inc();
     });
   }

@@ -9,11 +9,12 @@ import type { EmbeddingProvider } from "../embeddings/provider.js";
 import { NotAvailableOnRuntimeError } from "../core/errors.js";
 import type { RequestMetricsSink } from "../http/middleware/http-metrics.js";
 import type { MetricsExposition } from "../http/routes/metrics.js";
+import type { FenceServices } from "../http/services.js";
 import type { AppEnv } from "../http/types.js";
 import { DocumentStore } from "../ingest/document-store.js";
 import type { DocumentParser } from "../ingest/document-parser.js";
 import { DocumentIngestor } from "../ingest/ingest-document.js";
-import { INGEST_DOCUMENT_JOB, IngestJobHandler } from "../ingest/ingest-job.js";
+import { IngestJobHandler } from "../ingest/ingest-job.js";
 import { FairScheduler } from "../jobs/fair-scheduler.js";
 import { JobQueue } from "../jobs/job-queue.js";
 import { JobRunner } from "../jobs/job-runner.js";
@@ -32,7 +33,6 @@ import { SecurityEvents } from "../observability/security-events.js";
 import { PlanAdmin } from "../plans/plan-admin.js";
 import { Retriever } from "../retrieval/retriever.js";
 import { EvalCases } from "../runs/eval-cases.js";
-import { JobRunRecorder } from "../runs/job-runs.js";
 import { RunRecords } from "../runs/run-records.js";
 import { RunRetentionSweep } from "../runs/retention-sweep.js";
 import { RunStore } from "../runs/run-store.js";
@@ -68,17 +68,9 @@ export interface FenceDependencies {
   keepAlive?: ((work: Promise<void>) => void) | undefined;
 }
 
-export interface ComposedFence {
+/** The services and the app over them: what both runtimes get from the composition root. */
+export interface ComposedFence extends FenceServices {
   app: OpenAPIHono<AppEnv>;
-  securityEvents: SecurityEvents;
-  caches: TenantCaches;
-  budgets: BudgetGuard;
-  retriever: Retriever;
-  jobs: JobQueue;
-  /** Job workers, not started: the runtime decides (loops on Node, bounded batches on Workers). */
-  jobRunner: JobRunner;
-  runs: RunRecords;
-  runRetention: RunRetentionSweep;
 }
 
 /** Without a metrics registry: /metrics keeps its authentication (401 for tenants), then answers 501. */
@@ -88,7 +80,10 @@ const METRICS_UNAVAILABLE: MetricsExposition & RequestMetricsSink = {
   observeRequest: () => undefined,
 };
 
-/** Services → app, from dependencies the runtime made. Shared by Node and Workers, so both serve the same app. */
+/**
+ * The one composition root: dependencies the runtime made → services → app. Shared by Node
+ * (fence.ts) and Workers (worker.ts), so both serve the same app over the same services.
+ */
 export function composeFence(deps: FenceDependencies): ComposedFence {
   const { config, db, embeddings, logger, metrics } = deps;
   const llmLane = config.llm ? new ProviderLane("llm", { ...config.llm.lane, discipline: deps.scheduling }) : undefined;
@@ -120,8 +115,8 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     discipline: deps.scheduling,
     capabilities: [embeddings.model],
   });
-  const jobRunner = new JobRunner(db, scheduler, [new IngestJobHandler(ingestor)], logger, config.jobs, metrics?.jobs);
-  jobRunner.recordAttemptsWith(new JobRunRecorder(runs, { [INGEST_DOCUMENT_JOB]: "ingest" }, { provider: embeddings.model.split(":")[0]!, model: embeddings.model }));
+  // Each ingest job attempt is recorded as an ingest run by its handler, like an upload in its request.
+  const jobRunner = new JobRunner(db, scheduler, [new IngestJobHandler(ingestor, runs)], logger, config.jobs, metrics?.jobs);
   // Unknown keys are refused from memory, and an address that keeps failing is refused before its key is read.
   const keyDirectory = new KeyDirectory(db);
   const failedAuth = new FailedAuthLimiter(
@@ -129,28 +124,32 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     config.authFailures.perAddress,
     (error) => logger.warn({ err: error }, "failed-authentication limiter unavailable; not limiting"),
   );
-  const jobQueue = new JobQueue(db, deps.onJobQueued ?? (() => jobRunner.wake()));
-  const app = createApp({
+  const services: FenceServices = {
     db,
-    logger,
-    securityEvents,
+    caches,
+    embeddings,
     tenantAdmin: new TenantAdmin(db, caches, keyDirectory),
-    ingestor,
-    jobQueue,
-    budgets,
+    tenantAuthGuards: { directory: keyDirectory, failedAuth },
     planAdmin: new PlanAdmin(db),
+    budgets,
     usageReports: new UsageReports(db),
     admission,
     documents: new DocumentStore(db, caches),
+    ingestor,
+    jobs: new JobQueue(db, deps.onJobQueued ?? (() => jobRunner.wake())),
+    jobRunner,
     retriever,
     chat,
-    embeddingModel: embeddings.model,
-    adminKey: config.adminKey,
-    runs: { records: runs, cases: new EvalCases(db, runStore) },
-    metrics: { registry: metrics ?? METRICS_UNAVAILABLE, token: config.metrics.token },
+    runs,
+    evalCases: new EvalCases(db, runStore),
+    runRetention,
+    logger,
+    securityEvents,
+    metrics: metrics ?? METRICS_UNAVAILABLE,
     tracing: deps.tracing,
+    adminKey: config.adminKey,
+    metricsToken: config.metrics.token,
     limits: config.limits,
-    tenantAuthGuards: { directory: keyDirectory, failedAuth },
-  });
-  return { app, securityEvents, caches, budgets, retriever, jobs: jobQueue, jobRunner, runs, runRetention };
+  };
+  return { ...services, app: createApp(services) };
 }

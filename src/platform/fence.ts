@@ -1,21 +1,11 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { TenantCaches } from "../cache/tenant-caches.js";
-import type { AppEnv } from "../http/types.js";
-import type { JobQueue } from "../jobs/job-queue.js";
-import type { JobRunner } from "../jobs/job-runner.js";
-import type { BudgetGuard } from "../metering/budget-guard.js";
-import type { SecurityEvents } from "../observability/security-events.js";
-import type { Retriever } from "../retrieval/retriever.js";
-import type { RunRecords } from "../runs/run-records.js";
-import type { RunRetentionSweep } from "../runs/retention-sweep.js";
 import type { Redis } from "ioredis";
 import { RedisCacheBackend } from "../cache/redis-cache-backend.js";
 import type { FenceConfig } from "./config.js";
 import { connectDatabase } from "../db/connect.js";
-import type { Database, IsolationMutations } from "../db/database.js";
+import type { IsolationMutations } from "../db/database.js";
 import { runMigrations } from "../db/migrate.js";
 import { ensureVectorIndex } from "../db/vector-index.js";
-import { composeFence } from "./compose-fence.js";
+import { composeFence, type ComposedFence } from "./compose-fence.js";
 import { ParseThreadPool } from "../ingest/parse-thread-pool.js";
 import { createEmbeddingProvider } from "./create-embedding-provider.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
@@ -23,28 +13,15 @@ import type { QueueDiscipline } from "../flow/fair-queue.js";
 import { MemoryCounterStore, RedisCounterStore } from "../limits/counter-store.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { FenceMetrics } from "../observability/metrics.js";
-import { startTracing, type Tracing } from "../observability/tracing.js";
+import { startTracing } from "../observability/tracing.js";
 import { connectRedis } from "./redis.js";
 
-export interface FenceInstance {
-  app: OpenAPIHono<AppEnv>;
-  db: Database;
-  embeddings: EmbeddingProvider;
-  securityEvents: SecurityEvents;
-  /** Prometheus metrics of this instance (its own registry), served at GET /metrics. */
-  metrics: FenceMetrics;
-  /** OpenTelemetry tracing, when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
-  tracing: Tracing | undefined;
-  caches: TenantCaches;
-  budgets: BudgetGuard;
-  retriever: Retriever;
-  logger: Logger;
-  jobs: JobQueue;
-  /** This instance's job workers (started with FENCE_JOB_WORKERS of them). */
-  jobRunner: JobRunner;
-  /** Run records: every chat and ingestion with its steps (and the retention sweep that ends them). */
-  runs: RunRecords;
-  runRetention: RunRetentionSweep;
+/**
+ * A running Node instance: the composed services and app (what main.ts serves, and what the tests,
+ * the evals and the benchmarks reach into), its job workers and retention sweep started, and how to
+ * stop all of it.
+ */
+export interface FenceInstance extends ComposedFence {
   close(): Promise<void>;
 }
 
@@ -64,8 +41,9 @@ export interface BuildOptions {
 }
 
 /**
- * The Node composition root: database (PGlite or a pg pool) → migrations → model → Redis, metrics,
- * tracing → services and app (platform/compose-fence.ts, shared with the Worker) → job loops.
+ * The Node entry's half of the composition: what only Node has — database (PGlite or a pg pool) →
+ * migrations → local model → Redis, prom-client, OTel, parse threads — handed to composeFence (the
+ * one composition root, shared with the Worker), then the job loops started.
  * `main.ts`, the tests, the isolation eval and the benchmarks all build Fence through here.
  */
 export async function buildFence(config: FenceConfig, options: BuildOptions = {}): Promise<FenceInstance> {
@@ -114,24 +92,11 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       scheduling: options.scheduling,
       recordRuns: options.recordRuns,
     });
-    const { app, securityEvents, caches, budgets, retriever, jobs: jobQueue, jobRunner: runner, runs, runRetention } = composed;
+    const { jobRunner: runner, runs, runRetention } = composed;
     runner.start();
     runRetention.start();
     return {
-      app,
-      db,
-      embeddings,
-      securityEvents,
-      metrics,
-      tracing,
-      caches,
-      budgets,
-      retriever,
-      logger,
-      jobs: jobQueue,
-      jobRunner: runner,
-      runs,
-      runRetention,
+      ...composed,
       async close() {
         await runner.stop();
         await runs.settled(); // run records still being written after their responses

@@ -1,5 +1,7 @@
 import type { RunKind, RunStatus, RunStep } from "../db/schema.js";
+import { traitsOf } from "../core/error-catalogue.js";
 import { FenceError, publicErrorOf } from "../core/errors.js";
+import type { StepRecorder } from "../core/step-recorder.js";
 import type { TenantContext } from "../core/tenant-context.js";
 
 /**
@@ -33,9 +35,10 @@ type Detail = Record<string, unknown>;
 /**
  * The part of a recorder that the services doing the work see: time a step, note a step measured
  * elsewhere, set a field. Services take this (or nothing: `NOT_RECORDED`), so recording stays at
- * step boundaries and out of their logic.
+ * step boundaries and out of their logic. A StepRecorder (core/step-recorder.ts), so the ingestion
+ * pipeline records a request's steps through the same interface as a job's.
  */
-export interface RunSteps {
+export interface RunSteps extends StepRecorder {
   step<T>(name: string, work: () => T | Promise<T>, describe?: (result: T) => Detail, detail?: Detail): Promise<T>;
   streamStep<Y, R>(name: string, source: AsyncGenerator<Y, R>, describe: (result: R) => Detail, detail?: Detail): AsyncGenerator<Y, R>;
   note(name: string, detail: Detail, durationMs?: number): void;
@@ -50,14 +53,11 @@ export const NOT_RECORDED: RunSteps = {
   set: () => undefined,
 };
 
-/** Codes that mean "refused by a limit or a setting" rather than "something failed". */
-const REFUSAL_CODES = new Set(["budget_exceeded", "rate_limited", "overloaded", "feature_disabled"]);
-
 /** A run's status and error code from what ended it. */
 export function outcomeOf(error: unknown): { status: RunStatus; code: string | null } {
   if (error === undefined) return { status: "succeeded", code: null };
   const code = errorCode(error);
-  return { status: REFUSAL_CODES.has(code) ? "refused" : "failed", code };
+  return { status: traitsOf(error).refusal ? "refused" : "failed", code };
 }
 
 export function errorCode(error: unknown): string {

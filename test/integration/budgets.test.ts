@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeOpenAI, type FakeOpenAI, type RecordedRequest } from "../support/fake-openai.js";
-import { backends, TestFence, type TestTenant } from "../support/harness.js";
+import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../support/harness.js";
 import { readJson, type ChatBody, type ErrorBody } from "../support/isolation-helpers.js";
 import {
   chargedTotals,
@@ -13,6 +13,7 @@ import {
   reservationTokens,
   setTenantOverrides,
 } from "../support/metering-helpers.js";
+import { parseExposition, sumOf } from "../support/prometheus-text.js";
 
 /**
  * Budgets are enforced before the provider call: a reservation per request under a per-tenant
@@ -196,6 +197,19 @@ describe.each(backends)("budgets on $name", (backend) => {
     expect(await documentAndChunkCounts(fence, tenant)).toEqual({ documents: 0, chunks: 0 });
     expect(await ledgerRows(fence, tenant)).toHaveLength(0);
     expect(await reservationCount(fence, tenant)).toBe(0);
+  });
+
+  // The refusal is thrown by the real budget guard and rendered by the real error handler: a test
+  // that filled the request's outcome by hand missed that the two named the reason differently.
+  it.skipIf(backend.name === "worker")("counts a budget refusal in fence_limit_refusals_total, not only as an error", async () => {
+    const tenant = await fence.createTenant();
+    await putTenantOnPlan(fence, tenant, `plan-${tenant.id.slice(0, 8)}`, { tokensPerDay: 10 });
+    expect((await fence.request("POST", "/v1/documents", { key: tenant.key, json: DOC })).status).toBe(402);
+    const scrape = await fence.request("GET", "/metrics", { key: ADMIN_KEY });
+    expect(scrape.status).toBe(200);
+    const samples = parseExposition(await scrape.text());
+    expect(sumOf(samples, "fence_http_request_errors_total", { tenant: tenant.id, code: "budget_exceeded" })).toBe(1);
+    expect(sumOf(samples, "fence_limit_refusals_total", { tenant: tenant.id, reason: "budget_exceeded" })).toBe(1);
   });
 
   it("charges an Idempotency-Key once: a resend is refused with 409 and never reaches the provider", async () => {

@@ -7,7 +7,7 @@ import { scratchDatabase } from "../support/scratch-database.js";
 import { captureHybridSearchSql, contextFor, readJson, type SearchBody } from "../support/isolation-helpers.js";
 
 /**
- * Recall per tenant size (DESIGN.md: "measure recall per tenant size, not on average"). A tenant
+ * Recall per tenant size (a design rule: "measure recall per tenant size, not on average"). A tenant
  * filter applied after an approximate HNSW scan returns nothing for a small tenant whose rows are
  * a sliver of the index, and too few for a large one unless iterative scans keep going.
  *

@@ -77,14 +77,21 @@ export async function spawnWorker(options: WorkerOptions): Promise<WorkerProcess
   }
 }
 
-/** Starts the Worker and waits until /readyz answers 200 (the first request builds Fence in the isolate). */
+/**
+ * Starts the Worker and waits until /readyz answers 200 (the first request builds Fence in the isolate).
+ * A free port is only free when it is picked: another suite's workerd (wrangler also picks ports of
+ * its own) can take it before this one binds, so a start that lost its port is tried again on new ones.
+ */
 export async function startWorker(options: WorkerOptions): Promise<WorkerProcess> {
-  const worker = await spawnWorker(options);
-  try {
-    await waitUntilReady(worker, options.timeoutMs ?? 90_000);
-    return worker;
-  } catch (error) {
-    await worker.stop();
-    throw error;
+  for (let attempt = 1; ; attempt++) {
+    const worker = await spawnWorker(options);
+    try {
+      await waitUntilReady(worker, options.timeoutMs ?? 90_000);
+      return worker;
+    } catch (error) {
+      await worker.stop();
+      if (attempt < 3 && error instanceof Error && error.message.includes("Address already in use")) continue;
+      throw error;
+    }
   }
 }

@@ -78,9 +78,9 @@ describe("AdmissionController", () => {
     const refusal = await admission.admit(tenant(1), limited).catch((e: unknown) => e);
     expect(refusal).toBeInstanceOf(RateLimitedError);
     expect((refusal as RateLimitedError).reason).toBe("token_limit");
-    expect((refusal as RateLimitedError).headers).toMatchObject({ "RateLimit-Limit": "1000", "RateLimit-Remaining": "0" });
-    expect(Number((refusal as RateLimitedError).headers["Retry-After"])).toBeGreaterThanOrEqual(1);
-    expect(Number((refusal as RateLimitedError).headers["Retry-After"])).toBeLessThanOrEqual(60);
+    expect((refusal as RateLimitedError).rateLimit).toMatchObject({ limit: 1000, remaining: 0 });
+    expect((refusal as RateLimitedError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect((refusal as RateLimitedError).retryAfterSeconds).toBeLessThanOrEqual(60);
     // Another tenant's tokens are its own.
     await (await admission.admit(tenant(2), limited)).release();
   });
@@ -89,7 +89,7 @@ describe("AdmissionController", () => {
     const admission = new AdmissionController(new MemoryCounterStore(), { maxInFlight: 10 }, createLogger("silent"));
     const perKey = { ...quota, requestsPerMinute: 10, keyRequestsPerMinute: 2 };
     const first = await admission.admit(keyOf(3, 1), perKey);
-    expect(first.headers).toMatchObject({ "RateLimit-Limit": "2", "RateLimit-Remaining": "1" });
+    expect(first.rateLimit).toMatchObject({ limit: 2, remaining: 1 });
     await first.release();
     await (await admission.admit(keyOf(3, 1), perKey)).release();
     const refusal = await admission.admit(keyOf(3, 1), perKey).catch((e: unknown) => e);
@@ -98,7 +98,7 @@ describe("AdmissionController", () => {
     const other = { ...quota, requestsPerMinute: 10, keyRequestsPerMinute: null };
     const ticket = await admission.admit(keyOf(3, 2), other);
     // … but the tenant's window counted all four requests (the refused one included): 10 − 4 = 6 left.
-    expect(ticket.headers).toMatchObject({ "RateLimit-Limit": "10", "RateLimit-Remaining": "6" });
+    expect(ticket.rateLimit).toMatchObject({ limit: 10, remaining: 6 });
     await ticket.release();
   });
 });

@@ -7,7 +7,9 @@ import {
   FenceError,
   NotFoundError,
   NotReadyError,
+  OverloadedError,
   PayloadTooLargeError,
+  RateLimitedError,
   TenantIsolationError,
   UnauthorizedError,
   UnprocessableDocumentError,
@@ -53,6 +55,23 @@ describe("error mapping", () => {
     const res = await appThrowing(error).request("/boom");
     expect(res.status).toBe(status);
     expect(await res.json()).toMatchObject({ error: { code, request_id: "req-42" } });
+  });
+
+  it("renders a limit's numbers as RateLimit-* and Retry-After headers, and only a limit's", async () => {
+    const limited = await appThrowing(new RateLimitedError("rate_limit", 7, { limit: 10, remaining: 0, resetSeconds: 7 })).request("/boom");
+    expect(limited.status).toBe(429);
+    expect(Object.fromEntries(limited.headers)).toMatchObject({
+      "ratelimit-limit": "10",
+      "ratelimit-remaining": "0",
+      "ratelimit-reset": "7",
+      "retry-after": "7",
+    });
+    expect(await limited.json()).toMatchObject({ error: { code: "rate_limited", details: { reason: "rate_limit", retry_after_seconds: 7 } } });
+    const overloaded = await appThrowing(new OverloadedError(1)).request("/boom");
+    expect(overloaded.status).toBe(503);
+    expect(overloaded.headers.get("retry-after")).toBe("1");
+    expect(overloaded.headers.get("ratelimit-limit")).toBeNull();
+    expect((await appThrowing(new ValidationError("bad")).request("/boom")).headers.get("retry-after")).toBeNull();
   });
 
   it("hides the message of an unexpected error behind a generic 500", async () => {

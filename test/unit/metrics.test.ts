@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { RateLimitedError } from "../../src/core/errors.js";
+import { BudgetExceededError, RateLimitedError } from "../../src/core/errors.js";
 import { handleError, handleNotFound } from "../../src/http/error-handler.js";
 import { httpMetrics } from "../../src/http/middleware/http-metrics.js";
 import { requestContext } from "../../src/http/middleware/request-context.js";
@@ -223,13 +223,25 @@ describe("label values carry no request data", () => {
     app.use("*", httpMetrics(metrics));
     app.get("/v1/chat", (c) => {
       c.set("tenant", tenant);
-      Object.assign(c.get("outcome"), { errorCode: "budget_exceeded" });
+      Object.assign(c.get("outcome"), { errorCode: "budget_exceeded", limitReason: "budget_exceeded" });
       return c.json({}, 402);
     });
     await app.request("/v1/chat");
     const samples = parseExposition(await metrics.render());
     expect(sumOf(samples, "fence_limit_refusals_total", { reason: "budget_exceeded", tenant: tenant.tenantId })).toBe(1);
     expect(sumOf(samples, "fence_http_request_errors_total", { code: "budget_exceeded" })).toBe(1);
+  });
+
+  it("counts a budget refusal thrown through the error handler as a limit refusal, by the catalogue's reason", async () => {
+    const metrics = new FenceMetrics({ topTenants: 5, processMetrics: false });
+    const app = appWith(metrics);
+    app.post("/v1/chat", () => {
+      throw new BudgetExceededError("tokens_per_day", { limit: 10, used: 10, reserved: 0, resets_at: "2030-01-01T00:00:00.000Z" }, "free");
+    });
+    expect((await app.request("/v1/chat", { method: "POST" })).status).toBe(402);
+    const samples = parseExposition(await metrics.render());
+    expect(sumOf(samples, "fence_limit_refusals_total", { reason: "budget_exceeded", tenant: tenant.tenantId })).toBe(1);
+    expect(sumOf(samples, "fence_http_request_errors_total", { route: "/v1/chat", code: "budget_exceeded" })).toBe(1);
   });
 
   it("maps unexpected route, model and code strings to fixed fallbacks", () => {
@@ -323,7 +335,7 @@ describe("GET /metrics access", () => {
     const app = new Hono<AppEnv>();
     app.use("*", requestContext(createLogger("silent")));
     app.onError(handleError);
-    app.route("/", metricsRoutes(metrics, { adminKey: access.adminKey, metricsToken: access.metricsToken }));
+    app.route("/", metricsRoutes({ metrics, adminKey: access.adminKey, metricsToken: access.metricsToken }));
     return app.request("/metrics", { headers: authorization ? { authorization } : {} });
   }
 

@@ -83,9 +83,9 @@ describe("ParseThreadPool", () => {
     let bombsSettled = 0;
     for (const b of bombs) void b.then(() => bombsSettled++);
     await new Promise((r) => setTimeout(r, 200)); // the first bomb is running
-    const started = performance.now();
+    // Judged by order, not by the clock (a loaded machine stretches both): the note is answered
+    // while the first bomb still holds its thread, so it waited for none of them.
     expect((await pool.parse(bytes("A quiet tenant's note."), "text/plain", tenant("quiet"))).text).toBe("A quiet tenant's note.");
-    expect(performance.now() - started).toBeLessThan(1_000);
     expect(bombsSettled).toBe(0);
     for (const result of await Promise.all(bombs)) expect(result).toBeInstanceOf(UnprocessableDocumentError);
   });

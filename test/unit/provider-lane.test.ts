@@ -19,7 +19,7 @@ describe("ProviderLane", () => {
     const refusal = await l.run(async () => (called = true), always).catch((e: unknown) => e);
     expect(refusal).toBeInstanceOf(ProviderUnavailableError);
     expect((refusal as ProviderUnavailableError).details).toMatchObject({ reason: "circuit_open" });
-    expect((refusal as ProviderUnavailableError).headers["Retry-After"]).toBe("1");
+    expect((refusal as ProviderUnavailableError).retryAfterSeconds).toBe(1);
     expect(called).toBe(false);
   });
 

@@ -25,7 +25,7 @@ export interface HostileInput {
   concurrency: number;
   /** The input is queued as jobs: its window lasts until the attacker's jobs have ended. */
   queuesJobs?: boolean;
-  /** A known gap on one backend (README, "Hostile input"): the p99 rule is relaxed there, and only that. */
+  /** A known gap on one backend (docs/hostile-input.md): the p99 rule is relaxed there, and only that. */
   knownOpen?: { backends: readonly ("pglite" | "postgres")[]; maxRatio: number; reason: string };
   prepare(): (i: number) => HostileRequest;
 }

@@ -41,7 +41,7 @@ export interface Judgement {
 }
 
 /**
- * A gap that is known, documented in the README and tracked as open: only the p99 ratio rule is
+ * A gap that is known, documented in docs/hostile-input.md and tracked as open: only the p99 ratio rule is
  * relaxed, and only up to `maxRatio`. Errors, stalls over the limit and a ratio beyond `maxRatio`
  * still fail, so a known gap cannot quietly grow, and a fix shows as a plain "ok".
  */

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { AdmissionController } from "../../limits/admission.js";
+import { rateLimitHeaders } from "../limit-headers.js";
 import type { AppEnv } from "../types.js";
 import { whenStreamEnds } from "./stream-end.js";
 
@@ -14,7 +15,7 @@ export function admission(controller: AdmissionController): MiddlewareHandler<Ap
     let streaming = false;
     try {
       await next();
-      for (const [name, value] of Object.entries(ticket.headers)) c.res.headers.set(name, value);
+      for (const [name, value] of Object.entries(rateLimitHeaders(ticket.rateLimit))) c.res.headers.set(name, value);
       streaming = c.res.headers.get("content-type")?.startsWith("text/event-stream") === true && c.res.body !== null;
       if (streaming) c.res = new Response(whenStreamEnds(c.res.body!, ticket.release), c.res);
     } finally {

@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import { FenceError, RateLimitedError } from "../../core/errors.js";
+import { limitReasonOf } from "../../core/error-catalogue.js";
+import { FenceError } from "../../core/errors.js";
 import type { RequestObservation } from "../../observability/metrics.js";
 import type { AppEnv } from "../types.js";
 
@@ -48,10 +49,4 @@ export function routeTemplate(c: Context<AppEnv>): string {
   const answered = routes[reached];
   if (answered && answered.method !== "ALL") return answered.path;
   return routes.find((route, i) => i > reached && route.method !== "ALL")?.path ?? answered?.path ?? "";
-}
-
-function limitReasonOf(error: FenceError | undefined): string | undefined {
-  if (error instanceof RateLimitedError) return error.reason;
-  if (error?.code === "overloaded" || error?.code === "budget_exceeded") return error.code;
-  return undefined;
 }

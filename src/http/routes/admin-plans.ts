@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import type { PlanAdmin } from "../../plans/plan-admin.js";
 import { commonErrors, TenantIdParam } from "../schemas.js";
 import { Plan, PlanBody, PlanList, PlanParam, TenantConfig, TenantConfigPatch } from "../schemas-cost.js";
+import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
-import type { Hook } from "./validation-hook.js";
+import { validationHook } from "./validation-hook.js";
 
 const security = [{ adminKey: [] }];
 const tags = ["Platform admin: plans"];
@@ -70,8 +70,8 @@ const patchTenantConfig = createRoute({
   responses: { 200: { description: "The configuration after the change", content: { "application/json": { schema: TenantConfig } } }, ...commonErrors },
 });
 
-export function adminPlanRoutes(planAdmin: PlanAdmin, defaultHook: Hook): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook })
+export function adminPlanRoutes({ planAdmin }: Pick<FenceServices, "planAdmin">): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .openapi(listPlans, async (c) => c.json({ plans: await planAdmin.list() }, 200))
     .openapi(getPlan, async (c) => c.json(await planAdmin.get(c.req.valid("param").plan), 200))
     .openapi(putPlan, async (c) => {

@@ -1,5 +1,4 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import type { TenantAdmin } from "../../tenancy/tenant-admin.js";
 import {
   commonErrors,
   CreateKeyBody,
@@ -10,8 +9,9 @@ import {
   TenantKeyParams,
   TenantList,
 } from "../schemas.js";
+import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
-import type { Hook } from "./validation-hook.js";
+import { validationHook } from "./validation-hook.js";
 
 const security = [{ adminKey: [] }];
 const tags = ["Platform admin"];
@@ -79,8 +79,8 @@ const tenantJson = (t: { id: string; name: string; plan: string; createdAt: Date
   created_at: t.createdAt.toISOString(),
 });
 
-export function adminRoutes(admin: TenantAdmin, defaultHook: Hook): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook })
+export function adminRoutes({ tenantAdmin: admin }: Pick<FenceServices, "tenantAdmin">): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .openapi(createTenant, async (c) => c.json(tenantJson(await admin.createTenant(c.req.valid("json"))), 201))
     .openapi(listTenants, async (c) => c.json({ tenants: (await admin.listTenants()).map(tenantJson) }, 200))
     .openapi(deleteTenant, async (c) => {

@@ -2,11 +2,8 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { z } from "zod";
 import type { DocumentRow } from "../../db/schema.js";
 import { ValidationError } from "../../core/errors.js";
-import type { DocumentIngestor } from "../../ingest/ingest-document.js";
-import type { DocumentStore } from "../../ingest/document-store.js";
-import { ingestJob } from "../../ingest/ingest-job.js";
-import type { JobQueue } from "../../jobs/job-queue.js";
-import type { RunRecords } from "../../runs/run-records.js";
+import { queueUploads } from "../../ingest/ingest-job.js";
+import { ingestUpload, uploadInHand } from "../../ingest/pipeline.js";
 import { NOT_RECORDED } from "../../runs/run-recorder.js";
 import {
   commonErrors,
@@ -23,8 +20,9 @@ import { BatchAccepted, BatchJson, BatchMultipart, Job } from "../schemas-jobs.j
 import { batchIdOf, operationIdOf } from "../operation-id.js";
 import { batchFileUploads, fileUpload, jsonUpload } from "../upload-fields.js";
 import { jobJson } from "./jobs.js";
+import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
-import type { Hook } from "./validation-hook.js";
+import { validationHook } from "./validation-hook.js";
 
 const security = [{ tenantKey: [] }];
 const tags = ["Documents"];
@@ -60,6 +58,7 @@ const createDocument = createRoute({
     200: { description: "Replaced or unchanged", content: { "application/json": { schema: IngestedDocument } } },
     202: { description: "Queued as a job", content: { "application/json": { schema: Job } } },
     ...commonErrors,
+    ...errors(403, "A feature the upload needs (e.g. PDF) is off for the tenant's plan: `feature_disabled`, before anything is reserved or queued"),
     ...errors(413, "Body or text too large"),
     ...errors(415, "Unsupported file type"),
     ...errors(422, "File cannot be parsed"),
@@ -89,6 +88,7 @@ const createDocumentBatch = createRoute({
   responses: {
     202: { description: "Queued", content: { "application/json": { schema: BatchAccepted } } },
     ...commonErrors,
+    ...errors(403, "A feature an item needs (e.g. PDF) is off for the tenant's plan: `feature_disabled`, nothing queued"),
     ...errors(413, "Body or a text too large"),
     ...errors(415, "Unsupported file type"),
   },
@@ -147,15 +147,14 @@ export interface DocumentRouteLimits {
   maxTextChars: number;
 }
 
-export function documentRoutes(
-  ingestor: DocumentIngestor,
-  store: DocumentStore,
-  queue: JobQueue,
-  limits: DocumentRouteLimits,
-  defaultHook: Hook,
-  runs?: RunRecords,
-) {
-  return new OpenAPIHono<AppEnv>({ defaultHook })
+export function documentRoutes({
+  ingestor,
+  documents: store,
+  jobs: queue,
+  limits,
+  runs,
+}: Pick<FenceServices, "ingestor" | "documents" | "jobs" | "runs"> & { limits: DocumentRouteLimits }) {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .openapi(createDocument, async (c) => {
       const contentType = c.req.header("content-type") ?? "";
       const upload = /^application\/json/i.test(contentType)
@@ -164,23 +163,17 @@ export function documentRoutes(
           ? await fileUpload(c.req.valid("form"))
           : missingBody();
       const ctx = c.get("tenant");
+      // The one choice made here: queue a job, or run the pipeline (ingest/pipeline.ts) in the request.
       if (prefersAsync(c.req.header("prefer")) || upload.bytes.length > limits.asyncIngestBytes) {
-        const { jobs } = await queue.enqueue(ctx, [ingestJob(upload, "interactive", ingestor.embeddingModel)], batchIdOf(c, ctx.tenantId));
+        const batchId = batchIdOf(c, ctx.tenantId);
+        const { jobs } = await queueUploads(queue, ctx, [upload], { priority: "interactive", embeddingModel: ingestor.embeddingModel, batchId });
         c.header("Location", `/v1/jobs/${jobs[0]!.id}`);
         return c.json(jobJson(jobs[0]!), 202);
       }
-      // Recorded as an ingest run: parse here, chunk → embed → store in the ingestor.
+      // Recorded as an ingest run, its steps (parse → chunk → embed → store) by the pipeline.
       const run = runs?.start(ctx, "ingest");
-      const ingest = async () => {
-        // Off the event loop, bounded in time and memory (a bomb is a 413/422, never a frozen loop).
-        const parse = () => ingestor.parse(ctx, upload.bytes, upload.mediaType, "interactive");
-        const parsed = await (run ?? NOT_RECORDED).step("parse", parse, (p) => ({ characters: p.text.length, media_type: upload.mediaType }));
-        return ingestor.ingest(
-          ctx,
-          { ...upload, ...parsed, byteSize: upload.bytes.length },
-          { operationId: operationIdOf(c), priority: "interactive", run },
-        );
-      };
+      const ingest = () =>
+        ingestUpload(ingestor, ctx, uploadInHand(upload), run ?? NOT_RECORDED, { operationId: operationIdOf(c), priority: "interactive", run });
       const { document, outcome } = await (run ? run.around(ingest) : ingest());
       return c.json({ ...documentJson(document), outcome }, outcome === "created" ? 201 : 200);
     })
@@ -195,11 +188,11 @@ export function documentRoutes(
         throw new ValidationError(`Invalid request: a batch holds at most ${limits.batchMaxDocuments} documents (got ${uploads.length})`);
       }
       const ctx = c.get("tenant");
-      const { jobs } = await queue.enqueue(
-        ctx,
-        uploads.map((upload) => ingestJob(upload, "bulk", ingestor.embeddingModel)),
-        batchIdOf(c, ctx.tenantId),
-      );
+      const { jobs } = await queueUploads(queue, ctx, uploads, {
+        priority: "bulk",
+        embeddingModel: ingestor.embeddingModel,
+        batchId: batchIdOf(c, ctx.tenantId),
+      });
       const batchId = jobs[0]!.batchId!;
       c.header("Location", `/v1/jobs?batch_id=${batchId}`);
       return c.json({ batch_id: batchId, jobs: jobs.map(jobJson) }, 202);

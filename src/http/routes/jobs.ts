@@ -1,9 +1,10 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import type { JobQueue, JobView } from "../../jobs/job-queue.js";
+import type { JobView } from "../../jobs/job-queue.js";
 import { ErrorResponse, commonErrors } from "../schemas.js";
 import { Job, JobIdParam, JobList, ListJobsQuery } from "../schemas-jobs.js";
+import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
-import type { Hook } from "./validation-hook.js";
+import { validationHook } from "./validation-hook.js";
 
 const security = [{ tenantKey: [] }];
 const tags = ["Jobs"];
@@ -68,8 +69,8 @@ export function jobJson(row: JobView) {
   };
 }
 
-export function jobRoutes(queue: JobQueue, defaultHook: Hook) {
-  return new OpenAPIHono<AppEnv>({ defaultHook })
+export function jobRoutes({ jobs: queue }: Pick<FenceServices, "jobs">) {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .openapi(listJobs, async (c) => {
       const { batch_id, status, limit, cursor } = c.req.valid("query");
       const page = await queue.list(c.get("tenant"), { batchId: batch_id, status, limit, cursor });

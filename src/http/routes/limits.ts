@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { BudgetGuard } from "../../metering/budget-guard.js";
 import { commonErrors } from "../schemas.js";
+import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
-import type { Hook } from "./validation-hook.js";
+import { validationHook } from "./validation-hook.js";
 
 const Budget = z.object({
   limit: z.number().nullable().openapi({ description: "null = unlimited" }),
@@ -33,8 +33,8 @@ const getLimits = createRoute({
   responses: { 200: { description: "Budgets", content: { "application/json": { schema: LimitsResponse } } }, ...commonErrors },
 });
 
-export function limitsRoutes(budgets: BudgetGuard, defaultHook: Hook) {
-  return new OpenAPIHono<AppEnv>({ defaultHook }).openapi(getLimits, async (c) => {
+export function limitsRoutes({ budgets }: Pick<FenceServices, "budgets">) {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(getLimits, async (c) => {
     const { plan, ...rest } = await budgets.status(c.get("tenant"));
     return c.json({ plan, budgets: rest }, 200);
   });

@@ -9,7 +9,12 @@ export interface MetricsExposition {
   render(): Promise<string>;
 }
 
-export interface MetricsAccess {
+/**
+ * What the route reads of FenceServices. Declared here rather than as a Pick of it because
+ * FenceServices names MetricsExposition: a Pick would make the two files import each other.
+ */
+export interface MetricsRouteServices {
+  metrics: MetricsExposition;
   /** FENCE_ADMIN_KEY: always accepted. */
   adminKey: string | undefined;
   /** FENCE_METRICS_TOKEN: a scrape-only secret, so Prometheus need not hold the admin key. */
@@ -21,8 +26,8 @@ export interface MetricsAccess {
  * so this is a platform endpoint: a tenant key is refused like no key at all (401, same body),
  * and with neither secret configured nobody can read it. Comparisons are constant-time.
  */
-export function metricsRoutes(metrics: MetricsExposition, access: MetricsAccess) {
-  const secrets = [access.adminKey, access.metricsToken].filter((s): s is string => s !== undefined);
+export function metricsRoutes({ metrics, adminKey, metricsToken }: MetricsRouteServices) {
+  const secrets = [adminKey, metricsToken].filter((s): s is string => s !== undefined);
   return new Hono<AppEnv>().get("/metrics", async (c) => {
     const presented = bearerToken(c.req.header("authorization"));
     // Every secret is compared, so the time taken does not tell which one nearly matched.

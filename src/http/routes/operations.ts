@@ -1,10 +1,10 @@
 import { Hono } from "hono";
-import type { Database } from "../../db/database.js";
 import { migrationsAreCurrent } from "../../db/schema-version.js";
+import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
 
 /** Liveness and readiness for load balancers and orchestrators. Neither needs credentials. */
-export function operationsRoutes(db: Database, embeddingModel: string) {
+export function operationsRoutes({ db, embeddings: { model: embeddingModel } }: Pick<FenceServices, "db" | "embeddings">) {
   return new Hono<AppEnv>()
     .get("/healthz", (c) => c.json({ status: "ok" }))
     .get("/readyz", async (c) => {

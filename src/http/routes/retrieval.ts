@@ -1,15 +1,15 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import type { ChatAnswer } from "../../chat/chat-answer.js";
-import type { ChatRequestMeta, ChatService } from "../../chat/chat-service.js";
+import type { ChatRequestMeta } from "../../chat/chat-service.js";
 import type { ConversationTurn } from "../../chat/prompt.js";
 import { FenceError } from "../../core/errors.js";
 import { promptLoggingActive, promptLogRecord } from "../../plans/tenant-settings.js";
-import type { Retriever } from "../../retrieval/retriever.js";
 import { ChatBody, ChatResponse, commonErrors, ErrorResponse, SearchResults, searchBody } from "../schemas.js";
 import { operationIdOf } from "../operation-id.js";
+import type { FenceServices } from "../services.js";
 import type { AppEnv, RequestOutcome } from "../types.js";
-import type { Hook } from "./validation-hook.js";
+import { validationHook } from "./validation-hook.js";
 
 const security = [{ tenantKey: [] }];
 
@@ -22,7 +22,7 @@ function recordAnswerOutcome(outcome: RequestOutcome, answer: Omit<ChatAnswer, "
   outcome.cache = answer.cached ? "hit" : "miss";
 }
 
-export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: number, defaultHook: Hook) {
+export function retrievalRoutes({ retriever, chat, limits: { searchMaxK: maxK } }: Pick<FenceServices, "retriever" | "chat" | "limits">) {
   const search = createRoute({
     operationId: "search",
     method: "post",
@@ -54,7 +54,7 @@ export function retrievalRoutes(retriever: Retriever, chat: ChatService, maxK: n
     },
   });
 
-  return new OpenAPIHono<AppEnv>({ defaultHook })
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .openapi(search, async (c) => {
       const { query, k } = c.req.valid("json");
       const outcome = c.get("outcome");

@@ -1,7 +1,5 @@
 import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { EvalCaseRow, RunRow } from "../../db/schema.js";
-import type { EvalCases } from "../../runs/eval-cases.js";
-import type { RunRecords } from "../../runs/run-records.js";
 import type { RunFilter } from "../../runs/run-store.js";
 import { commonErrors } from "../schemas.js";
 import {
@@ -17,8 +15,9 @@ import {
   RunList,
   TenantRunParams,
 } from "../schemas-runs.js";
+import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
-import type { Hook } from "./validation-hook.js";
+import { validationHook } from "./validation-hook.js";
 
 const tenantKey = [{ tenantKey: [] }];
 const adminKey = [{ adminKey: [] }];
@@ -150,9 +149,9 @@ function filterOf(query: z.infer<typeof ListRunsQuery>): RunFilter {
  * The tenant's own runs and eval cases (mounted behind tenant authentication). Each read first
  * waits for this instance's run writes of the tenant still under way (RunRecords.settled).
  */
-export function runRoutes(records: RunRecords, cases: EvalCases, defaultHook: Hook) {
+export function runRoutes({ runs: records, evalCases: cases }: Pick<FenceServices, "runs" | "evalCases">) {
   const { store } = records;
-  return new OpenAPIHono<AppEnv>({ defaultHook })
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .openapi(listRuns, async (c) => {
       await records.settled(c.get("tenant").tenantId);
       const page = await store.list(c.get("tenant"), filterOf(c.req.valid("query")));
@@ -182,9 +181,9 @@ export function runRoutes(records: RunRecords, cases: EvalCases, defaultHook: Ho
 }
 
 /** Any tenant's runs, for the platform admin (mounted under /v1/admin behind the admin key). */
-export function adminRunRoutes(records: RunRecords, defaultHook: Hook) {
+export function adminRunRoutes({ runs: records }: Pick<FenceServices, "runs">) {
   const { store } = records;
-  return new OpenAPIHono<AppEnv>({ defaultHook })
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .openapi(adminListRuns, async (c) => {
       const { tenant_id } = c.req.valid("param");
       await records.settled(tenant_id);

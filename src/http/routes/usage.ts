@@ -1,10 +1,11 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AdminGroupBy, UsageReport, UsageReports } from "../../metering/usage-report.js";
+import type { AdminGroupBy, UsageReport } from "../../metering/usage-report.js";
 import { toCsv } from "../csv.js";
 import { commonErrors } from "../schemas.js";
 import { AdminUsageQuery, AdminUsageReport, Reconciliation, ReconciliationQuery, TenantUsageQuery, TenantUsageReport } from "../schemas-cost.js";
+import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
-import type { Hook } from "./validation-hook.js";
+import { validationHook } from "./validation-hook.js";
 
 const tenantUsage = createRoute({
   operationId: "getUsage",
@@ -50,16 +51,16 @@ const reconciliationRoute = createRoute({
 });
 
 /** Mounted on the tenant group (behind tenant authentication). */
-export function tenantUsageRoutes(reports: UsageReports, defaultHook: Hook): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook }).openapi(tenantUsage, async (c) => {
+export function tenantUsageRoutes({ usageReports: reports }: Pick<FenceServices, "usageReports">): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(tenantUsage, async (c) => {
     const { from, to, group_by } = c.req.valid("query");
     return c.json(await reports.forTenant(c.get("tenant"), { from, to, groupBy: group_by }), 200);
   });
 }
 
 /** Mounted on the admin group (behind admin authentication). */
-export function adminUsageRoutes(reports: UsageReports, defaultHook: Hook): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook })
+export function adminUsageRoutes({ usageReports: reports }: Pick<FenceServices, "usageReports">): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .openapi(adminUsage, async (c) => {
       const { from, to, group_by, format } = c.req.valid("query");
       const report = await reports.forAllTenants({ from, to, groupBy: group_by });

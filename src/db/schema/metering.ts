@@ -1,0 +1,103 @@
+import { bigint, boolean, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { platformAll, RowLevelSecurity, tenantIsolation } from "./rls.js";
+import { tenants } from "./tenancy.js";
+
+/** Metering: prices, the usage ledger, its running totals, and the budget held in flight. */
+
+/** Versioned prices per provider and model, in micro-units per million tokens. */
+export const prices = pgTable(
+  "prices",
+  {
+    provider: text("provider").notNull(),
+    model: text("model").notNull(),
+    version: integer("version").notNull(),
+    inputMicrosPerMTok: bigint("input_micros_per_mtok", { mode: "number" }).notNull(),
+    outputMicrosPerMTok: bigint("output_micros_per_mtok", { mode: "number" }).notNull(),
+    cachedMicrosPerMTok: bigint("cached_micros_per_mtok", { mode: "number" }).notNull().default(0),
+    effectiveFrom: timestamp("effective_from", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.model, t.version] })],
+);
+
+/** No RLS: platform data; fence_app is granted SELECT only (drizzle/0003). */
+export const pricesRls = RowLevelSecurity.off(prices);
+
+/**
+ * The usage ledger. One row per billable event, idempotent by `event_id` within a tenant: a
+ * replayed event increments `duplicate_count` instead of counting again. Failed provider calls
+ * are kept (status `failed`, no cost) as the technical record; a retry points at its original.
+ */
+export const usageEvents = pgTable(
+  "usage_events",
+  {
+    tenantId: uuid("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    id: uuid("id").notNull().defaultRandom(),
+    eventId: text("event_id").notNull(),
+    project: text("project").notNull(),
+    environment: text("environment").notNull(),
+    keyId: uuid("key_id"),
+    requestId: text("request_id").notNull(),
+    feature: text("feature").notNull(),
+    provider: text("provider").notNull(),
+    model: text("model").notNull(),
+    inputTokens: bigint("input_tokens", { mode: "number" }).notNull().default(0),
+    outputTokens: bigint("output_tokens", { mode: "number" }).notNull().default(0),
+    cachedTokens: bigint("cached_tokens", { mode: "number" }).notNull().default(0),
+    costMicros: bigint("cost_micros", { mode: "number" }).notNull().default(0),
+    priceVersion: integer("price_version"),
+    status: text("status").notNull(),
+    usageEstimated: boolean("usage_estimated").notNull().default(false),
+    retryOf: text("retry_of"),
+    duplicateCount: integer("duplicate_count").notNull().default(0),
+    error: text("error"),
+    occurredAt: timestamp("occurred_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    uniqueIndex("usage_events_tenant_event_idx").on(t.tenantId, t.eventId),
+    index("usage_events_tenant_time_idx").on(t.tenantId, t.occurredAt),
+  ],
+);
+
+/** RLS (drizzle/0003): tenant-owned. */
+export const usageEventsRls = RowLevelSecurity.forced(usageEvents, [tenantIsolation(), platformAll()]);
+
+/** Running totals per tenant and period (`day:2026-11-23`, `month:2026-11`), kept with the ledger. */
+export const usageCounters = pgTable(
+  "usage_counters",
+  {
+    tenantId: uuid("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    period: text("period").notNull(),
+    tokens: bigint("tokens", { mode: "number" }).notNull().default(0),
+    costMicros: bigint("cost_micros", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.period] })],
+);
+
+/** RLS (drizzle/0003): tenant-owned. */
+export const usageCountersRls = RowLevelSecurity.forced(usageCounters, [tenantIsolation(), platformAll()]);
+
+/** Budget held by requests in flight; expires so a crashed instance cannot hold budget forever. */
+export const budgetReservations = pgTable(
+  "budget_reservations",
+  {
+    tenantId: uuid("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    id: uuid("id").notNull().defaultRandom(),
+    requestId: text("request_id").notNull(),
+    tokens: bigint("tokens", { mode: "number" }).notNull(),
+    costMicros: bigint("cost_micros", { mode: "number" }).notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] })],
+);
+
+/** RLS (drizzle/0003): tenant-owned. */
+export const budgetReservationsRls = RowLevelSecurity.forced(budgetReservations, [tenantIsolation(), platformAll()]);
+
+export type UsageEventRow = typeof usageEvents.$inferSelect;
