@@ -12,6 +12,7 @@ import { printReport, type EndpointResult, type ObsReport } from "./observabilit
 import { timeAccessLogLines } from "./observability/probes.js";
 import { progress, runBenchmark } from "./report.js";
 import { since } from "./stats.js";
+import type { ChatBody } from "../test/support/api-types.js";
 
 /**
  * `npm run bench:observability [-- --quick] [--requests=N --warmup=N --docs=N --components=true|false
@@ -175,7 +176,7 @@ function questions(label: string, count: number, seed: number): string[] {
 
 /** A chat that did not do the full work (refused, cached, or answered without the LLM) would measure something else. */
 function checkChat(variant: Variant, res: HttpResult): void {
-  const body = res.body as { cached?: boolean; mode?: string; usage?: { total_tokens?: number } };
+  const body = res.body as Partial<ChatBody>;
   if (res.status !== 200) throw new Error(`${variant}: chat answered ${res.status} ${JSON.stringify(res.body)}`);
   if (body.cached !== false) throw new Error(`${variant}: a chat was answered from the cache`);
   if (body.mode !== "llm" || !(body.usage?.total_tokens && body.usage.total_tokens > 0)) {

@@ -6,13 +6,13 @@ import type { IngestResult, ThroughputResult } from "./ingest.js";
 import type { BackendName, BenchOptions } from "./options.js";
 import type { OverheadLeg, OverheadResult } from "./overhead.js";
 import { ms, printTable, ratio } from "./report.js";
-import type { SearchResult } from "./search.js";
+import type { SearchBenchResult } from "./search.js";
 
 export interface BackendReport {
   backend: BenchBackend;
   corpus: Corpus;
   ingest: IngestResult;
-  search: SearchResult[];
+  search: SearchBenchResult[];
   overhead: OverheadResult[];
   /** All chunks in the database while searching (bulk + ingested). */
   totalChunks: number;

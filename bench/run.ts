@@ -7,7 +7,7 @@ import { parseOptions, type BackendName } from "./options.js";
 import { benchOverhead, type OverheadResult } from "./overhead.js";
 import { printBackendResults, printHeader, type BackendReport } from "./print-results.js";
 import { progress } from "./report.js";
-import { benchSearch, countChunks, type SearchResult } from "./search.js";
+import { benchSearch, countChunks, type SearchBenchResult } from "./search.js";
 import { since } from "./stats.js";
 import { generateDocuments, QUERY_TEXTS } from "./text-corpus.js";
 
@@ -76,7 +76,7 @@ async function runSections(
   progress(`${backend.name}: ingesting ${documents.length} documents (end to end, embed only, store only)`);
   const ingest: IngestResult = await benchIngest(backend, corpus, documents);
 
-  const search: SearchResult[] = [];
+  const search: SearchBenchResult[] = [];
   for (const tenant of [corpus.small, corpus.large]) {
     progress(`${backend.name}: Retriever.search on the ${tenant.label} tenant (${options.queries} queries)`);
     search.push(await benchSearch(backend, tenant, options));

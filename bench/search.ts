@@ -7,7 +7,7 @@ import type { BenchOptions } from "./options.js";
 import { seededRandom, shuffled, since, summarize, type LatencySummary } from "./stats.js";
 import { QUERY_TEXTS } from "./text-corpus.js";
 
-export interface SearchResult {
+export interface SearchBenchResult {
   tenant: string;
   tenantChunks: number;
   /** First call per query text: includes embedding the query with the real model (cache miss). */
@@ -28,7 +28,7 @@ export function retrieverFor(backend: BenchBackend): Retriever {
  * (each distinct query once, model embedding included), one unmeasured warm-up pass, then
  * `options.queries` measured calls over the query set in a seeded shuffled order.
  */
-export async function benchSearch(backend: BenchBackend, tenant: BenchTenant, options: BenchOptions): Promise<SearchResult> {
+export async function benchSearch(backend: BenchBackend, tenant: BenchTenant, options: BenchOptions): Promise<SearchBenchResult> {
   const retriever = retrieverFor(backend);
   const cold: number[] = [];
   for (const text of QUERY_TEXTS) {

@@ -1,15 +1,5 @@
 import type { BenchTenant, ServiceUnderTest } from "./service.js";
-
-/** The parts of the Job JSON (GET /v1/jobs) the benchmark reads. */
-export interface JobJson {
-  id: string;
-  batch_id: string | null;
-  status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-  steps: { name: string; status: string; started_at: string; duration_ms: number; detail?: Record<string, unknown> }[];
-  error: { code: string; message: string } | null;
-  created_at: string;
-  finished_at: string | null;
-}
+import type { JobJson, JobListJson } from "../../test/support/api-types.js";
 
 export const DONE = new Set<JobJson["status"]>(["succeeded", "failed", "cancelled"]);
 
@@ -46,7 +36,7 @@ export async function listJobs(
     if (cursor) query.set("cursor", cursor);
     const res = await service.request("GET", `/v1/jobs?${query}`, tenant.key);
     if (res.status !== 200) throw new Error(`list jobs: ${res.status} ${JSON.stringify(res.body)}`);
-    const page = res.body as { jobs: JobJson[]; next_cursor: string | null };
+    const page = res.body as JobListJson;
     out.push(...page.jobs);
     cursor = page.next_cursor;
   } while (cursor);

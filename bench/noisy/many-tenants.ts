@@ -2,8 +2,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { percentile } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
-import { DONE, jobChunks, jobEnd, listJobs, type JobJson } from "./jobs.js";
+import { DONE, jobChunks, jobEnd, listJobs } from "./jobs.js";
 import type { BenchTenant, ServiceUnderTest } from "./service.js";
+import type { BatchAcceptedJson, JobJson } from "../../test/support/api-types.js";
 
 export interface ManyTenantsResult {
   discipline: QueueDiscipline;
@@ -48,7 +49,7 @@ export async function manyTenantsIngestion(
       const documents = docsFor(i).map((d) => ({ title: d.title, text: d.markdown }));
       const res = await service.request("POST", "/v1/documents/batch", tenant.key, { documents });
       if (res.status !== 202) throw new Error(`batch: ${res.status} ${JSON.stringify(res.body)}`);
-      return (res.body as { batch_id: string }).batch_id;
+      return (res.body as BatchAcceptedJson).batch_id;
     }),
   );
 

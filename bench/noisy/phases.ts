@@ -3,10 +3,11 @@ import type { QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { summarize, type LatencySummary } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
 import { chatStepBreakdown, uploadStepBreakdown, type ChatStepBreakdown, type UploadStepBreakdown } from "./step-breakdown.js";
-import { DONE, getJob, jobChunks, jobEnd, listJobs, type JobJson } from "./jobs.js";
+import { DONE, getJob, jobChunks, jobEnd, listJobs } from "./jobs.js";
 import type { NoisyOptions } from "./options.js";
 import type { BenchTenant, ServiceUnderTest } from "./service.js";
 import type { QuestionStream } from "./workload.js";
+import type { ChatBody, JobJson } from "../../test/support/api-types.js";
 
 export interface VictimResult {
   chats: number;
@@ -106,7 +107,7 @@ async function sendChat(
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
     const res = await service.request("POST", "/v1/chat", tenant.key, { question }, {}, stop ? AbortSignal.any([timeout, stop]) : timeout);
-    return { status: res.status, llm: res.status === 200 && (res.body as { mode?: string }).mode === "llm", timedOut: false };
+    return { status: res.status, llm: res.status === 200 && (res.body as Partial<ChatBody>).mode === "llm", timedOut: false };
   } catch {
     return { status: 0, llm: false, timedOut: timeout.aborted };
   }

@@ -4,6 +4,7 @@ import type { Flow, QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { startServedFence, UNLIMITED_PLAN } from "../served-fence.js";
 import type { NoisyOptions } from "./options.js";
+import type { IssuedKeyJson, PlanJson, TenantJson } from "../../test/support/api-types.js";
 
 /** One embedding call as the model saw it: whose, how urgent, how many texts, and how long it took (queue + work). */
 export interface EmbedRecord {
@@ -156,17 +157,17 @@ export class ServiceUnderTest {
       max_running_jobs: settings.maxRunningJobs,
     });
     if (res.status !== 200 && res.status !== 201) throw new Error(`PUT plan: ${res.status} ${JSON.stringify(res.body)}`);
-    const plan = res.body as { scheduling_weight: number; max_running_jobs: number };
+    const plan = res.body as PlanJson;
     return { weight: plan.scheduling_weight, maxRunningJobs: plan.max_running_jobs };
   }
 
   async createTenant(name: string, plan: string): Promise<BenchTenant> {
     const tenant = await this.admin("POST", "/tenants", { name, plan });
     if (tenant.status !== 201) throw new Error(`create tenant: ${tenant.status} ${JSON.stringify(tenant.body)}`);
-    const id = (tenant.body as { id: string }).id;
+    const id = (tenant.body as TenantJson).id;
     const key = await this.admin("POST", `/tenants/${id}/keys`, { name: "bench" });
     if (key.status !== 201) throw new Error(`issue key: ${key.status} ${JSON.stringify(key.body)}`);
-    return { id, name, key: (key.body as { key: string }).key };
+    return { id, name, key: (key.body as IssuedKeyJson).key };
   }
 
   /** Synchronous uploads (201), before any phase: the tenant's corpus for its chats. */

@@ -1,5 +1,6 @@
 import { summarize, type LatencySummary } from "../stats.js";
 import type { BenchTenant, ServiceUnderTest } from "./service.js";
+import type { RunJson, RunListJson } from "../../test/support/api-types.js";
 
 /**
  * Where the victim's chats spent their time, read back from Fence's own run records (the
@@ -23,12 +24,6 @@ export interface ChatStepBreakdown {
   outsideRun: LatencySummary;
 }
 
-interface RunJson {
-  question: string | null;
-  latency_ms: number;
-  steps: { name: string; duration_ms: number }[];
-}
-
 /** Reads the tenant's chat runs since `since` and matches them to the client's latencies by question. */
 export async function chatStepBreakdown(
   service: ServiceUnderTest,
@@ -43,7 +38,7 @@ export async function chatStepBreakdown(
     if (cursor) query.set("cursor", cursor);
     const res = await service.request("GET", `/v1/runs?${query}`, tenant.key);
     if (res.status !== 200) throw new Error(`GET /v1/runs: ${res.status} ${JSON.stringify(res.body)}`);
-    const page = res.body as { runs: RunJson[]; next_cursor: string | null };
+    const page = res.body as RunListJson;
     runs.push(...page.runs);
     cursor = page.next_cursor;
     if (!cursor) break;

@@ -11,6 +11,7 @@ import { summarize, type LatencySummary } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
 import type { ClientThread } from "./client.js";
 import type { ObsOptions } from "./options.js";
+import type { IssuedKeyJson, TenantJson } from "../../test/support/api-types.js";
 
 /**
  * What a Fence instance under test records. `on` is the default configuration (logs at `info`,
@@ -138,9 +139,9 @@ export class BenchInstance {
   async setUpTenant(docs: readonly GeneratedDocument[]): Promise<void> {
     await this.admin("PUT", `/plans/${PLAN}`, UNLIMITED_PLAN);
     const tenant = await this.admin("POST", "/tenants", { name: "obs-bench", plan: PLAN });
-    const id = (tenant.body as { id: string }).id;
+    const id = (tenant.body as TenantJson).id;
     const key = await this.admin("POST", `/tenants/${id}/keys`, { name: "bench" });
-    this.tenantKey = (key.body as { key: string }).key;
+    this.tenantKey = (key.body as IssuedKeyJson).key;
     for (const doc of docs) {
       const res = await this.asTenant("POST", "/v1/documents", { title: doc.title, text: doc.markdown });
       if (res.status !== 201) throw new Error(`seed upload: ${res.status} ${JSON.stringify(res.body)}`);

@@ -1,6 +1,7 @@
 import type { AttackerHttp, Party, Reply } from "./exchange.js";
 import type { SeededTenant } from "./seed.js";
 import type { UsageTruth } from "./usage-canary.js";
+import type { DocumentJson } from "../../test/support/api-types.js";
 
 /**
  * What an attack is and what it gets to work with. An attack sends requests through `ctx.http`
@@ -111,7 +112,7 @@ export function documentIdsIn(reply: Reply): string[] {
 export async function expectVictimDocumentIntact(ctx: AttackContext, index: number): Promise<void> {
   const doc = ctx.a.documents[index]!;
   const got = await ctx.http.send(ctx.parties.a, "GET", `/v1/documents/${doc.id}`);
-  const body = got.json as { version?: number; chunk_count?: number; title?: string } | undefined;
+  const body = got.json as Partial<DocumentJson> | undefined;
   ctx.expectHealthy(
     got.status === 200 && body?.version === doc.version && body.chunk_count === doc.chunkCount && body.title === doc.title,
     `A's ${doc.sourceId} changed: status ${got.status}, version ${body?.version} (was ${doc.version})`,

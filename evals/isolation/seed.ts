@@ -6,6 +6,7 @@ import type { Corpus } from "./corpus.js";
 import type { Owner } from "./exchange.js";
 import type { TenantTruth } from "./leak-detector.js";
 import type { UsageCanary } from "./usage-canary.js";
+import type { IngestedDocumentJson, IssuedKeyJson, TenantJson } from "../../test/support/api-types.js";
 
 /**
  * Seeds the two tenants of one instance the way a customer would: the platform admin creates
@@ -53,8 +54,8 @@ export async function seedTenant(
 ): Promise<SeededTenant> {
   const admin = (method: string, path: string, json?: unknown) => platformCall(url, adminKey, method, `/v1/admin${path}`, json);
   const name = `${corpus.tenant}-${runId}-${modeTag}`;
-  const tenant = (await admin("POST", "/tenants", { name })) as { id: string };
-  const issued = (await admin("POST", `/tenants/${tenant.id}/keys`, { name: "eval" })) as { id: string; key: string };
+  const tenant = (await admin("POST", "/tenants", { name })) as TenantJson;
+  const issued = (await admin("POST", `/tenants/${tenant.id}/keys`, { name: "eval" })) as IssuedKeyJson;
   const seeded: SeededTenant = { owner, id: tenant.id, name, key: issued.key, keyId: issued.id, corpus, documents: [] };
 
   for (const doc of corpus.documents) {
@@ -72,7 +73,7 @@ export async function seedTenant(
       form.append("title", titleOf(doc.text));
       body = await platformCall(url, issued.key, "POST", "/v1/documents", form);
     }
-    const stored = body as { id: string; title: string; version: number; chunk_count: number; created_at: string; outcome: string };
+    const stored = body as IngestedDocumentJson;
     if (stored.outcome !== "created") throw new Error(`seed ${doc.sourceId}: outcome ${stored.outcome}`);
     seeded.documents.push({
       id: stored.id,
@@ -90,7 +91,7 @@ export async function seedTenant(
   seeded.jobs = await seedJobs((method, path, body, headers) => platformCall(url, issued.key, method, path, body, headers), seeded, runId, modeTag);
 
   if (owner === "A") {
-    const spare = (await admin("POST", `/tenants/${tenant.id}/keys`, { name: "to-revoke", environment: "test" })) as { id: string; key: string };
+    const spare = (await admin("POST", `/tenants/${tenant.id}/keys`, { name: "to-revoke", environment: "test" })) as IssuedKeyJson;
     await admin("DELETE", `/tenants/${tenant.id}/keys/${spare.id}`);
     seeded.revokedKey = { key: spare.key, id: spare.id };
   }

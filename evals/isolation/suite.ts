@@ -48,7 +48,7 @@ export interface SuiteOptions {
 /**
  * Attacks the worker backend skips, and why: Workers have no Prometheus registry, so /metrics
  * holds no figures to leak and the attack's control (the admin scrape sees A's figures) cannot pass.
- * The Worker's /metrics still refuses tenant keys with 401 (worker-contract.test.ts).
+ * The Worker's /metrics still refuses tenant keys with 401 (test/integration/platform/worker-contract.test.ts).
  */
 export const NOT_ON_WORKERS: ReadonlySet<string> = new Set(["tenant keys and outsiders scrape /metrics"]);
 

@@ -7,6 +7,7 @@ import { authenticateTenantKey } from "../../src/tenancy/authenticate.js";
 import type { Owner } from "./exchange.js";
 import type { Needle } from "./leak-detector.js";
 import type { SeededTenant } from "./seed.js";
+import type { IssuedKeyJson } from "../../test/support/api-types.js";
 
 /**
  * Usage canaries: one distinctive, charged usage event per tenant, written through the real
@@ -44,7 +45,7 @@ export async function seedUsageCanary(
     name: "usage-canary",
     project,
     environment: "sandbox",
-  })) as { id: string; key: string };
+  })) as IssuedKeyJson;
   const canary: UsageCanary = {
     owner: tenant.owner,
     model: `canary-model-${tag}`,

@@ -1,7 +1,7 @@
 /**
  * The quality eval's scorer: pure functions from (question, observed answer) to an outcome, and
  * from outcomes to a tenant's figures. No I/O, so every rule is unit-tested with hand-made answers
- * (test/unit/quality-score.test.ts).
+ * (test/unit/evals/quality-score.test.ts).
  *
  * The metrics, each a share in [0, 1] (null when nothing it measures was asked):
  *

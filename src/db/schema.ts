@@ -8,7 +8,7 @@
  *
  * Each table's row-level security is declared next to it (`<table>Rls`, see schema/rls.ts) and
  * created by the hand-written migrations in drizzle/, with the roles and grants;
- * test/integration/schema-row-level-security.test.ts proves the two agree.
+ * test/integration/db/schema-row-level-security.test.ts proves the two agree.
  */
 export * from "./schema/tenancy.js";
 export * from "./schema/documents.js";

@@ -37,6 +37,7 @@ export const Plan = z
     tokens_per_minute: z.number().int().nullable(),
     max_concurrency: z.number().int().nullable(),
     scheduling_weight: z.number().int(),
+    max_running_jobs: z.number().int(),
     max_queued_jobs: z.number().int().nullable(),
     max_queued_bytes: z.number().int().nullable(),
     updated_at: Timestamp,

@@ -8,7 +8,8 @@ import { IBAN_LENGTHS, entropyPerChar, onlyDigits, passesIbanMod97, passesLuhn, 
  * each quantifier is bounded, or unambiguous (what it repeats cannot also be matched by what
  * follows it); an unbounded run either ends the pattern (a long run is one match, consumed once)
  * or may only start where that run of characters starts, so that no two attempts rescan the same
- * run. test/unit/pii-mask-linear-time.test.ts feeds each rule long runs of its own characters.
+ * run. test/unit/observability/pii-mask-linear-time.test.ts feeds each rule long runs of its own
+ * characters.
  */
 export type PiiKind = "email" | "phone" | "card" | "iban" | "national_id" | "api_key" | "bearer_token";
 

@@ -1,5 +1,6 @@
 import { createConnection } from "node:net";
 import { expect } from "vitest";
+import type { ErrorBodyWith } from "./api-types.js";
 
 /**
  * Helpers for the request-admission suites: where the shared Redis is, what a refusal must look
@@ -29,9 +30,8 @@ export function uniquePlanName(label: string): string {
   return `adm-${label}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
-export interface RefusalBody {
-  error: { code: string; message: string; request_id: string; details?: { reason?: string; retry_after_seconds?: number } };
-}
+/** A 429 or 503 refusal; a 429's details name the limit and the wait. */
+export type RefusalBody = ErrorBodyWith<{ reason?: string; retry_after_seconds?: number } | undefined>;
 
 /**
  * Asserts a 429 with the machine-readable reason, a Retry-After of at least one second that

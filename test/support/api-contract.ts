@@ -1,13 +1,10 @@
 import { sql } from "drizzle-orm";
 import { expect } from "vitest";
 import { queryRows } from "../../src/db/database.js";
+import type { ErrorBody, SearchBody, SearchResult } from "./api-types.js";
 import type { TestFence } from "./harness.js";
 
 /** Shared assertions and probes for the HTTP contract suites. */
-
-export interface ErrorBody {
-  error: { code: string; message: string; request_id: string; details?: unknown };
-}
 
 /**
  * Asserts the documented error contract: the status, `{error:{code,message,request_id}}`, and a
@@ -69,18 +66,8 @@ export async function uploadFile(
   return fence.request("POST", "/v1/documents", { key, body: form });
 }
 
-export interface SearchResult {
-  document_id: string;
-  chunk_id: string;
-  title: string;
-  heading: string | null;
-  text: string;
-  score: number;
-  similarity: number;
-}
-
 export async function search(fence: TestFence, key: string, query: string, k = 20): Promise<SearchResult[]> {
   const res = await fence.request("POST", "/v1/search", { key, json: { query, k } });
   expect(res.status).toBe(200);
-  return ((await res.json()) as { results: SearchResult[] }).results;
+  return ((await res.json()) as SearchBody).results;
 }

@@ -5,6 +5,7 @@ import type { IsolationMutations } from "../../src/db/database.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import { buildFence, type FenceInstance } from "../../src/platform/fence.js";
 import { createLogger, type Logger } from "../../src/observability/logger.js";
+import type { IngestedDocumentJson, IssuedKeyJson, TenantJson } from "./api-types.js";
 
 /**
  * One integration harness for both database backends (the drizzle habit: one suite, two drivers).
@@ -12,12 +13,12 @@ import { createLogger, type Logger } from "../../src/observability/logger.js";
  * scripts/setup-postgres.sh). Tests create fresh tenants, so suites share one Postgres database.
  */
 export interface Backend {
-  /** `worker`: Fence on workerd (`wrangler dev`) over Postgres — see test/integration/worker-contract.test.ts. */
+  /** `worker`: Fence on workerd (`wrangler dev`) over Postgres — see test/integration/platform/worker-contract.test.ts. */
   name: "pglite" | "postgres" | "worker";
   databaseUrl: string | undefined;
 }
 
-/** Set by worker-contract.test.ts before it loads the shared suites: they then run against the Worker only. */
+/** Set by platform/worker-contract.test.ts before it loads the shared suites: they then run against the Worker only. */
 const workerTarget = process.env.FENCE_CONTRACT_TARGET === "worker" && process.env.DATABASE_URL;
 
 export const backends: Backend[] = workerTarget
@@ -104,17 +105,17 @@ export class TestFence {
   async createTenant(name = `tenant-${Math.random().toString(36).slice(2, 8)}`, plan?: string): Promise<TestTenant> {
     const tenantRes = await this.admin("POST", "/tenants", { name, ...(plan ? { plan } : {}) });
     if (tenantRes.status !== 201) throw new Error(`create tenant: ${tenantRes.status} ${await tenantRes.text()}`);
-    const tenant = (await tenantRes.json()) as { id: string };
+    const tenant = (await tenantRes.json()) as TenantJson;
     const keyRes = await this.admin("POST", `/tenants/${tenant.id}/keys`, { name: "test" });
     if (keyRes.status !== 201) throw new Error(`issue key: ${keyRes.status} ${await keyRes.text()}`);
-    const key = (await keyRes.json()) as { id: string; key: string };
+    const key = (await keyRes.json()) as IssuedKeyJson;
     return { id: tenant.id, name, key: key.key, keyId: key.id };
   }
 
   async upload(tenant: TestTenant, doc: { title?: string; text: string; source_id?: string }) {
     const res = await this.request("POST", "/v1/documents", { key: tenant.key, json: doc });
     if (res.status !== 201 && res.status !== 200) throw new Error(`upload: ${res.status} ${await res.text()}`);
-    return (await res.json()) as { id: string; chunk_count: number; outcome: string; version: number };
+    return (await res.json()) as IngestedDocumentJson;
   }
 
   async close(): Promise<void> {

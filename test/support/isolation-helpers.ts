@@ -53,24 +53,6 @@ export async function postgresErrorOf(work: Promise<unknown>): Promise<{ code: s
   throw new Error("expected the statement to fail, but it succeeded");
 }
 
-/** Response shapes of the v1 API, as the tests read them. */
-export interface ErrorBody {
-  error: { code: string; message: string; request_id: string };
-}
-export interface SearchBody {
-  results: { document_id: string; chunk_id: string; title: string; heading: string | null; text: string; similarity: number }[];
-}
-export interface ChatBody {
-  answer: string;
-  citations: { citation: number; document_id: string; chunk_id: string; title: string; snippet: string }[];
-  mode: "llm" | "extractive";
-  no_answer: boolean;
-  model: string | null;
-  usage: { input_tokens: number; output_tokens: number; total_tokens: number };
-  cached: boolean;
-  request_id: string;
-}
-
 /** Status, raw text and parsed JSON body of a response (the raw text lets tests search for leaks). */
 export async function readJson<T>(response: Response | Promise<Response>): Promise<{ status: number; text: string; body: T }> {
   const res = await response;

@@ -1,37 +1,10 @@
-import type { JobStep } from "../../src/db/schema.js";
+import type { JobJson, JobListJson } from "./api-types.js";
 
 /**
- * Helpers for the durable-ingestion suites (jobs-api, jobs-crash-resume): the Job JSON as the API
- * returns it, a transport-agnostic poll for a job's state, and generators of multi-chunk text.
- * Polling runs at a modest interval so a suite stays well inside its tenant's requests-per-minute.
+ * Helpers for the durable-ingestion suites (jobs/jobs-api, jobs/crash-resume): a transport-agnostic
+ * poll for a job's state (the Job JSON is api-types.ts's `JobJson`), and generators of multi-chunk
+ * text. Polling runs at a modest interval so a suite stays well inside its tenant's requests-per-minute.
  */
-
-/** A recorded step is served as stored (src/db/schema.ts). */
-export type JobStepJson = JobStep;
-
-export interface JobJson {
-  id: string;
-  batch_id: string | null;
-  kind: string;
-  status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-  priority: "interactive" | "bulk";
-  title: string | null;
-  source_id: string | null;
-  attempts: number;
-  max_attempts: number;
-  steps: JobStepJson[];
-  result: { document_id: string; outcome: "created" | "replaced" | "unchanged" } | null;
-  error: { code: string; message: string } | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  run_after: string;
-}
-
-export interface BatchAcceptedJson {
-  batch_id: string;
-  jobs: JobJson[];
-}
 
 export const TERMINAL: ReadonlySet<JobJson["status"]> = new Set(["succeeded", "failed", "cancelled"]);
 
@@ -94,7 +67,7 @@ export async function waitForBatch(get: TenantGet, batchId: string, expected: nu
 export async function listJobs(get: TenantGet, query = "limit=100"): Promise<JobJson[]> {
   const res = await get(`/v1/jobs?${query}`);
   if (res.status !== 200) throw new Error(`GET /v1/jobs?${query}: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { jobs: JobJson[] }).jobs;
+  return ((await res.json()) as JobListJson).jobs;
 }
 
 /** The step names of one attempt, in the order they were recorded. */

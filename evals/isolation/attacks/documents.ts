@@ -1,4 +1,5 @@
 import { EXTRACTIVE_ONLY, expectStatus, expectVictimDocumentIntact, type Attack } from "../attack.js";
+import type { DocumentListJson, IngestedDocumentJson } from "../../../test/support/api-types.js";
 
 /**
  * Document routes (invariants I2, I6): B lists, pages, reads, overwrites and deletes, aiming at
@@ -19,7 +20,7 @@ export const documentAttacks: Attack[] = [
       let cursor: string | null = null;
       for (let page = 0; page < 25; page++) {
         const reply = await ctx.http.send(ctx.parties.b, "GET", `/v1/documents?limit=1${cursor ? `&cursor=${cursor}` : ""}`);
-        cursor = (reply.json as { next_cursor?: string | null } | undefined)?.next_cursor ?? null;
+        cursor = (reply.json as Partial<DocumentListJson> | undefined)?.next_cursor ?? null;
         if (reply.status !== 200 || !cursor) break;
       }
     },
@@ -125,11 +126,11 @@ export const documentAttacks: Attack[] = [
         ctx.http.send(ctx.parties.b, "POST", "/v1/documents", { json: { text, source_id: ctx.a.documents[jsonTarget]!.sourceId } });
       const first = await viaJson("# B's own page\n\nGlobex cafeteria menu for the week: soup, salad and noodles.");
       expectStatus(ctx, first, [201], "first upload under A's source_id");
-      const firstId = (first.json as { id?: string } | undefined)?.id;
+      const firstId = (first.json as Partial<IngestedDocumentJson> | undefined)?.id;
       const again = await viaJson("# B's own page\n\nGlobex cafeteria menu for the week: soup, salad and noodles.");
-      ctx.expect((again.json as { outcome?: string } | undefined)?.outcome === "unchanged", `re-upload: outcome not "unchanged" (status ${again.status})`);
+      ctx.expect((again.json as Partial<IngestedDocumentJson> | undefined)?.outcome === "unchanged", `re-upload: outcome not "unchanged" (status ${again.status})`);
       const changed = await viaJson("# B's own page\n\nGlobex cafeteria menu, updated: tacos on Tuesday.");
-      const changedBody = changed.json as { id?: string; outcome?: string } | undefined;
+      const changedBody = changed.json as Partial<IngestedDocumentJson> | undefined;
       ctx.expect(changedBody?.outcome === "replaced" && changedBody.id === firstId, `changed upload did not replace B's own document (status ${changed.status})`);
 
       const form = new FormData();

@@ -1,6 +1,7 @@
 import { BOTH_VARIANTS, chat, documentIdsIn, EXTRACTIVE_ONLY, expectStatus, search, type Attack, type AttackContext } from "../attack.js";
 import type { Party, Reply } from "../exchange.js";
 import type { SeededTenant } from "../seed.js";
+import type { BatchAcceptedJson, DocumentJson, DocumentListJson, JobJson, JobListJson } from "../../../test/support/api-types.js";
 
 /**
  * Durable ingestion (invariants I2, I6): B reads, lists, pages, cancels and replays A's jobs —
@@ -41,24 +42,6 @@ export interface SeededJobs {
 /** A seed request as the tenant, outside the recorded attack traffic (seed.ts's platformCall). */
 export type SetupCall = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<unknown>;
 
-interface JobJson {
-  id: string;
-  batch_id: string | null;
-  source_id: string | null;
-  status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-  title: string | null;
-  result: { document_id: string; outcome: string } | null;
-  error: { code: string; message: string } | null;
-}
-interface JobListJson {
-  jobs: JobJson[];
-  next_cursor: string | null;
-}
-interface BatchJson {
-  batch_id: string;
-  jobs: JobJson[];
-}
-
 const TOPICS = ["vendor audit", "office relocation plan", "customer escalation log", "archived contract", "board travel schedule", "supplier rebate memo"];
 
 /**
@@ -91,13 +74,13 @@ export async function seedJobs(
     "/v1/documents/batch",
     { documents: [1, 2].map((n) => ({ title: title(n), text: text(n), ...(n === 1 ? { source_id: `${org}/jobs/batch-1.md` } : {}) })) },
     { "idempotency-key": idempotencyKey },
-  )) as BatchJson;
+  )) as BatchAcceptedJson;
   keyed.jobs.forEach((job, i) => asJob(job, i + 1, "succeeds"));
 
   const form = new FormData();
   form.append("file", new Blob([text(3)], { type: "text/plain" }), `${canary(3)}.txt`);
   form.append("source_id", `${org}/jobs/upload-3.txt`);
-  const multipart = (await call("POST", "/v1/documents/batch", form)) as BatchJson;
+  const multipart = (await call("POST", "/v1/documents/batch", form)) as BatchAcceptedJson;
   asJob(multipart.jobs[0]!, 3, "succeeds");
 
   const async = (n: number, body: string) => call("POST", "/v1/documents", { title: title(n), text: body }, { prefer: "respond-async" }) as Promise<JobJson>;
@@ -349,7 +332,7 @@ export const jobAttacks: Attack[] = [
       const send = () => ctx.http.send(b, "POST", "/v1/documents/batch", { json: body, headers: { "idempotency-key": victim.idempotencyKey } });
       const first = await send();
       expectStatus(ctx, first, [202], "B's batch under A's Idempotency-Key");
-      const batch = first.json as BatchJson | undefined;
+      const batch = first.json as BatchAcceptedJson | undefined;
       const ids = batch?.jobs.map((j) => j.id) ?? [];
       ctx.expect(batch?.batch_id !== undefined && batch.batch_id !== victim.keyedBatchId, "B's batch under A's key got A's batch id");
       ctx.expect(ids.length === titles.length, `B's batch came back with ${ids.length} jobs, expected its own ${titles.length}`);
@@ -362,7 +345,7 @@ export const jobAttacks: Attack[] = [
       const again = await send();
       expectStatus(ctx, again, [202], "B resends its batch");
       // (Compared as sets: a replay lists the jobs by (created_at, id), not in the documents' order.)
-      const replayed = (again.json as BatchJson | undefined)?.jobs.map((j) => j.id).sort();
+      const replayed = (again.json as BatchAcceptedJson | undefined)?.jobs.map((j) => j.id).sort();
       ctx.expect(JSON.stringify(replayed) === JSON.stringify([...ids].sort()), `B's resent batch replayed ${JSON.stringify(replayed)}, not B's own jobs`);
       if (batch?.batch_id) {
         const listed = listOf(await ctx.http.send(b, "GET", `/v1/jobs?batch_id=${batch.batch_id}&limit=100`))?.jobs.map((j) => j.id).sort();
@@ -413,7 +396,7 @@ export const jobAttacks: Attack[] = [
       const bJobs: string[] = [];
       for (const [what, reply] of [["JSON batch", jsonBatch], ["multipart batch", multipartBatch], ["async upload", single]] as const) {
         expectStatus(ctx, reply, [202], what);
-        const body = reply.json as Partial<BatchJson & JobJson> | undefined;
+        const body = reply.json as Partial<BatchAcceptedJson & JobJson> | undefined;
         bJobs.push(...(body?.jobs?.map((j) => j.id) ?? (body?.id ? [body.id] : [])));
       }
       ctx.expect(bJobs.length === 4, `B's smuggled uploads queued ${bJobs.length} jobs, expected 4`);
@@ -443,7 +426,7 @@ export const jobAttacks: Attack[] = [
       const aJob = await jobAs(ctx, a, aSourced.id);
       const aDoc = aJob?.result ? await ctx.http.send(a, "GET", `/v1/documents/${aJob.result.document_id}`) : undefined;
       ctx.expectHealthy(
-        aJob?.status === "succeeded" && aDoc?.status === 200 && (aDoc.json as { title?: string } | undefined)?.title === aSourced.title,
+        aJob?.status === "succeeded" && aDoc?.status === 200 && (aDoc.json as Partial<DocumentJson> | undefined)?.title === aSourced.title,
         `A's job ${aSourced.id} on ${aSourced.sourceId} did not keep its own document (job ${aJob?.status}, document ${aDoc?.status})`,
       );
     },
@@ -483,7 +466,7 @@ export const jobAttacks: Attack[] = [
           const reply = await ctx.http.send(b, "GET", `/v1/documents?limit=20${cursor ? `&cursor=${cursor}` : ""}`);
           expectStatus(ctx, reply, [200], "B lists its documents");
           ctx.expect(!documentIdsIn(reply).some((id) => aDocs.includes(id)), "B's document list holds A's job documents");
-          cursor = (reply.json as { next_cursor?: string | null } | undefined)?.next_cursor ?? null;
+          cursor = (reply.json as Partial<DocumentListJson> | undefined)?.next_cursor ?? null;
           if (!cursor) break;
         }
       }

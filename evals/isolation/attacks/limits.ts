@@ -1,6 +1,7 @@
 import { EXTRACTIVE_ONLY, expectStatus, search, type Attack, type AttackContext } from "../attack.js";
 import type { Party, Reply } from "../exchange.js";
 import type { SeededTenant } from "../seed.js";
+import type { ErrorBodyWith, TenantConfigJson } from "../../../test/support/api-types.js";
 
 /**
  * Admission (performance isolation): per-tenant requests/min and in-flight limits must count per
@@ -15,9 +16,7 @@ const RPM_PLAN = "eval-isolation-rpm-3";
 const OWN_RPM_PLAN = "eval-isolation-rpm-5";
 const CONCURRENCY_PLAN = "eval-isolation-concurrency-1";
 
-interface RateLimitedJson {
-  error?: { code?: string; details?: { reason?: string; retry_after_seconds?: number } };
-}
+type RateLimitedJson = ErrorBodyWith<{ reason?: string; retry_after_seconds?: number } | undefined>;
 
 /** Admin setup through the recorded client (its replies are scanned too); a failure aborts the attack. */
 async function admin(ctx: AttackContext, method: string, path: string, json?: unknown): Promise<unknown> {
@@ -38,7 +37,7 @@ function movePlan(ctx: AttackContext, tenant: SeededTenant, plan: string): Promi
 async function onPlans(ctx: AttackContext, plans: { a?: string; b?: string }, attack: () => Promise<void>): Promise<void> {
   const original = new Map<SeededTenant, string>();
   for (const tenant of [ctx.a, ctx.b]) {
-    original.set(tenant, ((await admin(ctx, "GET", `/v1/admin/tenants/${tenant.id}/config`)) as { plan: string }).plan);
+    original.set(tenant, ((await admin(ctx, "GET", `/v1/admin/tenants/${tenant.id}/config`)) as TenantConfigJson).plan);
   }
   try {
     if (plans.a) await movePlan(ctx, ctx.a, plans.a);

@@ -1,6 +1,7 @@
 import { EXTRACTIVE_ONLY, chat, expectStatus, type Attack, type AttackContext } from "../attack.js";
 import type { Party, Reply } from "../exchange.js";
 import { expectLikeMissing, smuggled } from "./jobs.js";
+import type { ErrorBody, EvalCaseJson, EvalCaseListJson, RunJson, RunListJson } from "../../../test/support/api-types.js";
 
 /**
  * Run records and eval cases (invariants I2, I6): B reads A's runs by request id (A's chats, A's
@@ -13,22 +14,6 @@ import { expectLikeMissing, smuggled } from "./jobs.js";
  * context steps name A's chunk and document ids, every run names A's key id, and a job's runs
  * its job id. So a run of A in any reply to B is a detected leak — which mode 4 must show.
  */
-
-interface RunJson {
-  id: string;
-  request_id: string;
-  kind: string;
-  status: string;
-  question: string | null;
-}
-interface RunListJson {
-  runs: RunJson[];
-  next_cursor: string | null;
-}
-interface EvalCaseJson {
-  id: string;
-  source_run_id: string | null;
-}
 
 /** A's runs as A sees them, after A has asked about two of its canaries (fresh chat runs). */
 interface VictimRuns {
@@ -206,7 +191,7 @@ export const runAttacks: Attack[] = [
       for (const doc of ctx.a.documents.slice(0, 3)) {
         const reply = await ctx.http.send(b, "POST", "/v1/evals/cases", { json: { request_id: ownRequest, expected_document_ids: [doc.id] } });
         expectStatus(ctx, reply, [400], `B's case naming A's document ${doc.id}`);
-        const code = (r: Reply) => (r.json as { error?: { code?: string } } | undefined)?.error?.code;
+        const code = (r: Reply) => (r.json as Partial<ErrorBody> | undefined)?.error?.code;
         ctx.expect(code(reply) === code(unknownDocs), `B's case naming A's document ${doc.id}: ${code(reply)}, unlike a made-up id's ${code(unknownDocs)}`);
       }
       // B's cases are B's alone: A's case is in no list of B's, and B's work on B's own run.
@@ -214,7 +199,7 @@ export const runAttacks: Attack[] = [
       expectStatus(ctx, bCase, [201], "B's case from its own run");
       const bCases = await ctx.http.send(b, "GET", "/v1/evals/cases?limit=100");
       expectStatus(ctx, bCases, [200], "B lists its eval cases");
-      const listed = ((bCases.json as { cases?: EvalCaseJson[] } | undefined)?.cases ?? []).map((c) => c.id);
+      const listed = ((bCases.json as Partial<EvalCaseListJson> | undefined)?.cases ?? []).map((c) => c.id);
       ctx.expect(aCaseId === undefined || !listed.includes(aCaseId), "B's eval cases include A's");
       ctx.expect(listed.includes((bCase.json as EvalCaseJson | undefined)?.id ?? "-"), "B's own eval case is missing from its list");
       if (aCaseId) {
@@ -223,7 +208,7 @@ export const runAttacks: Attack[] = [
         expectLikeMissing(ctx, cursor, random, "A's eval case id as cursor");
       }
       const aCases = await ctx.http.send(a, "GET", "/v1/evals/cases?limit=100");
-      const aListed = ((aCases.json as { cases?: EvalCaseJson[] } | undefined)?.cases ?? []).map((c) => c.source_run_id);
+      const aListed = ((aCases.json as Partial<EvalCaseListJson> | undefined)?.cases ?? []).map((c) => c.source_run_id);
       ctx.expectHealthy(aListed.length === 1 && aListed[0] === aChat?.id, `A's eval cases changed: ${JSON.stringify(aListed)}`);
     },
   },

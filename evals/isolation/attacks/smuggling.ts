@@ -1,4 +1,5 @@
 import { BOTH_VARIANTS, EXTRACTIVE_ONLY, expectStatus, search, type Attack } from "../attack.js";
+import type { IngestedDocumentJson } from "../../../test/support/api-types.js";
 
 /**
  * Tenant id smuggling (invariant I1): B authenticates with its own key and names A's tenant id
@@ -71,7 +72,7 @@ export const smugglingAttacks: Attack[] = [
         const multipart = await ctx.http.send(b, "POST", "/v1/documents", { form });
         for (const [what, reply] of [["json upload", json], ["multipart upload", multipart]] as const) {
           expectStatus(ctx, reply, [201], what);
-          const id = (reply.json as { id?: string } | undefined)?.id;
+          const id = (reply.json as Partial<IngestedDocumentJson> | undefined)?.id;
           if (!id) continue;
           expectStatus(ctx, await ctx.http.send(b, "GET", `/v1/documents/${id}`), [200], `${what}: B reads it back`);
           const fromA = await ctx.http.send(ctx.parties.a, "GET", `/v1/documents/${id}`);

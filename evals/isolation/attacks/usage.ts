@@ -1,6 +1,7 @@
 import { EXTRACTIVE_ONLY, expectStatus, type Attack, type AttackContext } from "../attack.js";
 import type { Reply } from "../exchange.js";
 import type { UsageTruth } from "../usage-canary.js";
+import type { LimitsJson, UsageReportJson } from "../../../test/support/api-types.js";
 
 /**
  * Showback and budgets (cost isolation): B reads its usage every way it can group it and its
@@ -15,16 +16,6 @@ const GROUP_BY = ["day", "model", "project", "environment", "feature"] as const;
 const DAY = 24 * 3600_000;
 const QUERY_NAMES = ["tenant_id", "tenantId", "tenant", "TENANT_ID", "tenant_id[]", "x-tenant-id"];
 const HEADER_NAMES = ["x-tenant-id", "x-tenant", "tenant", "tenant-id", "tenant_id"];
-
-interface UsageReply {
-  from: string;
-  to: string;
-  rows: { key: string; events: number; input_tokens: number; output_tokens: number }[];
-  totals: { events: number; input_tokens: number; output_tokens: number; cached_tokens: number; cost_micros: number };
-}
-interface LimitsReply {
-  budgets: Record<"tokens_per_day" | "tokens_per_month" | "spend_per_month_micros", { used: number }>;
-}
 
 interface Window {
   from: string;
@@ -71,7 +62,7 @@ async function expectOwnNumbers(
 }
 
 const usageTotals = (reply: Reply): number[] | undefined => {
-  const t = (reply.json as UsageReply | undefined)?.totals;
+  const t = (reply.json as UsageReportJson | undefined)?.totals;
   return t && [t.events, t.input_tokens, t.output_tokens, t.cached_tokens, t.cost_micros];
 };
 const truthTotals = (t: UsageTruth): number[] => [t.totals.events, t.totals.input_tokens, t.totals.output_tokens, t.totals.cached_tokens, t.totals.cost_micros];
@@ -90,7 +81,7 @@ export const usageAttacks: Attack[] = [
         expectStatus(ctx, reply, [200], `GET /v1/usage group_by=${groupBy}`);
         if (groupBy === "model") {
           const own = ctx.b.usageCanary!;
-          const rows = (reply.json as UsageReply | undefined)?.rows ?? [];
+          const rows = (reply.json as UsageReportJson | undefined)?.rows ?? [];
           ctx.expect(
             rows.some((r) => r.key === own.model && r.input_tokens === own.inputTokens),
             `B's own usage canary is missing from its group_by=model reply`,
@@ -128,7 +119,7 @@ export const usageAttacks: Attack[] = [
     async run(ctx) {
       const range = window();
       const limitsUsed = (reply: Reply): number[] | undefined => {
-        const b = (reply.json as LimitsReply | undefined)?.budgets;
+        const b = (reply.json as LimitsJson | undefined)?.budgets;
         return b && [b.tokens_per_day.used, b.tokens_per_month.used, b.spend_per_month_micros.used];
       };
       const counters = (t: UsageTruth) => [t.counters.dayTokens, t.counters.monthTokens, t.counters.monthCostMicros];

@@ -30,6 +30,17 @@ export interface HostileInput {
   prepare(): (i: number) => HostileRequest;
 }
 
+/**
+ * The two gaps that stay open (docs/hostile-input.md; their fixes belong to the instance-fairness
+ * work): the eval reports them `open` within a ceiling instead of `ok`, and still fails them on
+ * any victim error, on a stall over 1 s, or past the ceiling. Ceilings sit above what CI measured
+ * (figures in the docs), so that a regression, not the usual noise, is what fails.
+ */
+const PGLITE_ON_THE_LOOP =
+  "the embedded database runs on the event loop: each stored upload's or queued job's statements (claim, payload, steps, store) hold it for ~50-150 ms";
+const LARGE_BODIES =
+  "a ~10 MB body is received, buffered and scanned on the instance's two cores before it can be refused; its transfer competes with the victim's search for CPU (no fair admission of large bodies yet)";
+
 const json = (value: unknown) => ({ headers: { "content-type": "application/json" }, body: JSON.stringify(value) });
 
 function fileUpload(path: string, fileName: string, contentType: string, content: string | Uint8Array, extra: Record<string, string> = {}): Omit<HostileRequest, "key"> {
@@ -81,6 +92,7 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     rows: "5",
     requests: 2,
     concurrency: 2,
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 10, reason: LARGE_BODIES },
     prepare: () => {
       const body = `{"documents":[${Array.from({ length: 690_000 }, () => '{"text":"a"}').join(",")}]}`;
       return () => ({ method: "POST", path: "/v1/documents/batch", key: "attacker", headers: { "content-type": "application/json" }, body });
@@ -91,6 +103,7 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     rows: "5",
     requests: 2,
     concurrency: 2,
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 10, reason: LARGE_BODIES },
     prepare: () => {
       const { body, contentType } = multipartBody(Array.from({ length: 80_000 }, (_, i) => ({ name: "file", value: "a", filename: `p${i}.txt`, contentType: "text/plain" })));
       return () => ({ method: "POST", path: "/v1/documents/batch", key: "attacker", headers: { "content-type": contentType }, body });
@@ -133,6 +146,8 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     rows: "11",
     requests: 10,
     concurrency: 4,
+    // The name is cut at once; the cost left is storing ten uploads on the embedded database.
+    knownOpen: { backends: ["pglite"], maxRatio: 8, reason: PGLITE_ON_THE_LOOP },
     prepare: () => {
       const name = `${"n".repeat(300_000 - 4)}.txt`;
       return (i) => ({ ...fileUpload("/v1/documents", name, "text/plain", `A short note ${i}.`, { source_id: `filename-${i}` }), key: "attacker" });
@@ -155,11 +170,8 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     concurrency: 2,
     // Over FENCE_ASYNC_INGEST_BYTES (256 KiB by default): queued, then parsed by the job workers.
     queuesJobs: true,
-    knownOpen: {
-      backends: ["pglite"],
-      maxRatio: 8,
-      reason: "the embedded database runs on the event loop: each queued job's statements (claim, payload, steps, store) hold it for ~50-150 ms",
-    },
+    // Postgres too: its 1 MB bodies are part of the large-body gap.
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 12, reason: `${PGLITE_ON_THE_LOOP}; and ${LARGE_BODIES}` },
     prepare: () => {
       const text = `start${" ".repeat(1_000_000)}end`;
       return (i) => ({ ...fileUpload("/v1/documents", `spaces-${i}.txt`, "text/plain", text, { source_id: `spaces-${i}` }), key: "attacker" });
@@ -171,12 +183,7 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     requests: 24,
     concurrency: 6,
     queuesJobs: true,
-    // Measured 2.8-4.1x on PGlite and 13x on Postgres (whose victim alone is faster): open on both.
-    knownOpen: {
-      backends: ["pglite", "postgres"],
-      maxRatio: 20,
-      reason: "a 10 MB JSON body is read, decoded and parsed on the event loop before its text can be refused (413)",
-    },
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 30, reason: `${LARGE_BODIES}; a JSON one is also decoded and parsed before its text can be refused (413)` },
     prepare: () => {
       // Just under the default 10 MiB body limit with the JSON around it: accepted as sent today.
       const text = "The quarterly figures for the board are attached below. ".repeat(180_000).slice(0, 10_000_000);

@@ -1,6 +1,7 @@
 import { spawnFence, waitUntilReady, type FenceProcess } from "../../../test/support/fence-process.js";
 import { scratchDatabase } from "../../../test/support/scratch-database.js";
 import { randomAdminKey, type EvalBackend } from "../instance.js";
+import type { IssuedKeyJson, TenantJson } from "../../../test/support/api-types.js";
 
 /**
  * The instance the availability section attacks: a real Fence process (`src/main.ts`, as
@@ -95,9 +96,9 @@ async function launch(backend: EvalBackend): Promise<Launched> {
     await waitUntilReady(child, 120_000);
     const admin = (method: string, path: string, body?: unknown) => call(child.url, adminKey, method, `/v1/admin${path}`, body);
     const tenant = async (name: string) => {
-      const { id } = (await admin("POST", "/tenants", { name: `${name}-${crypto.randomUUID().slice(0, 8)}` })) as { id: string };
+      const { id } = (await admin("POST", "/tenants", { name: `${name}-${crypto.randomUUID().slice(0, 8)}` })) as TenantJson;
       await admin("PATCH", `/tenants/${id}/config`, { plan: PLAN });
-      return ((await admin("POST", `/tenants/${id}/keys`, { name: "availability-eval" })) as { key: string }).key;
+      return ((await admin("POST", `/tenants/${id}/keys`, { name: "availability-eval" })) as IssuedKeyJson).key;
     };
     const victimKey = await tenant("availability-victim");
     const attackerKey = await tenant("availability-attacker");

@@ -3,6 +3,7 @@ import { HOSTILE_INPUTS, type HostileInput, type HostileRequest } from "./hostil
 import { ATTACKER_HEADERS, startAvailabilityInstance, VICTIM_HEADERS, type AvailabilityInstance } from "./instance.js";
 import { judgeWindow, summarizeLatencies, tally, VICTIM_TIMEOUT_MS, type Judgement, type LatencySummary } from "./judge.js";
 import { VictimLoad, type VictimSettings, type VictimWindow } from "./victim.js";
+import type { JobListJson } from "../../../test/support/api-types.js";
 
 /**
  * The availability section: the victim's latency alone (baseline), then one window per hostile
@@ -168,7 +169,7 @@ async function jobsDrained(instance: AvailabilityInstance, deadline: AbortSignal
     const pending = await Promise.all(
       ["queued", "running"].map(async (status) => {
         const res = await fetch(`${instance.url}/v1/jobs?status=${status}&limit=1`, { headers: { ...ATTACKER_HEADERS, authorization: `Bearer ${instance.attackerKey}` }, signal: deadline }).catch(() => undefined);
-        const body = res?.ok ? ((await res.json().catch(() => undefined)) as { jobs?: unknown[] } | undefined) : undefined;
+        const body = res?.ok ? ((await res.json().catch(() => undefined)) as Partial<JobListJson> | undefined) : undefined;
         return body?.jobs === undefined || body.jobs.length > 0;
       }),
     );

@@ -4,7 +4,7 @@ import { pgPolicy, type PgPolicy, type PgTable } from "drizzle-orm/pg-core";
 /**
  * Row-level security as each domain file declares it, next to its table (invariant I2). The
  * database gets it from the hand-written migrations (drizzle/0001, 0003, 0005, 0007), which stay
- * the source of what runs; test/integration/schema-row-level-security.test.ts reads pg_policies
+ * the source of what runs; test/integration/db/schema-row-level-security.test.ts reads pg_policies
  * and pg_class on a migrated database and fails when a declaration and the database disagree.
  *
  * The policies are drizzle's own `pgPolicy` objects, but they are deliberately NOT passed to

@@ -12,7 +12,7 @@ const Budget = z.object({
   resets_at: z.string().openapi({ format: "date-time" }),
 });
 
-const LimitsResponse = z
+export const LimitsResponse = z
   .object({
     plan: z.string(),
     budgets: z.object({

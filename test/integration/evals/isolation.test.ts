@@ -1,0 +1,216 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadCorpus, type Corpus } from "../../../evals/isolation/corpus.js";
+import type { Party, RecordedExchange } from "../../../evals/isolation/exchange.js";
+import { LeakDetector, needlesOf, type TenantTruth } from "../../../evals/isolation/leak-detector.js";
+import { judgeWindow, summarizeLatencies } from "../../../evals/isolation/availability/judge.js";
+import type { VictimWindow } from "../../../evals/isolation/availability/victim.js";
+import { MODES } from "../../../evals/isolation/modes.js";
+import { runSuite } from "../../../evals/isolation/suite.js";
+import { startFakeOpenAI, type FakeOpenAI } from "../../support/fake-openai.js";
+import { backends, defaultEmbeddings } from "../../support/harness.js";
+
+/**
+ * The isolation eval's own guarantees, fast: its detector sees what it must (split SSE tokens,
+ * headers) and ignores what it must (reflections, the tenant's own uploads), and against a real
+ * instance it reports zero leaks with the locks on while detecting leaks on the document, search,
+ * chat, SSE and LLM paths once the locks are off. `npm run eval:isolation` runs the full suite.
+ */
+
+const A: Party = { label: "A", tenant: "A", key: "k-a" };
+const B: Party = { label: "B", tenant: "B", key: "k-b" };
+
+const truthOfA: TenantTruth = {
+  owner: "A",
+  tenantId: "11111111-1111-4111-8111-111111111111",
+  tenantName: "acme-test",
+  apiKeys: ["fence_prod_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
+  keyIds: ["22222222-2222-4222-8222-222222222222"],
+  documents: [{ id: "33333333-3333-4333-8333-333333333333", title: "Executive pay", canaries: ["CANARY-ACME-t1-COMP"] }],
+  jobs: [{ id: "55555555-5555-4555-8555-555555555555", title: "Board minutes", canaries: ["CANARY-ACME-t1-JOB"] }],
+  chunks: [{ id: "44444444-4444-4444-8444-444444444444", text: "The CFO earns a base salary of $312,750 per year & gets a bonus in March." }],
+  secrets: ["$312,750"],
+};
+
+function exchange(party: Party, request: { url?: string; body?: string; method?: string }, body: string, headers: Record<string, string> = {}, status = 200): RecordedExchange {
+  return {
+    party,
+    request: { method: request.method ?? "POST", url: request.url ?? "http://127.0.0.1/v1/search", headers: {}, body: request.body ?? "" },
+    status,
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  };
+}
+
+describe("isolation eval leak detector", () => {
+  const needles = needlesOf(truthOfA, "Globex deploy runbook text");
+
+  it("flags a canary that another tenant receives, even split across SSE token events", () => {
+    const sse = ['event: token\ndata: {"text":"CANARY-"}', 'event: token\ndata: {"text":"ACME-t1-COMP "}', 'event: done\ndata: {"cached":false}'].join("\n\n");
+    const findings = new LeakDetector(needles).scan(exchange(B, {}, sse, { "content-type": "text/event-stream" }));
+    expect(findings.map((f) => [f.needle.kind, f.where])).toContainEqual(["canary", "sse answer"]);
+  });
+
+  it("flags chunk text that reaches another tenant XML-escaped inside an echoed prompt", () => {
+    const echoed = JSON.stringify({ answer: "<document id=\"1\">The CFO earns a base salary of $312,750 per year &amp; gets a bonus</document>" });
+    const kinds = new LeakDetector(needles).scan(exchange(B, {}, echoed)).map((f) => f.needle.kind);
+    expect(kinds).toEqual(expect.arrayContaining(["secret", "chunk-text"]));
+  });
+
+  it("flags another tenant's job id and the title of its queued upload", () => {
+    const listed = JSON.stringify({ jobs: [{ id: truthOfA.jobs[0]!.id, title: "Board minutes" }] });
+    const kinds = new LeakDetector(needles).scan(exchange(B, { url: "http://127.0.0.1/v1/jobs", method: "GET" }, listed)).map((f) => f.needle.kind);
+    expect(kinds.sort()).toEqual(["job-id", "title"]);
+  });
+
+  it("flags a needle in a response header, whatever the status", () => {
+    const findings = new LeakDetector(needles).scan(exchange(B, {}, "{}", { "x-debug-tenant": truthOfA.tenantId }, 401));
+    expect(findings.map((f) => f.needle.kind)).toEqual(["tenant-id"]);
+  });
+
+  it("does not count a needle the party sent in the same request, but still counts the others", () => {
+    const url = `http://127.0.0.1/v1/documents/${truthOfA.documents[0]!.id}`;
+    const echoOnly = exchange(B, { url, method: "GET" }, JSON.stringify({ error: { message: `No route for ${url}` } }), {}, 404);
+    expect(new LeakDetector(needles).scan(echoOnly)).toEqual([]);
+    const realLeak = exchange(B, { url, method: "GET" }, JSON.stringify({ id: truthOfA.documents[0]!.id, title: "Executive pay" }));
+    expect(new LeakDetector(needles).scan(realLeak).map((f) => f.needle.kind)).toEqual(["title"]);
+  });
+
+  it("does not count what the receiving tenant uploaded itself, and never counts the owner's own data", () => {
+    const detector = new LeakDetector(needles);
+    const upload = exchange(B, { url: "http://127.0.0.1/v1/documents", body: JSON.stringify({ text: "note", metadata: { tenant_id: truthOfA.tenantId } }) }, "{}", {}, 201);
+    expect(detector.scan(upload)).toEqual([]);
+    const readBack = exchange(B, { url: "http://127.0.0.1/v1/documents", method: "GET" }, JSON.stringify({ documents: [{ metadata: { tenant_id: truthOfA.tenantId } }] }));
+    expect(detector.scan(readBack)).toEqual([]);
+    expect(detector.scan(exchange(A, {}, JSON.stringify({ text: "CANARY-ACME-t1-COMP $312,750" })))).toEqual([]);
+  });
+
+  it("finds a usage count as a number of its own, not among the digits of a score or a longer number", () => {
+    const count = { owner: "A" as const, kind: "usage" as const, value: "4609823" };
+    const detector = new LeakDetector([count]);
+    const scores = JSON.stringify({ hits: [{ score: 0.04609823175, similarity: 0.7146098231 }], total: 94609823 });
+    expect(detector.scan(exchange(B, {}, scores))).toEqual([]);
+    for (const leaked of [JSON.stringify({ input_tokens: 4609823 }), JSON.stringify({ tokens: "4609823" }), "day,tokens\n2026-11-26,4609823\n"]) {
+      expect(detector.scan(exchange(B, { url: "http://127.0.0.1/v1/usage", method: "GET" }, leaked)).map((f) => f.needle.kind)).toEqual(["usage"]);
+    }
+  });
+
+  it("does not count B's own chat question read back from B's runs, but still counts A's data beside it", () => {
+    const detector = new LeakDetector(needles);
+    const asked = exchange(B, { url: "http://127.0.0.1/v1/chat", body: JSON.stringify({ question: "What is CANARY-ACME-t1-COMP?" }) }, "{}");
+    expect(detector.scan(asked)).toEqual([]);
+    const runs = (extra: object) => JSON.stringify({ runs: [{ question: "What is CANARY-ACME-t1-COMP?", ...extra }] });
+    expect(detector.scan(exchange(B, { url: "http://127.0.0.1/v1/runs", method: "GET" }, runs({})))).toEqual([]);
+    const leaked = exchange(B, { url: "http://127.0.0.1/v1/runs", method: "GET" }, runs({ key_id: truthOfA.keyIds[0] }));
+    expect(detector.scan(leaked).map((f) => f.needle.kind)).toEqual(["key-id"]);
+    // A chat refused before the service saw it (400) recorded nothing: its question excuses nothing.
+    const refused = new LeakDetector(needles);
+    refused.scan(exchange(B, { url: "http://127.0.0.1/v1/chat", body: JSON.stringify({ question: "CANARY-ACME-t1-COMP", k: "x" }) }, "{}", {}, 400));
+    expect(refused.scan(exchange(B, { url: "http://127.0.0.1/v1/runs", method: "GET" }, runs({}))).map((f) => f.needle.kind)).toEqual(["canary"]);
+  });
+});
+
+describe("isolation eval availability judge", () => {
+  const baseline = summarizeLatencies(Array.from({ length: 100 }, (_, i) => 20 + (i % 10)));
+  const window = (latencies: number[], extra: Partial<VictimWindow> = {}): VictimWindow => ({
+    latencies,
+    searches: latencies.length,
+    errors: [],
+    probes: 500,
+    worstStallMs: 5,
+    stallOngoing: false,
+    seconds: 7,
+    ...extra,
+  });
+  const steady = Array.from({ length: 100 }, (_, i) => 25 + (i % 20));
+
+  it("passes a victim within 2× its baseline p99, error-free, with no long stall", () => {
+    expect(judgeWindow(baseline, window(steady))).toMatchObject({ passed: true, failures: [] });
+  });
+
+  it("fails a p99 over 2× the baseline, a victim error, and a stall over 1 s, naming each", () => {
+    const slow = [...steady.slice(2), 90, 95];
+    expect(judgeWindow(baseline, window(slow)).failures).toEqual([expect.stringContaining("victim p99 90 ms > 2× baseline 29 ms")]);
+    expect(judgeWindow(baseline, window(steady, { errors: ["search: timeout", "search: timeout"] })).failures).toEqual(["2 victim requests failed (search: timeout ×2)"]);
+    expect(judgeWindow(baseline, window(steady, { worstStallMs: 15_000, stallOngoing: true })).failures).toEqual(["event loop blocked ≥ 15.0 s > 1.00 s"]);
+  });
+
+  it("relaxes only the p99 rule, only up to its allowance, for a documented known-open gap", () => {
+    const open = { maxRatio: 4, reason: "a documented gap" };
+    const slow = [...steady.slice(2), 90, 95]; // p99 90 ms: 3.1× the baseline
+    expect(judgeWindow(baseline, window(slow), [], open)).toMatchObject({ passed: true, failures: [], open: expect.stringContaining("a documented gap") });
+    const slower = [...steady.slice(2), 150, 160]; // 5.2×: beyond the allowance
+    expect(judgeWindow(baseline, window(slower), [], open)).toMatchObject({ passed: false, failures: [expect.stringContaining("victim p99 150 ms")] });
+    // Errors and stalls are never relaxed.
+    expect(judgeWindow(baseline, window(slow, { errors: ["search: timeout"] }), [], open).passed).toBe(false);
+    expect(judgeWindow(baseline, window(slow, { worstStallMs: 1_500 }), [], open).passed).toBe(false);
+    // Within the plain rule, nothing is marked open.
+    expect(judgeWindow(baseline, window(steady), [], open).open).toBeUndefined();
+  });
+});
+
+describe.each(backends)("isolation eval against a live instance on $name", (backend) => {
+  let llm: FakeOpenAI;
+  let corpora: { a: Corpus; b: Corpus };
+  const runId = randomBytes(4).toString("hex");
+  const mode = (id: number) => MODES.find((m) => m.id === id)!;
+
+  beforeAll(async () => {
+    llm = await startFakeOpenAI();
+    llm.setAnswer((prompt) => prompt);
+    corpora = { a: await loadCorpus("acme", runId), b: await loadCorpus("globex", runId) };
+  });
+  afterAll(() => llm?.close());
+
+  const run = async (modeId: number, variant: "extractive" | "llm", names: string[]) => {
+    const suite = await runSuite({
+      backend,
+      mode: mode(modeId),
+      variant,
+      embeddings: await defaultEmbeddings(),
+      runId,
+      corpora,
+      llmBaseUrl: llm.url,
+      only: (attack) => names.includes(attack.name),
+    });
+    return Object.fromEntries(suite.results.map((r) => [r.attack.name, r.verdict]));
+  };
+
+  const chatAttacks = ["chat asks for A's canaries and secrets", "chat asks for A's secrets, streamed", "identical question by A then B (answer cache)"];
+
+  it("reports no leak on the chat paths with every lock on, and the owners' controls pass", async () => {
+    const verdicts = await run(1, "llm", ["owners get grounded answers", ...chatAttacks]);
+    expect(verdicts).toEqual({
+      "owners get grounded answers": "control ok",
+      ...Object.fromEntries(chatAttacks.map((name) => [name, "blocked"])),
+    });
+  });
+
+  it("detects document leaks with RLS and the app filter off, while the assertion blocks search", async () => {
+    const verdicts = await run(4, "extractive", ["get A's documents by id", "list documents, following every cursor", "search for A's canaries verbatim"]);
+    expect(verdicts).toEqual({
+      "get A's documents by id": "leak",
+      "list documents, following every cursor": "leak",
+      "search for A's canaries verbatim": "blocked (assertion)",
+    });
+  });
+
+  const jobAttacks = ["get A's queued jobs by id", "list jobs by A's batch ids", "B cancels A's queued jobs"];
+
+  it("detects job leaks with RLS and the app filter off, and none with every lock on", async () => {
+    expect(await run(1, "extractive", jobAttacks)).toEqual(Object.fromEntries(jobAttacks.map((name) => [name, "blocked"])));
+    expect(await run(4, "extractive", jobAttacks)).toEqual(Object.fromEntries(jobAttacks.map((name) => [name, "leak"])));
+  }, 240_000);
+
+  const runAttacks = ["read A's runs by request id", "list and page every run list, with A's ids as cursors and filters", "turn A's runs into eval cases"];
+
+  it("detects run-record leaks with RLS and the app filter off, and none with every lock on", async () => {
+    expect(await run(1, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "blocked"])));
+    expect(await run(4, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "leak"])));
+  }, 240_000);
+
+  it("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
+    const verdicts = await run(5, "llm", chatAttacks);
+    expect(verdicts).toEqual(Object.fromEntries(chatAttacks.map((name) => [name, "leak"])));
+  });
+});

@@ -1,0 +1,197 @@
+import { sql, type SQL } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectDatabase } from "../../../src/db/connect.js";
+import { queryRows, type Database, type Tx } from "../../../src/db/database.js";
+import { authenticateTenantKey } from "../../../src/tenancy/authenticate.js";
+import { backends, TestFence, type TestTenant } from "../../support/harness.js";
+import { postgresErrorOf } from "../../support/isolation-helpers.js";
+
+/**
+ * Invariant I2: the database itself enforces isolation. Read from pg_catalog and proved by running
+ * SQL as `fence_app` directly (the role tenant transactions use), bypassing all application code.
+ */
+const INSUFFICIENT_PRIVILEGE = "42501"; // also the SQLSTATE of a WITH CHECK violation
+
+class Rollback extends Error {
+  constructor(readonly value: unknown) {
+    super("rollback");
+  }
+}
+
+/** Runs `fn` in a transaction that is always rolled back, so probes leave no trace. */
+async function inRolledBackTransaction<T>(db: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  try {
+    await db.asOwner(async (tx) => {
+      throw new Rollback(await fn(tx));
+    });
+  } catch (error) {
+    if (error instanceof Rollback) return error.value as T;
+    throw error;
+  }
+  throw new Error("unreachable");
+}
+
+/** A transaction as fence_app, optionally with a tenant set, exactly as SQL would see it. */
+function asFenceApp<T>(db: Database, tenantId: string | undefined, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return inRolledBackTransaction(db, async (tx) => {
+    await tx.execute(sql`SET LOCAL ROLE fence_app`);
+    if (tenantId) await tx.execute(sql`SELECT set_config('app.tenant_id', ${tenantId}, true)`);
+    return fn(tx);
+  });
+}
+
+async function count(tx: Tx, query: SQL): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(tx, query);
+  return Number(row!.n);
+}
+
+describe.each(backends)("I2 storage on $name", (backend) => {
+  let fence: TestFence;
+  let db: Database;
+  let a: TestTenant;
+  let b: TestTenant;
+  let aDocId: string;
+
+  beforeAll(async () => {
+    fence = await TestFence.start(backend);
+    db = fence.fence.db;
+    a = await fence.createTenant("i2-a");
+    b = await fence.createTenant("i2-b");
+    aDocId = (await fence.upload(a, { text: "# Alpha\n\nAlpha tenant notes.\n\n# More\n\nMore alpha notes." })).id;
+    await fence.upload(b, { text: "Beta tenant notes." });
+  });
+  afterAll(() => fence?.close());
+
+  it("has row-level security enabled AND forced on every table with a tenant_id column, and on tenants", async () => {
+    const tables = await db.asOwner((tx) =>
+      queryRows<{ name: string; rls: boolean; forced: boolean }>(
+        tx,
+        sql`SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+              AND (c.relname = 'tenants' OR EXISTS (
+                SELECT 1 FROM pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))`,
+      ),
+    );
+    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(["tenants", "api_keys", "documents", "chunks"]));
+    for (const table of tables) expect(table, table.name).toMatchObject({ rls: true, forced: true });
+  });
+
+  it("runs tenant queries as a role that is not superuser, not BYPASSRLS, and owns none of those tables", async () => {
+    const [role] = await db.asOwner((tx) =>
+      queryRows<{ rolsuper: boolean; rolbypassrls: boolean }>(tx, sql`SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'fence_app'`),
+    );
+    expect(role).toEqual({ rolsuper: false, rolbypassrls: false });
+    const owned = await db.asOwner((tx) =>
+      queryRows<{ relname: string }>(
+        tx,
+        sql`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relname IN ('tenants', 'api_keys', 'documents', 'chunks')
+              AND pg_has_role('fence_app', c.relowner, 'MEMBER')`,
+      ),
+    );
+    expect(owned).toEqual([]);
+  });
+
+  it("sees no rows as fence_app in a transaction that set no tenant, while the data exists", async () => {
+    const existing = await db.asOwner((tx) =>
+      count(tx, sql`SELECT count(*) AS n FROM chunks WHERE tenant_id IN (${a.id}, ${b.id})`),
+    );
+    expect(existing).toBeGreaterThanOrEqual(3);
+    const seen = await asFenceApp(db, undefined, async (tx) => ({
+      chunks: await count(tx, sql`SELECT count(*) AS n FROM chunks`),
+      documents: await count(tx, sql`SELECT count(*) AS n FROM documents`),
+      tenants: await count(tx, sql`SELECT count(*) AS n FROM tenants`),
+    }));
+    expect(seen).toEqual({ chunks: 0, documents: 0, tenants: 0 });
+  });
+
+  it("sees exactly its own rows as fence_app with app.tenant_id set", async () => {
+    const [expected] = await db.asOwner((tx) =>
+      queryRows<{ chunks: number; documents: number }>(
+        tx,
+        sql`SELECT (SELECT count(*)::int FROM chunks WHERE tenant_id = ${a.id}) AS chunks,
+                   (SELECT count(*)::int FROM documents WHERE tenant_id = ${a.id}) AS documents`,
+      ),
+    );
+    const seen = await asFenceApp(db, a.id, async (tx) => ({
+      chunks: await count(tx, sql`SELECT count(*)::int AS n FROM chunks`),
+      documents: await count(tx, sql`SELECT count(*)::int AS n FROM documents`),
+      owners: (await queryRows<{ t: string }>(tx, sql`SELECT DISTINCT tenant_id AS t FROM chunks`)).map((r) => r.t),
+      tenants: (await queryRows<{ id: string }>(tx, sql`SELECT id FROM tenants`)).map((r) => r.id),
+    }));
+    expect(seen).toEqual({ chunks: expected!.chunks, documents: expected!.documents, owners: [a.id], tenants: [a.id] });
+    expect(expected!.chunks).toBeGreaterThan(0);
+  });
+
+  it("refuses, by WITH CHECK, to write a row for another tenant", async () => {
+    const insert = asFenceApp(db, a.id, (tx) =>
+      tx.execute(sql`INSERT INTO documents (tenant_id, title, media_type, content_hash, byte_size, chunk_count, embedding_model)
+                     VALUES (${b.id}, 'planted', 'text/plain', 'x', 1, 0, 'm')`),
+    );
+    const error = await postgresErrorOf(insert);
+    expect(error.code).toBe(INSUFFICIENT_PRIVILEGE);
+    expect(error.message).toMatch(/row-level security/);
+
+    const move = asFenceApp(db, a.id, (tx) => tx.execute(sql`UPDATE documents SET tenant_id = ${b.id} WHERE id = ${aDocId}`));
+    expect((await postgresErrorOf(move)).message).toMatch(/row-level security/);
+
+    // The same insert for its own tenant is allowed: the refusal is about the tenant id.
+    const own = await asFenceApp(db, a.id, (tx) =>
+      queryRows<{ id: string }>(
+        tx,
+        sql`INSERT INTO documents (tenant_id, title, media_type, content_hash, byte_size, chunk_count, embedding_model)
+            VALUES (${a.id}, 'own', 'text/plain', 'x', 1, 0, 'm') RETURNING id`,
+      ),
+    );
+    expect(own).toHaveLength(1);
+  });
+
+  it("cannot read api_keys at all, even with a tenant set", async () => {
+    for (const tenant of [undefined, a.id]) {
+      const error = await postgresErrorOf(asFenceApp(db, tenant, (tx) => tx.execute(sql`SELECT count(*) FROM api_keys`)));
+      expect(error.code).toBe(INSUFFICIENT_PRIVILEGE);
+      expect(error.message).toMatch(/permission denied/);
+    }
+  });
+
+  it("can update only its own tenants.data_version", async () => {
+    const rename = await postgresErrorOf(
+      asFenceApp(db, a.id, (tx) => tx.execute(sql`UPDATE tenants SET name = 'renamed' WHERE id = ${a.id}`)),
+    );
+    expect(rename.code).toBe(INSUFFICIENT_PRIVILEGE);
+    expect(rename.message).toMatch(/permission denied/);
+
+    const bumped = await asFenceApp(db, a.id, async (tx) => ({
+      own: await queryRows(tx, sql`UPDATE tenants SET data_version = data_version + 1 WHERE id = ${a.id} RETURNING id`),
+      other: await queryRows(tx, sql`UPDATE tenants SET data_version = data_version + 1 WHERE id = ${b.id} RETURNING id`),
+    }));
+    expect(bumped.own).toHaveLength(1);
+    expect(bumped.other).toHaveLength(0);
+  });
+
+  it("keeps app.tenant_id and the role transaction-local: the next transaction on the connection has neither", async () => {
+    // On Postgres, a one-connection pool guarantees the next transaction reuses the connection.
+    const single = backend.databaseUrl
+      ? await connectDatabase({ databaseUrl: backend.databaseUrl, dataDir: "memory://", poolSize: 1 })
+      : db;
+    try {
+      const ctx = await authenticateTenantKey(single, a.key, "i2-local-setting");
+      type Probe = { tenant: string | null; role: string; pid: number };
+      const probe = sql`SELECT current_setting('app.tenant_id', true) AS tenant, current_user AS role, pg_backend_pid() AS pid`;
+      const inside = await single.withTenant(ctx, async (scope) => (await queryRows<Probe>(scope.tx, probe))[0]!);
+      const after = (await single.asOwner((tx) => queryRows<Probe>(tx, probe)))[0]!;
+
+      expect(inside).toMatchObject({ tenant: a.id, role: "fence_app" });
+      expect(after.pid).toBe(inside.pid);
+      expect(after.tenant ?? "").toBe("");
+      expect(after.role).not.toBe("fence_app");
+      // And as fence_app on that connection, still nothing is visible.
+      const visible = await asFenceApp(single, undefined, (tx) => count(tx, sql`SELECT count(*) AS n FROM documents`));
+      expect(visible).toBe(0);
+    } finally {
+      if (single !== db) await single.close();
+    }
+  });
+});
