@@ -38,6 +38,8 @@ export interface Judgement {
   ratio: number;
   /** The p99 rule was over its limit but within a documented known-open allowance (see KnownOpen). */
   open?: string;
+  /** Only the p99 rule failed (no error, no stall, nothing left running): worth one more window. */
+  latencyOnly: boolean;
 }
 
 /**
@@ -79,16 +81,20 @@ export function judgeWindow(
   const ratio = under.samples === 0 ? Number.POSITIVE_INFINITY : under.p99 / baseline.p99;
   const failures: string[] = [];
   let open: string | undefined;
+  let latencyFailed = false;
   if (ratio > P99_RATIO_LIMIT && under.samples > 0) {
     if (knownOpen && ratio <= knownOpen.maxRatio) open = `known open (p99 ${ratio.toFixed(1)}× ≤ ${knownOpen.maxRatio}×): ${knownOpen.reason}`;
-    else failures.push(`victim p99 ${ms(under.p99)} > ${P99_RATIO_LIMIT}× baseline ${ms(baseline.p99)}`);
+    else {
+      failures.push(`victim p99 ${ms(under.p99)} > ${P99_RATIO_LIMIT}× baseline ${ms(baseline.p99)}`);
+      latencyFailed = true;
+    }
   }
   if (window.errors.length > 0) failures.push(`${window.errors.length} victim requests failed (${tally(window.errors)})`);
   if (window.worstStallMs > STALL_LIMIT_MS) {
     failures.push(`event loop blocked ${window.stallOngoing ? "≥ " : ""}${ms(window.worstStallMs)} > ${ms(STALL_LIMIT_MS)}`);
   }
   failures.push(...extraFailures);
-  return { passed: failures.length === 0, failures, ratio, ...(open ? { open } : {}) };
+  return { passed: failures.length === 0, failures, ratio, latencyOnly: latencyFailed && failures.length === 1, ...(open ? { open } : {}) };
 }
 
 export function ms(value: number): string {

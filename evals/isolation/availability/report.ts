@@ -32,6 +32,7 @@ export function printAvailability(run: AvailabilityRun): void {
     );
     for (const failure of w.judgement.failures) console.log(`      ! ${failure}`);
     if (w.judgement.open) console.log(`      ~ ${w.judgement.open}`);
+    if (w.firstRatio !== undefined) console.log(`      (second window: the first measured p99 ${w.firstRatio.toFixed(1)}× alone, over the limit on that rule only)`);
     if (w.restarted) console.log("      (instance frozen or still busy at the deadline: killed and restarted for the next attack)");
   }
   if (run.stopped) console.log(`  ! section stopped: ${run.stopped}`);
@@ -40,13 +41,18 @@ export function printAvailability(run: AvailabilityRun): void {
 export function availabilitySummaryLine(run: AvailabilityRun): string {
   if (run.skipped) return `  [${run.backend}] availability                          skipped — ${run.skipped}`;
   const failed = run.windows.filter((w) => !w.judgement.passed);
+  const open = run.windows.filter((w) => w.judgement.passed && w.judgement.open);
+  const withinRules = `the victim within ${P99_RATIO_LIMIT}× its p99, error-free, no stall over ${ms(STALL_LIMIT_MS)}`;
   const reason =
     failed.length === 0 && run.baselineErrors.length === 0
-      ? `every hostile input kept the victim within ${P99_RATIO_LIMIT}× its p99, error-free, no stall over ${ms(STALL_LIMIT_MS)}`
+      ? open.length === 0
+        ? `every hostile input kept ${withinRules}`
+        : `the others kept ${withinRules}; open within their ceilings: ${open.map((w) => w.input.name).join("; ")}`
       : [run.baselineErrors.length > 0 ? "victim errs with no attack" : "", ...failed.map((w) => w.input.name)].filter(Boolean).join("; ");
   const stopped = run.stopped ? ` (section stopped early: ${run.stopped.slice(0, 200)})` : "";
+  const counts = `${run.windows.length - failed.length - open.length}/${run.windows.length} attacks ok${open.length > 0 ? `, ${open.length} known open` : ""}`;
   return (
-    `  [${run.backend}] availability ${"".padEnd(24)} ${run.passed ? "PASS" : "FAIL"}  ${run.windows.length - failed.length}/${run.windows.length} attacks ok; ` +
+    `  [${run.backend}] availability ${"".padEnd(24)} ${run.passed ? "PASS" : "FAIL"}  ${counts}; ` +
     `${run.seconds.toFixed(1)} s — ${failed.length > 0 ? `${failed.length} failing: ` : ""}${reason}${stopped}`
   );
 }

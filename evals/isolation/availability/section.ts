@@ -39,6 +39,8 @@ export interface AttackWindow {
   attacker: string;
   restarted: boolean;
   seconds: number;
+  /** Set when this is a second window: the first one's p99 ratio, over the limit on the p99 rule only. */
+  firstRatio?: number;
 }
 
 export interface AvailabilityRun {
@@ -78,7 +80,15 @@ export async function runAvailability(backend: EvalBackend, inputs: readonly Hos
     const windows: AttackWindow[] = [];
     let stopped: string | undefined;
     for (const [i, input] of inputs.entries()) {
-      const result = await attackWindow(instance, backend.name, input, baseline);
+      let result = await attackWindow(instance, backend.name, input, baseline);
+      if (result.judgement.latencyOnly && !result.restarted) {
+        // The p99 of ~100 searches is their second-slowest: one scheduling hiccup of a shared
+        // 2-core machine can double it. A window over the limit is measured once more, and the
+        // input fails only if the second is over it too (a real regression fails both).
+        await sleep(SETTLE_MS);
+        const firstRatio = result.judgement.ratio;
+        result = { ...(await attackWindow(instance, backend.name, input, baseline)), firstRatio };
+      }
       windows.push(result);
       if (result.restarted && i < inputs.length - 1) {
         // Keep what was measured: a failed restart ends the section, it does not lose the report.

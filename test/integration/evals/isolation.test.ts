@@ -135,6 +135,15 @@ describe("isolation eval availability judge", () => {
     expect(judgeWindow(baseline, window(steady, { worstStallMs: 15_000, stallOngoing: true })).failures).toEqual(["event loop blocked ≥ 15.0 s > 1.00 s"]);
   });
 
+  it("offers a second window only when the p99 rule alone failed: never for an error or a stall", () => {
+    const slow = [...steady.slice(2), 90, 95];
+    expect(judgeWindow(baseline, window(slow)).latencyOnly).toBe(true);
+    expect(judgeWindow(baseline, window(slow, { errors: ["search: timeout"] })).latencyOnly).toBe(false);
+    expect(judgeWindow(baseline, window(slow, { worstStallMs: 1_500 })).latencyOnly).toBe(false);
+    expect(judgeWindow(baseline, window(slow), ["attack still running after 15 s"]).latencyOnly).toBe(false);
+    expect(judgeWindow(baseline, window(steady, { errors: ["search: timeout"] })).latencyOnly).toBe(false);
+  });
+
   it("relaxes only the p99 rule, only up to its allowance, for a documented known-open gap", () => {
     const open = { maxRatio: 4, reason: "a documented gap" };
     const slow = [...steady.slice(2), 90, 95]; // p99 90 ms: 3.1× the baseline
