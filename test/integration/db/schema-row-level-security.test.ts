@@ -6,6 +6,7 @@ import { queryRows, type Database, type Tx } from "../../../src/db/database.js";
 import { runMigrations } from "../../../src/db/migrate.js";
 import * as schema from "../../../src/db/schema.js";
 import { platformAll, RowLevelSecurity, tenantIsolation } from "../../../src/db/schema/rls.js";
+import { inRolledBackTransaction } from "../../support/rolled-back.js";
 import { backends } from "../../support/harness.js";
 import { isolatedBackend } from "../../support/scratch-database.js";
 
@@ -30,24 +31,6 @@ interface Catalogue {
 
 const SHADOW = "declared:";
 
-class Rollback extends Error {
-  constructor(readonly value: unknown) {
-    super("rollback");
-  }
-}
-
-/** Runs `fn` as the owner in a transaction that is always rolled back. */
-async function rolledBack<T>(db: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  try {
-    await db.asOwner(async (tx) => {
-      throw new Rollback(await fn(tx));
-    });
-  } catch (error) {
-    if (error instanceof Rollback) return error.value as T;
-    throw error;
-  }
-  throw new Error("unreachable");
-}
 
 const tableName = (table: PgTable) => getTableConfig(table).name;
 
@@ -90,7 +73,7 @@ async function readCatalogue(tx: Tx, policyPrefix = ""): Promise<Catalogue> {
 
 /** What the declarations say, normalised by the database itself (shadow policies, rolled back). */
 function declaredCatalogue(db: Database, declared: readonly RowLevelSecurity[]): Promise<Catalogue> {
-  return rolledBack(db, async (tx) => {
+  return inRolledBackTransaction(db, async (tx) => {
     const catalogue: Catalogue = {};
     for (const { table, forced, policies } of declared) {
       catalogue[`table ${tableName(table)}`] = { rls: forced, forced };
@@ -177,7 +160,7 @@ describe.each(backends)("row-level security on $name: the schema files and the m
       ["ALTER TABLE plans ENABLE ROW LEVEL SECURITY", ["table plans"]],
     ];
     for (const [statement, expected] of plants) {
-      const actual = await rolledBack(db, async (tx) => {
+      const actual = await inRolledBackTransaction(db, async (tx) => {
         await tx.execute(sql.raw(statement));
         return readCatalogue(tx);
       });

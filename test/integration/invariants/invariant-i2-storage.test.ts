@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDatabase } from "../../../src/db/connect.js";
 import { queryRows, type Database, type Tx } from "../../../src/db/database.js";
 import { authenticateTenantKey } from "../../../src/tenancy/authenticate.js";
+import { inRolledBackTransaction } from "../../support/rolled-back.js";
 import { backends, TestFence, type TestTenant } from "../../support/harness.js";
 import { postgresErrorOf } from "../../support/isolation-helpers.js";
 
@@ -12,24 +13,6 @@ import { postgresErrorOf } from "../../support/isolation-helpers.js";
  */
 const INSUFFICIENT_PRIVILEGE = "42501"; // also the SQLSTATE of a WITH CHECK violation
 
-class Rollback extends Error {
-  constructor(readonly value: unknown) {
-    super("rollback");
-  }
-}
-
-/** Runs `fn` in a transaction that is always rolled back, so probes leave no trace. */
-async function inRolledBackTransaction<T>(db: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  try {
-    await db.asOwner(async (tx) => {
-      throw new Rollback(await fn(tx));
-    });
-  } catch (error) {
-    if (error instanceof Rollback) return error.value as T;
-    throw error;
-  }
-  throw new Error("unreachable");
-}
 
 /** A transaction as fence_app, optionally with a tenant set, exactly as SQL would see it. */
 function asFenceApp<T>(db: Database, tenantId: string | undefined, fn: (tx: Tx) => Promise<T>): Promise<T> {
