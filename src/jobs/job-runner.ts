@@ -9,9 +9,6 @@ import type { JobHandler, JobObserver, JobRunnerOptions } from "./job-contracts.
 import { backoffMs, failureCode, isRetryable } from "./retry-policy.js";
 import { LeaseLostError, RunningJob } from "./running-job.js";
 
-export type { JobHandler, JobObserver, JobRunnerOptions } from "./job-contracts.js";
-export { LeaseLostError } from "./running-job.js";
-
 /**
  * This instance's workers: each claims the next job from the fair scheduler, runs it under a lease
  * it keeps renewing, and records the outcome — success (written by the handler), a retry with
