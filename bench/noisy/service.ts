@@ -3,6 +3,7 @@ import type { FenceInstance } from "../../src/platform/fence.js";
 import type { Flow, QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { startServedFence, UNLIMITED_PLAN } from "../served-fence.js";
+import { slowProviderSettings } from "./slow-provider.js";
 import type { NoisyOptions } from "./options.js";
 import type { IssuedKeyJson, PlanJson, TenantJson } from "../../test/support/api-types.js";
 
@@ -95,14 +96,7 @@ export class ServiceUnderTest {
       scratchPrefix: "fence_bench_noisy",
       env: {
         LOG_LEVEL: "silent",
-        LLM_BASE_URL: llmUrl,
-        LLM_MODEL: "bench-llm",
-        LLM_API_KEY: "bench",
-        LLM_MAX_CONCURRENCY: String(options.llmConcurrency),
-        // Long enough that no call is refused for waiting: the bench measures waiting, not shedding.
-        LLM_QUEUE_TIMEOUT_MS: "300000",
-        LLM_TIMEOUT_MS: "300000",
-        LLM_MAX_RETRIES: "0",
+        ...slowProviderSettings(llmUrl, options.llmConcurrency),
         FENCE_JOB_WORKERS: String(options.jobWorkers),
         FENCE_JOB_RESERVED_WORKERS: String(options.reservedWorkers),
         LLM_RESERVED_SLOTS: String(options.llmReservedSlots),

@@ -69,3 +69,20 @@ export async function startSlowProvider(delayMs: number, jitter = 0, seed = 1): 
     },
   };
 }
+
+/**
+ * Fence's settings for the slow provider, as the noisy and flood benches use it: the provider lane
+ * is what is contended, so no call is refused for waiting, timed out or retried — the benches
+ * measure waiting, not shedding.
+ */
+export function slowProviderSettings(url: string, concurrency: number): Record<string, string> {
+  return {
+    LLM_BASE_URL: url,
+    LLM_MODEL: "bench-llm",
+    LLM_API_KEY: "bench",
+    LLM_MAX_CONCURRENCY: String(concurrency),
+    LLM_QUEUE_TIMEOUT_MS: "300000",
+    LLM_TIMEOUT_MS: "300000",
+    LLM_MAX_RETRIES: "0",
+  };
+}

@@ -1,4 +1,5 @@
 import type { AttackerHttp, Party, Reply } from "./exchange.js";
+import type { Needle } from "./leak-detector.js";
 import type { SeededTenant } from "./seed.js";
 import type { UsageTruth } from "./usage-canary.js";
 import type { DocumentJson } from "../../test/support/api-types.js";
@@ -37,6 +38,11 @@ export interface AttackContext {
   usageTruth(owner: "A" | "B", from: string, to: string): Promise<UsageTruth>;
   /** Runs the instance's job workers until A's and B's queued jobs have all ended. */
   runJobs(): Promise<void>;
+  /**
+   * Adds needles of data the attack itself made (tenant "C"): the detector then looks for them in
+   * this attack's exchanges and in every later attack's.
+   */
+  plant(needles: readonly Needle[]): void;
   expect(ok: boolean, message: string): void;
   expectHealthy(ok: boolean, message: string): void;
 }

@@ -5,8 +5,12 @@
  * a party received, not only the fields a well-behaved client would read.
  */
 
-/** Who receives a response: a tenant of this run ("A", "B") or nobody authenticated. */
-export type Owner = "A" | "B";
+/**
+ * Who receives a response: a tenant of this run ("A", "B"), or nobody authenticated. "C" is a
+ * tenant an attack makes for itself and deletes again (attacks/key-cache.ts): the detector knows
+ * its data only through the needles that attack plants (`AttackContext.plant`).
+ */
+export type Owner = "A" | "B" | "C";
 
 export interface Party {
   label: string;

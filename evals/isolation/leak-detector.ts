@@ -102,7 +102,12 @@ export function needlesOf(truth: TenantTruth, otherCorpus: string): Needle[] {
 export class LeakDetector {
   private readonly stored = new Map<Owner, View[]>();
 
-  constructor(private readonly needles: readonly Needle[]) {}
+  constructor(private needles: readonly Needle[]) {}
+
+  /** Needles of data made during the run (a tenant an attack creates): looked for from now on. */
+  add(needles: readonly Needle[]): void {
+    this.needles = [...this.needles, ...needles];
+  }
 
   /** Needles of tenants other than the receiving party's own, found in what it received. */
   scan(exchange: RecordedExchange): Finding[] {

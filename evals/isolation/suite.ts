@@ -95,6 +95,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteRun> {
         dataVersion: (owner) => dataVersionOf(running.fence, owner === "A" ? a.id : b.id),
         usageTruth: (owner, from, to) => usageTruthOf(running.fence, owner === "A" ? a.id : b.id, from, to),
         runJobs: () => running.runJobs([a.id, b.id]),
+        plant: (needles) => detector.add(needles),
         expect: (ok, message) => void (ok || failures.push(message)),
         expectHealthy: (ok, message) => void (ok || mode.expectLeak || failures.push(message)),
       };

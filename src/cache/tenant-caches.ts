@@ -131,8 +131,9 @@ export class TenantCache<V extends object> {
  * The caches of a Fence instance; one place to purge a tenant from all of them. With a shared
  * backend (REDIS_URL) a miss here is looked up there, so an answer computed on one instance is a
  * hit on the others. Correctness never depends on sharing: answer keys carry the tenant's data
- * version, and every key the tenant's cache secret, both read from the database on every request,
- * so no instance can serve a stale answer or a deleted document's.
+ * version, read from the database on every chat, so no instance can serve a stale answer or a
+ * deleted document's; every key also carries the tenant's cache secret, which comes with the
+ * verified key (kept true by the change feed, within its bound on other instances).
  */
 export class TenantCaches {
   readonly queryEmbeddings: TenantCache<{ vector: number[] }>;
@@ -143,6 +144,12 @@ export class TenantCaches {
     private readonly shared?: SharedCacheBackend,
     private readonly onSharedError: (error: unknown) => void = () => undefined,
     onLookup?: CacheLookupSink,
+    /**
+     * Told of each purge: the tenant's cache secret rotated (or the tenant is gone), so whatever
+     * holds a copy of it on this instance (the verified-key cache) drops it now, not when the
+     * database's notification arrives.
+     */
+    private readonly onPurge?: (tenantId: string) => void,
   ) {
     this.queryEmbeddings = new TenantCache("query_embeddings", maxEntries, undefined, shared, onSharedError, onLookup);
     // Answers also depend on the LLM; a TTL bounds how long a provider-side change goes unseen.
@@ -151,10 +158,13 @@ export class TenantCaches {
 
   /**
    * Drops the tenant's entries here and in the shared level (document delete, tenant purge). Other
-   * instances' local entries are already unreachable: the delete rotated the tenant's cache secret
-   * (or the purge removed its keys), and they are evicted in time by the LRU.
+   * instances' local entries are unreachable: answers are keyed by the data version, which each
+   * chat reads afresh; the rotated cache secret reaches their verified keys within the change
+   * feed's bound (what a query embedding under the old secret could still serve meanwhile is the
+   * embedding of that same query); and they are evicted in time by the LRU.
    */
   async purgeTenant(tenantId: string): Promise<void> {
+    this.onPurge?.(tenantId);
     this.queryEmbeddings.purgeLocal(tenantId);
     this.answers.purgeLocal(tenantId);
     // If Redis is down the shared entries stay until their TTL: unreachable anyway, for the reason above.

@@ -8,7 +8,7 @@ import { FenceError, RateLimitedError, type ErrorCode } from "./errors.js";
  */
 
 /** The reasons of `fence_limit_refusals_total`: which limit said no. */
-export const LIMIT_REASONS = ["rate_limit", "token_limit", "concurrency_limit", "queue_full", "overloaded", "budget_exceeded"] as const;
+export const LIMIT_REASONS = ["rate_limit", "token_limit", "concurrency_limit", "queue_full", "fair_share", "overloaded", "budget_exceeded"] as const;
 export type LimitReason = (typeof LIMIT_REASONS)[number];
 
 /** The error itself names the limit (`RateLimitedError.reason`): one code covers several limits. */

@@ -146,7 +146,7 @@ export class FeatureDisabledError extends FenceError {
   }
 }
 
-export type RateLimitReason = "rate_limit" | "token_limit" | "concurrency_limit" | "queue_full";
+export type RateLimitReason = "rate_limit" | "token_limit" | "concurrency_limit" | "queue_full" | "fair_share";
 
 /** A rate-limit window as the client is told of it (over HTTP: the RateLimit-* headers). */
 export interface RateLimitWindow {
@@ -171,7 +171,9 @@ export class RateLimitedError extends FenceError {
           ? "The tenant's tokens-per-minute limit is used up; retry after the indicated time."
           : reason === "queue_full"
             ? "The tenant's queue of unfinished jobs is full; retry when some have finished."
-            : "The request rate limit is reached; retry after the indicated time.",
+            : reason === "fair_share"
+              ? "The instance is busy and this tenant has more requests waiting than its share allows; retry shortly."
+              : "The request rate limit is reached; retry after the indicated time.",
       { reason, retry_after_seconds: retryAfterSeconds },
     );
   }

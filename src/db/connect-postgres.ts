@@ -1,7 +1,9 @@
 import pg from "pg";
 import { drizzle } from "drizzle-orm/node-postgres";
+import type { QueueDiscipline } from "../flow/fair-queue.js";
+import { openPostgresChangeFeed } from "./change-feed.js";
 import * as schema from "./schema.js";
-import { Database, type DrizzleDb, type IsolationMutations } from "./database.js";
+import { Database, type DatabaseOptions, type DrizzleDb, type IsolationMutations } from "./database.js";
 
 /** See the pool below: how long a session may sit idle inside a transaction before the server ends it. */
 const IDLE_IN_TRANSACTION_TIMEOUT_MS = 15_000;
@@ -33,7 +35,7 @@ export interface PgPoolLike {
  * sees plain objects whose `query` goes to one place (the pool for single statements, the lent
  * client for a transaction).
  */
-export function postgresDatabase(pool: PgPoolLike, close: () => Promise<void>, mutations?: IsolationMutations): Database {
+export function postgresDatabase(pool: PgPoolLike, close: () => Promise<void>, options: DatabaseOptions = {}): Database {
   const db = drizzleOver((...args) => (pool.query as (...a: unknown[]) => unknown).apply(pool, args));
   const onClient = new WeakMap<PgClientLike, DrizzleDb>();
   const transaction: DrizzleDb["transaction"] = async (fn, config) => {
@@ -52,7 +54,7 @@ export function postgresDatabase(pool: PgPoolLike, close: () => Promise<void>, m
   };
   // The only transaction entry point Database uses; drizzle's own (name-checking) one is never reached.
   Object.defineProperty(db, "transaction", { value: transaction });
-  return new Database("postgres", db, close, mutations);
+  return new Database("postgres", db, close, options);
 }
 
 /** drizzle over an object that only has `query`: never a "pool", so drizzle runs its transaction on it as one session. */
@@ -61,10 +63,16 @@ function drizzleOver(query: (...args: unknown[]) => unknown): DrizzleDb {
 }
 
 /** Node: one pool per process, reused by every request. */
-export function connectPostgres(options: { databaseUrl: string; poolSize?: number; mutations?: IsolationMutations }): Database {
+export function connectPostgres(options: {
+  databaseUrl: string;
+  poolSize?: number | undefined;
+  mutations?: IsolationMutations | undefined;
+  discipline?: QueueDiscipline | undefined;
+}): Database {
+  const max = options.poolSize ?? 10;
   const pool = new pg.Pool({
     connectionString: options.databaseUrl,
-    max: options.poolSize ?? 10,
+    max,
     // A process that stalls inside a transaction (a long GC pause, a frozen VM, a partition) must
     // not hold its locks — a tenant's budget lock, a job row — until TCP gives up: the server
     // ends such a session and releases them, so other instances can take its work over.
@@ -73,5 +81,10 @@ export function connectPostgres(options: { databaseUrl: string; poolSize?: numbe
   });
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on("error", () => {});
-  return postgresDatabase(pool, () => pool.end(), options.mutations);
+  return postgresDatabase(pool, () => pool.end(), {
+    mutations: options.mutations,
+    openChangeFeed: (channel) => openPostgresChangeFeed(options.databaseUrl, channel),
+    concurrency: max,
+    discipline: options.discipline,
+  });
 }

@@ -1,6 +1,8 @@
 import { mkdir } from "node:fs/promises";
+import { openPgliteChangeFeed } from "./change-feed.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import * as schema from "./schema.js";
+import type { QueueDiscipline } from "../flow/fair-queue.js";
 import { Database, type DrizzleDb, type IsolationMutations } from "./database.js";
 
 export interface ConnectOptions {
@@ -10,6 +12,8 @@ export interface ConnectOptions {
   dataDir: string;
   poolSize?: number;
   mutations?: IsolationMutations;
+  /** Order of waiting transactions: fair (default) or `fifo` (the benchmarks' baseline). */
+  discipline?: QueueDiscipline | undefined;
 }
 
 /**
@@ -19,7 +23,7 @@ export interface ConnectOptions {
 export async function connectDatabase(options: ConnectOptions): Promise<Database> {
   if (options.databaseUrl) {
     const { connectPostgres } = await import("./connect-postgres.js");
-    return connectPostgres({ databaseUrl: options.databaseUrl, poolSize: options.poolSize, mutations: options.mutations });
+    return connectPostgres({ databaseUrl: options.databaseUrl, poolSize: options.poolSize, mutations: options.mutations, discipline: options.discipline });
   }
 
   const { PGlite } = await import("@electric-sql/pglite");
@@ -34,7 +38,13 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
   try {
     const client = await PGlite.create(inMemory ? undefined : options.dataDir, { extensions: { vector } });
     const db = drizzle(client, { schema }) as unknown as DrizzleDb;
-    return new Database("pglite", db, () => client.close().finally(unlock), options.mutations);
+    // PGlite runs one statement at a time: a gate of one orders its transactions fairly.
+    return new Database("pglite", db, () => client.close().finally(unlock), {
+      mutations: options.mutations,
+      openChangeFeed: (channel) => openPgliteChangeFeed(client, channel),
+      concurrency: 1,
+      discipline: options.discipline,
+    });
   } catch (error) {
     await unlock();
     throw error;

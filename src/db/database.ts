@@ -2,6 +2,10 @@ import { sql, type SQL } from "drizzle-orm";
 import type { AnyPgColumn, PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import { assertTenantContext, type TenantContext } from "../core/tenant-context.js";
+import { FairSeats } from "../flow/fair-seats.js";
+import type { QueueDiscipline } from "../flow/fair-queue.js";
+import { currentWorkClass } from "../flow/work-class.js";
+import type { ChangeFeed } from "./change-feed.js";
 import type * as schema from "./schema.js";
 import { PLATFORM_ROLE, TENANT_ROLE } from "./schema/rls.js"; // roles of drizzle/0001_row_level_security.sql
 
@@ -45,6 +49,9 @@ export class TenantScope {
   }
 }
 
+/** Platform transactions (key checks, admin, jobs' bookkeeping) share one flow of the fair queue. */
+const PLATFORM_FLOW = "\u0000platform";
+
 export interface TenantTransactionOptions {
   /** pgvector's HNSW candidate list for this transaction (higher = better recall, slower). */
   efSearch?: number;
@@ -57,13 +64,62 @@ export interface TenantTransactionOptions {
  * against 1.32× for separate statements). `set_config(…, true)` is transaction-local, so a pooled
  * connection never carries a tenant into the next request.
  */
+export interface DatabaseOptions {
+  mutations?: IsolationMutations | undefined;
+  /** Where the backend can deliver NOTIFY to a long-lived process (PGlite, a Node pg pool). */
+  openChangeFeed?: ((channel: string) => Promise<ChangeFeed>) | undefined;
+  /**
+   * Transactions the backend runs at once (PGlite: 1; a pool: its size). With it, waiting
+   * transactions are served by a fair queue — interactive before bulk, tenants in turn — instead
+   * of the backend's first-come-first-served one. Without it (a per-request pool), no queue here.
+   */
+  concurrency?: number | undefined;
+  /** `fifo`: the benchmarks' baseline order. */
+  discipline?: QueueDiscipline | undefined;
+}
+
 export class Database {
+  readonly mutations: IsolationMutations;
+  private readonly gate: FairSeats | undefined;
+
   constructor(
     readonly kind: BackendKind,
     private readonly db: DrizzleDb,
     private readonly closeBackend: () => Promise<void>,
-    readonly mutations: IsolationMutations = {},
-  ) {}
+    private readonly options: DatabaseOptions = {},
+  ) {
+    this.mutations = options.mutations ?? {};
+    this.gate = options.concurrency
+      ? new FairSeats({
+          seats: options.concurrency,
+          maxQueuedPerFlow: Number.POSITIVE_INFINITY,
+          maxQueued: Number.POSITIVE_INFINITY,
+          maxWaitMs: Number.POSITIVE_INFINITY,
+          keepFree: 0,
+          windowMs: 1000,
+          discipline: options.discipline,
+        })
+      : undefined;
+  }
+
+  /**
+   * The changes announced on `channel` (NOTIFY), where this backend can deliver them to a
+   * long-lived process: PGlite and a Node pg pool can; a per-request pool (Workers) cannot.
+   */
+  async openChangeFeed(channel: string): Promise<ChangeFeed | undefined> {
+    return this.options.openChangeFeed?.(channel);
+  }
+
+  /** Runs one transaction when the fair queue gives it its turn (see DatabaseOptions.concurrency). */
+  private async inTurn<T>(flowId: string, run: () => Promise<T>): Promise<T> {
+    if (!this.gate) return run();
+    const seat = await this.gate.take({ id: flowId, priority: currentWorkClass() });
+    try {
+      return await run();
+    } finally {
+      seat.release();
+    }
+  }
 
   async withTenant<T>(
     ctx: TenantContext,
@@ -73,14 +129,14 @@ export class Database {
     assertTenantContext(ctx);
     const role = this.mutations.disableRowLevelSecurity ? PLATFORM_ROLE : TENANT_ROLE;
     const efSearch = String(options.efSearch ?? 100);
-    return this.db.transaction(async (tx) => {
+    return this.inTurn(ctx.tenantId, () => this.db.transaction(async (tx) => {
       await tx.execute(sql`SELECT
         set_config('role', ${role}, true),
         set_config('app.tenant_id', ${ctx.tenantId}, true),
         set_config('hnsw.iterative_scan', 'relaxed_order', true),
         set_config('hnsw.ef_search', ${efSearch}, true)`);
       return fn(new TenantScope(tx as Tx, ctx, this.mutations));
-    });
+    }));
   }
 
   /**
@@ -89,19 +145,19 @@ export class Database {
    */
   async asPlatformAdmin<T>(operation: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (!operation) throw new TypeError("asPlatformAdmin needs an operation name");
-    return this.db.transaction(async (tx) => {
+    return this.inTurn(PLATFORM_FLOW, () => this.db.transaction(async (tx) => {
       await tx.execute(sql`SELECT set_config('role', ${PLATFORM_ROLE}, true), set_config('app.tenant_id', '', true)`);
       return fn(tx as Tx);
-    });
+    }));
   }
 
   /** Schema work (migrations, indexes) as the connecting user. Never for tenant data. */
   async asOwner<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) => fn(tx as Tx));
+    return this.inTurn(PLATFORM_FLOW, () => this.db.transaction(async (tx) => fn(tx as Tx)));
   }
 
   async ping(): Promise<void> {
-    await this.db.execute(sql`SELECT 1`);
+    await this.inTurn(PLATFORM_FLOW, () => this.db.execute(sql`SELECT 1`));
   }
 
   async close(): Promise<void> {

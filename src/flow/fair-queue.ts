@@ -13,6 +13,8 @@ export type QueueDiscipline = "fair" | "fifo";
 
 interface Backlog<T> {
   items: T[];
+  /** Each item's estimated work, in the same order (1 unless the caller says). */
+  costs: number[];
   /** Virtual start tag of the flow's next item. */
   start: number;
   weight: number;
@@ -21,7 +23,7 @@ interface Backlog<T> {
 /**
  * Start-time fair queuing across flows, in memory: each flow keeps its own FIFO; the next item
  * comes from the backlogged flow with the smallest virtual start tag, and serving a flow advances
- * its tag by 1/weight. A flow that becomes backlogged starts at the current virtual time, so a
+ * its tag by cost/weight (cost: the item's estimated work, 1 by default). A flow that becomes backlogged starts at the current virtual time, so a
  * tenant with a thousand queued calls and one with a single call alternate (weighted), and idling
  * earns no burst credit. Interactive items are served before bulk ones.
  *
@@ -38,16 +40,17 @@ export class FairQueue<T> {
     return this.count;
   }
 
-  push(flow: Flow, item: T): void {
+  push(flow: Flow, item: T, cost = 1): void {
     const level = this.discipline === "fifo" || flow.priority !== "interactive" ? 1 : 0;
     const id = this.discipline === "fifo" ? "" : flow.id;
     const flows = this.levels[level]!;
     let backlog = flows.get(id);
     if (!backlog) {
-      backlog = { items: [], start: this.virtualTime[level]!, weight: Math.max(1, flow.weight ?? 1) };
+      backlog = { items: [], costs: [], start: this.virtualTime[level]!, weight: Math.max(1, flow.weight ?? 1) };
       flows.set(id, backlog);
     }
     backlog.items.push(item);
+    backlog.costs.push(cost);
     this.count++;
   }
 
@@ -66,8 +69,9 @@ export class FairQueue<T> {
       }
       if (!next) continue;
       const item = next.items.shift()!;
+      const cost = next.costs.shift()!;
       this.virtualTime[level] = next.start;
-      next.start += 1 / next.weight;
+      next.start += cost / next.weight;
       if (next.items.length === 0) flows.delete(nextId!);
       this.count--;
       return item;
@@ -87,6 +91,7 @@ export class FairQueue<T> {
         const index = backlog.items.indexOf(item);
         if (index < 0) continue;
         backlog.items.splice(index, 1);
+        backlog.costs.splice(index, 1);
         if (backlog.items.length === 0) flows.delete(id);
         this.count--;
         return true;

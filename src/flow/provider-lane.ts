@@ -1,5 +1,6 @@
 import { ProviderUnavailableError } from "../core/errors.js";
 import { FairQueue, type Flow, type QueueDiscipline } from "./fair-queue.js";
+import { awayFromSeat } from "./seat-scope.js";
 import { SlotShares } from "./slot-shares.js";
 
 export interface ProviderLaneOptions {
@@ -113,8 +114,15 @@ export class ProviderLane {
     return { succeeded: () => end("success"), failed: () => end("failure"), abandoned: () => end("abandoned") };
   }
 
-  /** Runs one provider call in the lane; `isFailure` decides what counts against the breaker. */
-  async run<T>(call: () => Promise<T>, isFailure: (error: unknown) => boolean, flow?: Flow): Promise<T> {
+  /**
+   * Runs one provider call in the lane; `isFailure` decides what counts against the breaker. The
+   * request's instance seat is given up meanwhile: waiting on a provider is no work of this instance.
+   */
+  run<T>(call: () => Promise<T>, isFailure: (error: unknown) => boolean, flow?: Flow): Promise<T> {
+    return awayFromSeat(() => this.runInLane(call, isFailure, flow));
+  }
+
+  private async runInLane<T>(call: () => Promise<T>, isFailure: (error: unknown) => boolean, flow?: Flow): Promise<T> {
     const pass = await this.enter(flow);
     try {
       const result = await call();

@@ -2,15 +2,18 @@ import type { Flow } from "./fair-queue.js";
 
 /**
  * Who may take a free slot of a lane whose calls cannot be interrupted (a provider call, once
- * started, runs to its end). Fair ordering of the waiting calls is not enough there: a tenant
- * arriving at a lane another tenant has filled still waits for one of those calls to end.
+ * started, runs to its end; a request in service, once admitted). Fair ordering of the waiting
+ * calls is not enough there: a tenant arriving at a lane another tenant has filled still waits for
+ * one of those calls to end.
  *
  * The rule: the tenants present (a call in the lane, or one entered within `windowMs`) share the
- * slots by weight. A tenant below its share may always take a free slot. A tenant at or above its
- * share may borrow more only while that leaves a slot free for each other present tenant below its
- * share (at most `keepFree` slots in all) — so a tenant within its share never queues behind one
- * beyond it. Alone, a tenant gets every slot; the slots kept free are the price of the others'
- * latency, and are given back when they have been gone for `windowMs`.
+ * slots by weight, each allotted whole slots — its weighted share rounded by largest remainder, so
+ * the allotments add up to the slots, and at least one each. A tenant below its allotment may
+ * always take a free slot. A tenant at or above it may borrow more only while that leaves free the
+ * slots the others are still allotted (at most `keepFree` in all) — so a tenant within its share
+ * never queues behind one beyond it, even with a few calls of its own in the lane (a search while
+ * its upload runs). Alone, a tenant gets every slot; the slots kept free are the price of the
+ * others' latency, and are given back when they have been gone for `windowMs`.
  */
 export class SlotShares {
   private readonly held = new Map<string, number>();
@@ -45,14 +48,18 @@ export class SlotShares {
     if (this.options.keepFree === 0) return true;
     const present = this.presentFlows();
     if (present.size <= 1) return true;
-    let totalWeight = 0;
-    for (const weight of present.values()) totalWeight += weight;
-    const share = (id: string) => (this.slots * (present.get(id) ?? 1)) / totalWeight;
-    const heldBy = (id: string) => this.held.get(id) ?? 0;
-    if (heldBy(flowId) < share(flowId)) return true;
-    let needed = 0;
-    for (const id of present.keys()) if (id !== flowId && heldBy(id) < share(id)) needed++;
-    return this.slots - inUse - 1 >= Math.min(needed, this.options.keepFree);
+    const allotted = allot(this.slots, present);
+    const headroom = (id: string) => Math.max(0, (allotted.get(id) ?? 1) - (this.held.get(id) ?? 0));
+    if (headroom(flowId) > 0) return true;
+    let owedToOthers = 0;
+    for (const id of present.keys()) if (id !== flowId) owedToOthers += headroom(id);
+    return this.slots - inUse - 1 >= Math.min(owedToOthers, this.options.keepFree);
+  }
+
+  /** Whether a flow other than `flowId` is present (holds a slot, or arrived within the window). */
+  othersPresent(flowId: string): boolean {
+    for (const id of this.presentFlows().keys()) if (id !== flowId) return true;
+    return false;
   }
 
   /** Present flows and their weights; forgets flows gone for the window. */
@@ -65,4 +72,43 @@ export class SlotShares {
     }
     return flows;
   }
+}
+
+/**
+ * Whole slots per flow: `slots` split by weight with at least one slot each (while there are as
+ * many slots as flows), rounded by largest remainder (ties to the lighter flow, which a fraction
+ * helps most) — so 8 slots between weights 16 and 4 are 6 and 2, not 7 and 2 (more than there
+ * are) nor 6 and 1 (a slot unallotted); 4 slots between weights 16, 1, 1 and 1 are one each.
+ */
+function allot(slots: number, weights: Map<string, number>): Map<string, number> {
+  let total = 0;
+  for (const weight of weights.values()) total += weight;
+  const exact = new Map<string, number>();
+  const allotted = new Map<string, number>();
+  let sum = 0;
+  for (const [id, weight] of weights) {
+    exact.set(id, (slots * weight) / total);
+    const whole = Math.max(1, Math.floor(exact.get(id)!));
+    allotted.set(id, whole);
+    sum += whole;
+  }
+  // The slots given to small flows come from those furthest above their exact share.
+  while (sum > slots) {
+    let from: string | undefined;
+    for (const [id, whole] of allotted) {
+      if (whole > 1 && (from === undefined || whole - exact.get(id)! > allotted.get(from)! - exact.get(from)!)) from = id;
+    }
+    if (from === undefined) break; // more flows than slots: one each, over-booked
+    allotted.set(from, allotted.get(from)! - 1);
+    sum--;
+  }
+  const byRemainder = [...allotted.keys()].sort(
+    (a, b) => exact.get(b)! - allotted.get(b)! - (exact.get(a)! - allotted.get(a)!) || weights.get(a)! - weights.get(b)!,
+  );
+  for (const id of byRemainder) {
+    if (sum >= slots) break;
+    allotted.set(id, allotted.get(id)! + 1);
+    sum++;
+  }
+  return allotted;
 }

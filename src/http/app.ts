@@ -8,6 +8,7 @@ import { adminAuth } from "./middleware/admin-auth.js";
 import { admission } from "./middleware/admission.js";
 import { httpMetrics } from "./middleware/http-metrics.js";
 import { httpTracing } from "./middleware/http-tracing.js";
+import { knownRefusals } from "./middleware/known-refusals.js";
 import { requestContext } from "./middleware/request-context.js";
 import { recordAdmissionRefusals } from "./middleware/run-refusals.js";
 import { tenantAuth } from "./middleware/tenant-auth.js";
@@ -39,6 +40,9 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
 
   app.route("/", operationsRoutes(services));
 
+  // A known key whose window this instance saw used up is refused before anything else is done.
+  if (services.tenantAuthGuards.cache) app.use("/v1/*", knownRefusals(services.tenantAuthGuards.cache, services.admission, services.runs));
+
   const limitBody = bodyLimit({
     maxSize: services.limits.maxBodyBytes,
     onError: () => {
@@ -59,9 +63,8 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   app.route("/v1/admin", adminUsageRoutes(services));
 
   // Run records: admission refusals of chats and uploads (the route never runs), and any tenant's runs for the admin.
-  for (const [path, kind] of [["/v1/chat", "chat"], ["/v1/documents", "ingest"], ["/v1/documents/batch", "ingest"]] as const) {
-    app.use(path, recordAdmissionRefusals(services.runs, kind));
-  }
+  const recordRefusals = recordAdmissionRefusals(services.runs);
+  for (const path of ["/v1/chat", "/v1/documents", "/v1/documents/batch"]) app.use(path, recordRefusals);
   app.route("/v1/admin", adminRunRoutes(services));
 
   const authenticate = tenantAuth(services.db, services.securityEvents, services.tenantAuthGuards);

@@ -1,6 +1,6 @@
 import type { LimitReason } from "../core/error-catalogue.js";
 import type { Logger } from "../observability/logger.js";
-import type { TenantQuota } from "../tenancy/authenticate.js";
+import type { TenantQuota } from "../tenancy/tenant-quota.js";
 import type { TenantContext } from "../core/tenant-context.js";
 
 /**

@@ -1,3 +1,4 @@
+import { asBulkWork, asInteractiveWork } from "../flow/work-class.js";
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
@@ -40,8 +41,9 @@ export class JobRunner {
    */
   start(workers = this.options.workers, reservedWorkers = workers > 0 ? this.options.reservedWorkers : 0): void {
     this.stopping = false;
-    for (let i = 0; i < workers; i++) this.loops.push(this.loop(`${this.instanceId}:${this.loops.length}`, false));
-    for (let i = 0; i < reservedWorkers; i++) this.loops.push(this.loop(`${this.instanceId}:${this.loops.length}r`, true));
+    // Jobs are bulk work: shared queues (the database's too) serve requests first.
+    for (let i = 0; i < workers; i++) this.loops.push(asBulkWork(() => this.loop(`${this.instanceId}:${this.loops.length}`, false)));
+    for (let i = 0; i < reservedWorkers; i++) this.loops.push(asBulkWork(() => this.loop(`${this.instanceId}:${this.loops.length}r`, true)));
   }
 
   /** There is new work: idle workers look now instead of at their next poll. */
@@ -62,7 +64,11 @@ export class JobRunner {
    * With `tenantId`, only that tenant's jobs: a tenant's request must not spend its invocation on
    * other tenants' work (their jobs run from the cron, each as its own tenant).
    */
-  async runAvailable(maxJobs: number, deadline = Number.POSITIVE_INFINITY, options: { tenantId?: string } = {}): Promise<number> {
+  runAvailable(maxJobs: number, deadline = Number.POSITIVE_INFINITY, options: { tenantId?: string } = {}): Promise<number> {
+    return asBulkWork(() => this.runAvailableNow(maxJobs, deadline, options));
+  }
+
+  private async runAvailableNow(maxJobs: number, deadline: number, options: { tenantId?: string }): Promise<number> {
     // One id per call: two invocations of one isolate must not pass for the same lease holder.
     const workerId = `${this.instanceId}:batch-${++this.batchRuns}`;
     let ran = 0;
@@ -103,7 +109,8 @@ export class JobRunner {
   private async runClaimed(claim: ClaimedJob, workerId: string): Promise<void> {
     let log = this.logger.child({ job_id: claim.id, tenant_id: claim.tenantId, key_id: claim.keyId, kind: claim.kind, attempt: claim.attempts });
     const heartbeat = setInterval(() => {
-      this.scheduler.heartbeat(claim, workerId).catch((error: unknown) => log.warn({ err: error }, "job heartbeat failed"));
+      // A lease renewal must not wait behind requests: a lost lease would run the job twice.
+      asInteractiveWork(() => this.scheduler.heartbeat(claim, workerId)).catch((error: unknown) => log.warn({ err: error }, "job heartbeat failed"));
     }, Math.max(50, Math.floor(this.options.leaseMs / 3)));
     const started = Date.now();
     this.observer?.claimed(claim);

@@ -1,20 +1,35 @@
 import type { RateLimiterRes } from "rate-limiter-flexible";
 import { OverloadedError, RateLimitedError, type RateLimitWindow } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
-import type { TenantQuota } from "../tenancy/authenticate.js";
+import type { TenantQuota } from "../tenancy/tenant-quota.js";
 import type { TenantContext } from "../core/tenant-context.js";
+import { FairSeats, NoSeatError, type Seat } from "../flow/fair-seats.js";
+import type { QueueDiscipline } from "../flow/fair-queue.js";
 import { MemoryCounterStore, type CounterStore } from "./counter-store.js";
 
 export interface AdmissionTicket {
   /** The rate-limit window the request was counted in, for the response's `RateLimit-*` headers. */
   rateLimit: RateLimitWindow | undefined;
+  /** The request's seat in the instance (serve it inside `holdingSeat`, so providers can step away). */
+  seat: Seat;
   release(): Promise<void>;
 }
 
 export interface AdmissionOptions {
-  /** Requests this instance works on at once, over all tenants; beyond it, shed with 503. */
+  /** Requests this instance has admitted at once (in service or waiting for a seat); beyond it, 503. */
   maxInFlight: number;
+  /** Requests in service at once; beyond it, requests wait for a seat in per-tenant fair queues (default: no wait). */
+  maxInService?: number;
+  /** Requests of one tenant waiting for a seat; beyond it, 429 `fair_share` (default: `maxInFlight`). */
+  maxWaitingPerTenant?: number;
+  /** How long a request waits for a seat before 429 `fair_share` (default 30 s: a backstop). */
+  maxSeatWaitMs?: number;
+  /** `fifo` is the benchmarks' baseline: first come first served, as many seats as admitted requests. */
+  discipline?: QueueDiscipline;
 }
+
+/** Estimated work of a request, in searches: the fair-queuing cost of its seat. */
+export type RequestCost = number;
 
 /** Tokens are counted in a one-minute window whose own cap is never reached; the plan's limit is compared on admission. */
 const TOKEN_COUNTER_POINTS = Number.MAX_SAFE_INTEGER;
@@ -24,30 +39,94 @@ const TOKEN_COUNTER_POINTS = Number.MAX_SAFE_INTEGER;
  * 1. a global ceiling per instance sheds load early (503 `overloaded`) instead of queueing without bound;
  * 2. the tenant's tokens in the current minute (plan) — 429 `token_limit` once used up;
  * 3. the tenant's requests per minute (plan), and the key's own if it has one — 429 `rate_limit`;
- * 4. the tenant's requests in flight (plan) — 429 `concurrency_limit`.
+ * 4. the tenant's requests in flight (plan) — 429 `concurrency_limit`;
+ * 5. a seat in the instance (FairSeats): a few requests are served at once; the rest wait in
+ *    per-tenant queues served by weight (the plan's) and estimated work, so a tenant within its
+ *    share is served ahead of another's backlog; a tenant with too many waiting gets 429 `fair_share`.
  * Counters live in the CounterStore (memory, or Redis shared by all instances). If the shared
  * store fails, admission falls back to this instance's memory rather than refusing everyone.
+ * Every refusal here is decided from memory (and Redis, when shared): no database work.
  */
 export class AdmissionController {
   private inFlight = 0;
   private readonly local = new MemoryCounterStore();
+  /** Windows this instance has seen refuse, until they reset: `refusalOnRecord` answers from them. */
+  private readonly exhausted = new Map<string, { until: number; limit: number; reason: "rate_limit" | "token_limit" }>();
+  readonly seats: FairSeats;
 
   constructor(
     private readonly store: CounterStore,
     private readonly options: AdmissionOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    const fifo = options.discipline === "fifo";
+    this.seats = new FairSeats({
+      seats: fifo ? options.maxInFlight : (options.maxInService ?? options.maxInFlight),
+      maxQueuedPerFlow: fifo ? options.maxInFlight : (options.maxWaitingPerTenant ?? options.maxInFlight),
+      maxQueued: options.maxInFlight,
+      maxWaitMs: options.maxSeatWaitMs ?? 30_000,
+      keepFree: fifo ? 0 : 2,
+      windowMs: 1000,
+      discipline: options.discipline,
+    });
+  }
 
-  async admit(ctx: TenantContext, quota: TenantQuota): Promise<AdmissionTicket> {
+  async admit(ctx: TenantContext, quota: TenantQuota, cost: RequestCost = 1): Promise<AdmissionTicket> {
     if (this.inFlight >= this.options.maxInFlight) throw new OverloadedError(1);
     // Counted before the first await, so requests arriving together cannot all pass the ceiling.
     this.inFlight++;
+    let tenantTicket: Omit<AdmissionTicket, "seat"> | undefined;
     try {
-      return await this.admitTenant(ctx, quota);
+      tenantTicket = await this.admitTenant(ctx, quota);
+      const seat = await this.seats.take({ id: ctx.tenantId, weight: quota.weight, priority: "interactive" }, cost).catch((error: unknown) => {
+        throw error instanceof NoSeatError ? seatRefusal(error) : error;
+      });
+      const { rateLimit, release } = tenantTicket;
+      return {
+        rateLimit,
+        seat,
+        release: async () => {
+          seat.release();
+          await release();
+        },
+      };
     } catch (error) {
-      this.inFlight--;
+      if (tenantTicket) await tenantTicket.release();
+      else this.inFlight--;
       throw error;
     }
+  }
+
+  /**
+   * The refusal a request would get because a window of its tenant or key is used up until it
+   * resets — known without touching a counter, since this instance saw the window refuse. The
+   * entry holds the limit it was counted against: a plan change (a new limit) ends it at once.
+   * Undefined when nothing is on record: the request goes through `admit` as usual.
+   */
+  refusalOnRecord(tenantId: string, keyId: string, quota: TenantQuota): RateLimitedError | undefined {
+    const now = Date.now();
+    const windows: [string, number | null][] = [
+      [`tpm:${tenantId}`, quota.tokensPerMinute],
+      [`rpm:${tenantId}`, quota.requestsPerMinute],
+      [`rpm-key:${keyId}`, quota.keyRequestsPerMinute],
+    ];
+    for (const [key, limit] of windows) {
+      const entry = this.exhausted.get(key);
+      if (!entry) continue;
+      if (entry.until <= now || entry.limit !== limit) {
+        this.exhausted.delete(key);
+        continue;
+      }
+      const resetSeconds = Math.max(1, Math.ceil((entry.until - now) / 1000));
+      return new RateLimitedError(entry.reason, resetSeconds, { limit: entry.limit, remaining: 0, resetSeconds });
+    }
+    return undefined;
+  }
+
+  private noteExhausted(key: string, limit: number, reason: "rate_limit" | "token_limit", msBeforeNext: number): void {
+    // Bounded by the keys refused within a minute; expired entries are dropped as they are met.
+    if (this.exhausted.size >= 100_000) this.exhausted.clear();
+    this.exhausted.set(key, { until: Date.now() + msBeforeNext, limit, reason });
   }
 
   /**
@@ -62,12 +141,13 @@ export class AdmissionController {
     );
   }
 
-  private async admitTenant(ctx: TenantContext, quota: TenantQuota): Promise<AdmissionTicket> {
+  private async admitTenant(ctx: TenantContext, quota: TenantQuota): Promise<Omit<AdmissionTicket, "seat">> {
     if (quota.tokensPerMinute) {
       const limit = quota.tokensPerMinute;
-      const { value: res } = await this.withFallback((store) => store.rateLimiter("tokens", TOKEN_COUNTER_POINTS, 60).get(`tpm:${ctx.tenantId}`));
+      const { value: res, store } = await this.withFallback((s) => s.rateLimiter("tokens", TOKEN_COUNTER_POINTS, 60).get(`tpm:${ctx.tenantId}`));
       if (res && res.consumedPoints >= limit) {
         const resetSec = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+        if (store === this.store) this.noteExhausted(`tpm:${ctx.tenantId}`, limit, "token_limit", res.msBeforeNext);
         throw new RateLimitedError("token_limit", resetSec, { limit, remaining: 0, resetSeconds: resetSec });
       }
     }
@@ -85,7 +165,11 @@ export class AdmissionController {
       if (tightest === undefined || remaining < tightest.remaining || !result.value.allowed) {
         tightest = { limit, remaining, resetSeconds: resetSec };
       }
-      if (!result.value.allowed) throw new RateLimitedError("rate_limit", resetSec, tightest);
+      if (!result.value.allowed) {
+        // Only what the shared store said: this instance's fallback counters are not the tenant's window.
+        if (result.store === this.store) this.noteExhausted(key, limit, "rate_limit", result.value.res.msBeforeNext);
+        throw new RateLimitedError("rate_limit", resetSec, tightest);
+      }
     }
     const slotKey = `tenant:${ctx.tenantId}`;
     const max = quota.maxConcurrency;
@@ -117,6 +201,11 @@ export class AdmissionController {
       return { value: await run(this.local), store: this.local };
     }
   }
+}
+
+/** A request the instance has no seat for: its tenant's queue is full or it waited too long (429), or every queue is (503). */
+function seatRefusal(error: NoSeatError): Error {
+  return error.why === "queue_full" ? new OverloadedError(1) : new RateLimitedError("fair_share", 1);
 }
 
 async function consume(store: CounterStore, key: string, points: number): Promise<{ allowed: boolean; res: RateLimiterRes }> {

@@ -37,6 +37,9 @@ const VALUE_COST = 8;
  * was). Masks at most limit + LONGEST_MASKED_ITEM characters, whatever the length of `text`.
  */
 export function boundedMaskedString(text: string, limit = MAX_LOG_STRING_CHARS): string {
+  // Ids Fence generates (request, tenant, key and document ids) are on every line: a UUID is no one's
+  // personal data, and skipping the rules for it halves what a log line's bindings cost.
+  if (UUID.test(text)) return text;
   if (text.length <= limit) return maskPii(text);
   const window = text.slice(0, limit + LONGEST_MASKED_ITEM);
   const masked = maskPii(window);
@@ -49,6 +52,8 @@ export function boundedMaskedString(text: string, limit = MAX_LOG_STRING_CHARS):
   if (keep > 0 && isHighSurrogate(masked.charCodeAt(keep - 1))) keep--;
   return `${masked.slice(0, keep)}…[cut: ${text.length} chars]`;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 

@@ -4,6 +4,7 @@ import type { Database, Tx } from "../db/database.js";
 import { plans, tenantConfigs, tenants, type PlanRow } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid } from "../core/tenant-context.js";
+import type { ChangeSink } from "../db/change-feed.js";
 import { TenantOverrides } from "./tenant-settings.js";
 
 /** Plan names appear in URLs, tenant rows and logs: lower-case slugs only. */
@@ -68,11 +69,16 @@ export interface TenantConfigJson {
 
 /**
  * Platform-admin editing of plans and of per-tenant configuration. Every method runs through
- * `asPlatformAdmin`. Nothing is cached: budgets and chat read plan and overrides inside each
- * request's transaction, so a change applies to the next request on every instance.
+ * `asPlatformAdmin`. Budgets and chat read plan and overrides inside each request's transaction;
+ * admission reads the plan's numbers with the key, kept in memory by the verified-key cache, so a
+ * plan change applies to admission here at once and elsewhere within the change feed's bound.
  */
 export class PlanAdmin {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** This instance's verified keys (they carry plan numbers): dropped on commit here. */
+    private readonly verifiedKeys?: ChangeSink,
+  ) {}
 
   async list(): Promise<PlanJson[]> {
     const rows = await this.db.asPlatformAdmin("list-plans", (tx) => tx.select().from(plans).orderBy(asc(plans.name)));
@@ -116,6 +122,7 @@ export class PlanAdmin {
         .returning({ ...getTableColumns(plans), created: sql<boolean>`(xmax = 0)` }),
     );
     const { created, ...plan } = row!;
+    this.verifiedKeys?.forget(`plan:${name}`);
     return { plan: planJson(plan), created: created === true };
   }
 
@@ -129,7 +136,7 @@ export class PlanAdmin {
    * whole. With `plan`, the tenant also moves plan, in the same transaction: all or nothing.
    */
   async patchTenantConfig(tenantId: string, patch: Record<string, unknown>, options: { plan?: string | undefined } = {}): Promise<TenantConfigJson> {
-    return this.db.asPlatformAdmin("patch-tenant-config", async (tx) => {
+    const config = await this.db.asPlatformAdmin("patch-tenant-config", async (tx) => {
       // Serialises concurrent patches of one tenant, so neither merge is lost.
       await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`fence:tenant-config:${tenantId}`}, 0))`);
       const current = await readConfig(tx, tenantId);
@@ -143,14 +150,18 @@ export class PlanAdmin {
         .onConflictDoUpdate({ target: tenantConfigs.tenantId, set: { overrides: parsed.data, updatedAt: now } });
       return readConfig(tx, tenantId);
     });
+    if (options.plan !== undefined) this.verifiedKeys?.forget(`tenant:${tenantId}`);
+    return config;
   }
 
   async setTenantPlan(tenantId: string, plan: string): Promise<TenantConfigJson> {
-    return this.db.asPlatformAdmin("set-tenant-plan", async (tx) => {
+    const config = await this.db.asPlatformAdmin("set-tenant-plan", async (tx) => {
       await readConfig(tx, tenantId);
       await assignPlan(tx, tenantId, plan);
       return readConfig(tx, tenantId);
     });
+    this.verifiedKeys?.forget(`tenant:${tenantId}`);
+    return config;
   }
 }
 

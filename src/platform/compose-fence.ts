@@ -4,6 +4,7 @@ import { TenantCaches, type SharedCacheBackend } from "../cache/tenant-caches.js
 import { ChatService } from "../chat/chat-service.js";
 import { LlmClient } from "../chat/llm-client.js";
 import type { FenceConfig } from "./config.js";
+import type { ChangeFeed } from "../db/change-feed.js";
 import type { Database } from "../db/database.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
 import { NotAvailableOnRuntimeError } from "../core/errors.js";
@@ -38,6 +39,7 @@ import { RunRetentionSweep } from "../runs/retention-sweep.js";
 import { RunStore } from "../runs/run-store.js";
 import { FailedAuthLimiter } from "../tenancy/failed-auth-limiter.js";
 import { KeyDirectory } from "../tenancy/key-directory.js";
+import { VerifiedKeyCache } from "../tenancy/verified-key-cache.js";
 import { TenantAdmin } from "../tenancy/tenant-admin.js";
 
 /**
@@ -64,6 +66,11 @@ export interface FenceDependencies {
   recordRuns?: boolean | undefined;
   /** Where uploads are parsed (Node: worker threads); none parses inline, size-capped (Workers). */
   parser?: DocumentParser | undefined;
+  /**
+   * Key, tenant and plan changes announced by the database (drizzle/0011); with it, verified keys
+   * are kept in memory. Node has one (PGlite in-process, Postgres LISTEN); Workers do not.
+   */
+  keyChanges?: ChangeFeed | undefined;
   /** Keeps work that outlives its response alive (Workers: ctx.waitUntil); Node needs nothing. */
   keepAlive?: ((work: Promise<void>) => void) | undefined;
 }
@@ -92,8 +99,21 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     metrics.watchJobQueue(() => readQueueDepth(db));
   }
   const securityEvents = new SecurityEvents(logger, { onReport: metrics?.securityEvent, trustedProxyHops: config.trustedProxyHops });
-  const caches = new TenantCaches(config.cacheEntries, deps.sharedCache?.backend, deps.sharedCache?.onError, metrics?.cacheLookup);
-  const admission = new AdmissionController(deps.counters, { maxInFlight: config.maxInFlight }, logger);
+  // Verified keys in memory, where the runtime delivers the database's change feed (Node).
+  const verifiedKeys = deps.keyChanges ? new VerifiedKeyCache(deps.keyChanges) : undefined;
+  const caches = new TenantCaches(config.cacheEntries, deps.sharedCache?.backend, deps.sharedCache?.onError, metrics?.cacheLookup, (tenantId) =>
+    verifiedKeys?.forget(`tenant:${tenantId}`),
+  );
+  const admission = new AdmissionController(
+    deps.counters,
+    {
+      maxInFlight: config.maxInFlight,
+      maxInService: config.maxInService,
+      maxWaitingPerTenant: config.maxWaitingPerTenant,
+      discipline: deps.scheduling,
+    },
+    logger,
+  );
   const budgets = new BudgetGuard(db, config.internalMicrosPerMTok, admission, metrics?.usageCharged);
   // Run records (runs/): written by chat, uploads and job attempts; swept after the retention period.
   const runStore = new RunStore(db);
@@ -128,9 +148,9 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     db,
     caches,
     embeddings,
-    tenantAdmin: new TenantAdmin(db, caches, keyDirectory),
-    tenantAuthGuards: { directory: keyDirectory, failedAuth },
-    planAdmin: new PlanAdmin(db),
+    tenantAdmin: new TenantAdmin(db, caches, keyDirectory, verifiedKeys),
+    tenantAuthGuards: { directory: keyDirectory, cache: verifiedKeys, failedAuth },
+    planAdmin: new PlanAdmin(db, verifiedKeys),
     budgets,
     usageReports: new UsageReports(db),
     admission,

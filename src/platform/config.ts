@@ -32,6 +32,8 @@ const ConfigSchema = z
       message: "must be a redis:// or rediss:// URL",
     }),
     FENCE_MAX_IN_FLIGHT: positiveInt(256),
+    FENCE_MAX_IN_SERVICE: z.coerce.number().int().min(1).max(4096).optional(),
+    FENCE_MAX_WAITING_PER_TENANT: positiveInt(32),
     FENCE_JOB_WORKERS: z.coerce.number().int().min(0).max(64).default(2),
     FENCE_JOB_RESERVED_WORKERS: z.coerce.number().int().min(0).max(16).default(1),
     FENCE_JOB_LEASE_MS: positiveInt(30_000),
@@ -120,7 +122,12 @@ export interface FenceConfig {
   databasePoolSize: number;
   /** Shared admission counters for many instances; memory when unset. */
   redisUrl: string | undefined;
+  /** Requests admitted at once (in service and waiting for a seat); beyond it, 503 `overloaded`. */
   maxInFlight: number;
+  /** Requests in service at once; beyond it they wait in per-tenant fair queues (flow/fair-seats.ts). */
+  maxInService: number;
+  /** Requests of one tenant waiting for a seat; beyond it, 429 `fair_share`. */
+  maxWaitingPerTenant: number;
   /** Durable ingestion: workers per instance, lease, polling and retry (jobs/job-runner.ts). */
   jobs: { workers: number; reservedWorkers: number; leaseMs: number; pollMs: number; retryBaseMs: number };
   embeddings:
@@ -202,6 +209,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
     maxInFlight: e.FENCE_MAX_IN_FLIGHT,
+    maxInService: e.FENCE_MAX_IN_SERVICE ?? defaultSeats(),
+    maxWaitingPerTenant: e.FENCE_MAX_WAITING_PER_TENANT,
     jobs: {
       workers: e.FENCE_JOB_WORKERS,
       reservedWorkers: e.FENCE_JOB_RESERVED_WORKERS,
@@ -271,4 +280,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustedProxyHops: e.FENCE_TRUSTED_PROXY_HOPS,
     authFailures: { perAddress: e.FENCE_AUTH_FAILURES_PER_ADDRESS, windowSec: e.FENCE_AUTH_FAILURE_WINDOW_SEC },
   };
+}
+
+/**
+ * Seats (requests in service at once) sized to the machine. The work of a request is mostly this
+ * process's own CPU (the event loop, PGlite, JSON) plus the model threads and the database, so a
+ * few per core keep the cores busy; more only lengthen every request's share of the loop. `npm run bench:flood`
+ * measured the choice (docs/limits-and-fairness.md).
+ */
+function defaultSeats(): number {
+  return Math.max(8, 4 * availableParallelism());
 }

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { RedisCacheBackend } from "../cache/redis-cache-backend.js";
 import type { FenceConfig } from "./config.js";
+import type { ChangeFeed } from "../db/change-feed.js";
 import { connectDatabase } from "../db/connect.js";
 import type { IsolationMutations } from "../db/database.js";
 import { runMigrations } from "../db/migrate.js";
@@ -14,6 +15,7 @@ import { MemoryCounterStore, RedisCounterStore } from "../limits/counter-store.j
 import { createLogger, type Logger } from "../observability/logger.js";
 import { FenceMetrics } from "../observability/metrics.js";
 import { startTracing } from "../observability/tracing.js";
+import { KEY_CHANGES_CHANNEL } from "../tenancy/verified-key-cache.js";
 import { connectRedis } from "./redis.js";
 
 /**
@@ -53,17 +55,21 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
     mutations: options.mutations,
+    discipline: options.scheduling,
   });
   let redis: Redis | undefined;
   let parser: ParseThreadPool | undefined;
+  let keyChanges: ChangeFeed | undefined;
   try {
     // Connected first, so that a wrong REDIS_URL stops start-up before the model is loaded.
     redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
     const applied = await runMigrations(db);
     if (applied > 0) logger.info({ applied }, "database migrations applied");
-    const embeddings = options.embeddings ?? (await createEmbeddingProvider(config.embeddings));
+    const embeddings = options.embeddings ?? (await createEmbeddingProvider(config.embeddings, options.scheduling));
     await ensureVectorIndex(db, embeddings.model, embeddings.dimensions);
 
+    // After the migrations: the triggers that announce key changes exist from here on.
+    keyChanges = await db.openChangeFeed(KEY_CHANGES_CHANNEL);
     const metrics = new FenceMetrics({ topTenants: config.metrics.topTenants, logger });
     const tracing = config.tracing.endpoint ? await startTracing({ endpoint: config.tracing.endpoint, serviceName: config.tracing.serviceName }) : undefined;
     let cacheWarnedAt = 0;
@@ -91,6 +97,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       tracing,
       scheduling: options.scheduling,
       recordRuns: options.recordRuns,
+      keyChanges,
     });
     const { jobRunner: runner, runs, runRetention } = composed;
     runner.start();
@@ -104,6 +111,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
         await runRetention.stop();
         await counters.close();
         await redis?.quit().catch(() => undefined);
+        await keyChanges?.close();
         await db.close();
         if (!options.embeddings) await embeddings.close?.();
         await parser?.close();
@@ -112,6 +120,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
   } catch (error) {
     redis?.disconnect();
     await parser?.close();
+    await keyChanges?.close();
     await db.close();
     throw error;
   }

@@ -2,6 +2,8 @@ import type { RunKind, RunStep } from "../db/schema.js";
 import type { Logger } from "../observability/logger.js";
 import { maskPii } from "../observability/pii-mask.js";
 import type { TenantContext } from "../core/tenant-context.js";
+import type { FenceError } from "../core/errors.js";
+import { RefusalSummaries } from "./refusal-summaries.js";
 import { RunRecorder, type FinishedRun, type RunFields } from "./run-recorder.js";
 import type { RunStore } from "./run-store.js";
 
@@ -19,6 +21,8 @@ const MAX_PENDING = 256;
  */
 export class RunRecords {
   private failed = 0;
+  /** Admission refusals, summarised per tenant, key, reason and minute. */
+  private readonly refusals = new RefusalSummaries((ctx, kind, startedAt) => this.start(ctx, kind, {}, startedAt));
   /** Writes under way, by tenant: the response does not wait for them; reads on this instance do. */
   private readonly pending = new Set<{ tenantId: string; done: Promise<void> }>();
 
@@ -30,6 +34,14 @@ export class RunRecords {
     /** Keeps a write alive past its response where the runtime needs telling (Workers: waitUntil). */
     private readonly keepAlive: (write: Promise<void>) => void = () => undefined,
   ) {}
+
+  /**
+   * A request that admission refused before its route ran: counted into its minute's summary run
+   * (RefusalSummaries), not written as a run of its own — a flood of refusals writes nothing.
+   */
+  noteRefusal(ctx: TenantContext, kind: RunKind, error: FenceError): void {
+    if (this.enabled) this.refusals.note(ctx, kind, error);
+  }
 
   start(ctx: TenantContext, kind: RunKind, fields: RunFields = {}, startedAt?: Date): RunRecorder {
     return new RunRecorder(ctx, kind, (run) => this.saveAfterResponse(run), fields, startedAt);
@@ -56,6 +68,7 @@ export class RunRecords {
    * finds it on the instance that answered. Another instance sees it once the write commits.
    */
   async settled(tenantId?: string): Promise<void> {
+    await this.refusals.flush(tenantId);
     await Promise.all([...this.pending].filter((p) => tenantId === undefined || p.tenantId === tenantId).map((p) => p.done));
   }
 

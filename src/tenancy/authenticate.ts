@@ -4,17 +4,9 @@ import { apiKeys, plans, tenants } from "../db/schema.js";
 import { UnauthorizedError } from "../core/errors.js";
 import { hashApiKey, looksLikeApiKey } from "./api-keys.js";
 import type { KeyDirectory } from "./key-directory.js";
+import type { TenantQuota } from "./tenant-quota.js";
+import type { VerifiedKey, VerifiedKeyCache } from "./verified-key-cache.js";
 import { issueTenantContext, type KeyEnvironment, type TenantContext } from "../core/tenant-context.js";
-
-/** The admission numbers of the tenant's plan, read with the key so admission costs no extra query. */
-export interface TenantQuota {
-  plan: string;
-  requestsPerMinute: number | null;
-  tokensPerMinute: number | null;
-  maxConcurrency: number | null;
-  /** The presenting key's own requests/min, if it has one (counted besides the tenant's). */
-  keyRequestsPerMinute: number | null;
-}
 
 /** The key that was presented is a real one, but revoked: who it belonged to (never the key). */
 export interface RevokedKeyUse {
@@ -22,29 +14,60 @@ export interface RevokedKeyUse {
   keyId: string;
 }
 
+/** What authentication consults besides the database; each is optional (tests, Workers). */
+export interface KeyLookups {
+  /** Refuses keys whose hash no key has, without a transaction. */
+  directory?: KeyDirectory | undefined;
+  /** Verified keys kept in memory, dropped by the change feed. */
+  cache?: VerifiedKeyCache | undefined;
+}
+
 /**
  * Verifies a tenant API key and returns the request's TenantContext (invariant I1: the tenant comes
  * from here and nowhere else). Missing, malformed, unknown and revoked keys all fail with the same
- * UnauthorizedError, so the answer reveals nothing about which it was. The key row is read on every
- * request and never cached, so a revocation applies to the next request on every instance.
+ * UnauthorizedError, so the answer reveals nothing about which it was.
  *
- * A revoked key is told apart only for `onRevokedKey` (a security event): the one lookup reads the
- * row whatever its revocation, so revoked keys get the same 401 as unknown ones.
+ * The key's row decides. With a `cache`, the row may come from memory: a copy the change feed
+ * drops when the key, its tenant or its plan changes (see VerifiedKeyCache for the bound), so a
+ * request — admitted or refused — costs no database round trip in the common case. With a
+ * `directory`, a key whose hash no key has is refused before any database work.
  *
- * With a `directory`, a key whose hash this instance does not know (after a refresh) is refused
- * before any database work: random keys cost no transaction each. The tenant's cache secret is read
- * with the row, so every request keys its cache entries with the secret current at that moment.
+ * A revoked key is told apart only for `onRevokedKey` (a security event). The tenant's cache
+ * secret is read with the row, so cache entries are keyed with the tenant's current secret.
  */
 export async function authenticateTenantRequest(
   db: Database,
   presentedKey: string | undefined,
   requestId: string,
   onRevokedKey?: (use: RevokedKeyUse) => void,
-  directory?: KeyDirectory,
+  lookups: KeyLookups = {},
 ): Promise<{ ctx: TenantContext; quota: TenantQuota }> {
   if (!presentedKey || !looksLikeApiKey(presentedKey)) throw new UnauthorizedError();
   const keyHash = hashApiKey(presentedKey);
-  if (directory && !(await directory.mayExist(keyHash))) throw new UnauthorizedError();
+  const { directory, cache } = lookups;
+  const read = async () => {
+    if (directory && !(await directory.mayExist(keyHash))) return undefined;
+    return readVerifiedKey(db, keyHash);
+  };
+  const key = cache ? await cache.lookup(keyHash, read) : await read();
+  if (!key) throw new UnauthorizedError();
+  if (key.revoked) {
+    onRevokedKey?.({ tenantId: key.tenantId, keyId: key.keyId });
+    throw new UnauthorizedError();
+  }
+  const ctx = issueTenantContext({
+    tenantId: key.tenantId,
+    keyId: key.keyId,
+    project: key.project,
+    environment: key.environment,
+    requestId,
+    cacheSecret: key.cacheSecret,
+  });
+  return { ctx, quota: key.quota };
+}
+
+/** The key's row with its tenant's cache secret and its plan's admission numbers, in one query. */
+async function readVerifiedKey(db: Database, keyHash: string): Promise<VerifiedKey | undefined> {
   const [row] = await db.asPlatformAdmin("authenticate-key", (tx) =>
     tx
       .select({
@@ -56,6 +79,7 @@ export async function authenticateTenantRequest(
         requestsPerMinute: plans.requestsPerMinute,
         tokensPerMinute: plans.tokensPerMinute,
         maxConcurrency: plans.maxConcurrency,
+        weight: plans.schedulingWeight,
         keyRequestsPerMinute: apiKeys.requestsPerMinute,
         revokedAt: apiKeys.revokedAt,
         cacheSecret: tenants.cacheSecret,
@@ -66,27 +90,21 @@ export async function authenticateTenantRequest(
       .where(eq(apiKeys.keyHash, keyHash))
       .limit(1),
   );
-  if (!row) throw new UnauthorizedError();
-  if (row.revokedAt !== null) {
-    onRevokedKey?.({ tenantId: row.tenantId, keyId: row.keyId });
-    throw new UnauthorizedError();
-  }
-  const ctx = issueTenantContext({
+  if (!row) return undefined;
+  return {
     tenantId: row.tenantId,
     keyId: row.keyId,
     project: row.project,
     environment: row.environment as KeyEnvironment,
-    requestId,
     cacheSecret: row.cacheSecret,
-  });
-  return {
-    ctx,
+    revoked: row.revokedAt !== null,
     quota: {
       plan: row.plan,
       requestsPerMinute: row.requestsPerMinute,
       tokensPerMinute: row.tokensPerMinute,
       maxConcurrency: row.maxConcurrency,
       keyRequestsPerMinute: row.keyRequestsPerMinute,
+      weight: row.weight,
     },
   };
 }

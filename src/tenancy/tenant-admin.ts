@@ -5,6 +5,7 @@ import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import { generateApiKey } from "./api-keys.js";
 import type { KeyDirectory } from "./key-directory.js";
+import type { ChangeSink } from "../db/change-feed.js";
 import { isUuid, type KeyEnvironment } from "../core/tenant-context.js";
 
 export interface TenantSummary {
@@ -35,6 +36,8 @@ export class TenantAdmin {
     private readonly caches: TenantCaches,
     /** Told of keys issued here, so their first request here needs no directory refresh. */
     private readonly keyDirectory?: KeyDirectory,
+    /** This instance's verified keys: dropped on commit here, before the change feed says so. */
+    private readonly verifiedKeys?: ChangeSink,
   ) {}
 
   async createTenant(input: { name: string; plan: string }): Promise<TenantSummary> {
@@ -64,6 +67,7 @@ export class TenantAdmin {
       tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id }),
     );
     if (deleted.length === 0) throw new NotFoundError("Tenant");
+    this.verifiedKeys?.forget(`tenant:${tenantId}`);
     await this.caches.purgeTenant(tenantId);
   }
 
@@ -104,9 +108,8 @@ export class TenantAdmin {
   }
 
   /**
-   * Revocation takes effect on the next request on every instance: authentication reads the key
-   * row of every known key on every request (the key directory only turns unknown keys away), so
-   * there is no stale grant to expire.
+   * Revocation takes effect on the next request on this instance, and on every other instance
+   * within the change feed's bound (drizzle/0011 announces it; VerifiedKeyCache drops the copy).
    */
   async revokeKey(tenantId: string, keyId: string): Promise<void> {
     if (!isUuid(tenantId) || !isUuid(keyId)) throw new NotFoundError("API key");
@@ -118,6 +121,7 @@ export class TenantAdmin {
         .returning({ id: apiKeys.id }),
     );
     if (revoked.length === 0) throw new NotFoundError("API key");
+    this.verifiedKeys?.forget(`tenant:${tenantId}`);
   }
 }
 

@@ -8,6 +8,8 @@ export interface LogLine {
   project?: string;
   environment?: string;
   route?: string;
+  /** Sampled refusal lines: how many of the same kind were skipped (request-context.ts). */
+  repeated?: number;
   method?: string;
   status?: number;
   latency_ms?: number;

@@ -10,7 +10,11 @@ import type { TestFence, TestTenant } from "./harness.js";
  */
 export type PlanValues = Partial<typeof plans.$inferInsert>;
 
-/** Creates (or replaces) plan `name` — unlimited unless given — and moves the tenant onto it. */
+/**
+ * Creates (or replaces) plan `name` — unlimited unless given — and moves the tenant onto it. Like
+ * the admin API, it drops this instance's verified copies at once; the database also announces
+ * the change to every instance (drizzle/0011), which on Postgres arrives a moment later.
+ */
 export async function putTenantOnPlan(fence: TestFence, tenant: TestTenant, name: string, values: PlanValues): Promise<void> {
   const row = {
     tokensPerDay: null,
@@ -26,6 +30,8 @@ export async function putTenantOnPlan(fence: TestFence, tenant: TestTenant, name
     await tx.insert(plans).values({ name, ...row }).onConflictDoUpdate({ target: plans.name, set: row });
     await tx.update(tenants).set({ plan: name }).where(eq(tenants.id, tenant.id));
   });
+  fence.fence.tenantAuthGuards.cache?.forget(`plan:${name}`);
+  fence.fence.tenantAuthGuards.cache?.forget(`tenant:${tenant.id}`);
 }
 
 export async function setTenantOverrides(fence: TestFence, tenant: TestTenant, overrides: Record<string, unknown>): Promise<void> {

@@ -3,6 +3,7 @@ import { closingControls, openingControls } from "./controls.js";
 import { documentAttacks } from "./documents.js";
 import { identityAttacks } from "./identity.js";
 import { jobAttacks } from "./jobs.js";
+import { keyCacheAttacks } from "./key-cache.js";
 import { limitAttacks } from "./limits.js";
 import { metricsAttacks } from "./metrics.js";
 import { retrievalAttacks } from "./retrieval.js";
@@ -15,7 +16,9 @@ import { usageAttacks } from "./usage.js";
  * every lock off (mode 4), B really can overwrite and delete A's documents, so those attacks
  * run last and every read-only attack sees A's corpus whole. The job attacks that need A's jobs
  * still queued come before the ones that run them (see jobs.ts); the run attacks follow them,
- * so A's job attempts are among the runs B goes after.
+ * so A's job attempts are among the runs B goes after. The key-cache attacks revoke a key of A's
+ * and make and delete tenants of their own, so they come after every attack that counts A's runs,
+ * usage or keys.
  */
 export const ATTACKS: readonly Attack[] = [
   ...openingControls,
@@ -26,6 +29,7 @@ export const ATTACKS: readonly Attack[] = [
   ...jobAttacks,
   ...runAttacks,
   ...limitAttacks,
+  ...keyCacheAttacks,
   ...metricsAttacks,
   ...documentAttacks,
   ...closingControls,

@@ -19,13 +19,13 @@ const CONCURRENCY_PLAN = "eval-isolation-concurrency-1";
 type RateLimitedJson = ErrorBodyWith<{ reason?: string; retry_after_seconds?: number } | undefined>;
 
 /** Admin setup through the recorded client (its replies are scanned too); a failure aborts the attack. */
-async function admin(ctx: AttackContext, method: string, path: string, json?: unknown): Promise<unknown> {
+export async function admin(ctx: AttackContext, method: string, path: string, json?: unknown): Promise<unknown> {
   const reply = await ctx.http.send(ctx.parties.admin, method, path, { json });
   if (reply.status >= 300) throw new Error(`setup ${method} ${path}: ${reply.status} ${reply.body.slice(0, 200)}`);
   return reply.json;
 }
 
-function putPlan(ctx: AttackContext, name: string, settings: Record<string, number>): Promise<unknown> {
+export function putPlan(ctx: AttackContext, name: string, settings: Record<string, number>): Promise<unknown> {
   return admin(ctx, "PUT", `/v1/admin/plans/${name}`, { tokens_per_day: null, tokens_per_month: null, spend_per_month_micros: null, ...settings });
 }
 
@@ -49,7 +49,7 @@ async function onPlans(ctx: AttackContext, plans: { a?: string; b?: string }, at
 }
 
 /** Sends until the first 429 (at most `max` requests); returns how many were admitted and the refusal. */
-async function exhaust(ctx: AttackContext, party: Party, max: number): Promise<{ admitted: number; refusal: Reply | undefined }> {
+export async function exhaust(ctx: AttackContext, party: Party, max: number): Promise<{ admitted: number; refusal: Reply | undefined }> {
   let admitted = 0;
   for (let i = 0; i < max; i++) {
     const reply = await ctx.http.send(party, "GET", "/v1/jobs?limit=1");
@@ -61,7 +61,7 @@ async function exhaust(ctx: AttackContext, party: Party, max: number): Promise<{
 }
 
 /** A 429 that names its reason, and only the refused tenant's own limit (when it has one). */
-function expectOwnRefusal(ctx: AttackContext, reply: Reply | undefined, who: string, reason: string, limit?: number): void {
+export function expectOwnRefusal(ctx: AttackContext, reply: Reply | undefined, who: string, reason: string, limit?: number): void {
   if (!reply) return void ctx.expect(false, `${who} was never refused`);
   const error = (reply.json as RateLimitedJson | undefined)?.error;
   ctx.expect(

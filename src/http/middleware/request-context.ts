@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Logger } from "../../observability/logger.js";
+import { RepeatSampler } from "../../observability/repeat-sampler.js";
 import type { SecurityEvents } from "../../observability/security-events.js";
 import type { AppEnv, RequestOutcome } from "../types.js";
 import { whenStreamEnds } from "./stream-end.js";
@@ -44,8 +45,25 @@ function outcomeFields(outcome: RequestOutcome): Record<string, unknown> {
  * stream ends, so latency and the model's figures cover the whole answer. Bodies are never logged.
  *
  * Every 401 is also noted per client address, to report repeated ones as a security event.
+ *
+ * Refusals (401, 429, 503) come in floods: their lines are sampled — the first of a kind (route,
+ * status, reason, tenant, key) each second is written with `repeated`, the count skipped before it,
+ * and what is left at the end of a second is written once by a drain ("requests repeated", with the
+ * last one's fields and the count) — so a flood costs a few lines a second, and every refusal is
+ * still counted (and in `fence_limit_refusals_total`).
  */
+const SAMPLED_STATUSES = new Set([401, 429, 503]);
+
 export function requestContext(logger: Logger, securityEvents?: SecurityEvents): MiddlewareHandler<AppEnv> {
+  const repeats = new RepeatSampler();
+  let drain: NodeJS.Timeout | undefined;
+  const drainLater = () => {
+    drain ??= setTimeout(() => {
+      drain = undefined;
+      for (const { fields, repeated } of repeats.drain()) logger.info({ ...fields, repeated }, "requests repeated");
+    }, 1100);
+    drain.unref?.();
+  };
   return async function requestContextMiddleware(c, next) {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && CLIENT_REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -64,16 +82,19 @@ export function requestContext(logger: Logger, securityEvents?: SecurityEvents):
     const writeAccessLine = () => {
       if (written) return;
       written = true;
-      c.get("log").info(
-        {
-          method,
-          route,
-          status,
-          latency_ms: Math.round((performance.now() - started) * 10) / 10,
-          ...outcomeFields(c.get("outcome")),
-        },
-        "request",
-      );
+      const fields: Record<string, unknown> = {
+        method,
+        route,
+        status,
+        latency_ms: Math.round((performance.now() - started) * 10) / 10,
+        ...outcomeFields(c.get("outcome")),
+      };
+      if (!SAMPLED_STATUSES.has(status)) return c.get("log").info(fields, "request");
+      const tenant = c.get("tenant");
+      const signature = `${status} ${method} ${route} ${String(fields.error_code ?? "")} ${String(fields.limit_reason ?? "")} ${tenant?.tenantId ?? ""} ${tenant?.keyId ?? ""}`;
+      const sampled = repeats.sample(signature, { ...fields, tenant_id: tenant?.tenantId, key_id: tenant?.keyId, request_id: requestId });
+      if (sampled.write) c.get("log").info(sampled.repeated > 0 ? { ...fields, repeated: sampled.repeated } : fields, "request");
+      else drainLater();
     };
 
     if (status === 401 && securityEvents) {

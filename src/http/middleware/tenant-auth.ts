@@ -1,11 +1,11 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Database } from "../../db/database.js";
+import { limitReasonOf } from "../../core/error-catalogue.js";
 import { RateLimitedError, UnauthorizedError } from "../../core/errors.js";
 import type { SecurityEvents } from "../../observability/security-events.js";
 import { bearerToken, hashApiKey } from "../../tenancy/api-keys.js";
-import { authenticateTenantRequest } from "../../tenancy/authenticate.js";
+import { authenticateTenantRequest, type KeyLookups } from "../../tenancy/authenticate.js";
 import type { FailedAuthLimiter } from "../../tenancy/failed-auth-limiter.js";
-import type { KeyDirectory } from "../../tenancy/key-directory.js";
 import type { AppEnv } from "../types.js";
 import { clientAddress } from "./request-context.js";
 
@@ -32,11 +32,11 @@ async function jsonBodyKeys(c: Context<AppEnv>): Promise<string[]> {
  * unknown fields) — and reported, since an honest client never sends one. A revoked key gets the
  * same 401 as an unknown one, and is reported too: whoever holds it should not.
  *
- * Hostile keys are cheap to refuse: unknown ones never reach the database (the key directory), and
- * an address that fails too often gets 429 with Retry-After before its key is even looked at.
+ * Hostile keys are cheap to refuse: unknown ones never reach the database (the key directory),
+ * known ones are verified from memory (the verified-key cache), and an address that fails too
+ * often gets 429 with Retry-After before its key is even looked at.
  */
-export interface TenantAuthGuards {
-  directory?: KeyDirectory | undefined;
+export interface TenantAuthGuards extends KeyLookups {
   failedAuth?: FailedAuthLimiter | undefined;
 }
 
@@ -66,7 +66,7 @@ export function tenantAuth(db: Database, securityEvents: SecurityEvents, guards:
             request_id: c.get("requestId"),
             client_address: address,
           }),
-        guards.directory,
+        guards,
       );
     } catch (error) {
       if (error instanceof UnauthorizedError) await limiter?.noteFailure(address!);
@@ -84,6 +84,10 @@ export function tenantAuth(db: Database, securityEvents: SecurityEvents, guards:
         environment: tenant.environment,
       }),
     );
+    await next();
+    // After the request, and not for one a limit refused: reading a refused request's body would
+    // cost more than refusing it (issue 16). The report is a signal; the schemas drop the field anyway.
+    if (limitReasonOf(c.error)) return;
     const smuggled = [
       ...Object.keys(c.req.query()).filter(isTenantField).map((k) => `query.${k}`),
       ...Object.keys(c.req.header()).filter(isTenantField).map((h) => `header.${h}`),
@@ -97,6 +101,5 @@ export function tenantAuth(db: Database, securityEvents: SecurityEvents, guards:
         fields: smuggled,
       });
     }
-    await next();
   };
 }

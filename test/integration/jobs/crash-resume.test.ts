@@ -379,12 +379,21 @@ describe.each(targets)("a worker killed mid-ingest resumes on $name", (target) =
         );
         process.kill(frozen.pid, "SIGSTOP");
         await blocker.query("COMMIT");
-        const holder = await db.query(
-          `SELECT a.pid, a.state FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-           WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database() AND NOT (a.pid = ANY($1))`,
-          [myPids],
+        // The frozen process's backend takes the lock the moment the blocker commits, but reports
+        // "idle in transaction" only once it has sent the result: poll for it rather than read once.
+        let holderStates: string[] = [];
+        await pollUntil(
+          async () => {
+            const holder = await db.query(
+              `SELECT a.pid, a.state FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+               WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database() AND NOT (a.pid = ANY($1))`,
+              [myPids],
+            );
+            holderStates = holder.rows.map((r: { state: string }) => r.state);
+            return holderStates.length === 1 && holderStates[0] === "idle in transaction" ? true : undefined;
+          },
+          { timeoutMs: 10_000, intervalMs: 25, describe: () => `lock holders' states: ${JSON.stringify(holderStates)}` },
         );
-        expect(holder.rows.map((r: { state: string }) => r.state)).toEqual(["idle in transaction"]);
 
         const rescuer = await start();
         const done = await waitForStatus(rescuer, key, job.id, "succeeded", 30_000, async () => {

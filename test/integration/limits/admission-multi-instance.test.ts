@@ -105,13 +105,23 @@ describe.skipIf(skipReason !== "")(`three Fence instances sharing Postgres and R
     expect(after.map((r) => r.status)).toEqual([200, 200]);
   });
 
-  it("refuses a key revoked through instance 1 on the very next request to instances 2 and 3", async () => {
+  it("refuses a key revoked through instance 1 on its very next request there, and within 1 s on instances 2 and 3", async () => {
     const tenant = await tenantOnPlan({});
+    // Every instance has verified the key, and keeps it in memory.
     for (let i = 0; i < 3; i++) expect((await call(i, "GET", "/v1/documents", tenant.key)).status).toBe(200);
     await admin("DELETE", `/tenants/${tenant.id}/keys/${tenant.keyId}`);
-    for (const i of [1, 2, 0]) {
-      const res = await call(i, "GET", "/v1/documents", tenant.key);
-      expect(res.status, `instance ${i + 1}`).toBe(401);
+    const revokedAt = performance.now();
+    const first = await call(0, "GET", "/v1/documents", tenant.key);
+    expect(first.status, "instance 1, which revoked it").toBe(401);
+    expect(((await first.json()) as ErrorBody).error.code).toBe("unauthorized");
+    // The others learn of it from the change feed: the stated bound is 1 s (docs/limits-and-fairness.md).
+    for (const i of [1, 2]) {
+      let res = await call(i, "GET", "/v1/documents", tenant.key);
+      while (res.status !== 401 && performance.now() - revokedAt < 1000) {
+        await new Promise((r) => setTimeout(r, 20));
+        res = await call(i, "GET", "/v1/documents", tenant.key);
+      }
+      expect(res.status, `instance ${i + 1}, ${Math.round(performance.now() - revokedAt)} ms after the revocation`).toBe(401);
       expect(((await res.json()) as ErrorBody).error.code).toBe("unauthorized");
     }
   });

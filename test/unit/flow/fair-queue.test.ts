@@ -197,6 +197,83 @@ describe("FairQueue (fair discipline)", () => {
   });
 });
 
+describe("FairQueue (cost: each item's estimated work)", () => {
+  /** Pushes `count` items of `flow`, each of the given cost. */
+  function pushCosted(queue: FairQueue<Item>, flow: Flow, count: number, cost: number | undefined, from = 0): Item[] {
+    const items: Item[] = [];
+    for (let n = from; n < from + count; n++) {
+      const item: Item = { flow: flow.id, n, priority: flow.priority ?? "bulk" };
+      if (cost === undefined) queue.push(flow, item);
+      else queue.push(flow, item, cost);
+      items.push(item);
+    }
+    return items;
+  }
+
+  it("advances a flow's virtual time by its items' cost: cost-4 items get a quarter of the cost-1 flow's grants", () => {
+    const queue = new FairQueue<Item>();
+    pushCosted(queue, { id: "upload" }, 100, 4);
+    pushCosted(queue, { id: "search" }, 400, 1);
+    const served = shiftMany(queue, 100);
+    // Start tags: upload 0, 4, 8, …; search 0, 1, 2, …; a tie goes to the flow that queued first.
+    expect(served.slice(0, 10).map((i) => i.flow)).toEqual([
+      "upload", "search", "search", "search", "search",
+      "upload", "search", "search", "search", "search",
+    ]);
+    expect(count(served, "upload")).toBe(20);
+    expect(count(served, "search")).toBe(80);
+    // Equal work, not equal items: 20 × 4 = 80 × 1.
+    for (let start = 0; start + 20 <= 100; start += 20) expect(count(served.slice(start, start + 20), "upload")).toBe(4);
+  });
+
+  it("divides cost by weight: weight 4 with cost 4 and weight 1 with cost 1 alternate", () => {
+    const queue = new FairQueue<Item>();
+    pushCosted(queue, { id: "heavy-and-big", weight: 4 }, 50, 4);
+    pushCosted(queue, { id: "light-and-small", weight: 1 }, 50, 1);
+    const served = shiftMany(queue, 60);
+    expect(count(served, "heavy-and-big")).toBe(30);
+    expect(longestRun(served)).toBeLessThanOrEqual(2);
+  });
+
+  it("charges 1 when no cost is given: an unpriced flow and a cost-1 flow alternate", () => {
+    const queue = new FairQueue<Item>();
+    pushCosted(queue, { id: "unpriced" }, 50, undefined);
+    pushCosted(queue, { id: "one" }, 50, 1);
+    const served = shiftMany(queue, 40);
+    expect(count(served, "unpriced")).toBe(20);
+    expect(longestRun(served)).toBe(1);
+  });
+
+  it("charges each item its own cost, also after remove() took an item out of the middle", () => {
+    const queue = new FairQueue<Item>();
+    // Flow a: costs 1, 100, 1, 1 — the 100 is removed before anything is served.
+    const a = [
+      ...pushCosted(queue, { id: "a" }, 1, 1, 0),
+      ...pushCosted(queue, { id: "a" }, 1, 100, 1),
+      ...pushCosted(queue, { id: "a" }, 2, 1, 2),
+    ];
+    pushCosted(queue, { id: "b" }, 10, 1);
+    expect(queue.remove(a[1]!)).toBe(true);
+    // Had the costs slipped by one (the 100 charged to a[2]), b would be served ten times after a[2].
+    const served = shiftMany(queue, 6);
+    expect(served.map((i) => `${i.flow}${i.n}`)).toEqual(["a0", "b0", "a2", "b1", "a3", "b2"]);
+  });
+
+  it("lets a cheap newcomer in at once behind an expensive backlog (its tag is the current virtual time)", () => {
+    const queue = new FairQueue<Item>();
+    pushCosted(queue, { id: "batch" }, 10, 8);
+    expect(shiftMany(queue, 3).every((i) => i.flow === "batch")).toBe(true);
+    const [single] = pushCosted(queue, { id: "search" }, 1, 1);
+    expect(queue.shift()).toBe(single);
+  });
+
+  it("ignores cost under fifo", () => {
+    const queue = new FairQueue<Item>("fifo");
+    const pushed = [...pushCosted(queue, { id: "a" }, 3, 50), ...pushCosted(queue, { id: "b" }, 3, 1)];
+    expect(shiftMany(queue, 6)).toEqual(pushed);
+  });
+});
+
 describe("FairQueue (fifo discipline)", () => {
   it("shifts strictly in arrival order regardless of flow, weight and priority", () => {
     const queue = new FairQueue<Item>("fifo");

@@ -53,6 +53,38 @@ describe("SlotShares", () => {
     expect(shares.mayTake("small", inUse)).toBe(true);
   });
 
+  it("allots whole slots by largest remainder: of 8, weight 16 gets 6 and weight 4 gets 2, both at once", () => {
+    const shares = new SlotShares(8, { keepFree: 2, windowMs: 10_000 });
+    let inUse = 0;
+    shares.seen({ id: "victim", weight: 4 });
+    shares.seen({ id: "flood", weight: 16 });
+    // 6.4 and 1.6 slots: the flood holds its 6 and must leave the victim's 2 free.
+    expect(fill(shares, "flood", 8, () => inUse, () => inUse++)).toBe(6);
+    expect(fill(shares, "victim", 8, () => inUse, () => inUse++)).toBe(2);
+  });
+
+  it("keeps a tenant's second slot free while its first is busy (a search while its own upload runs)", () => {
+    const shares = new SlotShares(8, { keepFree: 2, windowMs: 10_000 });
+    shares.seen({ id: "victim", weight: 4 });
+    shares.seen({ id: "flood", weight: 16 });
+    shares.took("victim"); // its upload
+    let inUse = 1;
+    expect(fill(shares, "flood", 8, () => inUse, () => inUse++)).toBe(6);
+    // 7 in use: the flood may not borrow the last slot, the victim's second request takes it at once.
+    expect(shares.mayTake("flood", inUse)).toBe(false);
+    expect(shares.mayTake("victim", inUse)).toBe(true);
+  });
+
+  it("gives every present tenant a slot of its own even when shares round below one", () => {
+    const shares = new SlotShares(4, { keepFree: 4, windowMs: 10_000 });
+    shares.seen({ id: "big", weight: 16 });
+    for (const id of ["s1", "s2", "s3"]) shares.seen({ id, weight: 1 });
+    let inUse = 0;
+    // 3.37 slots for big, 0.21 for each small one: each small one is allotted one, big one.
+    expect(fill(shares, "big", 4, () => inUse, () => inUse++)).toBe(1);
+    for (const id of ["s1", "s2", "s3"]) expect(fill(shares, id, 4, () => inUse, () => inUse++)).toBe(1);
+  });
+
   it("keeps at most keepFree slots free, however many tenants are below their share", () => {
     const shares = new SlotShares(8, { keepFree: 2, windowMs: 10_000 });
     let inUse = 0;

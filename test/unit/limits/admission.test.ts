@@ -22,7 +22,7 @@ const tenant = (n: number) =>
     environment: "prod",
     requestId: `r${n}`,
   });
-const quota = { plan: "t", requestsPerMinute: null, tokensPerMinute: null, maxConcurrency: 5, keyRequestsPerMinute: null };
+const quota = { plan: "t", requestsPerMinute: null, tokensPerMinute: null, maxConcurrency: 5, keyRequestsPerMinute: null, weight: 1 };
 const keyOf = (tenantNumber: number, keyNumber: number) =>
   issueTenantContext({
     tenantId: `00000000-0000-4000-8000-00000000000${tenantNumber}`,

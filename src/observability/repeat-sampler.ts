@@ -1,0 +1,50 @@
+/** One kind of line, the fields of the last one seen, and how many were not written. */
+interface Repeats {
+  fields: Record<string, unknown>;
+  writtenAt: number;
+  skipped: number;
+}
+
+/**
+ * Samples lines that repeat (issue 16: a flood of refusals wrote one access-log line each, and the
+ * logging cost more than refusing). The first line of a kind in each window is written, with
+ * `repeated`: how many of that kind were skipped since the previous one written; skipped lines
+ * still left at the end of a window are written as one line by `drain`, so every line is counted.
+ * A kind is whatever `signature` says is the same line (route, status, reason, tenant, key).
+ */
+export class RepeatSampler {
+  private readonly kinds = new Map<string, Repeats>();
+
+  constructor(
+    private readonly windowMs = 1000,
+    private readonly now: () => number = Date.now,
+    private readonly maxKinds = 10_000,
+  ) {}
+
+  /** Whether to write this line now, and how many of its kind were skipped before it. */
+  sample(signature: string, fields: Record<string, unknown>): { write: boolean; repeated: number } {
+    const at = this.now();
+    const kind = this.kinds.get(signature);
+    if (kind && at - kind.writtenAt < this.windowMs) {
+      kind.skipped++;
+      kind.fields = fields;
+      return { write: false, repeated: 0 };
+    }
+    const repeated = kind?.skipped ?? 0;
+    if (!kind && this.kinds.size >= this.maxKinds) return { write: true, repeated: 0 }; // too many kinds to track: no sampling
+    this.kinds.set(signature, { fields, writtenAt: at, skipped: 0 });
+    return { write: true, repeated };
+  }
+
+  /** The kinds with lines skipped in a window that is over: write each once, with its count. */
+  drain(): { fields: Record<string, unknown>; repeated: number }[] {
+    const at = this.now();
+    const out: { fields: Record<string, unknown>; repeated: number }[] = [];
+    for (const [signature, kind] of this.kinds) {
+      if (at - kind.writtenAt < this.windowMs) continue;
+      if (kind.skipped > 0) out.push({ fields: kind.fields, repeated: kind.skipped });
+      this.kinds.delete(signature);
+    }
+    return out;
+  }
+}
