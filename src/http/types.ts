@@ -21,6 +21,8 @@ export interface RequestOutcome {
   modelDowngraded?: boolean;
   /** Whether the answer (or search) came from a cache. */
   cache?: "hit" | "miss";
+  /** Refused from this instance's record of a used-up window (known-refusals.ts), before authentication. */
+  refusedOnRecord?: boolean;
 }
 
 /** Variables every handler can read with `c.get(…)`; set once by middleware. */

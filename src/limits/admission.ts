@@ -1,5 +1,5 @@
 import type { RateLimiterRes } from "rate-limiter-flexible";
-import { OverloadedError, RateLimitedError, type RateLimitWindow } from "../core/errors.js";
+import { OverloadedError, RateLimitedError, withoutStack, type RateLimitWindow } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { TenantQuota } from "../tenancy/tenant-quota.js";
 import type { TenantContext } from "../core/tenant-context.js";
@@ -118,7 +118,7 @@ export class AdmissionController {
         continue;
       }
       const resetSeconds = Math.max(1, Math.ceil((entry.until - now) / 1000));
-      return new RateLimitedError(entry.reason, resetSeconds, { limit: entry.limit, remaining: 0, resetSeconds });
+      return withoutStack(() => new RateLimitedError(entry.reason, resetSeconds, { limit: entry.limit, remaining: 0, resetSeconds }));
     }
     return undefined;
   }

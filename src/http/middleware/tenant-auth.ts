@@ -7,7 +7,7 @@ import { bearerToken, hashApiKey } from "../../tenancy/api-keys.js";
 import { authenticateTenantRequest, type KeyLookups } from "../../tenancy/authenticate.js";
 import type { FailedAuthLimiter } from "../../tenancy/failed-auth-limiter.js";
 import type { AppEnv } from "../types.js";
-import { clientAddress } from "./request-context.js";
+import { clientAddress, tenantLogFields } from "./request-context.js";
 
 const SMUGGLING_NAMES = new Set(["tenant_id", "tenantid", "tenant", "x-tenant-id", "x-tenant"]);
 
@@ -75,15 +75,7 @@ export function tenantAuth(db: Database, securityEvents: SecurityEvents, guards:
     const { ctx: tenant, quota } = authenticated;
     c.set("tenant", tenant);
     c.set("quota", quota);
-    c.set(
-      "log",
-      c.get("log").child({
-        tenant_id: tenant.tenantId,
-        key_id: tenant.keyId,
-        project: tenant.project,
-        environment: tenant.environment,
-      }),
-    );
+    c.set("log", c.get("log").child(tenantLogFields(tenant)));
     await next();
     // After the request, and not for one a limit refused: reading a refused request's body would
     // cost more than refusing it (issue 16). The report is a signal; the schemas drop the field anyway.

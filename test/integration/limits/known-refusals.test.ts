@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectRateLimited, uniquePlanName, type RefusalBody } from "../../support/admission-helpers.js";
 import { CheapEmbeddings } from "../../support/cheap-embeddings.js";
 import { backends, TestFence, type TestTenant } from "../../support/harness.js";
+import type { LogLine } from "../../support/log-line.js";
+import { createLogger } from "../../../src/observability/logger.js";
 
 /**
  * Issue 16, "refusals cost next to nothing": once this instance has seen a tenant's window refuse,
@@ -15,9 +17,14 @@ const nodeBackends = backends.filter((b) => b.name !== "worker");
 describe.each(nodeBackends)("refusals already on record ($name)", (backend) => {
   let fence: TestFence;
   let admits = 0;
+  const logged: string[] = [];
 
   beforeAll(async () => {
-    fence = await TestFence.start(backend, { env: { FENCE_JOB_WORKERS: "0" }, embeddings: new CheapEmbeddings() });
+    fence = await TestFence.start(backend, {
+      env: { FENCE_JOB_WORKERS: "0" },
+      embeddings: new CheapEmbeddings(),
+      logger: createLogger("info", { write: (line: string) => void logged.push(line) }),
+    });
     const admission = fence.fence.admission;
     const admit = admission.admit.bind(admission);
     admission.admit = (...args) => (admits++, admit(...args));
@@ -56,6 +63,16 @@ describe.each(nodeBackends)("refusals already on record ($name)", (backend) => {
       later.push(await expectRateLimited(res, "rate_limit"));
     }
     expect(admits - before, "refusals that went through admission").toBe(0);
+    // Sampled with the first refusal's line (same kind), then counted in the "requests repeated"
+    // line a second later, which names the tenant and key as any other line does.
+    const fastLines = () =>
+      logged
+        .map((line) => JSON.parse(line) as LogLine & { refused_on_record?: boolean })
+        .filter((l) => l.msg === "requests repeated" && l.status === 429 && l.refused_on_record === true);
+    for (let waited = 0; fastLines().length === 0 && waited < 3000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    expect(fastLines()).toHaveLength(1);
+    expect(fastLines()[0]).toMatchObject({ tenant_id: tenant.id, key_id: tenant.keyId, environment: "prod", error_code: "rate_limited", route: "/v1/search" });
+    expect(fastLines()[0]!.repeated).toBeGreaterThanOrEqual(20);
     for (const body of later) {
       expect({ ...body.error, request_id: undefined, details: { ...body.error.details, retry_after_seconds: 0 } }).toEqual({
         ...firstBody.error,
