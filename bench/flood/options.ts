@@ -37,6 +37,8 @@ export interface FloodOptions {
   seed: number;
   /** Also write every figure as JSON to this file. */
   json: string | undefined;
+  /** Both builds run PGlite on a thread of its own (FENCE_PGLITE_THREAD=true). */
+  pgliteThread: boolean;
 }
 
 const FULL = { seconds: 15, warmupSeconds: 2, ceilingSeconds: 5, victimSeedDocs: 20, aggressorSeedDocs: 10, victimTimeoutSeconds: 30 };
@@ -51,7 +53,7 @@ export function parseFloodOptions(argv: readonly string[], env: Record<string, s
   const flags = parseFlags(argv);
   const quick = isQuick(flags, env);
   const base = quick ? QUICK : FULL;
-  const known = new Set(["quick", "backend", "database-url", "shapes", "json"]);
+  const known = new Set(["quick", "backend", "database-url", "shapes", "json", "pglite-thread"]);
   const raw = (name: string) => flags.get(name) ?? env[`BENCH_FLOOD_${name.toUpperCase().replaceAll("-", "_")}`];
   const read = (name: string, fallback: number, integer = false): number => {
     known.add(name);
@@ -92,6 +94,7 @@ export function parseFloodOptions(argv: readonly string[], env: Record<string, s
     llmConcurrency: read("llm-concurrency", 8, true),
     seed: read("seed", 42, true),
     json: raw("json"),
+    pgliteThread: raw("pglite-thread") === "true",
   };
   rejectUnknownFlags(flags, known);
   return options;

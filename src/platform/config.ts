@@ -23,6 +23,10 @@ const ConfigSchema = z
       message: "must be at least 16 characters (use a random secret)",
     }),
     FENCE_DATA_DIR: z.string().default("./.fence-data"),
+    FENCE_PGLITE_THREAD: z
+      .enum(["true", "false"])
+      .default("false")
+      .transform((v) => v === "true"),
     DATABASE_URL: optionalString.refine(
       (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
       { message: "must be a postgres:// or postgresql:// URL" },
@@ -118,6 +122,8 @@ export interface FenceConfig {
   host: string;
   adminKey: string | undefined;
   dataDir: string;
+  /** The embedded database on a thread of its own (db/pglite-thread.ts); off by default, see docs/limits-and-fairness.md. */
+  pgliteThread: boolean;
   databaseUrl: string | undefined;
   databasePoolSize: number;
   /** Shared admission counters for many instances; memory when unset. */
@@ -205,6 +211,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     adminKey: e.FENCE_ADMIN_KEY,
     dataDir: e.FENCE_DATA_DIR,
+    pgliteThread: e.FENCE_PGLITE_THREAD,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,

@@ -53,6 +53,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
   const db = await connectDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
+    pgliteThread: config.pgliteThread,
     poolSize: config.databasePoolSize,
     mutations: options.mutations,
     discipline: options.scheduling,
