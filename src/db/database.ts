@@ -57,13 +57,6 @@ export interface TenantTransactionOptions {
   efSearch?: number;
 }
 
-/**
- * The only ways to run a query: `withTenant` for tenant data, `asPlatformAdmin` for the audited
- * platform operations, `asOwner` for schema work at start-up. Each opens a transaction and sets
- * role and settings in ONE parameterised statement (one round trip; measured 1.08× a bare query
- * against 1.32× for separate statements). `set_config(…, true)` is transaction-local, so a pooled
- * connection never carries a tenant into the next request.
- */
 export interface DatabaseOptions {
   mutations?: IsolationMutations | undefined;
   /** Where the backend can deliver NOTIFY to a long-lived process (PGlite, a Node pg pool). */
@@ -78,6 +71,13 @@ export interface DatabaseOptions {
   discipline?: QueueDiscipline | undefined;
 }
 
+/**
+ * The only ways to run a query: `withTenant` for tenant data, `asPlatformAdmin` for the audited
+ * platform operations, `asOwner` for schema work at start-up. Each opens a transaction and sets
+ * role and settings in ONE parameterised statement (one round trip; measured 1.08× a bare query
+ * against 1.32× for separate statements). `set_config(…, true)` is transaction-local, so a pooled
+ * connection never carries a tenant into the next request.
+ */
 export class Database {
   readonly mutations: IsolationMutations;
   private readonly gate: FairSeats | undefined;

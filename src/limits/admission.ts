@@ -104,6 +104,7 @@ export class AdmissionController {
    * Undefined when nothing is on record: the request goes through `admit` as usual.
    */
   refusalOnRecord(tenantId: string, keyId: string, quota: TenantQuota): RateLimitedError | undefined {
+    if (this.exhausted.size === 0) return undefined; // every admitted request asks: answer it for free
     const now = Date.now();
     const windows: [string, number | null][] = [
       [`tpm:${tenantId}`, quota.tokensPerMinute],

@@ -36,6 +36,12 @@ export class RepeatSampler {
     return { write: true, repeated };
   }
 
+  /** Whether some kind holds skipped lines that a later `drain` must still write. */
+  holdsSkipped(): boolean {
+    for (const kind of this.kinds.values()) if (kind.skipped > 0) return true;
+    return false;
+  }
+
   /** The kinds with lines skipped in a window that is over: write each once, with its count. */
   drain(): { fields: Record<string, unknown>; repeated: number }[] {
     const at = this.now();

@@ -55,7 +55,12 @@ export async function authenticateTenantRequest(
     onRevokedKey?.({ tenantId: key.tenantId, keyId: key.keyId });
     throw new UnauthorizedError();
   }
-  const ctx = issueTenantContext({
+  return { ctx: tenantContextOf(key, requestId), quota: key.quota };
+}
+
+/** The request's TenantContext from a verified key (never from anything the client sent: I1). */
+export function tenantContextOf(key: VerifiedKey, requestId: string): TenantContext {
+  return issueTenantContext({
     tenantId: key.tenantId,
     keyId: key.keyId,
     project: key.project,
@@ -63,7 +68,6 @@ export async function authenticateTenantRequest(
     requestId,
     cacheSecret: key.cacheSecret,
   });
-  return { ctx, quota: key.quota };
 }
 
 /** The key's row with its tenant's cache secret and its plan's admission numbers, in one query. */

@@ -67,7 +67,7 @@ export class TenantAdmin {
       tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id }),
     );
     if (deleted.length === 0) throw new NotFoundError("Tenant");
-    this.verifiedKeys?.forget(`tenant:${tenantId}`);
+    // Also drops this instance's verified keys of the tenant (TenantCaches' onPurge).
     await this.caches.purgeTenant(tenantId);
   }
 

@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
-import { issueTenantContext } from "../../core/tenant-context.js";
 import type { AdmissionController } from "../../limits/admission.js";
 import type { RunRecords } from "../../runs/run-records.js";
 import { bearerToken, hashApiKey, looksLikeApiKey } from "../../tenancy/api-keys.js";
+import { tenantContextOf } from "../../tenancy/authenticate.js";
 import type { VerifiedKeyCache } from "../../tenancy/verified-key-cache.js";
 import type { AppEnv } from "../types.js";
 import { refusalRunKind } from "./run-refusals.js";
@@ -27,13 +27,7 @@ export function knownRefusals(keys: VerifiedKeyCache, admission: AdmissionContro
     if (!key || key.revoked) return next();
     const refusal = admission.refusalOnRecord(key.tenantId, key.keyId, key.quota);
     if (!refusal) return next();
-    const ctx = issueTenantContext({
-      tenantId: key.tenantId,
-      keyId: key.keyId,
-      project: key.project,
-      environment: key.environment,
-      requestId: c.get("requestId"),
-    });
+    const ctx = tenantContextOf(key, c.get("requestId"));
     c.set("tenant", ctx);
     // No child logger (it costs as much as the rest of the refusal): nothing logs here but the
     // access line, which adds the tenant's fields itself when it sees `refusedOnRecord`.

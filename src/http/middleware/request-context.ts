@@ -68,6 +68,8 @@ export function requestContext(logger: Logger, securityEvents?: SecurityEvents):
     drain ??= setTimeout(() => {
       drain = undefined;
       for (const { fields, repeated } of repeats.drain()) logger.info({ ...fields, repeated }, "requests repeated");
+      // A kind still inside its window keeps its count for a later drain, even if no request comes.
+      if (repeats.holdsSkipped()) drainLater();
     }, 1100);
     drain.unref?.();
   };
