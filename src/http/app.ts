@@ -11,6 +11,7 @@ import { httpTracing } from "./middleware/http-tracing.js";
 import { knownRefusals } from "./middleware/known-refusals.js";
 import { requestContext } from "./middleware/request-context.js";
 import { recordAdmissionRefusals } from "./middleware/run-refusals.js";
+import { jsonBodies } from "./middleware/json-body.js";
 import { tenantAuth } from "./middleware/tenant-auth.js";
 import { uploadPrecount } from "./middleware/upload-precount.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -50,7 +51,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
     },
   });
   app.use("/v1/*", limitBody);
-  // Uploads are counted in their raw bytes before anything parses them (tenant auth reads JSON bodies).
+  // Multipart uploads are counted in their raw bytes before anything parses them.
   const precount = uploadPrecount(services.limits);
   app.use("/v1/documents", precount);
   app.use("/v1/documents/batch", precount);
@@ -69,9 +70,13 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
 
   const authenticate = tenantAuth(services.db, services.securityEvents, services.tenantAuthGuards);
   const admit = admission(services.admission);
+  // The body is read only once the request is admitted, and parsed under its tenant.
+  const readJsonBody = jsonBodies(services.parser, services.limits);
   const authenticateAndAdmit: MiddlewareHandler<AppEnv> = (c, next) =>
     authenticate(c, async () => {
-      await admit(c, next);
+      await admit(c, async () => {
+        await readJsonBody(c, next);
+      });
     });
   const tenantApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   tenantApp.use("*", async (c, next) => {

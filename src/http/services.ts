@@ -2,6 +2,7 @@ import type { TenantCaches } from "../cache/tenant-caches.js";
 import type { ChatService } from "../chat/chat-service.js";
 import type { Database } from "../db/database.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
+import type { DocumentParser } from "../ingest/document-parser.js";
 import type { DocumentIngestor } from "../ingest/ingest-document.js";
 import type { DocumentStore } from "../ingest/document-store.js";
 import type { JobQueue } from "../jobs/job-queue.js";
@@ -56,6 +57,8 @@ export interface FenceServices {
 
   // Documents and the jobs that ingest them
   documents: DocumentStore;
+  /** Where tenants' bytes are parsed: uploads, and large JSON bodies (Node: parse threads). */
+  parser: DocumentParser;
   ingestor: DocumentIngestor;
   jobs: JobQueue;
   /** Job workers, not started: the runtime decides (loops on Node, bounded batches on Workers). */

@@ -1,6 +1,7 @@
 import { FenceError, PayloadTooLargeError, UnprocessableDocumentError } from "../core/errors.js";
 import type { Flow } from "../flow/fair-queue.js";
 import { chunkText, DEFAULT_CHUNK_OPTIONS, type ChunkOptions, type TextChunk } from "./chunk-text.js";
+import { parseJsonBody, type JsonBodyOutcome, type JsonItemLimit } from "./json-body.js";
 import { extractText, normalizeText, type SupportedMediaType } from "./parse-document.js";
 
 /** A document's stored text (normalised) and its chunks: what parsing hands to the ingestor. */
@@ -16,14 +17,17 @@ export interface ParseLimits {
 }
 
 /**
- * extract → normalise → chunk for one upload. Everything a tenant's bytes can make expensive
- * happens behind this interface, so where it runs is the runtime's choice: a worker thread with
- * time and memory limits on Node (parse-thread-pool.ts), inline and size-capped on Workers.
+ * extract → normalise → chunk for one upload, and the parse of a large JSON request body.
+ * Everything a tenant's bytes can make expensive happens behind this interface, so where it runs
+ * is the runtime's choice: a worker thread with time and memory limits on Node
+ * (parse-thread-pool.ts), inline and size-capped on Workers.
  */
 export interface DocumentParser {
   readonly chunkOptions: ChunkOptions;
   /** Whose upload it is (fair order across tenants, where parsing queues). */
   parse(bytes: Uint8Array, mediaType: SupportedMediaType, flow: Flow): Promise<ParsedDocument>;
+  /** A JSON request body (json-body.ts); never rejects for what the bytes hold. */
+  parseJsonBody(bytes: Uint8Array, flow: Flow, itemLimit?: JsonItemLimit): Promise<JsonBodyOutcome>;
   close?(): Promise<void>;
 }
 
@@ -64,6 +68,11 @@ export class InlineDocumentParser implements DocumentParser {
   parse(bytes: Uint8Array, mediaType: SupportedMediaType): Promise<ParsedDocument> {
     if (bytes.length > this.limits.maxBytes) return Promise.reject(new PayloadTooLargeError(this.limits.maxBytes));
     return parseDocument(bytes, mediaType, { ...this.limits, chunkOptions: this.chunkOptions });
+  }
+
+  /** Not size-capped here: the body limit bounds it, and it is linear in its bytes. */
+  parseJsonBody(bytes: Uint8Array, _flow: Flow, itemLimit?: JsonItemLimit): Promise<JsonBodyOutcome> {
+    return Promise.resolve(parseJsonBody(bytes, itemLimit));
   }
 }
 

@@ -3,6 +3,7 @@ import { FenceError, PayloadTooLargeError, UnprocessableDocumentError, type Erro
 import { FairQueue, type Flow } from "../flow/fair-queue.js";
 import { DEFAULT_CHUNK_OPTIONS, type ChunkOptions } from "./chunk-text.js";
 import type { DocumentParser, ParsedDocument, ParseLimits } from "./document-parser.js";
+import type { JsonBodyOutcome, JsonItemLimit } from "./json-body.js";
 import type { SupportedMediaType } from "./parse-document.js";
 import { threadCpuMs } from "../flow/thread-cpu-time.js";
 import { startSharedIoThreads } from "../flow/thread-priority.mjs";
@@ -26,12 +27,15 @@ export interface ParseThreadOptions extends ParseLimits {
   stackMb?: number | undefined;
 }
 
+/** What a thread is asked to do with the bytes. */
+type Job = { kind: "document"; mediaType: SupportedMediaType } | { kind: "json"; itemLimit: JsonItemLimit | undefined };
+
 interface Task {
   id: number;
   bytes: Uint8Array;
-  mediaType: SupportedMediaType;
+  job: Job;
   flowId: string;
-  resolve(parsed: ParsedDocument): void;
+  resolve(result: ParsedDocument | JsonBodyOutcome): void;
   reject(error: Error): void;
 }
 
@@ -47,7 +51,11 @@ interface ParseThread {
   watchdog: NodeJS.Timeout | undefined;
 }
 
-type Reply = { type: "ready"; tid: number | undefined } | { type: "parsed"; id: number; parsed: ParsedDocument } | { type: "failed"; id: number; code: ErrorCode; message: string };
+type Reply =
+  | { type: "ready"; tid: number | undefined }
+  | { type: "parsed"; id: number; parsed: ParsedDocument }
+  | { type: "json"; id: number; outcome: JsonBodyOutcome }
+  | { type: "failed"; id: number; code: ErrorCode; message: string };
 
 /**
  * Parses uploads in worker threads. Extracting a PDF or an HTML page is synchronous CPU work
@@ -79,9 +87,21 @@ export class ParseThreadPool implements DocumentParser {
   }
 
   parse(bytes: Uint8Array, mediaType: SupportedMediaType, flow: Flow): Promise<ParsedDocument> {
+    // A copy crosses to the thread: the caller keeps its bytes (a job may need them again).
+    return this.submit(bytes.slice(), { kind: "document", mediaType }, flow) as Promise<ParsedDocument>;
+  }
+
+  /** The bytes are handed over (transferred, not copied): the caller must not read them again. */
+  parseJsonBody(bytes: Uint8Array, flow: Flow, itemLimit?: JsonItemLimit): Promise<JsonBodyOutcome> {
+    // Only a whole buffer can be transferred (a view into a pooled one is copied).
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+    return this.submit(own, { kind: "json", itemLimit }, flow) as Promise<JsonBodyOutcome>;
+  }
+
+  private submit(bytes: Uint8Array, job: Job, flow: Flow): Promise<ParsedDocument | JsonBodyOutcome> {
     if (this.closed) return Promise.reject(new Error("The document parser is closed."));
     return new Promise((resolve, reject) => {
-      this.waiting.push(flow, { id: this.nextId++, bytes, mediaType, flowId: flow.id, resolve, reject });
+      this.waiting.push(flow, { id: this.nextId++, bytes, job, flowId: flow.id, resolve, reject });
       this.pump();
     });
   }
@@ -101,6 +121,11 @@ export class ParseThreadPool implements DocumentParser {
     worker.unref();
     const thread: ParseThread = { worker, started: false, ready: false, running: undefined, tid: undefined, watchdog: undefined };
     worker.on("message", (reply: Reply) => this.onReply(thread, reply));
+    // A reply that cannot be rebuilt here: a JSON body nested deeper than this thread's stack
+    // deserialises (the thread's is larger). Its task is answered; the thread is fine.
+    worker.on("messageerror", () => {
+      if (thread.running?.job.kind === "json") this.finish(thread, { kind: "too_deep" });
+    });
     worker.on("error", (error) => {
       thread.ready = false;
       this.finish(thread, threadFailure(error));
@@ -119,11 +144,12 @@ export class ParseThreadPool implements DocumentParser {
     }
     if (thread.running?.id !== reply.id) return;
     if (reply.type === "parsed") this.finish(thread, reply.parsed);
+    else if (reply.type === "json") this.finish(thread, reply.outcome);
     else this.finish(thread, refusal(reply.code, reply.message, this.options.maxTextChars));
   }
 
   /** Settles the thread's document (a result, or why it was refused) and gives the thread the next one. */
-  private finish(thread: ParseThread, outcome: ParsedDocument | Error): void {
+  private finish(thread: ParseThread, outcome: ParsedDocument | JsonBodyOutcome | Error): void {
     const task = thread.running;
     clearInterval(thread.watchdog);
     thread.running = undefined;
@@ -171,9 +197,8 @@ export class ParseThreadPool implements DocumentParser {
       thread.worker.ref(); // a document in progress keeps the process up until it is answered
       this.runningByFlow.set(task.flowId, (this.runningByFlow.get(task.flowId) ?? 0) + 1);
       this.watch(thread, task);
-      // A copy is transferred: the caller keeps its bytes (a job may need them again).
-      const bytes = task.bytes.slice();
-      thread.worker.postMessage({ id: task.id, bytes, mediaType: task.mediaType }, [bytes.buffer]);
+      const { bytes } = task;
+      thread.worker.postMessage({ id: task.id, bytes, job: task.job }, [bytes.buffer as ArrayBuffer]);
     }
   }
 

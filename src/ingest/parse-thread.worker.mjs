@@ -11,13 +11,24 @@ import { osThreadId, threadPriority } from "../flow/thread-priority.mjs";
 // a second of CPU). The pool started libuv's shared I/O threads first, so they keep normal priority.
 threadPriority(true);
 const { parseDocument, asParseError } = await tsImport("./document-parser.ts", import.meta.url);
+const { parseJsonBody } = await tsImport("./json-body.ts", import.meta.url);
 // Loaded now, not on the first PDF: start-up happens once per thread, off every request's path.
 await import("unpdf");
 parentPort.postMessage({ type: "ready", tid: osThreadId() });
 
-parentPort.on("message", async ({ id, bytes, mediaType }) => {
+parentPort.on("message", async ({ id, bytes, job }) => {
+  if (job.kind === "json") {
+    const outcome = parseJsonBody(bytes, job.itemLimit);
+    try {
+      parentPort.postMessage({ type: "json", id, outcome });
+    } catch {
+      // Serialising is recursive: valid JSON thousands of levels deep overflows it.
+      parentPort.postMessage({ type: "json", id, outcome: { kind: "too_deep" } });
+    }
+    return;
+  }
   try {
-    const parsed = await parseDocument(bytes, mediaType, workerData.limits);
+    const parsed = await parseDocument(bytes, job.mediaType, workerData.limits);
     parentPort.postMessage({ type: "parsed", id, parsed });
   } catch (error) {
     const refused = asParseError(error);

@@ -13,7 +13,7 @@ import type { MetricsExposition } from "../http/routes/metrics.js";
 import type { FenceServices } from "../http/services.js";
 import type { AppEnv } from "../http/types.js";
 import { DocumentStore } from "../ingest/document-store.js";
-import type { DocumentParser } from "../ingest/document-parser.js";
+import { INLINE_PARSE_MAX_BYTES, InlineDocumentParser, type DocumentParser } from "../ingest/document-parser.js";
 import { DocumentIngestor } from "../ingest/ingest-document.js";
 import { IngestJobHandler } from "../ingest/ingest-job.js";
 import { FairScheduler } from "../jobs/fair-scheduler.js";
@@ -129,7 +129,8 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     fallbackModel: config.llm?.fallbackModel,
     maxOutputTokens: config.llm?.maxOutputTokens ?? 0,
   }, runs);
-  const ingestor = new DocumentIngestor(db, embeddings, budgets, { maxTextChars: config.limits.maxTextChars }, deps.parser, caches);
+  const parser = deps.parser ?? new InlineDocumentParser({ maxTextChars: config.limits.maxTextChars, maxBytes: INLINE_PARSE_MAX_BYTES });
+  const ingestor = new DocumentIngestor(db, embeddings, budgets, { maxTextChars: config.limits.maxTextChars }, parser, caches);
   const scheduler = new FairScheduler(db, {
     leaseMs: config.jobs.leaseMs,
     discipline: deps.scheduling,
@@ -155,6 +156,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     usageReports: new UsageReports(db),
     admission,
     documents: new DocumentStore(db, caches),
+    parser,
     ingestor,
     jobs: new JobQueue(db, deps.onJobQueued ?? (() => jobRunner.wake())),
     jobRunner,

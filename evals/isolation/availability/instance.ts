@@ -80,6 +80,8 @@ async function launch(backend: EvalBackend): Promise<Launched> {
     // Poll often, so queued hostile input is picked up inside its own window.
     FENCE_JOB_POLL_MS: "200",
     FENCE_TRUSTED_PROXY_HOPS: "1",
+    // The opt-in PGlite thread is attacked when the eval is run with it (spawnFence drops FENCE_* of its own environment).
+    ...(process.env.FENCE_PGLITE_THREAD ? { FENCE_PGLITE_THREAD: process.env.FENCE_PGLITE_THREAD } : {}),
     ...(scratch ? { DATABASE_URL: scratch.url } : {}),
   });
   const kill = async () => {

@@ -1,5 +1,6 @@
 import type { EvalBackend } from "../instance.js";
-import { HOSTILE_INPUTS, type HostileInput, type HostileRequest } from "./hostile-inputs.js";
+import { AttackerThread } from "./attacker.js";
+import { HOSTILE_INPUTS, type HostileInput } from "./hostile-inputs.js";
 import { ATTACKER_HEADERS, startAvailabilityInstance, VICTIM_HEADERS, type AvailabilityInstance } from "./instance.js";
 import { judgeWindow, summarizeLatencies, tally, VICTIM_TIMEOUT_MS, type Judgement, type LatencySummary } from "./judge.js";
 import { VictimLoad, type VictimSettings, type VictimWindow } from "./victim.js";
@@ -117,15 +118,15 @@ async function victimAlone(instance: AvailabilityInstance, samples: number): Pro
 }
 
 async function attackWindow(instance: AvailabilityInstance, backendName: string, input: HostileInput, baseline: LatencySummary): Promise<AttackWindow> {
-  const build = input.prepare();
-  const requests = Array.from({ length: input.requests }, (_, i) => build(i));
+  // Built before the window opens, and sent from a thread of its own (attacker-thread.ts).
+  const attacker = await AttackerThread.start({ url: instance.url, attackerKey: instance.attackerKey, inputName: input.name, deadlineMs: ATTACK_DEADLINE_MS });
   const started = performance.now();
   const victim = new VictimLoad(instance.url, instance.victimKey, VICTIM, VICTIM_HEADERS);
   victim.start();
   await sleep(LEAD_MS);
 
   const deadline = AbortSignal.timeout(ATTACK_DEADLINE_MS);
-  const outcomes = await sendAll(instance, requests, input.concurrency, deadline);
+  const outcomes = await attacker.send();
   const leftovers: string[] = [];
   if (outcomes.includes("timeout") || outcomes.includes("not sent")) leftovers.push(`attack still running after ${ATTACK_DEADLINE_MS / 1000} s`);
   else if (input.queuesJobs && !(await jobsDrained(instance, deadline))) leftovers.push(`attacker's jobs still queued or running after ${ATTACK_DEADLINE_MS / 1000} s`);
@@ -143,36 +144,6 @@ async function attackWindow(instance: AvailabilityInstance, backendName: string,
   };
 }
 
-/** Sends every request, `concurrency` at a time; returns each one's status or failure. */
-async function sendAll(instance: AvailabilityInstance, requests: readonly HostileRequest[], concurrency: number, deadline: AbortSignal): Promise<string[]> {
-  const outcomes: string[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < requests.length) {
-      const request = requests[next++]!;
-      if (deadline.aborted) {
-        outcomes.push("not sent");
-        continue;
-      }
-      const key = request.key === "attacker" ? instance.attackerKey : request.key;
-      try {
-        const res = await fetch(instance.url + request.path, {
-          method: request.method,
-          headers: { ...ATTACKER_HEADERS, authorization: `Bearer ${key}`, ...request.headers },
-          body: request.body,
-          signal: deadline,
-        });
-        await res.arrayBuffer();
-        outcomes.push(String(res.status));
-      } catch (error) {
-        outcomes.push(deadline.aborted ? "timeout" : `network error (${causeOf(error)})`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, requests.length) }, lane));
-  return outcomes.sort();
-}
-
 /** Polls the attacker's own job list until nothing of it is queued or running. */
 async function jobsDrained(instance: AvailabilityInstance, deadline: AbortSignal): Promise<boolean> {
   while (!deadline.aborted) {
@@ -187,11 +158,6 @@ async function jobsDrained(instance: AvailabilityInstance, deadline: AbortSignal
     await sleep(250);
   }
   return false;
-}
-
-function causeOf(error: unknown): string {
-  const cause = error instanceof Error ? (error.cause as NodeJS.ErrnoException | undefined) : undefined;
-  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -81,6 +81,26 @@ describe.each(backends)("I1 identity on $name", (backend) => {
     expect(row!.tenant_id).toBe(b.id);
   });
 
+  it("stores a large upload (its body parsed on a thread) with tenant_id under the caller's tenant, and reports it", async () => {
+    const before = smuggled();
+    // Over 64 KiB: the body is decoded and parsed off the event loop (json-body.ts), not by Hono.
+    const text = `Lunch is served at noon on the terrace. ${"The menu changes weekly. ".repeat(4_000)}`;
+    const res = await readJson<IngestedDocumentJson>(
+      fence.request("POST", "/v1/documents", { key: b.key, json: { title: "Smuggled, large", text, tenant_id: a.id } }),
+    );
+    expect(res.status).toBe(201);
+    bDocIds.add(res.body.id);
+    const [row] = await fence.fence.db.asOwner((tx) =>
+      queryRows<{ tenant_id: string; first: string }>(
+        tx,
+        sql`SELECT d.tenant_id, (SELECT c.text FROM chunks c WHERE c.document_id = d.id ORDER BY c.position LIMIT 1) AS first FROM documents d WHERE d.id = ${res.body.id}`,
+      ),
+    );
+    expect(row!.tenant_id).toBe(b.id);
+    expect(row!.first).toContain("Lunch is served at noon on the terrace.");
+    expect(smuggled()).toBe(before + 1);
+  });
+
   it("ignores ?tenant_id= and reports it as a security event", async () => {
     const before = smuggled();
     const search = await readJson<SearchBody>(
