@@ -55,7 +55,7 @@ export async function startFenceServer(
     });
     undropped.add(drop);
   }
-  if (backend === "pglite" && options.pgliteThread) settings.FENCE_PGLITE_THREAD = "true";
+  if (backend === "pglite") settings.FENCE_PGLITE_THREAD = String(options.pgliteThread);
   // As bench:noisy: the provider lane is what is contended.
   if (llmUrl) Object.assign(settings, slowProviderSettings(llmUrl, options.llmConcurrency));
   const child = forkEntry(new URL("./serve.ts", import.meta.url), [`--scheduling=${scheduling}`], { FLOOD_FENCE_ENV: JSON.stringify(settings) });
