@@ -25,7 +25,7 @@ const ConfigSchema = z
     FENCE_DATA_DIR: z.string().default("./.fence-data"),
     FENCE_PGLITE_THREAD: z
       .enum(["true", "false"])
-      .default("true")
+      .default("false")
       .transform((v) => v === "true"),
     DATABASE_URL: optionalString.refine(
       (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
@@ -122,7 +122,7 @@ export interface FenceConfig {
   host: string;
   adminKey: string | undefined;
   dataDir: string;
-  /** The embedded database on a thread of its own (db/pglite-thread.ts; the default), or on the event loop; see docs/limits-and-fairness.md. */
+  /** The embedded database on a thread of its own (db/pglite-thread.ts; opt-in), or on the event loop; see docs/limits-and-fairness.md. */
   pgliteThread: boolean;
   databaseUrl: string | undefined;
   databasePoolSize: number;

@@ -7,12 +7,11 @@ import { search } from "../../support/api-contract.js";
 import { TestFence, type TestTenant } from "../../support/harness.js";
 
 /**
- * PGlite on a thread of its own (the default, db/pglite-thread.ts) answers as PGlite in-process
- * (FENCE_PGLITE_THREAD=false) does: what crosses the thread is SQL, rows, errors and
- * notifications, and each must arrive intact — json parsed (however deep), SQLSTATE codes kept for
- * the code that reads them, a failed transaction rolled back, a notification delivered before the
- * commit's reply. Both modes run the same tests: the in-process one is no longer what every other
- * PGlite test runs on.
+ * PGlite on a thread of its own (FENCE_PGLITE_THREAD=true, db/pglite-thread.ts) answers as PGlite
+ * in-process (the default) does: what crosses the thread is SQL, rows, errors and notifications,
+ * and each must arrive intact — json parsed (however deep), SQLSTATE codes kept for the code that
+ * reads them, a failed transaction rolled back, a notification delivered before the commit's
+ * reply. Both modes run the same tests, so the contract is checked on each side of the switch.
  */
 describe.each([
   { mode: "on its own thread", thread: "true" },
