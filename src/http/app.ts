@@ -11,7 +11,7 @@ import { httpTracing } from "./middleware/http-tracing.js";
 import { knownRefusals } from "./middleware/known-refusals.js";
 import { requestContext } from "./middleware/request-context.js";
 import { recordAdmissionRefusals } from "./middleware/run-refusals.js";
-import { jsonBodies } from "./middleware/json-body.js";
+import { parsedBodies } from "./middleware/request-body.js";
 import { tenantAuth } from "./middleware/tenant-auth.js";
 import { uploadPrecount } from "./middleware/upload-precount.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -70,12 +70,12 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
 
   const authenticate = tenantAuth(services.db, services.securityEvents, services.tenantAuthGuards);
   const admit = admission(services.admission);
-  // The body is read only once the request is admitted, and parsed under its tenant.
-  const readJsonBody = jsonBodies(services.parser, services.limits);
+  // The body is parsed only once the request is admitted, and under its tenant.
+  const parseBody = parsedBodies(services.parser, services.limits);
   const authenticateAndAdmit: MiddlewareHandler<AppEnv> = (c, next) =>
     authenticate(c, async () => {
       await admit(c, async () => {
-        await readJsonBody(c, next);
+        await parseBody(c, next);
       });
     });
   const tenantApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });

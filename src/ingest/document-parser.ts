@@ -1,6 +1,7 @@
 import { FenceError, PayloadTooLargeError, UnprocessableDocumentError } from "../core/errors.js";
 import type { Flow } from "../flow/fair-queue.js";
 import { chunkText, DEFAULT_CHUNK_OPTIONS, type ChunkOptions, type TextChunk } from "./chunk-text.js";
+import { parseFormBody, type FormBodyOutcome } from "./form-body.js";
 import { parseJsonBody, type JsonBodyOutcome, type JsonItemLimit } from "./json-body.js";
 import { extractText, normalizeText, type SupportedMediaType } from "./parse-document.js";
 
@@ -17,7 +18,7 @@ export interface ParseLimits {
 }
 
 /**
- * extract → normalise → chunk for one upload, and the parse of a large JSON request body.
+ * extract → normalise → chunk for one upload, and the parse of a large request body (JSON, form).
  * Everything a tenant's bytes can make expensive happens behind this interface, so where it runs
  * is the runtime's choice: a worker thread with time and memory limits on Node
  * (parse-thread-pool.ts), inline and size-capped on Workers.
@@ -28,6 +29,8 @@ export interface DocumentParser {
   parse(bytes: Uint8Array, mediaType: SupportedMediaType, flow: Flow): Promise<ParsedDocument>;
   /** A JSON request body (json-body.ts); never rejects for what the bytes hold. */
   parseJsonBody(bytes: Uint8Array, flow: Flow, itemLimit?: JsonItemLimit): Promise<JsonBodyOutcome>;
+  /** A multipart/form-data request body (form-body.ts); never rejects for what the bytes hold. */
+  parseFormBody(bytes: Uint8Array, contentType: string, flow: Flow): Promise<FormBodyOutcome>;
   close?(): Promise<void>;
 }
 
@@ -73,6 +76,10 @@ export class InlineDocumentParser implements DocumentParser {
   /** Not size-capped here: the body limit bounds it, and it is linear in its bytes. */
   parseJsonBody(bytes: Uint8Array, _flow: Flow, itemLimit?: JsonItemLimit): Promise<JsonBodyOutcome> {
     return Promise.resolve(parseJsonBody(bytes, itemLimit));
+  }
+
+  parseFormBody(bytes: Uint8Array, contentType: string): Promise<FormBodyOutcome> {
+    return parseFormBody(bytes, contentType);
   }
 }
 

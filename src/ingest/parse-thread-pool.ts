@@ -3,6 +3,7 @@ import { FenceError, PayloadTooLargeError, UnprocessableDocumentError, type Erro
 import { FairQueue, type Flow } from "../flow/fair-queue.js";
 import { DEFAULT_CHUNK_OPTIONS, type ChunkOptions } from "./chunk-text.js";
 import type { DocumentParser, ParsedDocument, ParseLimits } from "./document-parser.js";
+import type { FormBodyOutcome } from "./form-body.js";
 import type { JsonBodyOutcome, JsonItemLimit } from "./json-body.js";
 import type { SupportedMediaType } from "./parse-document.js";
 import { threadCpuMs } from "../flow/thread-cpu-time.js";
@@ -28,14 +29,17 @@ export interface ParseThreadOptions extends ParseLimits {
 }
 
 /** What a thread is asked to do with the bytes. */
-type Job = { kind: "document"; mediaType: SupportedMediaType } | { kind: "json"; itemLimit: JsonItemLimit | undefined };
+type Job = { kind: "document"; mediaType: SupportedMediaType } | { kind: "json"; itemLimit: JsonItemLimit | undefined } | { kind: "form"; contentType: string };
+
+/** A request body's parse, answered by a thread. */
+type BodyOutcome = JsonBodyOutcome | FormBodyOutcome;
 
 interface Task {
   id: number;
   bytes: Uint8Array;
   job: Job;
   flowId: string;
-  resolve(result: ParsedDocument | JsonBodyOutcome): void;
+  resolve(result: ParsedDocument | BodyOutcome): void;
   reject(error: Error): void;
 }
 
@@ -54,7 +58,7 @@ interface ParseThread {
 type Reply =
   | { type: "ready"; tid: number | undefined }
   | { type: "parsed"; id: number; parsed: ParsedDocument }
-  | { type: "json"; id: number; outcome: JsonBodyOutcome }
+  | { type: "body"; id: number; outcome: BodyOutcome }
   | { type: "failed"; id: number; code: ErrorCode; message: string };
 
 /**
@@ -93,12 +97,15 @@ export class ParseThreadPool implements DocumentParser {
 
   /** The bytes are handed over (transferred, not copied): the caller must not read them again. */
   parseJsonBody(bytes: Uint8Array, flow: Flow, itemLimit?: JsonItemLimit): Promise<JsonBodyOutcome> {
-    // Only a whole buffer can be transferred (a view into a pooled one is copied).
-    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
-    return this.submit(own, { kind: "json", itemLimit }, flow) as Promise<JsonBodyOutcome>;
+    return this.submit(handedOver(bytes), { kind: "json", itemLimit }, flow) as Promise<JsonBodyOutcome>;
   }
 
-  private submit(bytes: Uint8Array, job: Job, flow: Flow): Promise<ParsedDocument | JsonBodyOutcome> {
+  /** The bytes are handed over (transferred, not copied): the caller must not read them again. */
+  parseFormBody(bytes: Uint8Array, contentType: string, flow: Flow): Promise<FormBodyOutcome> {
+    return this.submit(handedOver(bytes), { kind: "form", contentType }, flow) as Promise<FormBodyOutcome>;
+  }
+
+  private submit(bytes: Uint8Array, job: Job, flow: Flow): Promise<ParsedDocument | BodyOutcome> {
     if (this.closed) return Promise.reject(new Error("The document parser is closed."));
     return new Promise((resolve, reject) => {
       this.waiting.push(flow, { id: this.nextId++, bytes, job, flowId: flow.id, resolve, reject });
@@ -125,6 +132,7 @@ export class ParseThreadPool implements DocumentParser {
     // deserialises (the thread's is larger). Its task is answered; the thread is fine.
     worker.on("messageerror", () => {
       if (thread.running?.job.kind === "json") this.finish(thread, { kind: "too_deep" });
+      else this.finish(thread, new UnprocessableDocumentError("The document could not be read."));
     });
     worker.on("error", (error) => {
       thread.ready = false;
@@ -144,12 +152,12 @@ export class ParseThreadPool implements DocumentParser {
     }
     if (thread.running?.id !== reply.id) return;
     if (reply.type === "parsed") this.finish(thread, reply.parsed);
-    else if (reply.type === "json") this.finish(thread, reply.outcome);
+    else if (reply.type === "body") this.finish(thread, reply.outcome);
     else this.finish(thread, refusal(reply.code, reply.message, this.options.maxTextChars));
   }
 
   /** Settles the thread's document (a result, or why it was refused) and gives the thread the next one. */
-  private finish(thread: ParseThread, outcome: ParsedDocument | JsonBodyOutcome | Error): void {
+  private finish(thread: ParseThread, outcome: ParsedDocument | BodyOutcome | Error): void {
     const task = thread.running;
     clearInterval(thread.watchdog);
     thread.running = undefined;
@@ -225,6 +233,11 @@ export class ParseThreadPool implements DocumentParser {
   private mayStart(flowId: string): boolean {
     return (this.runningByFlow.get(flowId) ?? 0) < Math.max(1, this.threads.length - 1);
   }
+}
+
+/** Only a whole buffer can be transferred: a view into a larger (or pooled) one is copied. */
+function handedOver(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
 /** The typed error for a refusal reported by a thread. */

@@ -12,6 +12,7 @@ import { osThreadId, threadPriority } from "../flow/thread-priority.mjs";
 threadPriority(true);
 const { parseDocument, asParseError } = await tsImport("./document-parser.ts", import.meta.url);
 const { parseJsonBody } = await tsImport("./json-body.ts", import.meta.url);
+const { parseFormBody } = await tsImport("./form-body.ts", import.meta.url);
 // Loaded now, not on the first PDF: start-up happens once per thread, off every request's path.
 await import("unpdf");
 parentPort.postMessage({ type: "ready", tid: osThreadId() });
@@ -20,11 +21,18 @@ parentPort.on("message", async ({ id, bytes, job }) => {
   if (job.kind === "json") {
     const outcome = parseJsonBody(bytes, job.itemLimit);
     try {
-      parentPort.postMessage({ type: "json", id, outcome });
+      parentPort.postMessage({ type: "body", id, outcome });
     } catch {
       // Serialising is recursive: valid JSON thousands of levels deep overflows it.
-      parentPort.postMessage({ type: "json", id, outcome: { kind: "too_deep" } });
+      parentPort.postMessage({ type: "body", id, outcome: { kind: "too_deep" } });
     }
+    return;
+  }
+  if (job.kind === "form") {
+    const outcome = await parseFormBody(bytes, job.contentType);
+    // Each file's bytes are its own buffer: handed back, not copied.
+    const files = outcome.kind === "parsed" ? outcome.entries.flatMap((entry) => ("file" in entry ? [entry.file.bytes.buffer] : [])) : [];
+    parentPort.postMessage({ type: "body", id, outcome }, files);
     return;
   }
   try {

@@ -35,6 +35,7 @@ export function printAvailability(run: AvailabilityRun): void {
     if (w.firstRatio !== undefined) console.log(`      (second window: the first measured p99 ${w.firstRatio.toFixed(1)}× alone, over the limit on that rule only)`);
     if (w.restarted) console.log("      (instance frozen or still busy at the deadline: killed and restarted for the next attack)");
   }
+  for (const input of run.notRun) console.log(`  ${truncate(input.name, 50).padEnd(50)} not run: ${input.reason}`);
   if (run.stopped) console.log(`  ! section stopped: ${run.stopped}`);
 }
 
@@ -46,11 +47,13 @@ export function availabilitySummaryLine(run: AvailabilityRun): string {
   const reason =
     failed.length === 0 && run.baselineErrors.length === 0
       ? open.length === 0
-        ? `every hostile input kept ${withinRules}`
+        ? `every hostile input${run.notRun.length > 0 ? " run" : ""} kept ${withinRules}`
         : `the others kept ${withinRules}; open within their ceilings: ${open.map((w) => w.input.name).join("; ")}`
       : [run.baselineErrors.length > 0 ? "victim errs with no attack" : "", ...failed.map((w) => w.input.name)].filter(Boolean).join("; ");
   const stopped = run.stopped ? ` (section stopped early: ${run.stopped.slice(0, 200)})` : "";
-  const counts = `${run.windows.length - failed.length - open.length}/${run.windows.length} attacks ok${open.length > 0 ? `, ${open.length} known open` : ""}`;
+  const counts =
+    `${run.windows.length - failed.length - open.length}/${run.windows.length} attacks ok${open.length > 0 ? `, ${open.length} known open` : ""}` +
+    (run.notRun.length > 0 ? `, ${run.notRun.length} not run (known to freeze this backend: ${run.notRun.map((input) => input.name).join("; ")})` : "");
   return (
     `  [${run.backend}] availability ${"".padEnd(24)} ${run.passed ? "PASS" : "FAIL"}  ${counts}; ` +
     `${run.seconds.toFixed(1)} s — ${failed.length > 0 ? `${failed.length} failing: ` : ""}${reason}${stopped}`

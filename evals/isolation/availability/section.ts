@@ -49,6 +49,8 @@ export interface AvailabilityRun {
   baseline: LatencySummary | undefined;
   baselineErrors: string[];
   windows: AttackWindow[];
+  /** Inputs known to freeze this backend (`notRunOn`), with why: reported, never counted as passed. */
+  notRun: { name: string; reason: string }[];
   /** Why the section did not run on this backend. */
   skipped?: string;
   /** Why the section stopped before its last input (a restart that failed); fails the section. */
@@ -67,12 +69,15 @@ export interface AvailabilityRun {
 export const AVAILABILITY_NOT_ON_WORKERS =
   "availability section skipped on the worker backend: wrangler dev's local workerd has no per-request CPU limits and no job loop of Fence's own, so its latency would judge the local runtime, not a deployed Worker";
 
-export async function runAvailability(backend: EvalBackend, inputs: readonly HostileInput[] = HOSTILE_INPUTS): Promise<AvailabilityRun> {
+export async function runAvailability(backend: EvalBackend, allInputs: readonly HostileInput[] = HOSTILE_INPUTS): Promise<AvailabilityRun> {
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
   if (backend.name === "worker") {
-    return { backend: backend.name, baseline: undefined, baselineErrors: [], windows: [], skipped: AVAILABILITY_NOT_ON_WORKERS, seconds: 0, passed: true };
+    return { backend: backend.name, baseline: undefined, baselineErrors: [], windows: [], notRun: [], skipped: AVAILABILITY_NOT_ON_WORKERS, seconds: 0, passed: true };
   }
+  const backendName = backend.name;
+  const notRun = allInputs.filter((input) => input.notRunOn?.backends.includes(backendName)).map((input) => ({ name: input.name, reason: input.notRunOn!.reason }));
+  const inputs = allInputs.filter((input) => !input.notRunOn?.backends.includes(backendName));
   const instance = await startAvailabilityInstance(backend);
   try {
     await victimAlone(instance, WARMUP_SAMPLES);
@@ -104,7 +109,7 @@ export async function runAvailability(backend: EvalBackend, inputs: readonly Hos
       await sleep(SETTLE_MS);
     }
     const passed = !stopped && alone.errors.length === 0 && windows.every((w) => w.judgement.passed);
-    return { backend: backend.name, baseline, baselineErrors: alone.errors, windows, stopped, seconds: seconds(), passed };
+    return { backend: backend.name, baseline, baselineErrors: alone.errors, windows, notRun, stopped, seconds: seconds(), passed };
   } finally {
     await instance.close();
   }

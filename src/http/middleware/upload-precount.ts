@@ -16,10 +16,10 @@ export function bodyLimitError(field: string, message: string): ValidationError 
 
 /**
  * Counts the parts of a multipart upload in its raw body and refuses an oversized form (400)
- * before anything parses it; the form validator then reuses the body left in Hono's cache
- * (`arrayBuffer`), so nothing is read twice. A request without credentials is passed on unread:
+ * before anything parses it; the body is left in Hono's cache (`arrayBuffer`) for the parse
+ * (request-body.ts: on a parse thread when large), so nothing is read twice. A request without credentials is passed on unread:
  * it gets its 401 for free. The exact limits (documents per batch, one file per upload) stay with
- * the routes. (A JSON batch's documents are counted where its body is parsed: json-body.ts.)
+ * the routes. (A JSON batch's documents are counted where its body is parsed: request-body.ts.)
  */
 export function uploadPrecount(limits: { batchMaxDocuments: number }): MiddlewareHandler<AppEnv> {
   return async function uploadPrecountMiddleware(c, next) {

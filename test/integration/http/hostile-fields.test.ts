@@ -170,6 +170,32 @@ describe.each(backends)("hostile fields on $name", (backend) => {
       expect(elapsed).toBeLessThan(REFUSAL_BUDGET_MS);
     });
 
+    it("parses a large form off the event loop: the file is stored whole, and a malformed one is refused", async () => {
+      // Over 64 KiB: the form is cut into its fields and files on a parse thread (request-body.ts).
+      const text = `# Field notes\n\n${"The tide came in at dawn and left the flats by noon. ".repeat(1_300)}Last line.`;
+      const res = await uploadFile(fence, tenant.key, { name: "notes.md", type: "text/markdown", content: text }, { source_id: "large-form" });
+      expect(res.status).toBe(201);
+      const doc = (await res.json()) as IngestedDocumentJson;
+      const [row] = await fence.fence.db.asOwner((tx) =>
+        queryRows<{ title: string; chunks: number | string; last: string }>(
+          tx,
+          sql`SELECT d.title, (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks,
+                (SELECT c.text FROM chunks c WHERE c.document_id = d.id ORDER BY c.position DESC LIMIT 1) AS last
+              FROM documents d WHERE d.id = ${doc.id}`,
+        ),
+      );
+      expect(row!.title).toBe("notes.md");
+      expect(Number(row!.chunks)).toBeGreaterThan(1);
+      expect(row!.last).toContain("Last line.");
+
+      const before = { rows: await countTenantRows(fence, tenant.id), jobs: await jobCount() };
+      const broken = `--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n${"a".repeat(100_000)}`; // no closing delimiter
+      const refused = await fence.request("POST", "/v1/documents", { key: tenant.key, body: broken, headers: { "content-type": "multipart/form-data; boundary=XyZ" } });
+      const error = await expectError(refused, 400, "validation_error");
+      expect(error.error.message).toContain("Malformed FormData request");
+      expect({ rows: await countTenantRows(fence, tenant.id), jobs: await jobCount() }).toEqual(before);
+    });
+
     it("refuses a single upload of thousands of parts", async () => {
       const { body, contentType } = tinyPartsForm(5_000, "title");
       await expectRefusedNaming("form", () => fence.request("POST", "/v1/documents", { key: tenant.key, body, headers: { "content-type": contentType } }));

@@ -83,7 +83,7 @@ describe.each(backends)("I1 identity on $name", (backend) => {
 
   it("stores a large upload (its body parsed on a thread) with tenant_id under the caller's tenant, and reports it", async () => {
     const before = smuggled();
-    // Over 64 KiB: the body is decoded and parsed off the event loop (json-body.ts), not by Hono.
+    // Over 64 KiB: the body is decoded and parsed off the event loop (request-body.ts), not by Hono.
     const text = `Lunch is served at noon on the terrace. ${"The menu changes weekly. ".repeat(4_000)}`;
     const res = await readJson<IngestedDocumentJson>(
       fence.request("POST", "/v1/documents", { key: b.key, json: { title: "Smuggled, large", text, tenant_id: a.id } }),
