@@ -83,7 +83,7 @@ export function connectPostgres(options: {
   pool.on("error", () => {});
   return postgresDatabase(pool, () => pool.end(), {
     mutations: options.mutations,
-    openChangeFeed: (channel) => openPostgresChangeFeed(options.databaseUrl, channel),
+    openChangeFeed: (channel, onError) => openPostgresChangeFeed(options.databaseUrl, channel, { onError }),
     concurrency: max,
     discipline: options.discipline,
   });

@@ -60,7 +60,7 @@ export interface TenantTransactionOptions {
 export interface DatabaseOptions {
   mutations?: IsolationMutations | undefined;
   /** Where the backend can deliver NOTIFY to a long-lived process (PGlite, a Node pg pool). */
-  openChangeFeed?: ((channel: string) => Promise<ChangeFeed>) | undefined;
+  openChangeFeed?: ((channel: string, onError?: (error: unknown) => void) => Promise<ChangeFeed>) | undefined;
   /**
    * Transactions the backend runs at once (PGlite: 1; a pool: its size). With it, waiting
    * transactions are served by a fair queue — interactive before bulk, tenants in turn — instead
@@ -105,9 +105,10 @@ export class Database {
   /**
    * The changes announced on `channel` (NOTIFY), where this backend can deliver them to a
    * long-lived process: PGlite and a Node pg pool can; a per-request pool (Workers) cannot.
+   * `onError` hears of a lost listening connection (the feed reconnects by itself).
    */
-  async openChangeFeed(channel: string): Promise<ChangeFeed | undefined> {
-    return this.options.openChangeFeed?.(channel);
+  async openChangeFeed(channel: string, onError?: (error: unknown) => void): Promise<ChangeFeed | undefined> {
+    return this.options.openChangeFeed?.(channel, onError);
   }
 
   /** Runs one transaction when the fair queue gives it its turn (see DatabaseOptions.concurrency). */

@@ -70,7 +70,12 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
     await ensureVectorIndex(db, embeddings.model, embeddings.dimensions);
 
     // After the migrations: the triggers that announce key changes exist from here on.
-    keyChanges = await db.openChangeFeed(KEY_CHANGES_CHANNEL);
+    let feedWarnedAt = 0;
+    keyChanges = await db.openChangeFeed(KEY_CHANGES_CHANNEL, (error) => {
+      if (Date.now() - feedWarnedAt < 60_000) return; // it retries every second while the database is away
+      feedWarnedAt = Date.now();
+      logger.warn({ err: error }, "key change feed lost its connection; verified keys are checked against the database until it is back");
+    });
     const metrics = new FenceMetrics({ topTenants: config.metrics.topTenants, logger });
     const tracing = config.tracing.endpoint ? await startTracing({ endpoint: config.tracing.endpoint, serviceName: config.tracing.serviceName }) : undefined;
     let cacheWarnedAt = 0;

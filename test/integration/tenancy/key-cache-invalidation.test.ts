@@ -3,11 +3,13 @@ import pg from "pg";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows, type Database } from "../../../src/db/database.js";
+import { createLogger, type Logger } from "../../../src/observability/logger.js";
 import { expectRateLimited, uniquePlanName } from "../../support/admission-helpers.js";
 import { CheapEmbeddings } from "../../support/cheap-embeddings.js";
 import { backends, TestFence, type Backend } from "../../support/harness.js";
 import { isolatedBackend, scratchDatabase } from "../../support/scratch-database.js";
 import type { ErrorBody, IssuedKeyJson } from "../../support/api-types.js";
+import type { LogLine } from "../../support/log-line.js";
 
 /**
  * Issue 16, "refusals cost next to nothing": verified keys are kept in memory (VerifiedKeyCache)
@@ -47,8 +49,8 @@ class DbWatch {
   }
 }
 
-function start(backend: Backend): Promise<TestFence> {
-  return TestFence.start(backend, { env: { FENCE_JOB_WORKERS: "0" }, embeddings: new CheapEmbeddings() });
+function start(backend: Backend, logger?: Logger): Promise<TestFence> {
+  return TestFence.start(backend, { env: { FENCE_JOB_WORKERS: "0" }, embeddings: new CheapEmbeddings(), logger });
 }
 
 const list = (fence: TestFence, key: string) => fence.request("GET", "/v1/documents", { key });
@@ -242,6 +244,8 @@ describe.skipIf(!postgresUrl)(`verified-key cache on two instances sharing one P
   let a: TestFence;
   let b: TestFence;
   let watchB: DbWatch;
+  /** What B logged (warnings and up). */
+  const logOfB: LogLine[] = [];
   let plan: string;
   const elapsed: Record<string, number | { sinceAnswer: number; sinceSent: number }> = {};
   const record = (name: string, ms: { sinceAnswer: number; sinceSent: number }) => {
@@ -292,7 +296,7 @@ describe.skipIf(!postgresUrl)(`verified-key cache on two instances sharing one P
     drop = scratch.drop;
     databaseName = new URL(scratch.url).pathname.slice(1);
     a = await start({ name: "postgres", databaseUrl: named(scratch.url, "fence-test-a") });
-    b = await start({ name: "postgres", databaseUrl: named(scratch.url, "fence-test-b") });
+    b = await start({ name: "postgres", databaseUrl: named(scratch.url, "fence-test-b") }, createLogger("warn", { write: (line: string) => void logOfB.push(JSON.parse(line) as LogLine) }));
     watchB = new DbWatch(b.fence.db);
     plan = await putPlan(a, {});
   });
@@ -404,5 +408,7 @@ describe.skipIf(!postgresUrl)(`verified-key cache on two instances sharing one P
     // Reconnected: its heartbeats make it current again at once; the copy B holds is from before.
     await sleep(300);
     expect((await list(b, tenant.key)).status).toBe(401);
+    // The operator is told (once a minute at most, so (b)'s cut may have been the one told).
+    expect(logOfB.filter((line) => line.msg.startsWith("key change feed lost its connection")).length).toBeGreaterThanOrEqual(1);
   });
 });
