@@ -23,3 +23,16 @@ export async function readRequestBytes(request: Request): Promise<Uint8Array> {
   }
   return size === buffer.length ? buffer : buffer.subarray(0, size);
 }
+
+/**
+ * Hono's per-request body cache as it really is: it holds promises, though typed as Body's
+ * methods. The form validator takes `formData` from it when there, else parses `arrayBuffer`.
+ */
+export function bodyCacheOf(request: { bodyCache: object }): { arrayBuffer?: Promise<ArrayBuffer>; formData?: Promise<FormData> } {
+  return request.bodyCache as { arrayBuffer?: Promise<ArrayBuffer>; formData?: Promise<FormData> };
+}
+
+/** The bytes as a whole ArrayBuffer of their own (a view into a larger buffer is copied). */
+export function wholeBuffer(bytes: Uint8Array): ArrayBuffer {
+  return (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer) as ArrayBuffer;
+}

@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { DocumentParser } from "../../ingest/document-parser.js";
 import { toFormData } from "../../ingest/form-body.js";
 import { parseJsonBody, type JsonBodyOutcome, type JsonItemLimit } from "../../ingest/json-body.js";
-import { readRequestBytes } from "../request-bytes.js";
+import { bodyCacheOf, readRequestBytes, wholeBuffer } from "../request-bytes.js";
 import type { AppEnv } from "../types.js";
 import { bodyLimitError } from "./upload-precount.js";
 
@@ -60,16 +60,13 @@ function settled(outcome: Exclude<JsonBodyOutcome, { kind: "too_many_items" | "t
   return rejected;
 }
 
-/**
- * Hono's form validator takes a FormData from `bodyCache.formData` when one is there; otherwise it
- * parses the cached bytes itself. Its cache holds promises (typed as Body's methods).
- */
+/** A large form is left in Hono's cache as a FormData, which its form validator takes as it is. */
 async function readForm(c: Context<AppEnv>, parser: DocumentParser, contentType: string): Promise<void> {
-  const cache = c.req.bodyCache as { arrayBuffer?: Promise<ArrayBuffer>; formData?: Promise<FormData> };
+  const cache = bodyCacheOf(c.req);
   // The part count (upload-precount.ts) has usually read the body already.
   const bytes = cache.arrayBuffer ? new Uint8Array(await cache.arrayBuffer) : await readRequestBytes(c.req.raw);
   if (bytes.length <= INLINE_BODY_BYTES) {
-    cache.arrayBuffer ??= Promise.resolve(bytes.slice().buffer);
+    cache.arrayBuffer ??= Promise.resolve(wholeBuffer(bytes));
     return;
   }
   // The bytes are handed to the thread: nothing may read them from the cache afterwards.

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { ValidationError } from "../../core/errors.js";
 import { countMultipartParts, multipartBoundary } from "../body-precount.js";
-import { readRequestBytes } from "../request-bytes.js";
+import { bodyCacheOf, readRequestBytes, wholeBuffer } from "../request-bytes.js";
 import type { AppEnv } from "../types.js";
 
 /** A single upload's form has at most file, title, source_id and metadata; the rest is slack. */
@@ -30,9 +30,8 @@ export function uploadPrecount(limits: { batchMaxDocuments: number }): Middlewar
       const boundary = multipartBoundary(contentType);
       if (boundary === undefined) return next(); // the form validator refuses it
       const bytes = await readRequestBytes(c.req.raw);
-      // The form validator reads the body from Hono's cache, which holds promises (typed as methods).
-      const whole = bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
-      c.req.bodyCache.arrayBuffer = Promise.resolve(whole.buffer) as never;
+      // Left in Hono's cache for the parse (request-body.ts) or the form validator.
+      bodyCacheOf(c.req).arrayBuffer = Promise.resolve(wholeBuffer(bytes));
       const parts = countMultipartParts(bytes, boundary);
       const maxParts = batch ? 2 * limits.batchMaxDocuments + BATCH_EXTRA_PARTS : SINGLE_UPLOAD_MAX_PARTS;
       if (parts > maxParts) {
