@@ -1,8 +1,10 @@
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
 import { openPgliteChangeFeed } from "./change-feed.js";
 import type { PgliteClient } from "./pglite-thread.js";
 import { lockDataDir } from "./data-dir-lock.js";
+import { DirectoryPayloadFiles, MemoryPayloadFiles } from "./payload-files.js";
 import * as schema from "./schema.js";
 import type { QueueDiscipline } from "../flow/fair-queue.js";
 import { Database, type DrizzleDb, type IsolationMutations } from "./database.js";
@@ -48,6 +50,7 @@ export async function connectDatabase(options: ConnectOptions): Promise<Database
       openChangeFeed: (channel) => openPgliteChangeFeed(client, channel),
       concurrency: 1,
       discipline: options.discipline,
+      payloadFiles: inMemory ? new MemoryPayloadFiles() : new DirectoryPayloadFiles(join(options.dataDir, "fence-job-payloads")),
     });
   } catch (error) {
     await unlock();

@@ -6,6 +6,7 @@ import { FairSeats } from "../flow/fair-seats.js";
 import type { QueueDiscipline } from "../flow/fair-queue.js";
 import { currentWorkClass } from "../flow/work-class.js";
 import type { ChangeFeed } from "./change-feed.js";
+import type { PayloadFiles } from "./payload-files.js";
 import type * as schema from "./schema.js";
 import { PLATFORM_ROLE, TENANT_ROLE } from "./schema/rls.js"; // roles of drizzle/0001_row_level_security.sql
 
@@ -69,6 +70,8 @@ export interface DatabaseOptions {
   concurrency?: number | undefined;
   /** `fifo`: the benchmarks' baseline order. */
   discipline?: QueueDiscipline | undefined;
+  /** Where queued uploads are kept outside the database (PGlite); without it, in the jobs row. */
+  payloadFiles?: PayloadFiles | undefined;
 }
 
 /**
@@ -80,6 +83,8 @@ export interface DatabaseOptions {
  */
 export class Database {
   readonly mutations: IsolationMutations;
+  /** Set on the embedded database: its queued uploads wait in files, not in its statements. */
+  readonly payloadFiles: PayloadFiles | undefined;
   private readonly gate: FairSeats | undefined;
 
   constructor(
@@ -89,6 +94,7 @@ export class Database {
     private readonly options: DatabaseOptions = {},
   ) {
     this.mutations = options.mutations ?? {};
+    this.payloadFiles = options.payloadFiles;
     this.gate = options.concurrency
       ? new FairSeats({
           seats: options.concurrency,

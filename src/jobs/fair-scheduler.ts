@@ -1,6 +1,8 @@
 import { sql, type SQL } from "drizzle-orm";
 import { queryRows, type Database, type Tx } from "../db/database.js";
+import type { PayloadKey } from "../db/payload-files.js";
 import type { QueueDiscipline } from "../flow/fair-queue.js";
+import { releasePayloads } from "./job-payloads.js";
 
 /** What a worker gets when it claims a job (the payload is loaded by the handler, if needed). */
 export interface ClaimedJob {
@@ -85,8 +87,9 @@ export class FairScheduler {
    */
   async claim(workerId: string, options: { onlyIdleTenants?: boolean; tenantId?: string | undefined } = {}): Promise<ClaimedJob | undefined> {
     const onlyTenant = options.tenantId === undefined ? sql`` : sql`AND j.tenant_id = ${options.tenantId}`;
-    return this.db.asPlatformAdmin("job-scheduler-claim", async (tx) => {
-      await this.requeueExpired(tx);
+    let failedForGood: PayloadKey[] = [];
+    const claimed = await this.db.asPlatformAdmin("job-scheduler-claim", async (tx) => {
+      failedForGood = await this.requeueExpired(tx);
       if (this.options.discipline === "fifo") return options.onlyIdleTenants ? undefined : this.claimOldest(tx, workerId, onlyTenant);
       // A tenant may run up to its plan's cap; on a reserved worker, only if it runs nothing yet.
       const cap = options.onlyIdleTenants ? sql`least(p.max_running_jobs, 1)` : sql`p.max_running_jobs`;
@@ -115,6 +118,8 @@ export class FairScheduler {
       }
       return undefined;
     });
+    await releasePayloads(this.db, failedForGood);
+    return claimed;
   }
 
   /** Pushes the lease forward while the worker is alive; false if the job is no longer its own. */
@@ -217,9 +222,10 @@ export class FairScheduler {
   /**
    * Jobs whose worker stopped renewing its lease (the process died) go back to the queue; after
    * their last attempt they fail as `worker_lost`. The budget held by the lost attempt is released.
+   * Returns the jobs that failed, whose payloads' files go once the transaction commits.
    */
-  private async requeueExpired(tx: Tx): Promise<void> {
-    const expired = await queryRows<{ tenant_id: string; id: string; attempts: number }>(
+  private async requeueExpired(tx: Tx): Promise<PayloadKey[]> {
+    const expired = await queryRows<{ tenant_id: string; id: string; attempts: number; status: string }>(
       tx,
       sql`UPDATE jobs SET
             status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
@@ -227,17 +233,19 @@ export class FairScheduler {
             error_message = 'The worker running this job stopped (lease expired).',
             finished_at = CASE WHEN attempts >= max_attempts THEN now() ELSE NULL END,
             payload = CASE WHEN attempts >= max_attempts THEN NULL ELSE payload END,
+            payload_bytes = CASE WHEN attempts >= max_attempts THEN NULL ELSE payload_bytes END,
             locked_by = NULL, locked_until = NULL
           WHERE (tenant_id, id) IN (
             -- Skips a row another session holds: one stuck row must not stall every claim.
             SELECT tenant_id, id FROM jobs WHERE status = 'running' AND locked_until < now() FOR UPDATE SKIP LOCKED)
-          RETURNING tenant_id, id, attempts`,
+          RETURNING tenant_id, id, attempts, status`,
     );
     for (const job of expired) {
       await tx.execute(
         sql`DELETE FROM budget_reservations WHERE tenant_id = ${job.tenant_id} AND request_id = ${jobOperationId(job.id, job.attempts)}`,
       );
     }
+    return expired.filter((job) => job.status === "failed").map((job) => ({ tenantId: job.tenant_id, jobId: job.id }));
   }
 }
 

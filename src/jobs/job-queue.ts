@@ -4,6 +4,7 @@ import type { Database, TenantScope } from "../db/database.js";
 import { jobs, jobTenants, type JobRow } from "../db/schema.js";
 import { IdempotencyConflictError, JobNotCancellableError, NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid, type TenantContext } from "../core/tenant-context.js";
+import { DROPPED_PAYLOAD, releasePayloads, stagePayloads } from "./job-payloads.js";
 import { lockTenantQueue, refuseOverQueueCaps } from "./queue-caps.js";
 
 export type JobPriority = "interactive" | "bulk";
@@ -60,6 +61,7 @@ export class JobQueue {
     await this.db.asPlatformAdmin("job-scheduler-register-tenant", (tx) =>
       tx.insert(jobTenants).values({ tenantId: ctx.tenantId }).onConflictDoNothing(),
     );
+    const staged = await stagePayloads(this.db, ctx.tenantId, newJobs.map((job) => job.payload));
     const result = await this.db.withTenant(ctx, async (scope) => {
       await scope.tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`fence:batch:${ctx.tenantId}:${batchId}`}, 0))`);
       const existing = await scope.tx
@@ -80,6 +82,7 @@ export class JobQueue {
         .values(
           newJobs.map((job, batchIndex) => ({
             tenantId: scope.tenantId,
+            id: staged.ids[batchIndex]!,
             batchId,
             batchIndex,
             requestHash,
@@ -88,7 +91,7 @@ export class JobQueue {
             serialKey: job.serialKey ?? null,
             requires: job.requires ?? "",
             input: job.input,
-            payload: job.payload ? payloadValue(job.payload) : null,
+            ...staged.columns(batchIndex),
             keyId: ctx.keyId,
             project: ctx.project,
             environment: ctx.environment,
@@ -96,7 +99,11 @@ export class JobQueue {
         )
         .returning(viewColumns);
       return { jobs: inserted, replayed: false };
+    }).catch(async (error: unknown) => {
+      await staged.settle(false);
+      throw error;
     });
+    await staged.settle(!result.replayed);
     if (!result.replayed) this.onEnqueued(ctx.tenantId);
     return result;
   }
@@ -144,7 +151,7 @@ export class JobQueue {
   /** Cancels a queued job (its upload is dropped). A running or ended job answers 409. */
   async cancel(ctx: TenantContext, id: string): Promise<JobView> {
     if (!isUuid(id)) throw new NotFoundError("Job");
-    return this.db.withTenant(ctx, async (scope) => {
+    const cancelledJob = await this.db.withTenant(ctx, async (scope) => {
       const [row] = await scope.tx
         .select(viewColumns)
         .from(jobs)
@@ -154,11 +161,13 @@ export class JobQueue {
       if (row.status !== "queued") throw new JobNotCancellableError(row.status);
       const [cancelled] = await scope.tx
         .update(jobs)
-        .set({ status: "cancelled", payload: null, finishedAt: sql`now()` })
+        .set({ status: "cancelled", ...DROPPED_PAYLOAD, finishedAt: sql`now()` })
         .where(and(scope.owns(jobs.tenantId), eq(jobs.id, id)))
         .returning(viewColumns);
       return cancelled!;
     });
+    await releasePayloads(this.db, [{ tenantId: ctx.tenantId, jobId: id }]);
+    return cancelledJob;
   }
 }
 
@@ -179,21 +188,4 @@ function hashBatch(newJobs: readonly NewJob[]): string {
     hash.update("\u0000");
   }
   return hash.digest("hex");
-}
-
-/**
- * An upload's bytes as a bytea value, sent as base64 and decoded by the database. Bound as a
- * Uint8Array, a 10 MB upload is turned into bytea text byte by byte in JavaScript, which on the
- * embedded database (PGlite runs on this thread) froze every tenant's requests for about 4 s; as
- * base64 the encoding is native and the decoding is the database's own C code (about 0.25 s).
- */
-export function payloadValue(bytes: Uint8Array) {
-  return sql`decode(${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")}, 'base64')`;
-}
-
-/** The read side of payloadValue: base64 from the database, decoded natively here. */
-export const payloadAsBase64 = sql<string | null>`encode(${jobs.payload}, 'base64')`;
-
-export function payloadFromBase64(base64: string | null): Uint8Array | null {
-  return base64 === null ? null : new Uint8Array(Buffer.from(base64, "base64"));
 }

@@ -1,12 +1,13 @@
 import { asBulkWork, asInteractiveWork } from "../flow/work-class.js";
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
-import type { Database } from "../db/database.js";
+import { queryRows, type Database } from "../db/database.js";
 import { FenceError, publicErrorOf } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
 import { resumeJobIdentity } from "../tenancy/authenticate.js";
 import type { ClaimedJob, FairScheduler } from "./fair-scheduler.js";
 import type { JobHandler, JobObserver, JobRunnerOptions } from "./job-contracts.js";
+import { releasePayloads } from "./job-payloads.js";
 import { backoffMs, failureCode, isRetryable } from "./retry-policy.js";
 import { LeaseLostError, RunningJob } from "./running-job.js";
 
@@ -131,6 +132,7 @@ export class JobRunner {
       log.info("job started");
       running = new RunningJob(claim, ctx, this.db, workerId);
       await handler.run(running);
+      if (running.result !== undefined) await this.dropPayloadFile(claim, log); // completeWithin committed
       log.info({ latency_ms: Date.now() - started }, "job succeeded");
       this.observer?.finished(claim, "succeeded");
     } catch (error) {
@@ -169,17 +171,28 @@ export class JobRunner {
     workerId: string,
     outcome: { kind: "failed"; code: string; message: string } | { kind: "retry"; code: string; message: string; delayMs: number },
   ): Promise<void> {
-    await this.db.asPlatformAdmin("job-record-outcome", (tx) =>
-      tx.execute(
+    const recorded = await this.db.asPlatformAdmin("job-record-outcome", (tx) =>
+      queryRows<{ id: string }>(
+        tx,
         outcome.kind === "failed"
           ? sql`UPDATE jobs SET status = 'failed', error_code = ${outcome.code}, error_message = ${outcome.message},
-                  payload = NULL, finished_at = now(), locked_by = NULL, locked_until = NULL
-                WHERE tenant_id = ${claim.tenantId} AND id = ${claim.id} AND status = 'running' AND locked_by = ${workerId}`
+                  payload = NULL, payload_bytes = NULL, finished_at = now(), locked_by = NULL, locked_until = NULL
+                WHERE tenant_id = ${claim.tenantId} AND id = ${claim.id} AND status = 'running' AND locked_by = ${workerId}
+                RETURNING id`
           : sql`UPDATE jobs SET status = 'queued', error_code = ${outcome.code}, error_message = ${outcome.message},
                   run_after = now() + ${`${outcome.delayMs} milliseconds`}::interval, locked_by = NULL, locked_until = NULL
-                WHERE tenant_id = ${claim.tenantId} AND id = ${claim.id} AND status = 'running' AND locked_by = ${workerId}`,
+                WHERE tenant_id = ${claim.tenantId} AND id = ${claim.id} AND status = 'running' AND locked_by = ${workerId}
+                RETURNING id`,
       ),
     );
+    // Only if this worker still held the job: otherwise the payload is another attempt's now.
+    if (outcome.kind === "failed" && recorded.length > 0) await this.dropPayloadFile(claim, this.logger);
     this.observer?.finished(claim, outcome.kind);
+  }
+
+  /** After the job's end committed: its upload's file, if the backend keeps one, goes too. */
+  private async dropPayloadFile(claim: ClaimedJob, log: Logger): Promise<void> {
+    // A file left behind is only disk: the next start's sweep removes it (sweepPayloadFiles).
+    await releasePayloads(this.db, [{ tenantId: claim.tenantId, jobId: claim.id }]).catch((error: unknown) => log.warn({ err: error }, "could not remove the job's payload file"));
   }
 }

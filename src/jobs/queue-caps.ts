@@ -32,10 +32,9 @@ export async function refuseOverQueueCaps(scope: TenantScope, incoming: { jobs: 
   }
   if (maxQueuedBytes !== null && incoming.bytes > maxQueuedBytes) throw new PayloadTooLargeError(maxQueuedBytes);
   if (maxQueuedJobs === null && maxQueuedBytes === null) return;
-  // octet_length of a kept upload reads its stored size, not the (possibly TOASTed) bytes.
   const [queued] = await queryRows<{ jobs: number; bytes: string }>(
     scope.tx,
-    sql`SELECT count(*)::int AS jobs, coalesce(sum(octet_length(payload)), 0)::text AS bytes
+    sql`SELECT count(*)::int AS jobs, coalesce(sum(payload_bytes), 0)::text AS bytes
         FROM jobs WHERE tenant_id = ${scope.tenantId} AND status IN ('queued', 'running')`,
   );
   const jobs = Number(queued?.jobs ?? 0);

@@ -5,7 +5,7 @@ import { publicErrorOf } from "../core/errors.js";
 import type { StepDetail, StepRecorder } from "../core/step-recorder.js";
 import type { TenantContext } from "../core/tenant-context.js";
 import { jobChargeId, jobOperationId, type ClaimedJob } from "./fair-scheduler.js";
-import { payloadAsBase64, payloadFromBase64 } from "./job-queue.js";
+import { DROPPED_PAYLOAD, loadPayload } from "./job-payloads.js";
 
 /**
  * One claimed job in the hands of its handler: the verified identity it runs as, its steps (each
@@ -46,11 +46,8 @@ export class RunningJob implements StepRecorder {
     return this.stepName || undefined;
   }
 
-  async loadPayload(): Promise<Uint8Array | null> {
-    const [row] = await this.db.withTenant(this.ctx, (scope) =>
-      scope.tx.select({ payload: payloadAsBase64 }).from(jobs).where(this.ownJob(scope)),
-    );
-    return payloadFromBase64(row?.payload ?? null);
+  loadPayload(): Promise<Uint8Array | null> {
+    return this.db.withTenant(this.ctx, (scope) => loadPayload(this.db, scope, this.claim.id));
   }
 
   /**
@@ -83,7 +80,7 @@ export class RunningJob implements StepRecorder {
       .set({
         status: "succeeded",
         result,
-        payload: null,
+        ...DROPPED_PAYLOAD,
         steps: appendStep(step),
         errorCode: null,
         errorMessage: null,

@@ -16,6 +16,7 @@ import { createLogger, type Logger } from "../observability/logger.js";
 import { FenceMetrics } from "../observability/metrics.js";
 import { startTracing } from "../observability/tracing.js";
 import { KEY_CHANGES_CHANNEL } from "../tenancy/verified-key-cache.js";
+import { sweepPayloadFiles } from "../jobs/job-payloads.js";
 import { connectRedis } from "./redis.js";
 
 /**
@@ -66,6 +67,9 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
     redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
     const applied = await runMigrations(db);
     if (applied > 0) logger.info({ applied }, "database migrations applied");
+    // Uploads of jobs that ended (or never committed) while the process was stopping or crashed.
+    const sweptPayloads = await sweepPayloadFiles(db);
+    if (sweptPayloads > 0) logger.info({ removed: sweptPayloads }, "orphaned job payload files removed");
     const embeddings = options.embeddings ?? (await createEmbeddingProvider(config.embeddings, options.scheduling));
     await ensureVectorIndex(db, embeddings.model, embeddings.dimensions);
 

@@ -67,6 +67,8 @@ export class TenantAdmin {
       tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id }),
     );
     if (deleted.length === 0) throw new NotFoundError("Tenant");
+    // The rows are gone, and with them every claim on its queued uploads' files (PGlite).
+    await this.db.payloadFiles?.removeTenant(tenantId);
     // Also drops this instance's verified keys of the tenant (TenantCaches' onPurge).
     await this.caches.purgeTenant(tenantId);
   }

@@ -25,8 +25,10 @@ export interface JobStep {
  * Durable work (today: document ingestion), queued in the database Fence already has. Workers on
  * any instance claim jobs under a lease; a job whose worker died is claimed again when its lease
  * expires. `serial_key` serialises jobs on one artifact (a `source_id`): the partial unique index
- * makes two running jobs for it impossible on any instance. The upload itself is kept in
- * `payload` until the job ends, so a restarted worker starts again from the original bytes.
+ * makes two running jobs for it impossible on any instance. The upload itself is kept until the
+ * job ends, so a restarted worker starts again from the original bytes: in `payload` on Postgres
+ * (every instance reads it), beside the embedded database's folder on PGlite (db/payload-files.ts;
+ * `payload` stays NULL there). `payload_bytes` is its size wherever it is kept, NULL once dropped.
  */
 export const jobs = pgTable(
   "jobs",
@@ -55,6 +57,7 @@ export const jobs = pgTable(
     /** What the worker needs besides the bytes (title, media type, source id, metadata …). */
     input: jsonb("input").$type<Record<string, unknown>>().notNull(),
     payload: bytea("payload"),
+    payloadBytes: integer("payload_bytes"),
     /** Who submitted it, so the worker acts with the same identity (key, project, environment). */
     keyId: uuid("key_id").notNull(),
     project: text("project").notNull(),

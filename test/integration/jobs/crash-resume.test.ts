@@ -171,7 +171,7 @@ describe.each(targets)("a worker killed mid-ingest resumes on $name", (target) =
     // --- the database as the dead process left it ---
     const left = await inspect(async (query) => ({
       victim: (await query<{ status: string; attempts: number; steps: { name: string; status: string }[]; payload_kept: boolean }>(
-        sql`SELECT status, attempts, steps, payload IS NOT NULL AS payload_kept FROM jobs WHERE id = ${victim.id}`,
+        sql`SELECT status, attempts, steps, payload_bytes IS NOT NULL AS payload_kept FROM jobs WHERE id = ${victim.id}`,
       ))[0]!,
       jobs: await query<{ id: string; status: string }>(sql`SELECT id, status FROM jobs WHERE tenant_id = ${tenant.id}`),
       reservations: await query<{ request_id: string }>(sql`SELECT request_id FROM budget_reservations WHERE tenant_id = ${tenant.id}`),
@@ -234,7 +234,7 @@ describe.each(targets)("a worker killed mid-ingest resumes on $name", (target) =
             WHERE tenant_id = ${tenant.id} AND feature = 'embed_documents'`,
       ),
       counters: await query<{ period: string; tokens: string }>(sql`SELECT period, tokens::text FROM usage_counters WHERE tenant_id = ${tenant.id}`),
-      payloads: await query<{ n: number }>(sql`SELECT count(*)::int AS n FROM jobs WHERE tenant_id = ${tenant.id} AND payload IS NOT NULL`),
+      payloads: await query<{ n: number }>(sql`SELECT count(*)::int AS n FROM jobs WHERE tenant_id = ${tenant.id} AND payload_bytes IS NOT NULL`),
     }));
     expect(final.documents).toHaveLength(DOCS);
     for (const doc of final.documents) expect(doc.chunks, doc.id).toBe(doc.chunk_count);

@@ -95,7 +95,7 @@ describe.each(backends)("job scheduler on $name", (backend) => {
     const rows = await db.asPlatformAdmin("test-finish", (tx) =>
       queryRows<{ id: string }>(
         tx,
-        sql`UPDATE jobs SET status = 'succeeded', locked_by = NULL, locked_until = NULL, payload = NULL, finished_at = now()
+        sql`UPDATE jobs SET status = 'succeeded', locked_by = NULL, locked_until = NULL, payload = NULL, payload_bytes = NULL, finished_at = now()
             WHERE tenant_id = ${claimed.tenantId} AND id = ${claimed.id} AND status = 'running'
             RETURNING id`,
       ),
@@ -114,7 +114,7 @@ describe.each(backends)("job scheduler on $name", (backend) => {
       queryRows<JobState>(
         tx,
         sql`SELECT status, attempts, max_attempts, locked_by, error_code, finished_at::text AS finished_at,
-                   payload IS NOT NULL AS has_payload
+                   payload_bytes IS NOT NULL AS has_payload
             FROM jobs WHERE id = ${id}`,
       ),
     );
@@ -155,7 +155,7 @@ describe.each(backends)("job scheduler on $name", (backend) => {
     if (ids.length === 0 || !db) return;
     await db.asPlatformAdmin("test-cleanup", (tx) =>
       tx.execute(
-        sql`UPDATE jobs SET status = 'cancelled', locked_by = NULL, locked_until = NULL, payload = NULL, finished_at = now()
+        sql`UPDATE jobs SET status = 'cancelled', locked_by = NULL, locked_until = NULL, payload = NULL, payload_bytes = NULL, finished_at = now()
             WHERE status IN ('queued', 'running')
               AND tenant_id IN (${sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `)})`,
       ),
@@ -499,11 +499,14 @@ describe.each(backends)("job scheduler on $name", (backend) => {
                      VALUES (${m.t.id}, ${jobOperationId(id!, 2)}, 1000, 50, now() + interval '1 hour')`),
     );
     expect((await state(id!)).has_payload).toBe(true);
+    const payloadFile = { tenantId: m.t.id, jobId: id! };
+    if (db.payloadFiles) expect(await db.payloadFiles.read(payloadFile)).toEqual(bytes);
 
     await sleep(300);
     expect(await claim(scheduler, "w-c")).toBeUndefined();
     const final = await state(id!);
     expect(final).toMatchObject({ status: "failed", attempts: 2, error_code: "worker_lost", locked_by: null, has_payload: false });
+    if (db.payloadFiles) expect(await db.payloadFiles.read(payloadFile)).toBeNull(); // PGlite: the file went with it
     expect(final.finished_at).not.toBeNull();
     const left = await db.asPlatformAdmin("test-reservations", (tx) =>
       queryRows(tx, sql`SELECT 1 FROM budget_reservations WHERE tenant_id = ${m.t.id}`),
