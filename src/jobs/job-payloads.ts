@@ -1,15 +1,18 @@
 import { randomUUID } from "node:crypto";
-import { and, eq, isNotNull, sql } from "drizzle-orm";
-import type { Database, TenantScope } from "../db/database.js";
+import { and, eq, sql } from "drizzle-orm";
+import type { TenantContext } from "../core/tenant-context.js";
+import { queryRows, type Database } from "../db/database.js";
 import type { PayloadKey } from "../db/payload-files.js";
-import { jobs } from "../db/schema.js";
+import { jobPayloads, jobs } from "../db/schema.js";
 
 /**
- * A queued upload's bytes, from enqueue to the job's end, wherever the backend keeps them: in the
- * jobs row (Postgres: every instance can run the job), or in files beside the embedded database
- * (`Database.payloadFiles`: PGlite, whose one thread a 10 MB value in a statement held for up to a
- * second). Either way the row carries `payload_bytes`, which the queue caps sum, and the row is
- * the record: a payload is kept while `payload_bytes` is set, and dropped with it.
+ * A queued upload's bytes, from enqueue to the job's end, wherever the backend keeps them, always
+ * away from the event loop's thread where it can (`Database.payloadFiles`): in files beside the
+ * embedded database (PGlite, whose one thread a 10 MB value in a statement held for up to a
+ * second), in Postgres's `job_payloads` through a thread of their own (Node), or in the jobs row
+ * (Workers, which have no threads). Either way the row carries `payload_bytes`, which the queue
+ * caps sum, and the row is the record: a payload is kept while `payload_bytes` is set, and
+ * dropped with it.
  */
 
 /** Column values that drop a job's payload (a file of it is removed after the commit: `releasePayloads`). */
@@ -67,15 +70,29 @@ export async function stagePayloads(db: Database, tenantId: string, payloads: re
   };
 }
 
-/** The payload of the scope's own job, or null when none is kept (the row decides: RLS applies). */
-export async function loadPayload(db: Database, scope: TenantScope, jobId: string): Promise<Uint8Array | null> {
-  const [row] = await scope.tx
-    .select({ bytes: jobs.payloadBytes, payload: db.payloadFiles ? sql<null>`NULL` : payloadAsBase64 })
-    .from(jobs)
-    .where(and(scope.owns(jobs.tenantId), eq(jobs.id, jobId)));
-  if (!row || row.bytes === null) return null;
-  if (!db.payloadFiles) return payloadFromBase64(row.payload);
-  return db.payloadFiles.read({ tenantId: scope.tenantId, jobId });
+/**
+ * The payload of the context's own job, or null when none is kept. The row decides, read in the
+ * tenant's transaction (RLS applies); bytes kept outside it are read after that transaction ends,
+ * so no database seat (PGlite has one) is held while a file or the payload thread answers.
+ */
+export async function loadPayload(db: Database, ctx: TenantContext, jobId: string): Promise<Uint8Array | null> {
+  const kept = await db.withTenant(ctx, async (scope) => {
+    const [row] = await scope.tx
+      .select({ bytes: jobs.payloadBytes, inRow: payloadAsBase64 })
+      .from(jobs)
+      .where(and(scope.owns(jobs.tenantId), eq(jobs.id, jobId)));
+    if (!row || row.bytes === null) return null;
+    if (row.inRow !== null) return payloadFromBase64(row.inRow); // kept by a Worker, or queued before 0013
+    if (db.payloadFiles) return "outside" as const;
+    // A Worker (no threads) running a job a Node instance queued: the table the thread wrote, read here.
+    const [inTable] = await scope.tx
+      .select({ bytes: sql<string>`encode(${jobPayloads.bytes}, 'base64')` })
+      .from(jobPayloads)
+      .where(and(scope.owns(jobPayloads.tenantId), eq(jobPayloads.jobId, jobId)));
+    return payloadFromBase64(inTable?.bytes ?? null);
+  });
+  if (kept !== "outside") return kept;
+  return db.payloadFiles!.read({ tenantId: ctx.tenantId, jobId });
 }
 
 /** After a transaction that dropped payloads (DROPPED_PAYLOAD) committed: their files go too. */
@@ -96,7 +113,12 @@ export async function sweepPayloadFiles(db: Database): Promise<number> {
     const present = await files.list();
     if (present.length === 0) return 0;
     const kept = await db.asPlatformAdmin("job-payload-sweep", (tx) =>
-      tx.select({ tenantId: jobs.tenantId, jobId: jobs.id }).from(jobs).where(isNotNull(jobs.payloadBytes)),
+      queryRows<PayloadKey>(
+        tx,
+        sql`SELECT tenant_id AS "tenantId", id AS "jobId" FROM jobs
+            WHERE payload_bytes IS NOT NULL
+              AND (tenant_id, id) IN (VALUES ${sql.join(present.map((key) => sql`(${key.tenantId}::uuid, ${key.jobId}::uuid)`), sql`, `)})`,
+      ),
     );
     for (const key of kept) protectedKeys.add(stagingKey(key));
     const orphans = present.filter((key) => !protectedKeys.has(stagingKey(key)));
@@ -108,7 +130,8 @@ export async function sweepPayloadFiles(db: Database): Promise<number> {
 }
 
 /**
- * An upload's bytes as a bytea parameter, for the row (Postgres only: PGlite keeps files). A
+ * An upload's bytes as a bytea parameter, for the row (a Worker's Postgres: Node keeps them
+ * elsewhere). A
  * Buffer is sent in the protocol's binary format, as it is: no base64 (a third larger, encoded on
  * the event loop's thread) and nothing for the server to decode.
  */

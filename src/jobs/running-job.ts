@@ -47,7 +47,7 @@ export class RunningJob implements StepRecorder {
   }
 
   loadPayload(): Promise<Uint8Array | null> {
-    return this.db.withTenant(this.ctx, (scope) => loadPayload(this.db, scope, this.claim.id));
+    return loadPayload(this.db, this.ctx, this.claim.id);
   }
 
   /**
