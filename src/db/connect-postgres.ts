@@ -63,12 +63,12 @@ function drizzleOver(query: (...args: unknown[]) => unknown): DrizzleDb {
 }
 
 /** Node: one pool per process, reused by every request. */
-export async function connectPostgres(options: {
+export function connectPostgres(options: {
   databaseUrl: string;
   poolSize?: number | undefined;
   mutations?: IsolationMutations | undefined;
   discipline?: QueueDiscipline | undefined;
-}): Promise<Database> {
+}): Database {
   const max = options.poolSize ?? 10;
   const pool = new pg.Pool({
     connectionString: options.databaseUrl,
@@ -81,14 +81,10 @@ export async function connectPostgres(options: {
   });
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on("error", () => {});
-  // Imported here: the Worker bundle, which has no threads, never loads it.
-  const { PostgresPayloadThread } = await import("./postgres-payloads.js");
-  const payloads = await PostgresPayloadThread.open(options.databaseUrl, IDLE_IN_TRANSACTION_TIMEOUT_MS);
-  return postgresDatabase(pool, () => Promise.all([pool.end(), payloads.close()]).then(() => undefined), {
+  return postgresDatabase(pool, () => pool.end(), {
     mutations: options.mutations,
     openChangeFeed: (channel, onError) => openPostgresChangeFeed(options.databaseUrl, channel, { onError }),
     concurrency: max,
     discipline: options.discipline,
-    payloadFiles: payloads,
   });
 }

@@ -10,9 +10,7 @@ export interface PayloadKey {
 }
 
 /**
- * Where queued uploads wait for their jobs outside the statements of the event loop's thread: files
- * beside the embedded database (here), or Postgres's `job_payloads` through a thread of its own
- * (postgres-payloads.ts).
+ * Where the embedded database's queued uploads wait for their jobs: outside the database.
  *
  * PGlite runs every statement on one thread (the event loop's, by default). A 10 MB upload written
  * into the jobs row and read back took 0.2–1 s of that thread per upload (measured: write 130–760 ms,
@@ -31,10 +29,7 @@ export interface PayloadFiles {
   read(key: PayloadKey): Promise<Uint8Array | null>;
   remove(keys: readonly PayloadKey[]): Promise<void>;
   removeTenant(tenantId: string): Promise<void>;
-  /**
-   * Every kept payload the sweep may judge. A store shared by several processes (Postgres) leaves
-   * out recent ones, whose jobs another process may still be committing.
-   */
+  /** Every kept payload. */
   list(): Promise<PayloadKey[]>;
 }
 

@@ -1,5 +1,4 @@
 import { Worker } from "node:worker_threads";
-import { ThreadCalls } from "./thread-calls.js";
 
 /** What a query returns, as PGlite returns it. */
 export interface PgliteResults {
@@ -26,6 +25,13 @@ export interface PgliteClient extends PgliteQueries {
   close(): Promise<void>;
 }
 
+interface Reply {
+  type: "reply";
+  id: number;
+  result?: unknown;
+  error?: Record<string, unknown>;
+}
+
 /**
  * The embedded database (PGlite: Postgres compiled to WASM) in a worker thread of its own.
  *
@@ -42,20 +48,48 @@ export interface PgliteClient extends PgliteQueries {
  * fields (SQLSTATE `code`, `severity`, `constraint`, …), which is all Fence reads of them.
  */
 export class PgliteThread implements PgliteClient {
-  private constructor(
-    private readonly thread: ThreadCalls,
-    private readonly listeners: Map<string, Set<(payload: string) => void>>,
-  ) {}
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  private readonly listeners = new Map<string, Set<(payload: string) => void>>();
+  private failure: Error | undefined;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on("message", (message: Reply | { type: "notify"; channel: string; payload: string }) => {
+      if (message.type === "notify") {
+        for (const listener of this.listeners.get(message.channel) ?? []) listener(message.payload);
+        return;
+      }
+      const call = this.pending.get(message.id);
+      if (!call) return;
+      this.pending.delete(message.id);
+      if (message.error) call.reject(rebuildError(message.error));
+      else call.resolve(message.result);
+    });
+    const fail = (error: Error) => {
+      this.failure = error;
+      for (const call of this.pending.values()) call.reject(error);
+      this.pending.clear();
+    };
+    worker.on("error", fail);
+    // A reply that cannot be read cannot be matched to its call: fail every call rather than leave one waiting forever.
+    worker.on("messageerror", (error) => {
+      for (const call of this.pending.values()) call.reject(error);
+      this.pending.clear();
+    });
+    worker.on("exit", (code) => fail(new Error(`The database thread exited (code ${code})`)));
+  }
 
   /** Starts the thread and opens the database in `dataDir` (undefined: in memory). */
   static async open(dataDir: string | undefined): Promise<PgliteThread> {
     const worker = new Worker(new URL("./pglite-thread.worker.mjs", import.meta.url), { workerData: { dataDir } });
-    const listeners = new Map<string, Set<(payload: string) => void>>();
-    const thread = await ThreadCalls.start(worker, (message) => {
-      if (message.type !== "notify") return;
-      for (const listener of listeners.get(message.channel as string) ?? []) listener(message.payload as string);
+    await new Promise<void>((resolve, reject) => {
+      worker.once("message", (message: { type: string; error?: Record<string, unknown> }) => {
+        if (message.type === "ready") resolve();
+        else reject(rebuildError(message.error ?? { message: "the database thread failed to start" }));
+      });
+      worker.once("error", reject);
     });
-    return new PgliteThread(thread, listeners);
+    return new PgliteThread(worker);
   }
 
   async query(sql: string, params: unknown[] = [], options?: QueryOptions, tx?: number): Promise<PgliteResults> {
@@ -102,12 +136,18 @@ export class PgliteThread implements PgliteClient {
     };
   }
 
-  close(): Promise<void> {
-    return this.thread.close();
+  async close(): Promise<void> {
+    if (!this.failure) await this.call("close", {}).catch(() => undefined);
+    await this.worker.terminate();
   }
 
   private call(op: string, fields: Record<string, unknown>): Promise<unknown> {
-    return this.thread.call(op, fields);
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...fields, op, id });
+    });
   }
 }
 
@@ -128,4 +168,13 @@ function parseJsonColumns(results: PgliteResults, rawTypes: number[]): void {
       if (typeof values[at] === "string") values[at] = JSON.parse(values[at]);
     }
   }
+}
+
+/** The thread's error as an Error with the same fields (SQLSTATE code, severity, constraint, …). */
+function rebuildError(fields: Record<string, unknown>): Error {
+  const { message, name, stack, ...rest } = fields;
+  const error = Object.assign(new Error(String(message ?? "database error")), rest);
+  if (typeof name === "string") error.name = name;
+  if (typeof stack === "string") error.stack = stack;
+  return error;
 }

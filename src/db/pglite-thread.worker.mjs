@@ -2,12 +2,21 @@
 // Plain JavaScript on purpose: a worker is started by Node directly, outside any TypeScript loader,
 // both under `npm start` (tsx) and under the test runner.
 import { parentPort, workerData } from "node:worker_threads";
-import { serializeError } from "./thread-errors.mjs";
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 
 /** Thrown inside a transaction the caller ended without committing: PGlite then rolls it back. */
 const ROLLBACK = Symbol("rollback");
+
+/** The fields of an error worth carrying back: PGlite's DatabaseError keeps its report in own fields. */
+function serializeError(error) {
+  if (!(error instanceof Error)) return { name: "Error", message: String(error) };
+  const fields = { name: error.name, message: error.message, stack: error.stack };
+  for (const [key, value] of Object.entries(error)) {
+    if (["string", "number", "boolean"].includes(typeof value)) fields[key] = value;
+  }
+  return fields;
+}
 
 /** json and jsonb: sent as text and parsed by the main thread (see `JSON_TYPES` in pglite-thread.ts). */
 const JSON_TYPES = [114, 3802];

@@ -1,18 +1,16 @@
 import { randomUUID } from "node:crypto";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, isNotNull, sql } from "drizzle-orm";
 import type { TenantContext } from "../core/tenant-context.js";
-import { queryRows, type Database } from "../db/database.js";
+import type { Database } from "../db/database.js";
 import type { PayloadKey } from "../db/payload-files.js";
-import { jobPayloads, jobs } from "../db/schema.js";
+import { jobs } from "../db/schema.js";
 
 /**
- * A queued upload's bytes, from enqueue to the job's end, wherever the backend keeps them, always
- * away from the event loop's thread where it can (`Database.payloadFiles`): in files beside the
- * embedded database (PGlite, whose one thread a 10 MB value in a statement held for up to a
- * second), in Postgres's `job_payloads` through a thread of their own (Node), or in the jobs row
- * (Workers, which have no threads). Either way the row carries `payload_bytes`, which the queue
- * caps sum, and the row is the record: a payload is kept while `payload_bytes` is set, and
- * dropped with it.
+ * A queued upload's bytes, from enqueue to the job's end, wherever the backend keeps them: in the
+ * jobs row (Postgres: every instance can run the job), or in files beside the embedded database
+ * (`Database.payloadFiles`: PGlite, whose one thread a 10 MB value in a statement held for up to a
+ * second). Either way the row carries `payload_bytes`, which the queue caps sum, and the row is
+ * the record: a payload is kept while `payload_bytes` is set, and dropped with it.
  */
 
 /** Column values that drop a job's payload (a file of it is removed after the commit: `releasePayloads`). */
@@ -72,26 +70,19 @@ export async function stagePayloads(db: Database, tenantId: string, payloads: re
 
 /**
  * The payload of the context's own job, or null when none is kept. The row decides, read in the
- * tenant's transaction (RLS applies); bytes kept outside it are read after that transaction ends,
- * so no database seat (PGlite has one) is held while a file or the payload thread answers.
+ * tenant's transaction (RLS applies); a file is read after that transaction ends, so the embedded
+ * database's one seat is not held while the file is read.
  */
 export async function loadPayload(db: Database, ctx: TenantContext, jobId: string): Promise<Uint8Array | null> {
   const kept = await db.withTenant(ctx, async (scope) => {
     const [row] = await scope.tx
-      .select({ bytes: jobs.payloadBytes, inRow: payloadAsBase64 })
+      .select({ bytes: jobs.payloadBytes, inRow: db.payloadFiles ? sql<null>`NULL` : payloadAsBase64 })
       .from(jobs)
       .where(and(scope.owns(jobs.tenantId), eq(jobs.id, jobId)));
     if (!row || row.bytes === null) return null;
-    if (row.inRow !== null) return payloadFromBase64(row.inRow); // kept by a Worker, or queued before 0013
-    if (db.payloadFiles) return "outside" as const;
-    // A Worker (no threads) running a job a Node instance queued: the table the thread wrote, read here.
-    const [inTable] = await scope.tx
-      .select({ bytes: sql<string>`encode(${jobPayloads.bytes}, 'base64')` })
-      .from(jobPayloads)
-      .where(and(scope.owns(jobPayloads.tenantId), eq(jobPayloads.jobId, jobId)));
-    return payloadFromBase64(inTable?.bytes ?? null);
+    return db.payloadFiles ? ("in a file" as const) : payloadFromBase64(row.inRow);
   });
-  if (kept !== "outside") return kept;
+  if (kept !== "in a file") return kept;
   return db.payloadFiles!.read({ tenantId: ctx.tenantId, jobId });
 }
 
@@ -113,12 +104,7 @@ export async function sweepPayloadFiles(db: Database): Promise<number> {
     const present = await files.list();
     if (present.length === 0) return 0;
     const kept = await db.asPlatformAdmin("job-payload-sweep", (tx) =>
-      queryRows<PayloadKey>(
-        tx,
-        sql`SELECT tenant_id AS "tenantId", id AS "jobId" FROM jobs
-            WHERE payload_bytes IS NOT NULL
-              AND (tenant_id, id) IN (VALUES ${sql.join(present.map((key) => sql`(${key.tenantId}::uuid, ${key.jobId}::uuid)`), sql`, `)})`,
-      ),
+      tx.select({ tenantId: jobs.tenantId, jobId: jobs.id }).from(jobs).where(isNotNull(jobs.payloadBytes)),
     );
     for (const key of kept) protectedKeys.add(stagingKey(key));
     const orphans = present.filter((key) => !protectedKeys.has(stagingKey(key)));
@@ -130,8 +116,7 @@ export async function sweepPayloadFiles(db: Database): Promise<number> {
 }
 
 /**
- * An upload's bytes as a bytea parameter, for the row (a Worker's Postgres: Node keeps them
- * elsewhere). A
+ * An upload's bytes as a bytea parameter, for the row (Postgres only: PGlite keeps files). A
  * Buffer is sent in the protocol's binary format, as it is: no base64 (a third larger, encoded on
  * the event loop's thread) and nothing for the server to decode.
  */

@@ -93,29 +93,6 @@ export const jobs = pgTable(
 export const jobsRls = RowLevelSecurity.forced(jobs, [tenantIsolation(), platformAll()]);
 
 /**
- * Queued uploads' bytes on Postgres for a Node instance, which writes and reads them on a thread
- * of its own (db/postgres-payloads.ts): 10 MB sent to the server and read back on the event loop's
- * thread took it 0.1–0.2 s each way. Keyed like the job; the job row's `payload_bytes` says a
- * payload is kept, and a row here that no job keeps (a crash between this write and the enqueue's
- * commit) is swept. A tenant's rows go with it (cascade).
- */
-export const jobPayloads = pgTable(
-  "job_payloads",
-  {
-    tenantId: uuid("tenant_id")
-      .notNull()
-      .references(() => tenants.id, { onDelete: "cascade" }),
-    jobId: uuid("job_id").notNull(),
-    bytes: bytea("bytes").notNull(),
-    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
-  },
-  (t) => [primaryKey({ columns: [t.tenantId, t.jobId] })],
-);
-
-/** RLS (drizzle/0013): a tenant's transaction reads and writes its own; the sweep is the platform's. */
-export const jobPayloadsRls = RowLevelSecurity.forced(jobPayloads, [tenantIsolation(), platformAll()]);
-
-/**
  * The fair scheduler's memory of each tenant: its virtual start tag (`pass`). A tenant that has
  * been served advances by 1/weight per job; an idle tenant re-enters at the current virtual time,
  * so idling earns no burst credit. Written only by the scheduler (platform role).

@@ -138,9 +138,9 @@ describe.each(backends)("row-level security on $name: the schema files and the m
     const actual = await db.asOwner((tx) => readCatalogue(tx));
     expect(drift(declared, actual)).toEqual([]);
     expect(actual).toEqual(declared);
-    // Not vacuous: 16 tables, 13 under forced RLS, 11 tenant policies and 13 platform ones.
-    expect(Object.keys(actual).filter((k) => k.startsWith("table "))).toHaveLength(16);
-    expect(Object.keys(actual).filter((k) => k.startsWith("policy "))).toHaveLength(24);
+    // Not vacuous: 15 tables, 12 under forced RLS, 10 tenant policies and 12 platform ones.
+    expect(Object.keys(actual).filter((k) => k.startsWith("table "))).toHaveLength(15);
+    expect(Object.keys(actual).filter((k) => k.startsWith("policy "))).toHaveLength(22);
     expect(actual["policy chunks.tenant_isolation"]).toMatchObject({
       permissive: "PERMISSIVE",
       command: "ALL",
