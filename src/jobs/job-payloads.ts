@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { and, eq, isNotNull, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { TenantContext } from "../core/tenant-context.js";
-import type { Database } from "../db/database.js";
+import { queryRows, type Database } from "../db/database.js";
 import type { PayloadKey } from "../db/payload-files.js";
 import { jobs } from "../db/schema.js";
 
@@ -103,8 +103,14 @@ export async function sweepPayloadFiles(db: Database): Promise<number> {
   try {
     const present = await files.list();
     if (present.length === 0) return 0;
+    // Only the files found are looked up, not every job that keeps a payload.
     const kept = await db.asPlatformAdmin("job-payload-sweep", (tx) =>
-      tx.select({ tenantId: jobs.tenantId, jobId: jobs.id }).from(jobs).where(isNotNull(jobs.payloadBytes)),
+      queryRows<PayloadKey>(
+        tx,
+        sql`SELECT tenant_id AS "tenantId", id AS "jobId" FROM jobs
+            WHERE payload_bytes IS NOT NULL
+              AND (tenant_id, id) IN (VALUES ${sql.join(present.map((key) => sql`(${key.tenantId}::uuid, ${key.jobId}::uuid)`), sql`, `)})`,
+      ),
     );
     for (const key of kept) protectedKeys.add(stagingKey(key));
     const orphans = present.filter((key) => !protectedKeys.has(stagingKey(key)));
