@@ -34,6 +34,7 @@ export const ERROR_CATALOGUE = {
   not_found:                  { status: 404, retryable: false, refusal: false, limitReason: null },
   validation_error:           { status: 400, retryable: false, refusal: false, limitReason: null },
   payload_too_large:          { status: 413, retryable: false, refusal: false, limitReason: null },
+  request_timeout:            { status: 408, retryable: true,  refusal: false, limitReason: null },
   unsupported_media_type:     { status: 415, retryable: false, refusal: false, limitReason: null },
   unprocessable_document:     { status: 422, retryable: false, refusal: false, limitReason: null },
   budget_exceeded:            { status: 402, retryable: false, refusal: true,  limitReason: "budget_exceeded" },

@@ -9,6 +9,7 @@ export type ErrorCode =
   | "not_found"
   | "validation_error"
   | "payload_too_large"
+  | "request_timeout"
   | "unsupported_media_type"
   | "unprocessable_document"
   | "budget_exceeded"
@@ -66,6 +67,18 @@ export class PayloadTooLargeError extends FenceError {
         ? `Request body exceeds the limit of ${limit} bytes.`
         : `The document's text exceeds the limit of ${limit} characters.`,
     );
+  }
+}
+
+/**
+ * A request body that did not arrive in time once the instance was ready to read it: a client
+ * sending slowly must not hold the few places of large bodies (http/middleware/request-body.ts).
+ */
+export class RequestTimeoutError extends FenceError {
+  constructor(seconds: number) {
+    super("request_timeout", `The request body did not arrive within ${seconds} s of the service starting to read it; send it faster or in smaller parts.`, {
+      limit_seconds: seconds,
+    });
   }
 }
 

@@ -1,19 +1,17 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import type { MiddlewareHandler } from "hono";
-import { PayloadTooLargeError } from "../core/errors.js";
 import { renderDocsPage } from "./docs-page.js";
 import { handleError, handleNotFound } from "./error-handler.js";
 import { adminAuth } from "./middleware/admin-auth.js";
+import { bodyLimit } from "./middleware/body-limit.js";
 import { admission } from "./middleware/admission.js";
 import { httpMetrics } from "./middleware/http-metrics.js";
 import { httpTracing } from "./middleware/http-tracing.js";
 import { knownRefusals } from "./middleware/known-refusals.js";
 import { requestContext } from "./middleware/request-context.js";
 import { recordAdmissionRefusals } from "./middleware/run-refusals.js";
-import { parsedBodies } from "./middleware/request-body.js";
+import { bufferedBodies, parsedBodies } from "./middleware/request-body.js";
 import { tenantAuth } from "./middleware/tenant-auth.js";
-import { uploadPrecount } from "./middleware/upload-precount.js";
 import { adminRoutes } from "./routes/admin.js";
 import { adminPlanRoutes } from "./routes/admin-plans.js";
 import { documentRoutes } from "./routes/documents.js";
@@ -44,21 +42,12 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   // A known key whose window this instance saw used up is refused before anything else is done.
   if (services.tenantAuthGuards.cache) app.use("/v1/*", knownRefusals(services.tenantAuthGuards.cache, services.admission, services.runs));
 
-  const limitBody = bodyLimit({
-    maxSize: services.limits.maxBodyBytes,
-    onError: () => {
-      throw new PayloadTooLargeError(services.limits.maxBodyBytes);
-    },
-  });
-  app.use("/v1/*", limitBody);
-  // Multipart uploads are counted in their raw bytes before anything parses them.
-  const precount = uploadPrecount(services.limits);
-  app.use("/v1/documents", precount);
-  app.use("/v1/documents/batch", precount);
+  app.use("/v1/*", bodyLimit(services.limits.maxBodyBytes));
 
   // Admin and tenant routes are separate groups, each behind its own authentication: a route file
   // never authenticates, and no route is reachable without one or the other.
   app.use("/v1/admin/*", adminAuth(services.adminKey));
+  app.use("/v1/admin/*", bufferedBodies());
   app.route("/v1/admin", adminRoutes(services));
   app.route("/v1/admin", adminPlanRoutes(services));
   app.route("/v1/admin", adminUsageRoutes(services));
@@ -70,8 +59,8 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
 
   const authenticate = tenantAuth(services.db, services.securityEvents, services.tenantAuthGuards);
   const admit = admission(services.admission);
-  // The body is parsed only once the request is admitted, and under its tenant.
-  const parseBody = parsedBodies(services.parser, services.limits);
+  // The body is read and parsed only once the request is admitted, and under its tenant.
+  const parseBody = parsedBodies(services.parser, services.limits, services.admission);
   const authenticateAndAdmit: MiddlewareHandler<AppEnv> = (c, next) =>
     authenticate(c, async () => {
       await admit(c, async () => {

@@ -1,4 +1,5 @@
 import type { LimitReason } from "../core/error-catalogue.js";
+import type { Seat } from "../flow/fair-seats.js";
 import type { Logger } from "../observability/logger.js";
 import type { TenantQuota } from "../tenancy/tenant-quota.js";
 import type { TenantContext } from "../core/tenant-context.js";
@@ -32,6 +33,8 @@ export interface AppVariables {
   tenant: TenantContext;
   quota: TenantQuota;
   outcome: RequestOutcome;
+  /** The request's large-body place (http/middleware/request-body.ts), if its body is large. */
+  bodyPlace: Seat | undefined;
 }
 
 export interface AppEnv {

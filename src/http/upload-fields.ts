@@ -1,5 +1,6 @@
 import { PayloadTooLargeError, ValidationError } from "../core/errors.js";
 import type { QueuedUpload } from "../ingest/ingest-job.js";
+import { fileBytes } from "../ingest/form-body.js";
 import { detectMediaType, normalizeText } from "../ingest/parse-document.js";
 import type { CreateDocumentJson } from "./schemas.js";
 import { isStorableString, metadataProblem } from "./schemas-strings.js";
@@ -72,7 +73,7 @@ export async function batchFileUploads(form: Record<string, unknown>): Promise<Q
 
 async function readFile(file: File, field: string): Promise<Pick<QueuedUpload, "bytes" | "mediaType">> {
   const mediaType = detectMediaType(file.name, file.type);
-  const bytes = new Uint8Array(await file.arrayBuffer());
+  const bytes = await fileBytes(file);
   if (bytes.length === 0) throw new ValidationError(`Invalid request: ${field}: the file is empty`);
   return { bytes, mediaType };
 }

@@ -25,12 +25,56 @@ export async function parseFormBody(bytes: Uint8Array, contentType: string): Pro
   return { kind: "parsed", entries };
 }
 
+/**
+ * A file part received from a parse thread, holding its bytes as they came. A plain `File` would
+ * copy them into a Blob and, read back, copy them out again in small pieces: profiled under a
+ * flood of 10 MB uploads, ~150 ms of the event loop per file (issue 16). `fileBytes` takes the
+ * bytes without a copy; the Blob methods still answer as a File's would.
+ */
+export class ReceivedFile extends File {
+  readonly #content: Uint8Array;
+
+  constructor(content: Uint8Array, name: string, type: string) {
+    super([], name, { type });
+    this.#content = content;
+    // An own property over Blob's getter (which would answer 0, the size of the empty parts).
+    Object.defineProperty(this, "size", { value: content.byteLength, enumerable: true });
+  }
+
+  /** The file's bytes, not copied: the caller must not change them. */
+  get content(): Uint8Array {
+    return this.#content;
+  }
+
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    return Promise.resolve(this.#content.slice().buffer);
+  }
+
+  override text(): Promise<string> {
+    return Promise.resolve(new TextDecoder().decode(this.#content));
+  }
+
+  override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    return new Blob([this.#content.slice()]).stream();
+  }
+
+  override slice(start?: number, end?: number, contentType?: string): Blob {
+    return new Blob([this.#content.slice(start, end)], { type: contentType ?? "" });
+  }
+}
+
+/** A form file's bytes: without a copy when it was received from a parse thread. */
+export async function fileBytes(file: File): Promise<Uint8Array> {
+  return file instanceof ReceivedFile ? file.content : new Uint8Array(await file.arrayBuffer());
+}
+
 /** The entries as a FormData again (on the receiving side of a thread). */
 export function toFormData(entries: readonly FormEntry[]): FormData {
   const form = new FormData();
   for (const entry of entries) {
+    // No file name passed to `append`: FormData would wrap the file in a new one (a copy).
     if ("value" in entry) form.append(entry.name, entry.value);
-    else form.append(entry.name, new File([entry.file.bytes as Uint8Array<ArrayBuffer>], entry.file.name, { type: entry.file.type }));
+    else form.append(entry.name, new ReceivedFile(entry.file.bytes, entry.file.name, entry.file.type));
   }
   return form;
 }

@@ -24,6 +24,8 @@ export interface AdmissionOptions {
   maxWaitingPerTenant?: number;
   /** How long a request waits for a seat before 429 `fair_share` (default 30 s: a backstop). */
   maxSeatWaitMs?: number;
+  /** Large request bodies read and handled at once (default 2); beyond it they wait, fairly, unread. */
+  maxLargeBodies?: number;
   /** `fifo` is the benchmarks' baseline: first come first served, as many seats as admitted requests. */
   discipline?: QueueDiscipline;
 }
@@ -53,6 +55,8 @@ export class AdmissionController {
   /** Windows this instance has seen refuse, until they reset: `refusalOnRecord` answers from them. */
   private readonly exhausted = new Map<string, { until: number; limit: number; reason: "rate_limit" | "token_limit" }>();
   readonly seats: FairSeats;
+  /** Places for large bodies: see `takeBodyPlace`. */
+  private readonly bodies: FairSeats;
 
   constructor(
     private readonly store: CounterStore,
@@ -69,6 +73,27 @@ export class AdmissionController {
       windowMs: 1000,
       discipline: options.discipline,
     });
+    const bodies = fifo ? options.maxInFlight : (options.maxLargeBodies ?? 2);
+    this.bodies = new FairSeats({
+      seats: bodies,
+      maxQueuedPerFlow: fifo ? options.maxInFlight : (options.maxWaitingPerTenant ?? options.maxInFlight),
+      maxQueued: options.maxInFlight,
+      maxWaitMs: options.maxSeatWaitMs ?? 30_000,
+      keepFree: fifo ? 0 : 1,
+      windowMs: 1000,
+      discipline: options.discipline,
+    });
+  }
+
+  /**
+   * A place to read and handle a large body, for an admitted request. A body of megabytes is
+   * received, copied, parsed and written to the database on the instance's few cores; a tenant
+   * sending many at once would take them all. A few are handled at once, the rest wait unread
+   * (their clients held back by TCP) in per-tenant fair queues, and one place is kept for a tenant
+   * other than the one holding the rest. Refused like a seat: 429 `fair_share`, or 503.
+   */
+  async takeBodyPlace(ctx: TenantContext, quota: TenantQuota): Promise<Seat> {
+    return this.bodies.take({ id: ctx.tenantId, weight: quota.weight, priority: "interactive" }).catch(refuseSeat);
   }
 
   async admit(ctx: TenantContext, quota: TenantQuota, cost: RequestCost = 1): Promise<AdmissionTicket> {
@@ -78,9 +103,7 @@ export class AdmissionController {
     let tenantTicket: Omit<AdmissionTicket, "seat"> | undefined;
     try {
       tenantTicket = await this.admitTenant(ctx, quota);
-      const seat = await this.seats.take({ id: ctx.tenantId, weight: quota.weight, priority: "interactive" }, cost).catch((error: unknown) => {
-        throw error instanceof NoSeatError ? seatRefusal(error) : error;
-      });
+      const seat = await this.seats.take({ id: ctx.tenantId, weight: quota.weight, priority: "interactive" }, cost).catch(refuseSeat);
       const { rateLimit, release } = tenantTicket;
       return {
         rateLimit,
@@ -205,8 +228,9 @@ export class AdmissionController {
 }
 
 /** A request the instance has no seat for: its tenant's queue is full or it waited too long (429), or every queue is (503). */
-function seatRefusal(error: NoSeatError): Error {
-  return error.why === "queue_full" ? new OverloadedError(1) : new RateLimitedError("fair_share", 1);
+function refuseSeat(error: unknown): never {
+  if (!(error instanceof NoSeatError)) throw error;
+  throw error.why === "queue_full" ? new OverloadedError(1) : new RateLimitedError("fair_share", 1);
 }
 
 async function consume(store: CounterStore, key: string, points: number): Promise<{ allowed: boolean; res: RateLimiterRes }> {

@@ -110,6 +110,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
       maxInFlight: config.maxInFlight,
       maxInService: config.maxInService,
       maxWaitingPerTenant: config.maxWaitingPerTenant,
+      maxLargeBodies: config.maxLargeBodies,
       discipline: deps.scheduling,
     },
     logger,

@@ -38,6 +38,7 @@ const ConfigSchema = z
     FENCE_MAX_IN_FLIGHT: positiveInt(256),
     FENCE_MAX_IN_SERVICE: z.coerce.number().int().min(1).max(4096).optional(),
     FENCE_MAX_WAITING_PER_TENANT: positiveInt(32),
+    FENCE_MAX_LARGE_BODIES: positiveInt(2),
     FENCE_JOB_WORKERS: z.coerce.number().int().min(0).max(64).default(2),
     FENCE_JOB_RESERVED_WORKERS: z.coerce.number().int().min(0).max(16).default(1),
     FENCE_JOB_LEASE_MS: positiveInt(30_000),
@@ -134,6 +135,8 @@ export interface FenceConfig {
   maxInService: number;
   /** Requests of one tenant waiting for a seat; beyond it, 429 `fair_share`. */
   maxWaitingPerTenant: number;
+  /** Request bodies over 64 KiB read and handled at once; the rest wait unread, fairly (limits/admission.ts). */
+  maxLargeBodies: number;
   /** Durable ingestion: workers per instance, lease, polling and retry (jobs/job-runner.ts). */
   jobs: { workers: number; reservedWorkers: number; leaseMs: number; pollMs: number; retryBaseMs: number };
   embeddings:
@@ -218,6 +221,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxInFlight: e.FENCE_MAX_IN_FLIGHT,
     maxInService: e.FENCE_MAX_IN_SERVICE ?? defaultSeats(),
     maxWaitingPerTenant: e.FENCE_MAX_WAITING_PER_TENANT,
+    maxLargeBodies: e.FENCE_MAX_LARGE_BODIES,
     jobs: {
       workers: e.FENCE_JOB_WORKERS,
       reservedWorkers: e.FENCE_JOB_RESERVED_WORKERS,

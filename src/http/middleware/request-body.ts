@@ -1,50 +1,95 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { awayFromSeat } from "../../flow/seat-scope.js";
 import type { DocumentParser } from "../../ingest/document-parser.js";
 import { toFormData } from "../../ingest/form-body.js";
 import { parseJsonBody, type JsonBodyOutcome, type JsonItemLimit } from "../../ingest/json-body.js";
+import type { AdmissionController } from "../../limits/admission.js";
+import { bodyLimitError, checkFormParts } from "../body-precount.js";
 import { bodyCacheOf, readRequestBytes, wholeBuffer } from "../request-bytes.js";
 import type { AppEnv } from "../types.js";
-import { bodyLimitError } from "./upload-precount.js";
 
 /**
- * Bodies up to this size are parsed on the event loop (well under a millisecond); a larger one
- * goes to a parse thread, whose round trip costs less than parsing it here.
+ * Bodies up to this size are read without a place of their own and parsed on the event loop (well
+ * under a millisecond); a larger one waits for a large-body place and goes to a parse thread,
+ * whose round trip costs less than parsing it here.
  */
 export const INLINE_BODY_BYTES = 64 * 1024;
+
+/**
+ * How long a large body may take to arrive once it has a place: 5 s, plus 1 s a MiB it declares
+ * (a 10 MB upload: 15 s; a client of an AI platform sends over a fast link). Past it, 408 and the
+ * place is freed: a slow sender cannot keep the few places from everyone else.
+ */
+export function largeBodyReadMs(declaredBytes: number | undefined): number {
+  return 5_000 + Math.ceil((declaredBytes ?? 0) / (1024 * 1024)) * 1_000;
+}
 
 /** The media types Hono's JSON validator parses: `application/json`, `application/*+json`. */
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const FORM_MEDIA_TYPE = /^multipart\/form-data$/i;
 
+type BodyLimits = { batchMaxDocuments: number; maxBodyBytes: number };
+
 /**
- * Parses a tenant request's body once, off the event loop when it is large, and leaves the result
- * where Hono's validators and readers look for it. Hono would parse on the loop: 10 MB of JSON is
- * ~100 ms to decode and parse (once per reader: the route's validator, the smuggled-tenant-id scan
- * of tenant-auth.ts), and a 10 MB file is ~45-200 ms to cut out of its form, so a tenant sending a
- * few at a time stalled every other tenant's requests (issue 16).
+ * Reads and parses a tenant request's body once, and leaves the result where Hono's validators and
+ * readers look for it. Mounted after authentication and admission: a refused request's body is
+ * never read (a client without a valid key gets its 401 unread).
  *
- * Mounted after authentication and admission: a request refused by a limit is never parsed, and
- * the parse is queued fairly under its tenant. A JSON batch's `documents` are counted in the raw
- * text before anything is built (400 past the batch limit); a form's parts were counted before
- * authentication (upload-precount.ts).
+ * A body over 64 KiB (declared, or once that much has arrived) is read only with a large-body place
+ * (AdmissionController.takeBodyPlace), waited for away from the request's seat and held until the
+ * response: a tenant sending many 10 MB uploads at once took the cores every other tenant's search
+ * needed while they were received, copied, parsed and written to the database (issue 16). It must
+ * arrive in time (largeBodyReadMs), so a slow sender cannot keep a place. Then it is parsed on a
+ * parse thread: Hono would parse on the loop (10 MB of JSON is ~100 ms, once per reader; a 10 MB
+ * file ~45-200 ms to cut out of its form). A form's parts are counted in the raw bytes first, and
+ * a JSON batch's `documents` in the raw text: 400 past the limit before anything is built.
  */
-export function parsedBodies(parser: DocumentParser, limits: { batchMaxDocuments: number }): MiddlewareHandler<AppEnv> {
+export function parsedBodies(parser: DocumentParser, limits: BodyLimits, admission: AdmissionController): MiddlewareHandler<AppEnv> {
+  const { maxBodyBytes } = limits;
   return async function parsedBodyMiddleware(c, next) {
-    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    if (c.req.method === "GET" || c.req.method === "HEAD" || !c.req.raw.body) return next();
     const contentType = c.req.header("content-type") ?? "";
     const mediaType = contentType.split(";")[0]!.trim();
-    if (JSON_MEDIA_TYPE.test(mediaType)) await readJson(c, parser, limits);
-    else if (FORM_MEDIA_TYPE.test(mediaType)) await readForm(c, parser, contentType);
+    const json = JSON_MEDIA_TYPE.test(mediaType);
+    if (!json && !FORM_MEDIA_TYPE.test(mediaType)) return next(); // the route refuses it, unread
+    try {
+      const bytes = await readRequestBytes(c.req.raw, {
+        overBytes: INLINE_BODY_BYTES,
+        admit: async (declared) => {
+          c.set("bodyPlace", await awayFromSeat(() => admission.takeBodyPlace(c.get("tenant"), c.get("quota"))));
+          // A body of unknown length is allowed the time of the largest one.
+          return largeBodyReadMs(declared ?? maxBodyBytes);
+        },
+      });
+      if (json) await readJson(c, parser, limits, bytes);
+      else await readForm(c, parser, limits, contentType, bytes);
+      await next();
+    } finally {
+      releaseBodyPlace(c);
+    }
+  };
+}
+
+/**
+ * Reads an admin request's body whole (admin bodies are small, and come from one trusted party)
+ * and leaves it in Hono's cache. A body over the limit is refused here with 413 as it arrives
+ * (body-limit.ts); read by Hono's validator, the same refusal would become 400 "malformed JSON".
+ */
+export function bufferedBodies(): MiddlewareHandler<AppEnv> {
+  return async function bufferedBodyMiddleware(c, next) {
+    if (c.req.raw.body) bodyCacheOf(c.req).arrayBuffer = Promise.resolve(wholeBuffer(await readRequestBytes(c.req.raw)));
     return next();
   };
 }
 
-async function readJson(c: Context<AppEnv>, parser: DocumentParser, limits: { batchMaxDocuments: number }): Promise<void> {
-  if (!c.req.raw.body) return;
+/** Gives back the request's large-body place (if it holds one) once its raw body is done with. */
+export function releaseBodyPlace(c: Context<AppEnv>): void {
+  c.get("bodyPlace")?.release();
+}
+
+async function readJson(c: Context<AppEnv>, parser: DocumentParser, limits: BodyLimits, bytes: Uint8Array): Promise<void> {
   const itemLimit: JsonItemLimit | undefined = c.req.path.endsWith("/documents/batch") ? { key: "documents", max: limits.batchMaxDocuments } : undefined;
-  // Read from the raw request, not through Hono's cache: the bytes may be handed to a thread.
-  const bytes = await readRequestBytes(c.req.raw);
   const outcome = bytes.length <= INLINE_BODY_BYTES ? parseJsonBody(bytes, itemLimit) : await parser.parseJsonBody(bytes, { id: c.get("tenant").tenantId }, itemLimit);
   if (outcome.kind === "too_many_items") throw bodyLimitError("documents", `a batch holds at most ${limits.batchMaxDocuments} documents (got more)`);
   if (outcome.kind === "too_deep") throw bodyLimitError("(body)", "the JSON body is nested too deeply");
@@ -60,17 +105,19 @@ function settled(outcome: Exclude<JsonBodyOutcome, { kind: "too_many_items" | "t
   return rejected;
 }
 
-/** A large form is left in Hono's cache as a FormData, which its form validator takes as it is. */
-async function readForm(c: Context<AppEnv>, parser: DocumentParser, contentType: string): Promise<void> {
+/**
+ * A form's parts are counted before it is parsed (80,000 one-byte parts are 80,000 Files to
+ * build). A small form is left in Hono's cache as bytes for its form validator; a large one as
+ * the FormData the parse thread cut out of it, which the validator takes as it is.
+ */
+async function readForm(c: Context<AppEnv>, parser: DocumentParser, limits: BodyLimits, contentType: string, bytes: Uint8Array): Promise<void> {
+  checkFormParts(bytes, contentType, c.req.path.endsWith("/batch"), limits);
   const cache = bodyCacheOf(c.req);
-  // The part count (upload-precount.ts) has usually read the body already.
-  const bytes = cache.arrayBuffer ? new Uint8Array(await cache.arrayBuffer) : await readRequestBytes(c.req.raw);
   if (bytes.length <= INLINE_BODY_BYTES) {
-    cache.arrayBuffer ??= Promise.resolve(wholeBuffer(bytes));
+    cache.arrayBuffer = Promise.resolve(wholeBuffer(bytes));
     return;
   }
-  // The bytes are handed to the thread: nothing may read them from the cache afterwards.
-  delete cache.arrayBuffer;
+  // The bytes are handed to the thread: nothing may read them afterwards.
   const outcome = await parser.parseFormBody(bytes, contentType, { id: c.get("tenant").tenantId });
   // The validator's own words for a form it cannot parse.
   if (outcome.kind === "malformed") throw new HTTPException(400, { message: `Malformed FormData request. ${outcome.message}` });

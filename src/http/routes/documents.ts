@@ -16,6 +16,7 @@ import {
   IngestedDocument,
   ListDocumentsQuery,
 } from "../schemas.js";
+import { releaseBodyPlace } from "../middleware/request-body.js";
 import { BatchAccepted, BatchJson, BatchMultipart, Job } from "../schemas-jobs.js";
 import { batchIdOf, operationIdOf } from "../operation-id.js";
 import { batchFileUploads, fileUpload, jsonUpload } from "../upload-fields.js";
@@ -170,6 +171,9 @@ export function documentRoutes({
         c.header("Location", `/v1/jobs/${jobs[0]!.id}`);
         return c.json(jobJson(jobs[0]!), 202);
       }
+      // The raw body is done with (the upload is in hand, at most asyncIngestBytes): embedding it
+      // must not keep other tenants' large bodies waiting.
+      releaseBodyPlace(c);
       // Recorded as an ingest run, its steps (parse → chunk → embed → store) by the pipeline.
       const run = runs?.start(ctx, "ingest");
       const ingest = () =>

@@ -1,0 +1,154 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { backends, TestFence, type TestTenant } from "../../support/harness.js";
+import { isolatedBackend } from "../../support/scratch-database.js";
+
+/**
+ * Large bodies (over 64 KiB) are read and handled only with one of a few places
+ * (FENCE_MAX_LARGE_BODIES, 2 by default; http/middleware/request-body.ts), so one tenant's flood
+ * of 10 MB uploads cannot take the cores every other tenant needs (issue 16). The places must not
+ * become a resource one tenant can hold: a body has to arrive in time (5 s + 1 s a MiB) or gets
+ * 408 and frees its place; small requests never wait for one; and a refused body stores nothing.
+ */
+const nodeBackends = backends.filter((b) => b.name !== "worker");
+const DECLARED = 200_000;
+
+describe.each(nodeBackends)("large-body places on $name", (baseBackend) => {
+  let fence: TestFence;
+  let drop: () => Promise<void> = async () => undefined;
+
+  beforeAll(async () => {
+    const isolated = await isolatedBackend(baseBackend, "fence_large_bodies");
+    drop = isolated.drop;
+    fence = await TestFence.start(isolated.backend, { env: { FENCE_JOB_WORKERS: "0" } });
+  });
+  afterAll(async () => {
+    await fence?.close();
+    await drop();
+  });
+
+  /** An upload that declares DECLARED bytes, sends the first kilobyte, and then nothing. */
+  function stalledUpload(tenant: TestTenant): { response: Promise<Response>; end(): void } {
+    let close: () => void = () => undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(`{"text":"${"x".repeat(1000)}`));
+        close = () => controller.error(new Error("client gone"));
+      },
+    });
+    const request = new Request("http://fence.test/v1/documents", {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json", "content-length": String(DECLARED), prefer: "respond-async" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    return { response: Promise.resolve(fence.fence.app.request(request)), end: () => close() };
+  }
+
+  const largeUpload = async (tenant: TestTenant, sourceId: string): Promise<Response> =>
+    await fence.request("POST", "/v1/documents", {
+      key: tenant.key,
+      json: { title: "Large", text: "Ledger lines for the harbour office. ".repeat(3000), source_id: sourceId },
+      headers: { prefer: "respond-async" },
+    });
+
+  const jobsOf = async (tenant: TestTenant) =>
+    ((await (await fence.request("GET", "/v1/jobs", { key: tenant.key })).json()) as { jobs: unknown[] }).jobs;
+
+  it("a tenant holding every place with stalled bodies delays no small request, loses its places at the deadline (408), and stores nothing", async () => {
+    const hog = await fence.createTenant("large-body-hog", "enterprise");
+    const other = await fence.createTenant("large-body-other", "enterprise");
+    // Warm: the first search loads the embedding model. Then the other tenant is gone long enough
+    // (the 1 s window) that the hog, alone, may take every place.
+    expect((await fence.request("POST", "/v1/search", { key: other.key, json: { query: "warm up" } })).status).toBe(200);
+    await sleep(1_100);
+    const stalled = [stalledUpload(hog), stalledUpload(hog)];
+    await sleep(300); // both are being read: every place is held
+    const started = Date.now();
+
+    // Small requests take no place: served at once.
+    const search = await fence.request("POST", "/v1/search", { key: other.key, json: { query: "harbour ledger" } });
+    expect(search.status).toBe(200);
+    const small = await fence.request("POST", "/v1/documents", { key: other.key, json: { title: "Small", text: "A short note about the harbour." } });
+    expect(small.status).toBe(201);
+    expect(Date.now() - started).toBeLessThan(2_000);
+
+    // A large upload waits for a place, unread, until the hog's stalled bodies run out of time.
+    const waiting = largeUpload(other, "large-1");
+    const early = await Promise.race([waiting.then((res) => res.status), sleep(1_000).then(() => "still waiting")]);
+    expect(early).toBe("still waiting");
+
+    const refused = await Promise.all(stalled.map((s) => s.response));
+    for (const res of refused) {
+      expect(res.status).toBe(408);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("request_timeout");
+    }
+    const elapsed = Date.now() - started;
+    // 5 s + 1 s for the declared 200 KB, from the moment each got its place.
+    expect(elapsed).toBeGreaterThan(5_000);
+    expect(elapsed).toBeLessThan(9_000);
+
+    const served = await waiting;
+    expect(served.status, await served.clone().text()).toBe(202);
+    expect(await jobsOf(hog)).toEqual([]);
+    expect(await jobsOf(other)).toHaveLength(1);
+  }, 30_000);
+
+  /** A body of unknown length (no Content-Length): sent as a stream of `chunks`. */
+  function unsized(tenant: TestTenant, path: string, chunks: Uint8Array[]): Promise<Response> {
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const next = chunks.shift();
+        if (next) controller.enqueue(next);
+        else controller.close();
+      },
+    });
+    const request = new Request(`http://fence.test${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    return Promise.resolve(fence.fence.app.request(request));
+  }
+
+  it("a body of unknown length takes a place only once it is large, and is refused (413) as soon as it passes the limit", async () => {
+    const hog = await fence.createTenant("unsized-hog", "enterprise");
+    const other = await fence.createTenant("unsized-other", "enterprise");
+    expect((await fence.request("POST", "/v1/search", { key: other.key, json: { query: "warm up" } })).status).toBe(200);
+    await sleep(1_100);
+    const stalled = [stalledUpload(hog), stalledUpload(hog)];
+    await sleep(300);
+    const started = Date.now();
+    const search = await unsized(other, "/v1/search", [new TextEncoder().encode('{"query":'), new TextEncoder().encode('"harbour"}')]);
+    expect(search.status, await search.clone().text()).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    for (const s of stalled) s.end();
+    await Promise.all(stalled.map((s) => s.response));
+
+    // 11 MiB in 1 MiB pieces, over the 10 MiB default: refused once the limit is passed.
+    const piece = new Uint8Array(1024 * 1024).fill(0x61);
+    const oversized = await unsized(other, "/v1/documents", [new TextEncoder().encode('{"text":"'), ...Array.from({ length: 11 }, () => piece)]);
+    expect(oversized.status).toBe(413);
+    expect(((await oversized.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+    expect(await jobsOf(other)).toEqual([]);
+  }, 30_000);
+
+  it("a place is given back when its request ends any way: many large uploads in a row are all served", async () => {
+    const tenant = await fence.createTenant("large-body-serial", "enterprise");
+    const gone = stalledUpload(tenant);
+    gone.end(); // the client goes away mid-body
+    expect((await gone.response).status).toBeGreaterThanOrEqual(400);
+    const statuses = await Promise.all(Array.from({ length: 6 }, (_, i) => largeUpload(tenant, `serial-${i}`).then((res) => res.status)));
+    expect(statuses).toEqual(Array(6).fill(202));
+    // A malformed large body is refused (400) and gives its place back too.
+    const malformed = await fence.request("POST", "/v1/documents", {
+      key: tenant.key,
+      body: `{"text":"${"y".repeat(100_000)}`,
+      headers: { "content-type": "application/json" },
+    });
+    expect(malformed.status).toBe(400);
+    const after = await Promise.all(Array.from({ length: 3 }, (_, i) => largeUpload(tenant, `after-${i}`).then((res) => res.status)));
+    expect(after).toEqual(Array(3).fill(202));
+  }, 30_000);
+});
