@@ -44,7 +44,7 @@ export interface HostileInput {
 const PGLITE_ON_THE_LOOP =
   "the embedded database runs on the event loop: each stored upload's or queued job's statements (claim, payload, steps, store) hold it for ~50-150 ms";
 const LARGE_BODIES =
-  "a ~10 MB body is received and buffered on the instance's two cores before it can be refused (its JSON is parsed on a parse thread); its transfer competes with the victim's search for CPU (no fair admission of large bodies yet)";
+  "a ~10 MB body is received, copied and parsed (on a parse thread) on the instance's two cores; two are handled at once (large-body places, fair across tenants), and their transfer still competes with the victim's search for CPU";
 
 const REFUSAL_BURSTS =
   "each refusal (401, then 429 for the address) is a turn of the event loop, and the victim's searches wait behind a burst of hundreds of them (the refusal path's cost, issue #16's shape (a))";
