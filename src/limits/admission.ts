@@ -56,7 +56,7 @@ export class AdmissionController {
   private readonly exhausted = new Map<string, { until: number; limit: number; reason: "rate_limit" | "token_limit" }>();
   readonly seats: FairSeats;
   /** Places for large bodies: see `takeBodyPlace`. */
-  private readonly bodies: FairSeats;
+  readonly largeBodies: FairSeats;
 
   constructor(
     private readonly store: CounterStore,
@@ -74,7 +74,7 @@ export class AdmissionController {
       discipline: options.discipline,
     });
     const bodies = fifo ? options.maxInFlight : (options.maxLargeBodies ?? 2);
-    this.bodies = new FairSeats({
+    this.largeBodies = new FairSeats({
       seats: bodies,
       maxQueuedPerFlow: fifo ? options.maxInFlight : (options.maxWaitingPerTenant ?? options.maxInFlight),
       maxQueued: options.maxInFlight,
@@ -93,7 +93,7 @@ export class AdmissionController {
    * other than the one holding the rest. Refused like a seat: 429 `fair_share`, or 503.
    */
   async takeBodyPlace(ctx: TenantContext, quota: TenantQuota): Promise<Seat> {
-    return this.bodies.take({ id: ctx.tenantId, weight: quota.weight, priority: "interactive" }).catch(refuseSeat);
+    return this.largeBodies.take({ id: ctx.tenantId, weight: quota.weight, priority: "interactive" }).catch(refuseSeat);
   }
 
   async admit(ctx: TenantContext, quota: TenantQuota, cost: RequestCost = 1): Promise<AdmissionTicket> {

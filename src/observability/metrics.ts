@@ -9,7 +9,7 @@ import {
   routeLabel,
   statusClassLabel,
 } from "./metric-labels.js";
-import { defineScrapeTimeGauges, type ObservedLane, type QueueDepthRow } from "./scrape-time-gauges.js";
+import { defineScrapeTimeGauges, type ObservedGate, type ObservedLane, type QueueDepthRow } from "./scrape-time-gauges.js";
 import { NO_TENANT, TenantLabeler, type TenantLabelerOptions } from "./tenant-labeler.js";
 
 /** What the HTTP middleware reports once per request, when the response is ready. */
@@ -61,6 +61,7 @@ export class FenceMetrics {
   readonly registry = new Registry();
   readonly tenants: TenantLabeler;
   private readonly lanes: ObservedLane[] = [];
+  private readonly gates = new Map<string, ObservedGate>();
   private queueDepth: (() => Promise<QueueDepthRow[]>) | undefined;
   /** For each labelled tenant, the series that carry its id: removed when it loses its label. */
   private readonly seriesOf = new Map<string, Map<string, { metric: Counter | Histogram; labels: Labels }>>();
@@ -146,6 +147,7 @@ export class FenceMetrics {
     defineScrapeTimeGauges({
       registers,
       lanes: this.lanes,
+      gates: this.gates,
       tenants: this.tenants,
       readQueueDepth: () => this.queueDepth?.(),
       collectErrors: this.collectErrors,
@@ -214,6 +216,11 @@ export class FenceMetrics {
   /** Reports this lane's in-flight and queued calls and breaker state at every scrape. */
   watchLane(lane: ObservedLane): void {
     this.lanes.push(lane);
+  }
+
+  /** Reports an admission gate's places in use and requests waiting at every scrape. */
+  watchGate(name: "seat" | "large_body", gate: ObservedGate): void {
+    this.gates.set(name, gate);
   }
 
   /** Reads the job queue's depth at every scrape (an audited platform query; see jobs/queue-depth.ts). */

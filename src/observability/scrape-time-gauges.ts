@@ -11,6 +11,12 @@ export interface ObservedLane {
   readonly breakerState: "closed" | "half_open" | "open";
 }
 
+/** An admission gate of this instance as metrics read it at scrape time (flow/fair-seats.ts). */
+export interface ObservedGate {
+  readonly inService: number;
+  readonly waiting: number;
+}
+
 /** Jobs waiting or running, per tenant, status and priority, read from the database at scrape time. */
 export interface QueueDepthRow {
   tenantId: string;
@@ -24,6 +30,8 @@ const BREAKER_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 export interface ScrapeTimeSources {
   registers: Registry[];
   lanes: readonly ObservedLane[];
+  /** By name: `seat` (requests in service), `large_body` (large bodies being read and handled). */
+  gates: ReadonlyMap<string, ObservedGate>;
   tenants: TenantLabeler;
   readQueueDepth: () => Promise<QueueDepthRow[]> | undefined;
   collectErrors: Counter;
@@ -32,9 +40,9 @@ export interface ScrapeTimeSources {
 
 /**
  * Gauges of state, read when Prometheus scrapes rather than kept up to date on every change: the
- * provider lanes of this instance, and the job queue of all instances (from the database).
+ * provider lanes and admission gates of this instance, and the job queue of all instances (from the database).
  */
-export function defineScrapeTimeGauges({ registers, lanes, tenants, readQueueDepth, collectErrors, logger }: ScrapeTimeSources): void {
+export function defineScrapeTimeGauges({ registers, lanes, gates, tenants, readQueueDepth, collectErrors, logger }: ScrapeTimeSources): void {
   new Gauge({
     name: "fence_provider_lane_in_flight",
     help: "Calls in flight in a provider's lane on this instance.",
@@ -53,6 +61,26 @@ export function defineScrapeTimeGauges({ registers, lanes, tenants, readQueueDep
     collect() {
       this.reset();
       for (const lane of lanes) this.set({ provider: identifierLabel(lane.name) }, lane.queued);
+    },
+  });
+  new Gauge({
+    name: "fence_admission_in_service",
+    help: "Requests holding a place at an admission gate of this instance: seat (requests in service), large_body (large bodies being read and handled).",
+    labelNames: ["gate"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [gate, observed] of gates) this.set({ gate }, observed.inService);
+    },
+  });
+  new Gauge({
+    name: "fence_admission_waiting",
+    help: "Requests waiting for a place at an admission gate of this instance (seat, large_body), in per-tenant fair queues.",
+    labelNames: ["gate"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [gate, observed] of gates) this.set({ gate }, observed.waiting);
     },
   });
   new Gauge({

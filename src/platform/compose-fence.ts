@@ -115,6 +115,8 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     },
     logger,
   );
+  metrics?.watchGate("seat", admission.seats);
+  metrics?.watchGate("large_body", admission.largeBodies);
   const budgets = new BudgetGuard(db, config.internalMicrosPerMTok, admission, metrics?.usageCharged);
   // Run records (runs/): written by chat, uploads and job attempts; swept after the retention period.
   const runStore = new RunStore(db);

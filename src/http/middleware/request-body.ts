@@ -29,6 +29,9 @@ export function largeBodyReadMs(declaredBytes: number | undefined): number {
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const FORM_MEDIA_TYPE = /^multipart\/form-data$/i;
 
+/** Routes whose raw bytes are still in use after the parse (stored, or queued as a job's payload). */
+const UPLOAD_PATHS = new Set(["/v1/documents", "/v1/documents/batch"]);
+
 type BodyLimits = { batchMaxDocuments: number; maxBodyBytes: number };
 
 /**
@@ -38,7 +41,7 @@ type BodyLimits = { batchMaxDocuments: number; maxBodyBytes: number };
  *
  * A body over 64 KiB (declared, or once that much has arrived) is read only with a large-body place
  * (AdmissionController.takeBodyPlace), waited for away from the request's seat and held until the
- * response: a tenant sending many 10 MB uploads at once took the cores every other tenant's search
+ * body is parsed, or for an upload until the response: a tenant sending many 10 MB uploads at once took the cores every other tenant's search
  * needed while they were received, copied, parsed and written to the database (issue 16). It must
  * arrive in time (largeBodyReadMs), so a slow sender cannot keep a place. Then it is parsed on a
  * parse thread: Hono would parse on the loop (10 MB of JSON is ~100 ms, once per reader; a 10 MB
@@ -64,6 +67,9 @@ export function parsedBodies(parser: DocumentParser, limits: BodyLimits, admissi
       });
       if (json) await readJson(c, parser, limits, bytes);
       else await readForm(c, parser, limits, contentType, bytes);
+      // An upload's bytes go on to be hashed and written to the database; any other body is done
+      // with once parsed (a chat with a long history must not hold a place through its LLM call).
+      if (!UPLOAD_PATHS.has(c.req.path)) releaseBodyPlace(c);
       await next();
     } finally {
       releaseBodyPlace(c);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backends, TestFence, type TestTenant } from "../../support/harness.js";
+import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../../support/harness.js";
+import { parseExposition, sumOf } from "../../support/prometheus-text.js";
 import { isolatedBackend } from "../../support/scratch-database.js";
 
 /**
@@ -77,6 +78,10 @@ describe.each(nodeBackends)("large-body places on $name", (baseBackend) => {
     const waiting = largeUpload(other, "large-1");
     const early = await Promise.race([waiting.then((res) => res.status), sleep(1_000).then(() => "still waiting")]);
     expect(early).toBe("still waiting");
+    // What an operator sees meanwhile.
+    const samples = parseExposition(await (await fence.request("GET", "/metrics", { key: ADMIN_KEY })).text());
+    expect(sumOf(samples, "fence_admission_in_service", { gate: "large_body" })).toBe(2);
+    expect(sumOf(samples, "fence_admission_waiting", { gate: "large_body" })).toBe(1);
 
     const refused = await Promise.all(stalled.map((s) => s.response));
     for (const res of refused) {

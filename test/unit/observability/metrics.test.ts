@@ -281,6 +281,9 @@ describe("scrape-time gauges", () => {
     const metrics = new FenceMetrics({ topTenants: 5, processMetrics: false });
     const lane = { name: "llm", inFlight: 3, queued: 2, breakerState: "half_open" as "closed" | "half_open" | "open" };
     metrics.watchLane(lane);
+    const gate = { inService: 8, waiting: 5 };
+    metrics.watchGate("seat", gate);
+    metrics.watchGate("large_body", { inService: 2, waiting: 0 });
     const tenant = randomUUID();
     metrics.observeRequest({ routeTemplate: "/v1/documents", method: "POST", status: 202, tenantId: tenant, seconds: 0.1 });
     let fail = false;
@@ -296,6 +299,10 @@ describe("scrape-time gauges", () => {
     expect(sumOf(samples, "fence_provider_lane_in_flight", { provider: "llm" })).toBe(3);
     expect(sumOf(samples, "fence_provider_lane_queued", { provider: "llm" })).toBe(2);
     expect(sumOf(samples, "fence_provider_breaker_state", { provider: "llm" })).toBe(1);
+    expect(sumOf(samples, "fence_admission_in_service", { gate: "seat" })).toBe(8);
+    expect(sumOf(samples, "fence_admission_waiting", { gate: "seat" })).toBe(5);
+    expect(sumOf(samples, "fence_admission_in_service", { gate: "large_body" })).toBe(2);
+    expect(sumOf(samples, "fence_admission_waiting", { gate: "large_body" })).toBe(0);
     expect(sumOf(samples, "fence_job_queue_depth", { tenant, status: "queued" })).toBe(4);
     expect(sumOf(samples, "fence_job_queue_depth", { tenant: OTHER_TENANTS })).toBe(7); // two unknown tenants, summed
 
