@@ -63,26 +63,20 @@ export class AdmissionController {
     private readonly options: AdmissionOptions,
     private readonly logger: Logger,
   ) {
+    // FIFO (the benchmarks' baseline): as many places as admitted requests, none kept free.
     const fifo = options.discipline === "fifo";
-    this.seats = new FairSeats({
-      seats: fifo ? options.maxInFlight : (options.maxInService ?? options.maxInFlight),
-      maxQueuedPerFlow: fifo ? options.maxInFlight : (options.maxWaitingPerTenant ?? options.maxInFlight),
-      maxQueued: options.maxInFlight,
-      maxWaitMs: options.maxSeatWaitMs ?? 30_000,
-      keepFree: fifo ? 0 : 2,
-      windowMs: 1000,
-      discipline: options.discipline,
-    });
-    const bodies = fifo ? options.maxInFlight : (options.maxLargeBodies ?? 2);
-    this.largeBodies = new FairSeats({
-      seats: bodies,
-      maxQueuedPerFlow: fifo ? options.maxInFlight : (options.maxWaitingPerTenant ?? options.maxInFlight),
-      maxQueued: options.maxInFlight,
-      maxWaitMs: options.maxSeatWaitMs ?? 30_000,
-      keepFree: fifo ? 0 : 1,
-      windowMs: 1000,
-      discipline: options.discipline,
-    });
+    const gate = (places: number, keepFree: number) =>
+      new FairSeats({
+        seats: fifo ? options.maxInFlight : places,
+        maxQueuedPerFlow: fifo ? options.maxInFlight : (options.maxWaitingPerTenant ?? options.maxInFlight),
+        maxQueued: options.maxInFlight,
+        maxWaitMs: options.maxSeatWaitMs ?? 30_000,
+        keepFree: fifo ? 0 : keepFree,
+        windowMs: 1000,
+        discipline: options.discipline,
+      });
+    this.seats = gate(options.maxInService ?? options.maxInFlight, 2);
+    this.largeBodies = gate(options.maxLargeBodies ?? 2, 1);
   }
 
   /**
