@@ -42,12 +42,14 @@ async function sendAll(all: readonly HostileRequest[], concurrency: number, dead
       }
       const key = request.key === "attacker" ? attackerKey : request.key;
       try {
+        const slow = request.slowBody;
         const res = await fetch(url + request.path, {
           method: request.method,
-          headers: { ...ATTACKER_HEADERS, authorization: `Bearer ${key}`, ...request.headers },
-          body: request.body,
+          headers: { ...ATTACKER_HEADERS, authorization: `Bearer ${key}`, ...request.headers, ...(slow ? { "content-length": String(slow.declaredBytes) } : {}) },
+          body: slow ? trickle(slow) : request.body,
           signal: deadline,
-        });
+          ...(slow ? { duplex: "half" } : {}),
+        } as RequestInit);
         await res.arrayBuffer();
         outcomes.push(String(res.status));
       } catch (error) {
@@ -57,6 +59,26 @@ async function sendAll(all: readonly HostileRequest[], concurrency: number, dead
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, all.length) }, lane));
   return outcomes.sort();
+}
+
+/** A JSON body sent a little at a time: its opening, then `chunkBytes` of text every `everyMs`. */
+function trickle({ declaredBytes, chunkBytes, everyMs }: NonNullable<HostileRequest["slowBody"]>): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === 0) {
+        const opening = new TextEncoder().encode('{"text":"');
+        sent += opening.length;
+        controller.enqueue(opening);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+      const size = Math.min(chunkBytes, declaredBytes - sent);
+      if (size <= 0) return controller.close();
+      sent += size;
+      controller.enqueue(new Uint8Array(size).fill(0x61));
+    },
+  });
 }
 
 function causeOf(error: unknown): string {

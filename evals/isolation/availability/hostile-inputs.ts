@@ -13,6 +13,8 @@ export interface HostileRequest {
   path: string;
   headers?: Record<string, string>;
   body?: Uint8Array | string;
+  /** Instead of `body`: a body that declares `declaredBytes` and trickles `chunkBytes` every `everyMs`, never finishing. */
+  slowBody?: { declaredBytes: number; chunkBytes: number; everyMs: number };
   /** The attacker's own key, or a key of its own making (the bogus-key flood). */
   key: "attacker" | string;
 }
@@ -188,6 +190,22 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
       const text = `start${" ".repeat(1_000_000)}end`;
       return (i) => ({ ...fileUpload("/v1/documents", `spaces-${i}.txt`, "text/plain", text, { source_id: `spaces-${i}` }), key: "attacker" });
     },
+  },
+  {
+    // Not of the red team's list: an attack on the large-body places (http/middleware/request-body.ts).
+    // Uploads that declare 1 MB and trickle 1 KB every 250 ms hold both places until their deadline
+    // (5 s + 1 s a MiB) answers 408; the victim's small requests must not notice.
+    name: "slow 1 MB uploads holding the large-body places (4)",
+    rows: "class",
+    requests: 4,
+    concurrency: 4,
+    prepare: () => () => ({
+      method: "POST",
+      path: "/v1/documents",
+      key: "attacker",
+      headers: { "content-type": "application/json", prefer: "respond-async" },
+      slowBody: { declaredBytes: 1_000_000, chunkBytes: 1024, everyMs: 250 },
+    }),
   },
   {
     name: "flood of async 10 MB uploads (24)",
