@@ -4,6 +4,8 @@ import { serve } from "@hono/node-server";
 import type { QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { loadConfig } from "../../src/platform/config.js";
 import { buildFence } from "../../src/platform/fence.js";
+import { createLogger } from "../../src/observability/logger.js";
+import pino from "pino";
 import { describeBackend } from "../served-fence.js";
 
 /**
@@ -27,7 +29,10 @@ async function main(): Promise<void> {
   const adminKey = randomBytes(24).toString("hex");
   // Only these settings: a DATABASE_URL or LLM_* in the orchestrator's environment must not leak in.
   const config = loadConfig({ ...settings, FENCE_ADMIN_KEY: adminKey, FENCE_DATA_DIR: "memory://", LOG_LEVEL: "silent" });
-  const fence = await buildFence(config, { scheduling });
+  // Errors only, to stderr (shown by the orchestrator): a 500 in a run must explain itself, and
+  // stdout carries the one JSON line the orchestrator waits for.
+  const logger = createLogger("error", pino.destination(2));
+  const fence = await buildFence(config, { scheduling, logger });
   const backend = await describeBackend(fence.db, "scratch database");
   const server = serve({ fetch: fence.app.fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => {
     process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${info.port}`, adminKey, backend } satisfies ServeInfo)}\n`);

@@ -9,6 +9,7 @@ import type { ChangeFeed } from "./change-feed.js";
 import type { PayloadFiles } from "./payload-files.js";
 import type * as schema from "./schema.js";
 import { PLATFORM_ROLE, TENANT_ROLE } from "./schema/rls.js"; // roles of drizzle/0001_row_level_security.sql
+import { refuseIfTenantGone } from "./tenant-row-gone.js";
 
 type Schema = typeof schema;
 export type DrizzleDb = PgDatabase<PgQueryResultHKT, Schema>;
@@ -136,14 +137,18 @@ export class Database {
     assertTenantContext(ctx);
     const role = this.mutations.disableRowLevelSecurity ? PLATFORM_ROLE : TENANT_ROLE;
     const efSearch = String(options.efSearch ?? 100);
-    return this.inTurn(ctx.tenantId, () => this.db.transaction(async (tx) => {
-      await tx.execute(sql`SELECT
-        set_config('role', ${role}, true),
-        set_config('app.tenant_id', ${ctx.tenantId}, true),
-        set_config('hnsw.iterative_scan', 'relaxed_order', true),
-        set_config('hnsw.ef_search', ${efSearch}, true)`);
-      return fn(new TenantScope(tx as Tx, ctx, this.mutations));
-    }));
+    try {
+      return await this.inTurn(ctx.tenantId, () => this.db.transaction(async (tx) => {
+        await tx.execute(sql`SELECT
+          set_config('role', ${role}, true),
+          set_config('app.tenant_id', ${ctx.tenantId}, true),
+          set_config('hnsw.iterative_scan', 'relaxed_order', true),
+          set_config('hnsw.ef_search', ${efSearch}, true)`);
+        return fn(new TenantScope(tx as Tx, ctx, this.mutations));
+      }));
+    } catch (error) {
+      refuseIfTenantGone(error);
+    }
   }
 
   /**

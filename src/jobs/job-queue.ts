@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { and, desc, eq, getTableColumns, sql, type SQL } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
 import { jobs, jobTenants, type JobRow } from "../db/schema.js";
+import { refuseIfTenantGone } from "../db/tenant-row-gone.js";
 import { IdempotencyConflictError, JobNotCancellableError, NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid, type TenantContext } from "../core/tenant-context.js";
 import { DROPPED_PAYLOAD, releasePayloads, stagePayloads } from "./job-payloads.js";
@@ -58,9 +59,9 @@ export class JobQueue {
     const requestHash = hashBatch(newJobs);
     // The scheduler learns of the tenant first; registering is idempotent, so a crash between the
     // two transactions leaves at most a tenant with no jobs, never jobs no scheduler will see.
-    await this.db.asPlatformAdmin("job-scheduler-register-tenant", (tx) =>
-      tx.insert(jobTenants).values({ tenantId: ctx.tenantId }).onConflictDoNothing(),
-    );
+    await this.db
+      .asPlatformAdmin("job-scheduler-register-tenant", (tx) => tx.insert(jobTenants).values({ tenantId: ctx.tenantId }).onConflictDoNothing())
+      .catch(refuseIfTenantGone);
     const staged = await stagePayloads(this.db, ctx.tenantId, newJobs.map((job) => job.payload));
     const result = await this.db.withTenant(ctx, async (scope) => {
       await scope.tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`fence:batch:${ctx.tenantId}:${batchId}`}, 0))`);

@@ -1,5 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
+import { UnauthorizedError } from "../core/errors.js";
 import type { TenantScope } from "../db/database.js";
 import { maskPii } from "../observability/pii-mask.js";
 import { plans, tenantConfigs, tenants, type PlanRow } from "../db/schema.js";
@@ -78,7 +79,8 @@ export async function readTenantSettings(scope: TenantScope): Promise<TenantSett
     .innerJoin(plans, eq(plans.name, tenants.plan))
     .leftJoin(tenantConfigs, eq(tenantConfigs.tenantId, tenants.id))
     .where(sql`${scope.owns(tenants.id)}`);
-  if (!row) throw new Error("Tenant settings not found for an authenticated tenant");
+  // No row: the tenant was deleted after its key was checked; the key no longer authenticates.
+  if (!row) throw new UnauthorizedError();
   const parsed = TenantOverrides.safeParse(row.overrides ?? {});
   return { plan: row.plan, overrides: parsed.success ? parsed.data : {} };
 }

@@ -1,5 +1,6 @@
 import { and, asc, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/database.js";
+import { retryingDeadlocks } from "../db/deadlock-retry.js";
 import { apiKeys, plans, tenants } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
@@ -63,8 +64,11 @@ export class TenantAdmin {
    */
   async purgeTenant(tenantId: string): Promise<void> {
     if (!isUuid(tenantId)) throw new NotFoundError("Tenant");
-    const deleted = await this.db.asPlatformAdmin("purge-tenant", (tx) =>
-      tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id }),
+    // The cascade locks every row the tenant owns, after the tenant's row: a job of the tenant
+    // holding one of them while its foreign-key check waits for the tenant's row is a deadlock,
+    // which Postgres breaks by aborting one side (perhaps this one).
+    const deleted = await retryingDeadlocks(() =>
+      this.db.asPlatformAdmin("purge-tenant", (tx) => tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id })),
     );
     if (deleted.length === 0) throw new NotFoundError("Tenant");
     // The rows are gone, and with them every claim on its queued uploads' files (PGlite).
