@@ -69,8 +69,16 @@ export class FairSeats {
     return this.queue.size;
   }
 
+  /** Whether a request holds a seat, waits for one, or asked for one in the last `ms`. */
+  activeWithin(ms: number): boolean {
+    return this.inUse > 0 || this.queue.size > 0 || Date.now() - this.lastAskedAt < ms;
+  }
+
+  private lastAskedAt = 0;
+
   /** A seat for one request of `flow`; `cost` is its estimated work (its fair-queuing cost). */
   take(flow: Flow, cost = 1): Promise<Seat> {
+    this.lastAskedAt = Date.now();
     this.shares.seen(flow);
     if (this.queue.size === 0 && this.inUse < this.options.seats && this.shares.mayTake(flow.id, this.inUse)) {
       return Promise.resolve(this.seatFor(flow.id));

@@ -8,6 +8,7 @@ import { admission } from "./middleware/admission.js";
 import { httpMetrics } from "./middleware/http-metrics.js";
 import { httpTracing } from "./middleware/http-tracing.js";
 import { knownRefusals } from "./middleware/known-refusals.js";
+import { refusedConnections } from "./middleware/refused-connections.js";
 import { requestContext } from "./middleware/request-context.js";
 import { recordAdmissionRefusals } from "./middleware/run-refusals.js";
 import { bufferedBodies, parsedBodies } from "./middleware/request-body.js";
@@ -30,6 +31,8 @@ import type { AppEnv } from "./types.js";
 export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use("*", requestContext(services.logger, services.securityEvents));
+  // A refused client's next request on the same connection is read after other tenants' work.
+  if (services.refusedReads) app.use("*", refusedConnections(services.refusedReads, services.securityEvents.trustedProxyHops));
   app.onError(handleError);
   app.notFound(handleNotFound);
   if (services.tracing) app.use("*", httpTracing(services.tracing));

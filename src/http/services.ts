@@ -1,3 +1,4 @@
+import type { RefusedReads } from "../flow/refused-reads.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import type { ChatService } from "../chat/chat-service.js";
 import type { Database } from "../db/database.js";
@@ -54,6 +55,8 @@ export interface FenceServices {
   budgets: BudgetGuard;
   usageReports: UsageReports;
   admission: AdmissionController;
+  /** Where refused connections wait to be read again (Node; absent in the FIFO baseline). */
+  refusedReads?: RefusedReads | undefined;
 
   // Documents and the jobs that ingest them
   documents: DocumentStore;

@@ -21,6 +21,7 @@ import { JobQueue } from "../jobs/job-queue.js";
 import { JobRunner } from "../jobs/job-runner.js";
 import { readQueueDepth } from "../jobs/queue-depth.js";
 import { AdmissionController } from "../limits/admission.js";
+import { RefusedReads } from "../flow/refused-reads.js";
 import type { CounterStore } from "../limits/counter-store.js";
 import type { QueueDiscipline } from "../flow/fair-queue.js";
 import { BudgetGuard } from "../metering/budget-guard.js";
@@ -158,6 +159,10 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     budgets,
     usageReports: new UsageReports(db),
     admission,
+    refusedReads:
+      deps.scheduling === "fifo"
+        ? undefined
+        : new RefusedReads({ busy: () => admission.seats.activeWithin(1000), perTurn: 4, targetUtilization: 0.5, intervalMs: 10 }),
     documents: new DocumentStore(db, caches),
     parser,
     ingestor,
