@@ -72,10 +72,14 @@ describe.skipIf(!postgres)("a tenant's purge that deadlocks with the tenant's ow
     await fence?.close();
   });
 
-  /** True once a DELETE of a tenant waits for a lock (the purge's cascade reached a held row). */
+  /**
+   * True once another session waits for a lock this test's client holds: the purge's cascade
+   * reached the held row. (Asked by blocker, not by query text: pg_stat_activity may still show
+   * the transaction's previous statement while the DELETE waits.)
+   */
   async function purgeWaitsForALock(): Promise<boolean> {
     const { rows } = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE 'delete from "tenants"%'`,
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND pg_backend_pid() = ANY (pg_blocking_pids(pid))`,
     );
     return Number(rows[0]!.n) > 0;
   }
