@@ -55,6 +55,7 @@ export class FairSeats {
   private readonly queue: FairQueue<Waiter>;
   private readonly shares: SlotShares;
   private readonly queuedByFlow = new Map<string, number>();
+  private lastAskedAt = 0;
 
   constructor(private readonly options: FairSeatsOptions) {
     this.queue = new FairQueue(options.discipline ?? "fair");
@@ -73,8 +74,6 @@ export class FairSeats {
   activeWithin(ms: number): boolean {
     return this.inUse > 0 || this.queue.size > 0 || Date.now() - this.lastAskedAt < ms;
   }
-
-  private lastAskedAt = 0;
 
   /** A seat for one request of `flow`; `cost` is its estimated work (its fair-queuing cost). */
   take(flow: Flow, cost = 1): Promise<Seat> {

@@ -159,6 +159,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     budgets,
     usageReports: new UsageReports(db),
     admission,
+    // Refusals may fill the loop to half busy while admitted work is about (docs/limits-and-fairness.md).
     refusedReads:
       deps.scheduling === "fifo"
         ? undefined
