@@ -1,5 +1,3 @@
-import { performance } from "node:perf_hooks";
-
 /** A connection that can stop and restart reading: a Node socket. */
 export interface PausableConnection {
   pause(): unknown;
@@ -20,7 +18,10 @@ export interface RefusedReadsOptions {
   loopUtilization?: () => number;
 }
 
-/** The event loop's utilization since the previous call. */
+/**
+ * The event loop's utilization since the previous call (Node's global `performance`; made on the
+ * first hold, so that a runtime without it — a Worker, where nothing is ever held — never asks).
+ */
 function nodeLoopUtilization(): () => number {
   let last = performance.eventLoopUtilization();
   return () => {
@@ -56,12 +57,12 @@ export class RefusedReads {
   /** Reads allowed per interval while busy, and what is left of this interval's. */
   private rate: number;
   private allowance: number;
-  private readonly loopUtilization: () => number;
+  private loopUtilization: (() => number) | undefined;
 
   constructor(private readonly options: RefusedReadsOptions) {
     this.rate = options.perTurn;
     this.allowance = this.rate;
-    this.loopUtilization = options.loopUtilization ?? nodeLoopUtilization();
+    this.loopUtilization = options.loopUtilization;
   }
 
   /** Connections waiting to be read again. */
@@ -79,6 +80,7 @@ export class RefusedReads {
     this.heldCount++;
     this.scheduleTurn();
     if (!this.ticker) {
+      this.loopUtilization ??= nodeLoopUtilization();
       this.loopUtilization(); // the first interval starts now
       this.ticker = setInterval(() => this.adjust(), this.options.intervalMs);
       this.ticker.unref?.();
@@ -86,7 +88,7 @@ export class RefusedReads {
   }
 
   private adjust(): void {
-    const utilization = this.loopUtilization();
+    const utilization = this.loopUtilization!();
     if (utilization > this.options.targetUtilization) this.rate = Math.max(1, Math.floor(this.rate / 2));
     else if (this.allowance <= 0) this.rate += this.options.perTurn; // grown only while it was the limit
     this.allowance = this.rate;
