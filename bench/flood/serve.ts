@@ -45,16 +45,25 @@ async function main(): Promise<void> {
     // Closed-loop clients never leave a connection idle: cut them, or close() would wait forever.
     if ("closeAllConnections" in server) server.closeAllConnections();
     server.close(() => {
-      fence.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
+      // A cut request's handler runs on (a chat still settling its usage): the database closes after it.
+      whenNoneAdmitted(fence, 5_000)
+        .then(() => fence.close())
+        .then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
     });
     setTimeout(() => process.exit(1), 10_000).unref();
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   process.on("disconnect", stop);
+}
+
+/** Resolves once no request is admitted in `fence`, or after `timeoutMs`. */
+async function whenNoneAdmitted(fence: { admission: { admitted: number } }, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (fence.admission.admitted > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 main().catch((error: unknown) => {

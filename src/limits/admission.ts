@@ -90,6 +90,11 @@ export class AdmissionController {
     return this.largeBodies.take({ id: ctx.tenantId, weight: quota.weight, priority: "interactive" }).catch(refuseSeat);
   }
 
+  /** Requests admitted and not yet released (in service or waiting for a seat). */
+  get admitted(): number {
+    return this.inFlight;
+  }
+
   async admit(ctx: TenantContext, quota: TenantQuota, cost: RequestCost = 1): Promise<AdmissionTicket> {
     if (this.inFlight >= this.options.maxInFlight) throw new OverloadedError(1);
     // Counted before the first await, so requests arriving together cannot all pass the ceiling.
