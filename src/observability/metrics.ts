@@ -62,6 +62,7 @@ export class FenceMetrics {
   readonly tenants: TenantLabeler;
   private readonly lanes: ObservedLane[] = [];
   private readonly gates = new Map<string, ObservedGate>();
+  private refusedReads: { readonly waiting: number } | undefined;
   private queueDepth: (() => Promise<QueueDepthRow[]>) | undefined;
   /** For each labelled tenant, the series that carry its id: removed when it loses its label. */
   private readonly seriesOf = new Map<string, Map<string, { metric: Counter | Histogram; labels: Labels }>>();
@@ -148,6 +149,7 @@ export class FenceMetrics {
       registers,
       lanes: this.lanes,
       gates: this.gates,
+      refusedReads: () => this.refusedReads,
       tenants: this.tenants,
       readQueueDepth: () => this.queueDepth?.(),
       collectErrors: this.collectErrors,
@@ -221,6 +223,11 @@ export class FenceMetrics {
   /** Reports an admission gate's places in use and requests waiting at every scrape. */
   watchGate(name: "seat" | "large_body", gate: ObservedGate): void {
     this.gates.set(name, gate);
+  }
+
+  /** Reports the connections held after a refusal at every scrape. */
+  watchRefusedReads(reads: { readonly waiting: number }): void {
+    this.refusedReads = reads;
   }
 
   /** Reads the job queue's depth at every scrape (an audited platform query; see jobs/queue-depth.ts). */

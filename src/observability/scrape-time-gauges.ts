@@ -32,6 +32,8 @@ export interface ScrapeTimeSources {
   lanes: readonly ObservedLane[];
   /** By name: `seat` (requests in service), `large_body` (large bodies being read and handled). */
   gates: ReadonlyMap<string, ObservedGate>;
+  /** Connections held after a refusal (flow/refused-reads.ts), when the runtime holds them. */
+  refusedReads: () => { readonly waiting: number } | undefined;
   tenants: TenantLabeler;
   readQueueDepth: () => Promise<QueueDepthRow[]> | undefined;
   collectErrors: Counter;
@@ -42,7 +44,15 @@ export interface ScrapeTimeSources {
  * Gauges of state, read when Prometheus scrapes rather than kept up to date on every change: the
  * provider lanes and admission gates of this instance, and the job queue of all instances (from the database).
  */
-export function defineScrapeTimeGauges({ registers, lanes, gates, tenants, readQueueDepth, collectErrors, logger }: ScrapeTimeSources): void {
+export function defineScrapeTimeGauges({ registers, lanes, gates, refusedReads, tenants, readQueueDepth, collectErrors, logger }: ScrapeTimeSources): void {
+  new Gauge({
+    name: "fence_refused_connections_held",
+    help: "Connections whose next request waits unread after a refusal, read again at low priority while other work is served (this instance).",
+    registers,
+    collect() {
+      this.set(refusedReads()?.waiting ?? 0);
+    },
+  });
   new Gauge({
     name: "fence_provider_lane_in_flight",
     help: "Calls in flight in a provider's lane on this instance.",

@@ -118,6 +118,13 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
   );
   metrics?.watchGate("seat", admission.seats);
   metrics?.watchGate("large_body", admission.largeBodies);
+  // Refused connections are read again at low priority; refusals may fill the loop to half busy
+  // while admitted work is about (docs/limits-and-fairness.md). The FIFO baseline holds none.
+  const refusedReads =
+    deps.scheduling === "fifo"
+      ? undefined
+      : new RefusedReads({ busy: () => admission.seats.activeWithin(1000), perTurn: 4, targetUtilization: 0.5, intervalMs: 10 });
+  if (refusedReads) metrics?.watchRefusedReads(refusedReads);
   const budgets = new BudgetGuard(db, config.internalMicrosPerMTok, admission, metrics?.usageCharged);
   // Run records (runs/): written by chat, uploads and job attempts; swept after the retention period.
   const runStore = new RunStore(db);
@@ -159,11 +166,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     budgets,
     usageReports: new UsageReports(db),
     admission,
-    // Refusals may fill the loop to half busy while admitted work is about (docs/limits-and-fairness.md).
-    refusedReads:
-      deps.scheduling === "fifo"
-        ? undefined
-        : new RefusedReads({ busy: () => admission.seats.activeWithin(1000), perTurn: 4, targetUtilization: 0.5, intervalMs: 10 }),
+    refusedReads,
     documents: new DocumentStore(db, caches),
     parser,
     ingestor,

@@ -284,6 +284,10 @@ describe("scrape-time gauges", () => {
     const gate = { inService: 8, waiting: 5 };
     metrics.watchGate("seat", gate);
     metrics.watchGate("large_body", { inService: 2, waiting: 0 });
+    const refused = { waiting: 0 };
+    expect(sumOf(parseExposition(await metrics.render()), "fence_refused_connections_held")).toBe(0); // none watched yet
+    metrics.watchRefusedReads(refused);
+    refused.waiting = 12;
     const tenant = randomUUID();
     metrics.observeRequest({ routeTemplate: "/v1/documents", method: "POST", status: 202, tenantId: tenant, seconds: 0.1 });
     let fail = false;
@@ -303,6 +307,7 @@ describe("scrape-time gauges", () => {
     expect(sumOf(samples, "fence_admission_waiting", { gate: "seat" })).toBe(5);
     expect(sumOf(samples, "fence_admission_in_service", { gate: "large_body" })).toBe(2);
     expect(sumOf(samples, "fence_admission_waiting", { gate: "large_body" })).toBe(0);
+    expect(sumOf(samples, "fence_refused_connections_held")).toBe(12);
     expect(sumOf(samples, "fence_job_queue_depth", { tenant, status: "queued" })).toBe(4);
     expect(sumOf(samples, "fence_job_queue_depth", { tenant: OTHER_TENANTS })).toBe(7); // two unknown tenants, summed
 
