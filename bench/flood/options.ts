@@ -37,7 +37,7 @@ export interface FloodOptions {
   seed: number;
   /** Also write every figure as JSON to this file. */
   json: string | undefined;
-  /** Both builds run PGlite on a thread of its own (`--pglite-thread`; FENCE_PGLITE_THREAD=true), else in-process. */
+  /** Both builds run PGlite on a thread of its own, as the service does by default; `--pglite-thread=false` runs it in-process. */
   pgliteThread: boolean;
 }
 
@@ -94,7 +94,7 @@ export function parseFloodOptions(argv: readonly string[], env: Record<string, s
     llmConcurrency: read("llm-concurrency", 8, true),
     seed: read("seed", 42, true),
     json: raw("json"),
-    pgliteThread: raw("pglite-thread") === "true",
+    pgliteThread: raw("pglite-thread") !== "false",
   };
   rejectUnknownFlags(flags, known);
   return options;

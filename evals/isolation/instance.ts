@@ -67,7 +67,7 @@ export async function startFence(options: InstanceOptions, adminKey: string): Pr
     LOG_LEVEL: "silent",
     FENCE_JOB_WORKERS: "0",
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-    // The opt-in PGlite thread is attacked too: FENCE_PGLITE_THREAD=true npm run eval:isolation.
+    // PGlite in-process (not the default) is attacked too: FENCE_PGLITE_THREAD=false npm run eval:isolation.
     ...(process.env.FENCE_PGLITE_THREAD ? { FENCE_PGLITE_THREAD: process.env.FENCE_PGLITE_THREAD } : {}),
     ...(options.llmBaseUrl ? { LLM_BASE_URL: options.llmBaseUrl, LLM_MODEL: "fake-echo" } : {}),
   });

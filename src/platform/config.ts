@@ -25,7 +25,7 @@ const ConfigSchema = z
     FENCE_DATA_DIR: z.string().default("./.fence-data"),
     FENCE_PGLITE_THREAD: z
       .enum(["true", "false"])
-      .default("false")
+      .default("true")
       .transform((v) => v === "true"),
     DATABASE_URL: optionalString.refine(
       (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),

@@ -44,7 +44,7 @@ export interface HostileInput {
  * (figures in the docs), so that a regression, not the usual noise, is what fails.
  */
 const PGLITE_ON_THE_LOOP =
-  "the embedded database runs on the event loop: each stored upload's or queued job's statements (claim, payload, steps, store) hold it for ~50-150 ms";
+  "the embedded database runs one statement at a time (on a thread of its own by default, on the event loop with FENCE_PGLITE_THREAD=false): each stored upload's or queued job's statements (claim, payload, steps, store) take it for ~50-150 ms";
 const LARGE_BODIES =
   "a ~10 MB body is received, copied and parsed (on a parse thread) on the instance's two cores; two are handled at once (large-body places, fair across tenants), and their transfer still competes with the victim's search for CPU";
 
