@@ -1,10 +1,10 @@
 import pg from "pg";
 import { sql } from "drizzle-orm";
-import { loadConfig, type FenceConfig } from "../src/platform/config.js";
+import type { FenceConfig } from "../src/platform/config.js";
 import { queryRows } from "../src/db/database.js";
 import type { EmbeddingProvider } from "../src/embeddings/provider.js";
-import { buildFence, type FenceInstance } from "../src/platform/fence.js";
-import { createLogger } from "../src/observability/logger.js";
+import type { FenceInstance } from "../src/platform/fence.js";
+import { startFence } from "../test/support/fence-harness.js";
 import type { BackendName, BenchOptions } from "./options.js";
 
 export interface BenchBackend {
@@ -29,14 +29,8 @@ const INDEX_BUILD_MEMORY = "512MB";
  * touches the database named in DATABASE_URL.
  */
 export async function openBackend(name: BackendName, options: BenchOptions, embeddings: EmbeddingProvider): Promise<BenchBackend> {
-  const env: Record<string, string> = { FENCE_DATA_DIR: "memory://", LOG_LEVEL: "silent" };
-  let benchUrl: string | undefined;
-  if (name === "postgres") {
-    benchUrl = await recreateBenchDatabase(options.databaseUrl, options.benchDatabase);
-    env.DATABASE_URL = benchUrl;
-  }
-  const config = loadConfig(env);
-  const fence = await buildFence(config, { embeddings, logger: createLogger("silent") });
+  const benchUrl = name === "postgres" ? await recreateBenchDatabase(options.databaseUrl, options.benchDatabase) : undefined;
+  const { fence, config, close } = await startFence({ databaseUrl: benchUrl, build: { embeddings } });
   if (name === "pglite") {
     // One session: a session-level setting reaches the later CREATE INDEX.
     await fence.db.asOwner((tx) => tx.execute(sql`SELECT set_config('maintenance_work_mem', ${INDEX_BUILD_MEMORY}, false)`));
@@ -54,7 +48,7 @@ export async function openBackend(name: BackendName, options: BenchOptions, embe
     serverVersion: shortVersion(info!.version),
     pgvectorVersion: info!.vector,
     runOutsideTransaction: benchUrl ? (statement) => runOnce(benchUrl, statement) : undefined,
-    close: () => fence.close(),
+    close,
   };
 }
 

@@ -2,7 +2,7 @@ import { cpus, loadavg } from "node:os";
 import { LocalUseEmbeddings } from "../../src/embeddings/local-use.js";
 import type { QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { progress, runBenchmark } from "../report.js";
-import { describeBackend } from "../served-fence.js";
+import { describeBackend } from "../../test/support/fence-harness.js";
 import { since } from "../stats.js";
 import { manyTenantsIngestion, type ManyTenantsResult } from "./many-tenants.js";
 import { parseNoisyOptions, type NoisyOptions } from "./options.js";

@@ -1,8 +1,8 @@
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import type { FenceInstance } from "../../src/platform/fence.js";
 import type { Flow, QueueDiscipline } from "../../src/flow/fair-queue.js";
-import { createLogger } from "../../src/observability/logger.js";
-import { startServedFence, UNLIMITED_PLAN } from "../served-fence.js";
+import { startFence } from "../../test/support/fence-harness.js";
+import { UNLIMITED_PLAN } from "../unlimited-plan.js";
 import { slowProviderSettings } from "./slow-provider.js";
 import type { NoisyOptions } from "./options.js";
 import type { IssuedKeyJson, PlanJson, TenantJson } from "../../test/support/api-types.js";
@@ -90,20 +90,19 @@ export class ServiceUnderTest {
     llmUrl: string,
   ): Promise<ServiceUnderTest> {
     const embeddings = new RecordingEmbeddings(model);
-    const served = await startServedFence({
-      backend: options.backend,
-      databaseUrl: options.databaseUrl,
+    const served = await startFence({
+      databaseUrl: options.backend === "postgres" ? options.databaseUrl : undefined,
       scratchPrefix: "fence_bench_noisy",
       env: {
-        LOG_LEVEL: "silent",
         ...slowProviderSettings(llmUrl, options.llmConcurrency),
         FENCE_JOB_WORKERS: String(options.jobWorkers),
         FENCE_JOB_RESERVED_WORKERS: String(options.reservedWorkers),
         LLM_RESERVED_SLOTS: String(options.llmReservedSlots),
       },
-      build: { embeddings, scheduling: discipline, logger: createLogger("silent") },
+      build: { embeddings, scheduling: discipline },
+      serve: true,
     });
-    return new ServiceUnderTest(discipline, served.fence, served.url, embeddings, served.adminKey, served.close);
+    return new ServiceUnderTest(discipline, served.fence, served.url!, embeddings, served.adminKey, served.close);
   }
 
   async request(

@@ -6,7 +6,8 @@ import { queryRows } from "../../src/db/database.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import type { FenceInstance } from "../../src/platform/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { describeBackend, startServedFence, UNLIMITED_PLAN } from "../served-fence.js";
+import { describeBackend, startFence } from "../../test/support/fence-harness.js";
+import { UNLIMITED_PLAN } from "../unlimited-plan.js";
 import { summarize, type LatencySummary } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
 import type { ClientThread } from "./client.js";
@@ -90,16 +91,16 @@ export class BenchInstance {
       };
       logger = createLogger("info", destination);
     }
-    const served = await startServedFence({
-      backend: options.backend,
-      databaseUrl: options.databaseUrl,
+    const served = await startFence({
+      databaseUrl: options.backend === "postgres" ? options.databaseUrl : undefined,
       scratchPrefix: "fence_bench_obs",
       env: { LLM_BASE_URL: llmUrl, LLM_MODEL: "bench-llm", LLM_API_KEY: "bench" },
       build: { embeddings: model, logger, recordRuns: runs },
       afterClose: closeLog,
+      serve: true,
     });
     const runWrites = runs ? new RunWriteTimer(served.fence) : undefined;
-    return new BenchInstance(variant, served.fence, served.url, client, served.adminKey, logFile, runWrites, served.close);
+    return new BenchInstance(variant, served.fence, served.url!, client, served.adminKey, logFile, runWrites, served.close);
   }
 
   async request(method: string, path: string, key: string, json?: unknown): Promise<HttpResult> {

@@ -1,13 +1,10 @@
 import { and, count, eq, inArray, or, sql } from "drizzle-orm";
-import { loadConfig } from "../../src/platform/config.js";
 import type { IsolationMutations } from "../../src/db/database.js";
 import { jobs } from "../../src/db/schema.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import { buildFence, type FenceInstance } from "../../src/platform/fence.js";
-import { createLogger } from "../../src/observability/logger.js";
+import type { FenceInstance } from "../../src/platform/fence.js";
 import type { SecurityEventKind } from "../../src/observability/security-events.js";
-import { serveOnLoopback } from "../../test/support/harness.js";
-import { scratchDatabase } from "../../test/support/scratch-database.js";
+import { startFence as startHarnessedFence } from "../../test/support/fence-harness.js";
 
 /**
  * One Fence under attack: built in-process with the mode's mutations (the only way to weaken a
@@ -59,46 +56,33 @@ export async function startFence(options: InstanceOptions, adminKey: string): Pr
   // Every instance on Postgres gets a database of its own: a weakened build would otherwise read
   // and write the rows of whatever else shares the database, and any other instance's job workers
   // there would run the queued jobs the attacks need to find still queued.
-  const scratch = options.backend.databaseUrl ? await scratchDatabase(options.backend.databaseUrl, "fence_eval") : undefined;
-  const databaseUrl = scratch?.url ?? options.backend.databaseUrl;
-  const config = loadConfig({
-    FENCE_ADMIN_KEY: adminKey,
-    FENCE_DATA_DIR: "memory://",
-    LOG_LEVEL: "silent",
-    FENCE_JOB_WORKERS: "0",
-    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-    // PGlite in-process (not the default) is attacked too: FENCE_PGLITE_THREAD=false npm run eval:isolation.
-    ...(process.env.FENCE_PGLITE_THREAD ? { FENCE_PGLITE_THREAD: process.env.FENCE_PGLITE_THREAD } : {}),
-    ...(options.llmBaseUrl ? { LLM_BASE_URL: options.llmBaseUrl, LLM_MODEL: "fake-echo" } : {}),
+  const { fence, url, close } = await startHarnessedFence({
+    databaseUrl: options.backend.databaseUrl,
+    scratchPrefix: "fence_eval",
+    adminKey,
+    env: {
+      FENCE_JOB_WORKERS: "0",
+      // Served as `npm start` serves (Node's request reaches the app, so the client address is
+      // known), every attack comes from 127.0.0.1: past 30 bad keys a minute that address would get
+      // 429 before any key is checked, hiding the 401 paths the attacks probe. The per-address
+      // limit has its own tests (test/integration/tenancy/unknown-keys.test.ts) and the
+      // availability section's bogus-key flood.
+      FENCE_AUTH_FAILURES_PER_ADDRESS: "1000000",
+      // PGlite in-process (not the default) is attacked too: FENCE_PGLITE_THREAD=false npm run eval:isolation.
+      ...(process.env.FENCE_PGLITE_THREAD ? { FENCE_PGLITE_THREAD: process.env.FENCE_PGLITE_THREAD } : {}),
+      ...(options.llmBaseUrl ? { LLM_BASE_URL: options.llmBaseUrl, LLM_MODEL: "fake-echo" } : {}),
+    },
+    build: { embeddings: options.embeddings, mutations: options.mutations },
+    serve: true,
   });
-  const fence = await buildFence(config, {
-    embeddings: options.embeddings,
-    mutations: options.mutations,
-    logger: createLogger("silent"),
-  }).catch(async (error: unknown) => {
-    await scratch?.drop();
-    throw error;
-  });
-  try {
-    const server = await serveOnLoopback((req) => fence.app.fetch(req));
-    const runJobs = (tenantIds: readonly string[]) => runJobsToTheEnd(fence, tenantIds);
-    return {
-      url: server.url,
-      adminKey,
-      fence,
-      securityEventCount: (kind) => fence.securityEvents.count(kind),
-      runJobs,
-      async close() {
-        await server.close();
-        await fence.close();
-        await scratch?.drop();
-      },
-    };
-  } catch (error) {
-    await fence.close();
-    await scratch?.drop();
-    throw error;
-  }
+  return {
+    url: url!,
+    adminKey,
+    fence,
+    securityEventCount: (kind) => fence.securityEvents.count(kind),
+    runJobs: (tenantIds) => runJobsToTheEnd(fence, tenantIds),
+    close,
+  };
 }
 
 /**

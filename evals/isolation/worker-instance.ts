@@ -1,8 +1,6 @@
 import { and, count, eq, inArray, or, sql } from "drizzle-orm";
-import { loadConfig } from "../../src/platform/config.js";
 import { jobs } from "../../src/db/schema.js";
-import { buildFence } from "../../src/platform/fence.js";
-import { createLogger } from "../../src/observability/logger.js";
+import { startFence } from "../../test/support/fence-harness.js";
 import { startWorker } from "../../test/support/worker-process.js";
 import type { InstanceOptions, RunningFence } from "./instance.js";
 
@@ -36,15 +34,11 @@ export async function startWorkerFence(options: InstanceOptions, adminKey: strin
     embeddings: { model: EMBEDDING_MODEL, dimensions: DIMENSIONS },
   });
   try {
-    const config = loadConfig({
-      FENCE_ADMIN_KEY: adminKey,
-      LOG_LEVEL: "silent",
-      FENCE_JOB_WORKERS: "0",
-      FENCE_EMBEDDINGS: "openai",
-      DATABASE_URL: worker.databaseUrl,
-      ...embeddingEnv,
+    const { fence, close } = await startFence({
+      databaseUrl: worker.databaseUrl,
+      adminKey,
+      env: { FENCE_JOB_WORKERS: "0", FENCE_EMBEDDINGS: "openai", ...embeddingEnv },
     });
-    const fence = await buildFence(config, { logger: createLogger("silent") });
     const pending = async (tenantIds: readonly string[]) => {
       const [row] = await fence.db.asPlatformAdmin("isolation-eval-jobs", (tx) =>
         tx
@@ -68,7 +62,7 @@ export async function startWorkerFence(options: InstanceOptions, adminKey: strin
         }
       },
       async close() {
-        await fence.close();
+        await close();
         await worker.stop();
       },
     };

@@ -1,13 +1,5 @@
-import { serve, type ServerType } from "@hono/node-server";
-import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { loadConfig } from "../../src/platform/config.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import { buildFence } from "../../src/platform/fence.js";
-import { createLogger } from "../../src/observability/logger.js";
+import { startFence } from "../../test/support/fence-harness.js";
 
 /**
  * Where the eval sends its questions: a running Fence (`--url`, `--admin-key`), or one it starts
@@ -35,26 +27,6 @@ export interface InProcessOptions {
 }
 
 export async function startInProcessTarget(options: InProcessOptions = {}): Promise<QualityTarget> {
-  const dataDir = await mkdtemp(join(tmpdir(), "fence-quality-"));
-  // A per-run secret: nothing fixed to guess, and it never leaves this process.
-  const adminKey = `quality-eval-${randomBytes(16).toString("hex")}`;
-  const config = loadConfig({ FENCE_ADMIN_KEY: adminKey, FENCE_DATA_DIR: dataDir, LOG_LEVEL: "silent" });
-  const fence = await buildFence(config, { embeddings: options.embeddings, logger: createLogger("silent") }).catch(async (error: unknown) => {
-    await rm(dataDir, { recursive: true, force: true });
-    throw error;
-  });
-  let server: ServerType | undefined;
-  const port = await new Promise<number>((resolve) => {
-    server = serve({ fetch: (req) => fence.app.fetch(req), port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => resolve(info.port));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    adminKey,
-    description: "in-process Fence (embedded PGlite in a temp folder)",
-    async close() {
-      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-      await fence.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  const { url, adminKey, close } = await startFence({ pgliteData: "temp", build: { embeddings: options.embeddings }, serve: true });
+  return { url: url!, adminKey, description: "in-process Fence (embedded PGlite in a temp folder)", close };
 }

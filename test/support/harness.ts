@@ -1,11 +1,12 @@
-import { serve, type ServerType } from "@hono/node-server";
-import type { AddressInfo } from "node:net";
-import { loadConfig, type FenceConfig } from "../../src/platform/config.js";
+import type { FenceConfig } from "../../src/platform/config.js";
 import type { IsolationMutations } from "../../src/db/database.js";
 import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
-import { buildFence, type FenceInstance } from "../../src/platform/fence.js";
-import { createLogger, type Logger } from "../../src/observability/logger.js";
+import type { FenceInstance } from "../../src/platform/fence.js";
+import type { Logger } from "../../src/observability/logger.js";
 import type { IngestedDocumentJson, IssuedKeyJson, TenantJson } from "./api-types.js";
+import { startFence } from "./fence-harness.js";
+
+export { serveOnLoopback } from "./fence-harness.js";
 
 /**
  * One integration harness for both database backends (the drizzle habit: one suite, two drivers).
@@ -69,17 +70,15 @@ export class TestFence {
       const { fence, config, worker } = await startWorkerFence(backend, options.env ?? {});
       return new TestFence(fence, config, backend, worker);
     }
-    const config = loadConfig({
-      FENCE_ADMIN_KEY: ADMIN_KEY,
-      FENCE_DATA_DIR: "memory://",
-      LOG_LEVEL: "silent",
-      ...(backend.databaseUrl ? { DATABASE_URL: backend.databaseUrl } : {}),
-      ...options.env,
-    });
-    const fence = await buildFence(config, {
-      embeddings: options.useConfiguredEmbeddings ? undefined : (options.embeddings ?? (await defaultEmbeddings())),
-      mutations: options.mutations,
-      logger: options.logger ?? createLogger("silent"),
+    const { fence, config } = await startFence({
+      databaseUrl: backend.databaseUrl,
+      adminKey: ADMIN_KEY,
+      env: options.env,
+      build: {
+        embeddings: options.useConfiguredEmbeddings ? undefined : (options.embeddings ?? (await defaultEmbeddings())),
+        mutations: options.mutations,
+        ...(options.logger ? { logger: options.logger } : {}),
+      },
     });
     return new TestFence(fence, config, backend);
   }
@@ -122,16 +121,4 @@ export class TestFence {
     await this.fence.close();
     await this.remote?.stop();
   }
-}
-
-/** Serves a Hono fetch handler on an ephemeral loopback port, for tests that need real HTTP. */
-export async function serveOnLoopback(fetch: (req: Request) => Response | Promise<Response>): Promise<{ url: string; close(): Promise<void> }> {
-  let server: ServerType;
-  const port = await new Promise<number>((resolve) => {
-    server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => resolve(info.port));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }

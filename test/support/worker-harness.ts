@@ -1,6 +1,6 @@
-import { loadConfig, type FenceConfig } from "../../src/platform/config.js";
-import { buildFence, type FenceInstance } from "../../src/platform/fence.js";
-import { createLogger } from "../../src/observability/logger.js";
+import type { FenceConfig } from "../../src/platform/config.js";
+import type { FenceInstance } from "../../src/platform/fence.js";
+import { startFence } from "./fence-harness.js";
 import { ADMIN_KEY, type Backend } from "./harness.js";
 import { startWorker, type WorkerProcess } from "./worker-process.js";
 
@@ -26,16 +26,11 @@ export async function startWorkerFence(
     embeddings: { model: WORKER_EMBEDDING_MODEL, dimensions: DIMENSIONS },
   });
   try {
-    const config = loadConfig({
-      FENCE_ADMIN_KEY: ADMIN_KEY,
-      LOG_LEVEL: "silent",
-      ...env,
-      ...embeddingEnv,
-      FENCE_EMBEDDINGS: "openai",
-      DATABASE_URL: worker.databaseUrl,
-      FENCE_JOB_WORKERS: "0",
+    const { fence, config } = await startFence({
+      databaseUrl: worker.databaseUrl,
+      adminKey: ADMIN_KEY,
+      env: { ...env, ...embeddingEnv, FENCE_EMBEDDINGS: "openai", FENCE_JOB_WORKERS: "0" },
     });
-    const fence = await buildFence(config, { logger: createLogger("silent") });
     return { fence, config, worker };
   } catch (error) {
     await worker.stop();

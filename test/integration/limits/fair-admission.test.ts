@@ -2,11 +2,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EmbeddingProvider } from "../../../src/embeddings/provider.js";
 import type { Flow, QueueDiscipline } from "../../../src/flow/fair-queue.js";
-import { createLogger } from "../../../src/observability/logger.js";
-import { loadConfig } from "../../../src/platform/config.js";
-import { buildFence, type FenceInstance } from "../../../src/platform/fence.js";
+import type { FenceInstance } from "../../../src/platform/fence.js";
 import { uniquePlanName, type RefusalBody } from "../../support/admission-helpers.js";
 import { CheapEmbeddings } from "../../support/cheap-embeddings.js";
+import { startFence } from "../../support/fence-harness.js";
 import { ADMIN_KEY, backends, type Backend } from "../../support/harness.js";
 import type { IssuedKeyJson, TenantJson } from "../../support/api-types.js";
 
@@ -72,17 +71,13 @@ class SeatedFence {
   ) {}
 
   static async start(backend: Backend, scheduling?: QueueDiscipline): Promise<SeatedFence> {
-    const config = loadConfig({
-      FENCE_ADMIN_KEY: ADMIN_KEY,
-      FENCE_DATA_DIR: "memory://",
-      LOG_LEVEL: "silent",
-      FENCE_JOB_WORKERS: "0",
-      FENCE_MAX_IN_SERVICE: "2",
-      FENCE_MAX_WAITING_PER_TENANT: "4",
-      ...(backend.databaseUrl ? { DATABASE_URL: backend.databaseUrl } : {}),
-    });
     const device = new FifoDevice();
-    const fence = await buildFence(config, { embeddings: device, logger: createLogger("silent"), scheduling });
+    const { fence } = await startFence({
+      databaseUrl: backend.databaseUrl,
+      adminKey: ADMIN_KEY,
+      env: { FENCE_JOB_WORKERS: "0", FENCE_MAX_IN_SERVICE: "2", FENCE_MAX_WAITING_PER_TENANT: "4" },
+      build: { embeddings: device, scheduling },
+    });
     return new SeatedFence(fence, device);
   }
 
@@ -255,9 +250,13 @@ describe.each(nodeBackends)("fair admission over HTTP on $name (2 seats, 4 waiti
       expect(r.retryAfterInBody).toBe(Number(r.retryAfter));
     }
 
-    // The contrast, same instance built first come first served: B waits behind A's backlog.
+    // The contrast, same instance built first come first served: B waits behind A's backlog — at
+    // the device (a search of B's started after ten or more of A's) and in time. Not every search
+    // of B's is overtaken at the device: on a loaded machine the backlog may sit in the database's
+    // queue instead (PGlite's thread, the pool), where B then waits.
     expect(fifoRun.victim.map((v) => v.status)).toEqual(fifoRun.victim.map(() => 200));
     expect(fifoRun.flood.filter((r) => r.status !== 200)).toEqual([]);
-    expect(median(fifoRun.victim.map((v) => v.overtakenBy))).toBeGreaterThanOrEqual(10);
+    expect(Math.max(...fifoRun.victim.map((v) => v.overtakenBy))).toBeGreaterThanOrEqual(10);
+    expect(median(fifoRun.victim.map((v) => v.ms))).toBeGreaterThan(median(fairRun.victim.map((v) => v.ms)));
   });
 });
