@@ -23,6 +23,11 @@ export interface FairSeatsOptions {
   keepFree: number;
   /** How long a flow counts as present after its last request. */
   windowMs: number;
+  /**
+   * Seats one flow may hold at once, even when more are free (default: all). Where a seat stands
+   * for a core's worth of work (a large body), a flow alone must not take every core at once.
+   */
+  maxPerFlow?: number;
   discipline?: QueueDiscipline;
 }
 
@@ -79,7 +84,7 @@ export class FairSeats {
   take(flow: Flow, cost = 1): Promise<Seat> {
     this.lastAskedAt = Date.now();
     this.shares.seen(flow);
-    if (this.queue.size === 0 && this.inUse < this.options.seats && this.shares.mayTake(flow.id, this.inUse)) {
+    if (this.queue.size === 0 && this.inUse < this.options.seats && this.mayTake(flow.id)) {
       return Promise.resolve(this.seatFor(flow.id));
     }
     const queued = this.queuedByFlow.get(flow.id) ?? 0;
@@ -102,9 +107,19 @@ export class FairSeats {
     });
   }
 
-  private seatFor(flowId: string): Seat {
+  /** Whether `flowId` may take a free seat now: below its own cap, and not owed to others (SlotShares). */
+  private mayTake(flowId: string): boolean {
+    const cap = this.options.maxPerFlow ?? Infinity;
+    return this.shares.heldBy(flowId) < cap && this.shares.mayTake(flowId, this.inUse);
+  }
+
+  private hold(flowId: string): void {
     this.inUse++;
     this.shares.took(flowId);
+  }
+
+  private seatFor(flowId: string): Seat {
+    this.hold(flowId);
     let held = true;
     let released = false;
     const give = () => {
@@ -127,8 +142,7 @@ export class FairSeats {
         } finally {
           if (!released) {
             held = true;
-            this.inUse++;
-            this.shares.took(flowId);
+            this.hold(flowId);
           }
         }
       },
@@ -137,10 +151,11 @@ export class FairSeats {
 
   private dispatch(): void {
     while (this.inUse < this.options.seats && this.queue.size > 0) {
-      const waiter = this.queue.shift((flowId) => this.shares.mayTake(flowId, this.inUse));
+      const waiter = this.queue.shift((flowId) => this.mayTake(flowId));
       if (!waiter) {
         // Free seats held back for flows that were present: once they are gone (the window), the
         // waiting flow gets them — but only a new arrival or a release would call dispatch again.
+        // (A flow at its own cap gets one at a release of its own, which dispatches.)
         this.retryDispatchLater();
         return;
       }

@@ -33,6 +33,11 @@ export class SlotShares {
     this.present.set(flow.id, { seenAt: Date.now(), weight: Math.max(1, flow.weight ?? 1) });
   }
 
+  /** Slots `flowId` holds now. */
+  heldBy(flowId: string): number {
+    return this.held.get(flowId) ?? 0;
+  }
+
   took(flowId: string): void {
     this.held.set(flowId, (this.held.get(flowId) ?? 0) + 1);
   }

@@ -26,6 +26,8 @@ export interface AdmissionOptions {
   maxSeatWaitMs?: number;
   /** Large request bodies read and handled at once (default 2); beyond it they wait, fairly, unread. */
   maxLargeBodies?: number;
+  /** Of which one tenant's at once (default 1): see `takeBodyPlace`. */
+  maxLargeBodiesPerTenant?: number;
   /** `fifo` is the benchmarks' baseline: first come first served, as many seats as admitted requests. */
   discipline?: QueueDiscipline;
 }
@@ -65,7 +67,7 @@ export class AdmissionController {
   ) {
     // FIFO (the benchmarks' baseline): as many places as admitted requests, none kept free.
     const fifo = options.discipline === "fifo";
-    const gate = (places: number, keepFree: number) =>
+    const gate = (places: number, keepFree: number, maxPerFlow?: number) =>
       new FairSeats({
         seats: fifo ? options.maxInFlight : places,
         maxQueuedPerFlow: fifo ? options.maxInFlight : (options.maxWaitingPerTenant ?? options.maxInFlight),
@@ -73,18 +75,21 @@ export class AdmissionController {
         maxWaitMs: options.maxSeatWaitMs ?? 30_000,
         keepFree: fifo ? 0 : keepFree,
         windowMs: 1000,
+        maxPerFlow: fifo ? undefined : maxPerFlow,
         discipline: options.discipline,
       });
     this.seats = gate(options.maxInService ?? options.maxInFlight, 2);
-    this.largeBodies = gate(options.maxLargeBodies ?? 2, 1);
+    this.largeBodies = gate(options.maxLargeBodies ?? 2, 1, options.maxLargeBodiesPerTenant ?? 1);
   }
 
   /**
    * A place to read and handle a large body, for an admitted request. A body of megabytes is
    * received, copied, parsed and written to the database on the instance's few cores; a tenant
-   * sending many at once would take them all. A few are handled at once, the rest wait unread
-   * (their clients held back by TCP) in per-tenant fair queues, and one place is kept for a tenant
-   * other than the one holding the rest. Refused like a seat: 429 `fair_share`, or 503.
+   * sending many at once would take them all. A few are handled at once (2), one tenant's one at a
+   * time (on two cores, a tenant's second body at once doubled what another tenant's search felt,
+   * for little more throughput); the rest wait unread (their clients held back by TCP) in
+   * per-tenant fair queues. A slow sender holds one place, never another tenant's. Refused like a
+   * seat: 429 `fair_share`, or 503.
    */
   async takeBodyPlace(ctx: TenantContext, quota: TenantQuota): Promise<Seat> {
     return this.largeBodies.take({ id: ctx.tenantId, weight: quota.weight, priority: "interactive" }).catch(refuseSeat);

@@ -112,6 +112,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
       maxInService: config.maxInService,
       maxWaitingPerTenant: config.maxWaitingPerTenant,
       maxLargeBodies: config.maxLargeBodies,
+      maxLargeBodiesPerTenant: config.maxLargeBodiesPerTenant,
       discipline: deps.scheduling,
     },
     logger,

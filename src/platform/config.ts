@@ -39,6 +39,7 @@ const ConfigSchema = z
     FENCE_MAX_IN_SERVICE: z.coerce.number().int().min(1).max(4096).optional(),
     FENCE_MAX_WAITING_PER_TENANT: positiveInt(32),
     FENCE_MAX_LARGE_BODIES: positiveInt(2),
+    FENCE_MAX_LARGE_BODIES_PER_TENANT: positiveInt(1),
     FENCE_JOB_WORKERS: z.coerce.number().int().min(0).max(64).default(2),
     FENCE_JOB_RESERVED_WORKERS: z.coerce.number().int().min(0).max(16).default(1),
     FENCE_JOB_LEASE_MS: positiveInt(30_000),
@@ -137,6 +138,8 @@ export interface FenceConfig {
   maxWaitingPerTenant: number;
   /** Request bodies over 64 KiB read and handled at once; the rest wait unread, fairly (limits/admission.ts). */
   maxLargeBodies: number;
+  /** Of those, one tenant's at once; its next waits its turn (limits/admission.ts). */
+  maxLargeBodiesPerTenant: number;
   /** Durable ingestion: workers per instance, lease, polling and retry (jobs/job-runner.ts). */
   jobs: { workers: number; reservedWorkers: number; leaseMs: number; pollMs: number; retryBaseMs: number };
   embeddings:
@@ -222,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxInService: e.FENCE_MAX_IN_SERVICE ?? defaultSeats(),
     maxWaitingPerTenant: e.FENCE_MAX_WAITING_PER_TENANT,
     maxLargeBodies: e.FENCE_MAX_LARGE_BODIES,
+    maxLargeBodiesPerTenant: e.FENCE_MAX_LARGE_BODIES_PER_TENANT,
     jobs: {
       workers: e.FENCE_JOB_WORKERS,
       reservedWorkers: e.FENCE_JOB_RESERVED_WORKERS,

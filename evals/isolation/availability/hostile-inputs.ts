@@ -27,6 +27,8 @@ export interface HostileInput {
   concurrency: number;
   /** The input is queued as jobs: its window lasts until the attacker's jobs have ended. */
   queuesJobs?: boolean;
+  /** How long the attack may run (default ATTACK_DEADLINE_MS, section.ts), where its own requests take longer by design. */
+  deadlineMs?: number;
   /** A known gap on one backend (docs/hostile-input.md): the p99 rule is relaxed there, and only that. */
   knownOpen?: { backends: readonly ("pglite" | "postgres")[]; maxRatio: number; reason: string };
   /**
@@ -38,18 +40,13 @@ export interface HostileInput {
 }
 
 /**
- * The two gaps that stay open (docs/hostile-input.md; their fixes belong to the instance-fairness
- * work): the eval reports them `open` within a ceiling instead of `ok`, and still fails them on
- * any victim error, on a stall over 1 s, or past the ceiling. Ceilings sit above what CI measured
- * (figures in the docs), so that a regression, not the usual noise, is what fails.
+ * The gap that stays open (docs/hostile-input.md; its fix belongs to the instance-fairness work):
+ * the eval reports its inputs `open` within a ceiling instead of `ok` when they pass 2×, and still
+ * fails them on any victim error, on a stall over 1 s, or past the ceiling. Ceilings sit above what
+ * was measured (figures in the docs), so that a regression, not the usual noise, is what fails.
  */
-const PGLITE_ON_THE_LOOP =
-  "the embedded database runs one statement at a time (on a thread of its own by default, on the event loop with FENCE_PGLITE_THREAD=false): each stored upload's or queued job's statements (claim, payload, steps, store) take it for ~50-150 ms";
 const LARGE_BODIES =
-  "a ~10 MB body is received, copied and parsed (on a parse thread) on the instance's two cores; two are handled at once (large-body places, fair across tenants), and their transfer still competes with the victim's search for CPU";
-
-const REFUSAL_BURSTS =
-  "each refusal (401, then 429 for the address) is a turn of the event loop, and the victim's searches wait behind a burst of hundreds of them (the refusal path's cost, issue #16's shape (a))";
+  "a ~10 MB body is received, copied and parsed (on a parse thread) on the instance's two cores; one tenant's one at a time (large-body places, two in all, fair across tenants), and its transfer still competes with the victim's search for CPU";
 
 const json = (value: unknown) => ({ headers: { "content-type": "application/json" }, body: JSON.stringify(value) });
 
@@ -113,8 +110,8 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     rows: "5",
     requests: 2,
     concurrency: 2,
-    // Mostly 0.3-0.9x; one window of 4.0x on PGlite (its second 0.9x).
-    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 8, reason: LARGE_BODIES },
+    // Mostly 0.3-1.6x; one window of 4.0x on PGlite (its second 0.9x), and 2.2x and 2.8x on PGlite.
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 6, reason: LARGE_BODIES },
     prepare: () => {
       const { body, contentType } = multipartBody(Array.from({ length: 80_000 }, (_, i) => ({ name: "file", value: "a", filename: `p${i}.txt`, contentType: "text/plain" })));
       return () => ({ method: "POST", path: "/v1/documents/batch", key: "attacker", headers: { "content-type": contentType }, body });
@@ -157,8 +154,8 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     rows: "11",
     requests: 10,
     concurrency: 4,
-    // The name is cut at once; the cost left is storing ten uploads on the embedded database.
-    knownOpen: { backends: ["pglite"], maxRatio: 8, reason: PGLITE_ON_THE_LOOP },
+    // The name is cut at once; the cost left is storing ten uploads. On PGlite in-process this
+    // measured 1.5-2.1x; on its own thread (the default) 0.4-0.9x.
     prepare: () => {
       const name = `${"n".repeat(300_000 - 4)}.txt`;
       return (i) => ({ ...fileUpload("/v1/documents", name, "text/plain", `A short note ${i}.`, { source_id: `filename-${i}` }), key: "attacker" });
@@ -171,8 +168,8 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     concurrency: 24,
     // Since the attacker sends from its own thread, the 400 arrive as one burst of ~0.2 s: first
     // windows on Postgres measured 1.4-3.2x (the second, all 429 from a blocked address, 0.7-2.6x).
-    // With refused connections read again at low priority: 0.4-0.9x in six runs of seven, 2.9x once (Postgres).
-    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 6, reason: REFUSAL_BURSTS },
+    // With refused connections read again at low priority: 0.4-1.0x in twelve windows of thirteen
+    // over both backends, 2.9x once (Postgres; a second window is taken before a p99 breach fails).
     prepare: () => {
       const keys = Array.from({ length: 400 }, bogusKey);
       return (i) => ({ method: "GET", path: "/v1/documents?limit=1", key: keys[i]! });
@@ -185,8 +182,8 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     concurrency: 2,
     // Over FENCE_ASYNC_INGEST_BYTES (256 KiB by default): queued, then parsed by the job workers.
     queuesJobs: true,
-    // Postgres too: its 1 MB bodies are part of the large-body gap.
-    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 12, reason: `${PGLITE_ON_THE_LOOP}; and ${LARGE_BODIES}` },
+    // 3.3-10.5x with PGlite on the event loop; on its own thread (the default) and one large body
+    // per tenant at a time, 0.7x on PGlite (three runs) and 0.7-1.4x on Postgres (three).
     prepare: () => {
       const text = `start${" ".repeat(1_000_000)}end`;
       return (i) => ({ ...fileUpload("/v1/documents", `spaces-${i}.txt`, "text/plain", text, { source_id: `spaces-${i}` }), key: "attacker" });
@@ -194,12 +191,14 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
   },
   {
     // Not of the red team's list: an attack on the large-body places (http/middleware/request-body.ts).
-    // Uploads that declare 1 MB and trickle 1 KB every 250 ms hold both places until their deadline
-    // (5 s + 1 s a MiB) answers 408; the victim's small requests must not notice.
+    // Uploads that declare 1 MB and trickle 1 KB every 250 ms hold their place until its deadline
+    // (5 s + 1 s a MiB) answers 408; the victim's small requests must not notice. A tenant gets one
+    // place at a time, so the four end one after another, after about 24 s.
     name: "slow 1 MB uploads holding the large-body places (4)",
     rows: "class",
     requests: 4,
     concurrency: 4,
+    deadlineMs: 35_000,
     prepare: () => () => ({
       method: "POST",
       path: "/v1/documents",
@@ -214,8 +213,9 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     requests: 24,
     concurrency: 6,
     queuesJobs: true,
-    // Measured: 1.1-6.0x in most runs, 9.5x on Postgres in one (this session, a loaded machine).
-    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 15, reason: LARGE_BODIES },
+    // Two large bodies at once (either tenant's): 1.1-6.0x in most runs, 9.5x on Postgres in one.
+    // One per tenant at a time: PGlite 1.0-2.0x (seven runs), Postgres 0.7-2.4x (seven).
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 5, reason: LARGE_BODIES },
     prepare: () => {
       // Just under the default 10 MiB body limit with the JSON around it: accepted as sent today.
       const text = "The quarterly figures for the board are attached below. ".repeat(180_000).slice(0, 10_000_000);
@@ -238,11 +238,11 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     concurrency: 6,
     queuesJobs: true,
     // The noisiest input: 240 MB sent by the attacker's thread, received and queued by Fence, written
-    // to and read back from the database, all on two cores. Since large bodies wait for one of two
-    // places (request-body.ts), files are kept as received (no Blob copies) and Postgres payloads
-    // are read back in slices: Postgres 2.6-10.0x, PGlite 3.8-16.9x (its statements on the loop).
-    // Before: PGlite froze (>= 5.7 s), then 6.7-19.3x; Postgres timed out victim searches in half the runs.
-    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 25, reason: `${LARGE_BODIES}; and each is queued as a job whose 10 MB payload is stored and read back` },
+    // to and read back from the database, all on two cores. With two large bodies of one tenant at
+    // once: Postgres 2.6-17.5x, PGlite 2.3-18.8x. One per tenant at a time (request-body.ts):
+    // PGlite 1.3-2.5x (seven runs), Postgres 1.0-2.1x (seven).
+    // Before the places: PGlite froze (>= 5.7 s), then 6.7-19.3x; Postgres timed out victim searches in half the runs.
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 5, reason: `${LARGE_BODIES}; and each is queued as a job whose 10 MB payload is stored and read back` },
     prepare: () => {
       // The same 10 MB as the JSON flood, as a file: cut out of its form, then queued (over
       // FENCE_ASYNC_INGEST_BYTES) and refused by the job once parsed (413: past FENCE_MAX_TEXT_CHARS).

@@ -124,17 +124,18 @@ async function victimAlone(instance: AvailabilityInstance, samples: number): Pro
 
 async function attackWindow(instance: AvailabilityInstance, backendName: string, input: HostileInput, baseline: LatencySummary): Promise<AttackWindow> {
   // Built before the window opens, and sent from a thread of its own (attacker-thread.ts).
-  const attacker = await AttackerThread.start({ url: instance.url, attackerKey: instance.attackerKey, inputName: input.name, deadlineMs: ATTACK_DEADLINE_MS });
+  const deadlineMs = input.deadlineMs ?? ATTACK_DEADLINE_MS;
+  const attacker = await AttackerThread.start({ url: instance.url, attackerKey: instance.attackerKey, inputName: input.name, deadlineMs });
   const started = performance.now();
   const victim = new VictimLoad(instance.url, instance.victimKey, VICTIM, VICTIM_HEADERS);
   victim.start();
   await sleep(LEAD_MS);
 
-  const deadline = AbortSignal.timeout(ATTACK_DEADLINE_MS);
+  const deadline = AbortSignal.timeout(deadlineMs);
   const outcomes = await attacker.send();
   const leftovers: string[] = [];
-  if (outcomes.includes("timeout") || outcomes.includes("not sent")) leftovers.push(`attack still running after ${ATTACK_DEADLINE_MS / 1000} s`);
-  else if (input.queuesJobs && !(await jobsDrained(instance, deadline))) leftovers.push(`attacker's jobs still queued or running after ${ATTACK_DEADLINE_MS / 1000} s`);
+  if (outcomes.includes("timeout") || outcomes.includes("not sent")) leftovers.push(`attack still running after ${deadlineMs / 1000} s`);
+  else if (input.queuesJobs && !(await jobsDrained(instance, deadline))) leftovers.push(`attacker's jobs still queued or running after ${deadlineMs / 1000} s`);
   while (victim.sampleCount < WINDOW_SAMPLES && !deadline.aborted) await sleep(50);
   const window = await victim.stop();
 

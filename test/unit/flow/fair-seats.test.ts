@@ -98,6 +98,50 @@ describe("FairSeats", () => {
     expect(seats.waiting).toBe(0);
   });
 
+  it("holds a flow to maxPerFlow seats even with seats free, lets another flow take them at once, and grants the flow's next at its own release", async () => {
+    const seats = new FairSeats(options({ seats: 2, keepFree: 1, maxPerFlow: 1 }));
+    const rec = new Recorder(seats);
+    for (let i = 0; i < 3; i++) void rec.take({ id: "hog" });
+    await settle();
+    // Alone, and a seat still free: one in service, the rest wait.
+    expect(rec.order).toEqual(["hog"]);
+    expect(seats.inService).toBe(1);
+    expect(seats.waiting).toBe(2);
+
+    // Another flow is not queued behind the hog's backlog: the free seat is its own at once.
+    void rec.take({ id: "other" });
+    await settle();
+    expect(rec.order).toEqual(["hog", "other"]);
+
+    // The hog's release lets its next one in (and only one).
+    await rec.releaseOldest();
+    expect(rec.order).toEqual(["hog", "other", "hog"]);
+    expect(seats.inService).toBe(2);
+    expect(seats.waiting).toBe(1);
+  });
+
+  it("counts a seat stepped away from (away) as not held, and held again after, toward maxPerFlow", async () => {
+    const seats = new FairSeats(options({ seats: 2, maxPerFlow: 1 }));
+    const rec = new Recorder(seats);
+    const first = await rec.take({ id: "a" });
+    void rec.take({ id: "a" });
+    await settle();
+    expect(rec.order).toEqual(["a"]);
+    let resume: () => void = () => undefined;
+    const away = first!.away(() => new Promise<void>((resolve) => (resume = resolve)));
+    await settle();
+    // Stepped away: the flow holds no seat, so its waiting request gets one.
+    expect(rec.order).toEqual(["a", "a"]);
+    resume();
+    await away;
+    // Back without queueing (it was admitted): two held for the moment, over the cap, by design.
+    expect(seats.inService).toBe(2);
+    void rec.take({ id: "a" });
+    await settle();
+    expect(rec.order).toHaveLength(2);
+    expect(seats.waiting).toBe(1);
+  });
+
   it("grants waiting requests in weighted fair order: weights 1 and 3 get 1:3 while both are backlogged", async () => {
     const seats = new FairSeats(options({ seats: 1 }));
     const rec = new Recorder(seats);
