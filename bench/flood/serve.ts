@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   // The orchestrator owns the scratch database (it outlives a build killed mid-run), so it is used as given.
   const served = await startFence({ databaseUrl, env, build: { scheduling, logger }, serve: true });
   const backend = await describeBackend(served.fence.db, "scratch database");
-  process.stdout.write(`${JSON.stringify({ url: served.url!, adminKey: served.adminKey, backend } satisfies ServeInfo)}\n`);
+  process.stdout.write(`${JSON.stringify({ url: served.url, adminKey: served.adminKey, backend } satisfies ServeInfo)}\n`);
 
   let stopping = false;
   const stop = () => {

@@ -2,7 +2,7 @@ import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import type { FenceInstance } from "../../src/platform/fence.js";
 import type { Flow, QueueDiscipline } from "../../src/flow/fair-queue.js";
 import { startFence } from "../../test/support/fence-harness.js";
-import { UNLIMITED_PLAN } from "../unlimited-plan.js";
+import { UNLIMITED_PLAN } from "../../test/support/unlimited-plan.js";
 import { slowProviderSettings } from "./slow-provider.js";
 import type { NoisyOptions } from "./options.js";
 import type { IssuedKeyJson, PlanJson, TenantJson } from "../../test/support/api-types.js";
@@ -102,7 +102,7 @@ export class ServiceUnderTest {
       build: { embeddings, scheduling: discipline },
       serve: true,
     });
-    return new ServiceUnderTest(discipline, served.fence, served.url!, embeddings, served.adminKey, served.close);
+    return new ServiceUnderTest(discipline, served.fence, served.url, embeddings, served.adminKey, served.close);
   }
 
   async request(

@@ -7,7 +7,7 @@ import type { EmbeddingProvider } from "../../src/embeddings/provider.js";
 import type { FenceInstance } from "../../src/platform/fence.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { describeBackend, startFence } from "../../test/support/fence-harness.js";
-import { UNLIMITED_PLAN } from "../unlimited-plan.js";
+import { UNLIMITED_PLAN } from "../../test/support/unlimited-plan.js";
 import { summarize, type LatencySummary } from "../stats.js";
 import type { GeneratedDocument } from "../text-corpus.js";
 import type { ClientThread } from "./client.js";
@@ -100,7 +100,7 @@ export class BenchInstance {
       serve: true,
     });
     const runWrites = runs ? new RunWriteTimer(served.fence) : undefined;
-    return new BenchInstance(variant, served.fence, served.url!, client, served.adminKey, logFile, runWrites, served.close);
+    return new BenchInstance(variant, served.fence, served.url, client, served.adminKey, logFile, runWrites, served.close);
   }
 
   async request(method: string, path: string, key: string, json?: unknown): Promise<HttpResult> {

@@ -76,7 +76,7 @@ export async function startFence(options: InstanceOptions, adminKey: string): Pr
     serve: true,
   });
   return {
-    url: url!,
+    url,
     adminKey,
     fence,
     securityEventCount: (kind) => fence.securityEvents.count(kind),

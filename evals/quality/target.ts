@@ -28,5 +28,5 @@ export interface InProcessOptions {
 
 export async function startInProcessTarget(options: InProcessOptions = {}): Promise<QualityTarget> {
   const { url, adminKey, close } = await startFence({ pgliteData: "temp", build: { embeddings: options.embeddings }, serve: true });
-  return { url: url!, adminKey, description: "in-process Fence (embedded PGlite in a temp folder)", close };
+  return { url, adminKey, description: "in-process Fence (embedded PGlite in a temp folder)", close };
 }

@@ -55,6 +55,11 @@ export interface HarnessedFence {
   close(): Promise<void>;
 }
 
+/** A harnessed Fence served on loopback: its URL is known. */
+export type ServedFence = HarnessedFence & { url: string };
+
+export async function startFence(options: HarnessOptions & { serve: true }): Promise<ServedFence>;
+export async function startFence(options?: HarnessOptions): Promise<HarnessedFence>;
 export async function startFence(options: HarnessOptions = {}): Promise<HarnessedFence> {
   const closers: (() => Promise<void>)[] = [];
   if (options.afterClose) closers.unshift(options.afterClose);

@@ -6,6 +6,7 @@ import { countTenantRows } from "../../support/api-contract.js";
 import { backends, TestFence, type TestTenant } from "../../support/harness.js";
 import { listJobs } from "../../support/job-helpers.js";
 import { isolatedBackend } from "../../support/scratch-database.js";
+import { UNLIMITED_PLAN } from "../../support/unlimited-plan.js";
 import type { ErrorBody, ErrorBodyWith, PlanJson } from "../../support/api-types.js";
 
 /**
@@ -17,15 +18,6 @@ import type { ErrorBody, ErrorBodyWith, PlanJson } from "../../support/api-types
  * queued stays queued; on Postgres the suite has a scratch database, so no other suite's workers
  * drain it either.
  */
-const UNLIMITED = {
-  tokens_per_day: null,
-  tokens_per_month: null,
-  spend_per_month_micros: null,
-  requests_per_minute: null,
-  tokens_per_minute: null,
-  max_concurrency: null,
-};
-
 describe.each(backends)("queue caps at upload on $name", (baseBackend) => {
   let fence: TestFence;
   let drop: () => Promise<void> = async () => undefined;
@@ -43,7 +35,7 @@ describe.each(backends)("queue caps at upload on $name", (baseBackend) => {
   /** A tenant on a plan of its own, made and edited through the admin API. */
   async function tenantWithPlan(settings: Record<string, unknown>): Promise<TestTenant> {
     const plan = `caps-${randomUUID().slice(0, 8)}`;
-    const put = await fence.admin("PUT", `/plans/${plan}`, { ...UNLIMITED, ...settings });
+    const put = await fence.admin("PUT", `/plans/${plan}`, { ...UNLIMITED_PLAN, ...settings });
     expect(put.status, await put.clone().text()).toBe(201);
     expect(await put.json()).toMatchObject(settings);
     return fence.createTenant(plan, plan);
@@ -126,7 +118,7 @@ describe.each(backends)("queue caps at upload on $name", (baseBackend) => {
     const tenant = await tenantWithPlan({ max_queued_jobs: 1 });
     expect((await queueOne(tenant, "First.")).status).toBe(202);
     await expectQueueFull(await queueOne(tenant, "Second."));
-    const raised = await fence.admin("PUT", `/plans/${tenant.name}`, { ...UNLIMITED, max_queued_jobs: 2 });
+    const raised = await fence.admin("PUT", `/plans/${tenant.name}`, { ...UNLIMITED_PLAN, max_queued_jobs: 2 });
     expect(raised.status).toBe(200);
     expect((await queueOne(tenant, "Second, after the cap was raised.")).status).toBe(202);
   });

@@ -1,4 +1,4 @@
-/** A plan's limits with nothing limited (PUT /v1/admin/plans/…): benchmarks measure work, not refusals. */
+/** A plan's limits with nothing limited (PUT /v1/admin/plans/…): benchmarks and tests that measure work, not refusals. */
 export const UNLIMITED_PLAN = {
   tokens_per_day: null,
   tokens_per_month: null,
