@@ -71,19 +71,24 @@ export interface FenceProcess {
 /** Settings from the test runner's own environment that must not leak into a child's configuration. */
 const INHERITED_CONFIG = /^(FENCE_|LLM_|EMBEDDINGS_|DATABASE_|REDIS_URL$|PORT$|HOST$|LOG_LEVEL$)/;
 
+/**
+ * One model thread and none reserved: tests start several processes at once on a 2-core machine.
+ * Not for a process whose latency is measured (`modelThreads: "default"`): the reserved threads
+ * are what keep a tenant's query embedding from waiting behind another tenant's ingestion.
+ */
+const TEST_MODEL_THREADS = { FENCE_EMBEDDING_THREADS: "1", FENCE_EMBEDDING_RESERVED_THREADS: "0" };
+
 /** Spawns `src/main.ts` with `env` on a free loopback port; does not wait for it to be ready. */
-export async function spawnFence(env: Record<string, string>): Promise<FenceProcess> {
+export async function spawnFence(env: Record<string, string>, options: { modelThreads?: "test" | "default" } = {}): Promise<FenceProcess> {
   const port = await freePort();
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !INHERITED_CONFIG.test(name)));
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: REPO_ROOT,
-    // One model thread and none reserved: tests start several processes at once on a 2-core machine.
     env: {
       ...base,
       FENCE_ADMIN_KEY: ADMIN_KEY,
       LOG_LEVEL: "warn",
-      FENCE_EMBEDDING_THREADS: "1",
-      FENCE_EMBEDDING_RESERVED_THREADS: "0",
+      ...(options.modelThreads === "default" ? {} : TEST_MODEL_THREADS),
       ...env,
       HOST: "127.0.0.1",
       PORT: String(port),

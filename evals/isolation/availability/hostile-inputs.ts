@@ -44,6 +44,9 @@ export interface HostileInput {
  * the eval reports its inputs `open` within a ceiling instead of `ok` when they pass 2×, and still
  * fails them on any victim error, on a stall over 1 s, or past the ceiling. Ceilings sit above what
  * was measured (figures in the docs), so that a regression, not the usual noise, is what fails.
+ * Figures in the comments below dated before 2026-12-06 were taken by the eval before its victim
+ * was corrected (victim.ts, instance.ts): read them as relative to each other, about half the
+ * ratio the corrected eval gives.
  */
 const LARGE_BODIES =
   "a ~10 MB body is received, copied and parsed (on a parse thread) on the instance's two cores; one tenant's one at a time (large-body places, two in all, fair across tenants), and its transfer still competes with the victim's search for CPU";
@@ -110,7 +113,8 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     rows: "5",
     requests: 2,
     concurrency: 2,
-    // Mostly 0.3-1.6x; one window of 4.0x on PGlite (its second 0.9x), and 2.2x and 2.8x on PGlite.
+    // With the eval's victim corrected (2026-12-06: fresh queries, default model threads), 2.9x on
+    // PGlite and 3.4x on Postgres (2.7x and 5.4x with one model thread).
     knownOpen: { backends: ["pglite", "postgres"], maxRatio: 6, reason: LARGE_BODIES },
     prepare: () => {
       const { body, contentType } = multipartBody(Array.from({ length: 80_000 }, (_, i) => ({ name: "file", value: "a", filename: `p${i}.txt`, contentType: "text/plain" })));
@@ -213,9 +217,10 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     requests: 24,
     concurrency: 6,
     queuesJobs: true,
-    // Two large bodies at once (either tenant's): 1.1-6.0x in most runs, 9.5x on Postgres in one.
-    // One per tenant at a time: PGlite 1.0-2.0x (seven runs), Postgres 0.7-2.4x (seven).
-    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 5, reason: LARGE_BODIES },
+    // With the eval's victim corrected (2026-12-06): PGlite 3.4x, Postgres 4.2x (4.8x and 5.1x with
+    // one model thread). The figures before it (1.0-2.4x) compared cached searches with a baseline
+    // that embedded, and halved every ratio.
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 6, reason: LARGE_BODIES },
     prepare: () => {
       // Just under the default 10 MiB body limit with the JSON around it: accepted as sent today.
       const text = "The quarterly figures for the board are attached below. ".repeat(180_000).slice(0, 10_000_000);
@@ -240,9 +245,10 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     // The noisiest input: 240 MB sent by the attacker's thread, received and queued by Fence, written
     // to and read back from the database, all on two cores. With two large bodies of one tenant at
     // once: Postgres 2.6-17.5x, PGlite 2.3-18.8x. One per tenant at a time (request-body.ts):
-    // PGlite 1.3-2.5x (seven runs), Postgres 1.0-2.1x (seven).
+    // PGlite 1.3-2.5x, Postgres 1.0-2.1x (seven runs each), by the eval before its victim was
+    // corrected; with it (2026-12-06), 3.1x on both (5.0x and 4.1x with one model thread).
     // Before the places: PGlite froze (>= 5.7 s), then 6.7-19.3x; Postgres timed out victim searches in half the runs.
-    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 5, reason: `${LARGE_BODIES}; and each is queued as a job whose 10 MB payload is stored and read back` },
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 6, reason: `${LARGE_BODIES}; and each is queued as a job whose 10 MB payload is stored and read back` },
     prepare: () => {
       // The same 10 MB as the JSON flood, as a file: cut out of its form, then queued (over
       // FENCE_ASYNC_INGEST_BYTES) and refused by the job once parsed (413: past FENCE_MAX_TEXT_CHARS).

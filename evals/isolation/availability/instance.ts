@@ -74,16 +74,20 @@ async function launch(backend: EvalBackend): Promise<Launched> {
   // A database of its own on Postgres: a restart must not inherit the attacker's queued jobs.
   const scratch = backend.databaseUrl ? await scratchDatabase(backend.databaseUrl, "fence_avail") : undefined;
   const adminKey = randomAdminKey();
-  const child = await spawnFence({
-    FENCE_ADMIN_KEY: adminKey,
-    FENCE_DATA_DIR: "memory://",
-    // Poll often, so queued hostile input is picked up inside its own window.
-    FENCE_JOB_POLL_MS: "200",
-    FENCE_TRUSTED_PROXY_HOPS: "1",
-    // The opt-in PGlite thread is attacked when the eval is run with it (spawnFence drops FENCE_* of its own environment).
-    ...(process.env.FENCE_PGLITE_THREAD ? { FENCE_PGLITE_THREAD: process.env.FENCE_PGLITE_THREAD } : {}),
-    ...(scratch ? { DATABASE_URL: scratch.url } : {}),
-  });
+  const child = await spawnFence(
+    {
+      FENCE_ADMIN_KEY: adminKey,
+      FENCE_DATA_DIR: "memory://",
+      // Poll often, so queued hostile input is picked up inside its own window.
+      FENCE_JOB_POLL_MS: "200",
+      FENCE_TRUSTED_PROXY_HOPS: "1",
+      // FENCE_PGLITE_THREAD=false attacks PGlite in-process (spawnFence drops FENCE_* of its own environment).
+      ...(process.env.FENCE_PGLITE_THREAD ? { FENCE_PGLITE_THREAD: process.env.FENCE_PGLITE_THREAD } : {}),
+      ...(scratch ? { DATABASE_URL: scratch.url } : {}),
+    },
+    // As npm start runs it: the default model threads, two of them reserved for light work.
+    { modelThreads: "default" },
+  );
   const kill = async () => {
     // SIGKILL at once: a frozen loop would not run the SIGTERM handler anyway.
     try {

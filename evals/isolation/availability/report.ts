@@ -19,7 +19,9 @@ export function printAvailability(run: AvailabilityRun): void {
   );
   const b = run.baseline!;
   const baselineErrors = run.baselineErrors.length > 0 ? `  FAIL: ${run.baselineErrors.length} victim errors with no attack` : "";
-  console.log(`  baseline (victim alone): ${b.samples} searches, p50 ${ms(b.p50)}, p99 ${ms(b.p99)}, max ${ms(b.max)}${baselineErrors}`);
+  const w = run.warmUp;
+  const warm = w ? ` after ${w.blocks} warm-up blocks (p50 ${w.medians.map(ms).join(" → ")}${w.settled ? "" : ", not settled"})` : "";
+  console.log(`  baseline (victim alone): ${b.samples} searches, p50 ${ms(b.p50)}, p99 ${ms(b.p99)}, max ${ms(b.max)}${warm}${baselineErrors}`);
   console.log(
     `  ${"hostile input".padEnd(50)} ${"row".padEnd(9)} ${"n".padStart(4)} ${"p50".padStart(7)} ${"p99".padStart(7)} ${"max".padStart(7)} ${"×base".padStart(6)} ${"errors".padStart(6)} ${"stall".padStart(8)}  ${"result".padEnd(6)} attacker got`,
   );

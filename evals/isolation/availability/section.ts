@@ -4,6 +4,7 @@ import { HOSTILE_INPUTS, type HostileInput } from "./hostile-inputs.js";
 import { ATTACKER_HEADERS, startAvailabilityInstance, VICTIM_HEADERS, type AvailabilityInstance } from "./instance.js";
 import { judgeWindow, summarizeLatencies, tally, VICTIM_TIMEOUT_MS, type Judgement, type LatencySummary } from "./judge.js";
 import { VictimLoad, type VictimSettings, type VictimWindow } from "./victim.js";
+import { warmUntilSteady, type WarmUpResult } from "../../../test/support/warm-up.js";
 import type { JobListJson } from "../../../test/support/api-types.js";
 
 /**
@@ -14,8 +15,12 @@ import type { JobListJson } from "../../../test/support/api-types.js";
  * fresh one, so no attack is charged for what an earlier one left behind.
  */
 const VICTIM: VictimSettings = { searchIntervalMs: 60, probeIntervalMs: 15, timeoutMs: VICTIM_TIMEOUT_MS };
-/** Discarded: the first searches pay for JIT and cold caches in a fresh process. */
-const WARMUP_SAMPLES = 40;
+/**
+ * Discarded, in blocks of this many, until the victim's median settles (test/support/warm-up.ts):
+ * a fresh process's searches keep getting faster for a few hundred requests, and a baseline taken
+ * in the first 40 (as until 2026-12-06) flattered every later ratio.
+ */
+const WARMUP_BLOCK = 50;
 /** p99 of ~150 samples: the second-slowest of the run, steady enough on a noisy 2-core machine. */
 const BASELINE_SAMPLES = 150;
 /** Each window runs at least this many victim searches, so its p99 is comparable with the baseline's. */
@@ -47,6 +52,8 @@ export interface AttackWindow {
 export interface AvailabilityRun {
   backend: string;
   baseline: LatencySummary | undefined;
+  /** How the fresh instance settled before the baseline was taken. */
+  warmUp?: WarmUpResult;
   baselineErrors: string[];
   windows: AttackWindow[];
   /** Inputs known to freeze this backend (`notRunOn`), with why: reported, never counted as passed. */
@@ -80,7 +87,7 @@ export async function runAvailability(backend: EvalBackend, allInputs: readonly 
   const inputs = allInputs.filter((input) => !input.notRunOn?.backends.includes(backendName));
   const instance = await startAvailabilityInstance(backend);
   try {
-    await victimAlone(instance, WARMUP_SAMPLES);
+    const warmUp = await warmVictim(instance);
     const alone = await victimAlone(instance, BASELINE_SAMPLES);
     const baseline = summarizeLatencies(alone.latencies);
     const windows: AttackWindow[] = [];
@@ -100,7 +107,7 @@ export async function runAvailability(backend: EvalBackend, allInputs: readonly 
         // Keep what was measured: a failed restart ends the section, it does not lose the report.
         try {
           await instance.restart();
-          await victimAlone(instance, WARMUP_SAMPLES);
+          await warmVictim(instance);
         } catch (error) {
           stopped = `${inputs.length - 1 - i} inputs not run: the restart after "${input.name}" failed: ${error instanceof Error ? error.message : String(error)}`;
           break;
@@ -109,10 +116,14 @@ export async function runAvailability(backend: EvalBackend, allInputs: readonly 
       await sleep(SETTLE_MS);
     }
     const passed = !stopped && alone.errors.length === 0 && windows.every((w) => w.judgement.passed);
-    return { backend: backend.name, baseline, baselineErrors: alone.errors, windows, notRun, stopped, seconds: seconds(), passed };
+    return { backend: backend.name, baseline, warmUp, baselineErrors: alone.errors, windows, notRun, stopped, seconds: seconds(), passed };
   } finally {
     await instance.close();
   }
+}
+
+function warmVictim(instance: AvailabilityInstance): Promise<WarmUpResult> {
+  return warmUntilSteady(async () => summarizeLatencies((await victimAlone(instance, WARMUP_BLOCK)).latencies).p50);
 }
 
 async function victimAlone(instance: AvailabilityInstance, samples: number): Promise<VictimWindow> {

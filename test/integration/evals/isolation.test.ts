@@ -1,14 +1,17 @@
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCorpus, type Corpus } from "../../../evals/isolation/corpus.js";
 import type { Party, RecordedExchange } from "../../../evals/isolation/exchange.js";
 import { LeakDetector, needlesOf, type TenantTruth } from "../../../evals/isolation/leak-detector.js";
 import { judgeWindow, summarizeLatencies } from "../../../evals/isolation/availability/judge.js";
-import type { VictimWindow } from "../../../evals/isolation/availability/victim.js";
+import { VictimLoad, type VictimWindow } from "../../../evals/isolation/availability/victim.js";
 import { MODES } from "../../../evals/isolation/modes.js";
 import { runSuite } from "../../../evals/isolation/suite.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../../support/fake-openai.js";
 import { backends, defaultEmbeddings } from "../../support/harness.js";
+import { warmUntilSteady } from "../../support/warm-up.js";
 
 /**
  * The isolation eval's own guarantees, fast: its detector sees what it must (split SSE tokens,
@@ -221,5 +224,50 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
   it("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
     const verdicts = await run(5, "llm", chatAttacks);
     expect(verdicts).toEqual(Object.fromEntries(chatAttacks.map((name) => [name, "leak"])));
+  });
+});
+
+describe("isolation eval availability warm-up", () => {
+  const blocks = (medians: number[]) => {
+    let i = 0;
+    return async () => medians[Math.min(i++, medians.length - 1)]!;
+  };
+
+  it("keeps warming while the victim still gets faster, and stops once two blocks agree", async () => {
+    // A fresh process: slow, then settling. Two early blocks that agree do not end it (at least four).
+    await expect(warmUntilSteady(blocks([40, 39, 30, 22, 21, 21]))).resolves.toEqual({ blocks: 5, medians: [40, 39, 30, 22, 21], settled: true });
+  });
+
+  it("gives up after its block limit on a victim that never settles, and says so", async () => {
+    const result = await warmUntilSteady(blocks([10, 20, 10, 20, 10, 20]), { maxBlocks: 6 });
+    expect(result).toMatchObject({ blocks: 6, settled: false });
+  });
+});
+
+describe("isolation eval availability victim", () => {
+  it("never repeats a query across windows, so no window is served from the query-embedding cache", async () => {
+    const queries: string[] = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+      req.on("end", () => {
+        if (req.url === "/v1/search") queries.push((JSON.parse(body) as { query: string }).query);
+        res.end("{}");
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      for (let w = 0; w < 2; w++) {
+        const victim = new VictimLoad(url, "k", { searchIntervalMs: 5, probeIntervalMs: 50, timeoutMs: 2000 });
+        victim.start();
+        while (victim.sampleCount < 10) await new Promise((r) => setTimeout(r, 10));
+        await victim.stop();
+      }
+    } finally {
+      server.close();
+    }
+    expect(queries.length).toBeGreaterThanOrEqual(20);
+    expect(new Set(queries).size).toBe(queries.length);
   });
 });
