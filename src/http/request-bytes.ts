@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { RequestTimeoutError } from "../core/errors.js";
 
 /** What to do once a body proves large: wait for a place, then say how long the rest may take. */
@@ -18,9 +19,13 @@ export interface LargeBody {
  * once more than that has arrived: `admit` is awaited before it is read (further), and a body not
  * fully arrived when its time is up is refused (408) and left unread.
  */
-export async function readRequestBytes(request: Request, large?: LargeBody): Promise<Uint8Array> {
-  if (!request.body) return new Uint8Array(0);
+export async function readRequestBytes(request: Request, large?: LargeBody, incoming?: NodeIncoming): Promise<Uint8Array> {
   const declared = declaredLength(request);
+  // Not once something else has read from it (its web stream, say): the direct path would never see the end.
+  if (incoming && !incoming.readableDidRead && declared !== undefined && !request.headers.has("transfer-encoding")) {
+    return readIncomingBytes(incoming, declared, large);
+  }
+  if (!request.body) return new Uint8Array(0);
   let buffer = new Uint8Array(declared ?? 64 * 1024);
   let size = 0;
   const reader = request.body.getReader();
@@ -56,6 +61,82 @@ export async function readRequestBytes(request: Request, large?: LargeBody): Pro
     clearTimeout(timer);
   }
   return size === buffer.length ? buffer : buffer.subarray(0, size);
+}
+
+/**
+ * Node's own request (`c.env.incoming` under @hono/node-server), read directly when the body's
+ * length is declared: its web stream (`request.body`) copies every chunk once more (Node's adapter
+ * detaches each from the socket's pool) and resolves a promise per chunk, which for a 10 MB upload
+ * was a fifth of the event loop's time while the body arrived, and more garbage to collect.
+ */
+export type NodeIncoming = Pick<IncomingMessage, "on" | "off" | "pause" | "resume" | "readableEnded" | "readableDidRead" | "destroyed">;
+
+/** The Node request of a Hono context's env, if it is one (the Worker's env holds a stand-in without a stream). */
+export function nodeIncomingOf(env: unknown): NodeIncoming | undefined {
+  const incoming = (env as { incoming?: Partial<NodeIncoming> } | undefined)?.incoming;
+  return typeof incoming?.on === "function" && typeof incoming.pause === "function" ? (incoming as NodeIncoming) : undefined;
+}
+
+/**
+ * Whether a request carries a body, judged from its method and headers. On Node, `request.body`
+ * must not be touched to find out: it starts reading the body into a web stream.
+ */
+export function carriesBody(request: Request, incoming: NodeIncoming | undefined): boolean {
+  if (request.method === "GET" || request.method === "HEAD") return false;
+  if (!incoming) return request.body !== null;
+  return request.headers.has("transfer-encoding") || (declaredLength(request) ?? 0) > 0;
+}
+
+/** `readRequestBytes` on Node's request: the same rules, `declared` bytes into one buffer. */
+function readIncomingBytes(incoming: NodeIncoming, declared: number, large: LargeBody | undefined): Promise<Uint8Array> {
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const buffer = new Uint8Array(declared);
+    let size = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const finish = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onError);
+      incoming.off("close", onClose);
+      outcome();
+    };
+    // Left unread (paused) on a refusal: Node's server discards the rest once the response is sent.
+    const fail = (error: unknown) =>
+      finish(() => {
+        incoming.pause();
+        reject(error);
+      });
+    const onData = (chunk: Buffer) => {
+      // Node's parser ends the body at its Content-Length; more would be a bug, not a client's doing.
+      if (size + chunk.length > buffer.length) return fail(new Error(`request body longer than its Content-Length (${declared} bytes)`));
+      buffer.set(chunk, size);
+      size += chunk.length;
+    };
+    const onEnd = () => finish(() => resolve(size === buffer.length ? buffer : buffer.subarray(0, size)));
+    const onError = (error: Error) => fail(error);
+    const onClose = () => {
+      if (!incoming.readableEnded) fail(new Error("client closed the connection before its request body ended"));
+    };
+    // Watched from the start: a client may leave while its body waits for a place.
+    incoming.on("error", onError);
+    incoming.on("close", onClose);
+    if (incoming.destroyed) return onClose();
+    const listen = () => {
+      incoming.on("data", onData);
+      incoming.on("end", onEnd);
+      incoming.resume();
+    };
+    if (!large || declared <= large.overBytes) return listen();
+    large.admit(declared).then((withinMs) => {
+      if (settled) return;
+      timer = setTimeout(() => fail(new RequestTimeoutError(Math.round(withinMs / 1000))), withinMs);
+      listen();
+    }, fail);
+  });
 }
 
 /** The body's size as the request declares it (Content-Length), if it does. */

@@ -11,13 +11,15 @@ import type { AppEnv } from "../types.js";
  */
 export function bodyLimit(maxBytes: number): MiddlewareHandler<AppEnv> {
   return async function bodyLimitMiddleware(c, next) {
-    const body = c.req.raw.body;
-    if (!body) return next();
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    // Judged from the headers first: on Node, touching `request.body` starts reading it (request-bytes.ts).
     const declared = declaredLength(c.req.raw);
     if (declared !== undefined && !c.req.raw.headers.has("transfer-encoding")) {
       if (declared > maxBytes) throw new PayloadTooLargeError(maxBytes);
       return next();
     }
+    const body = c.req.raw.body;
+    if (!body) return next();
     let seen = 0;
     const counted = body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({

@@ -6,7 +6,7 @@ import { toFormData } from "../../ingest/form-body.js";
 import { parseJsonBody, type JsonBodyOutcome, type JsonItemLimit } from "../../ingest/json-body.js";
 import type { AdmissionController } from "../../limits/admission.js";
 import { bodyLimitError, checkFormParts } from "../body-precount.js";
-import { bodyCacheOf, readRequestBytes, wholeBuffer } from "../request-bytes.js";
+import { bodyCacheOf, carriesBody, nodeIncomingOf, readRequestBytes, wholeBuffer } from "../request-bytes.js";
 import type { AppEnv } from "../types.js";
 
 /**
@@ -51,7 +51,8 @@ type BodyLimits = { batchMaxDocuments: number; maxBodyBytes: number };
 export function parsedBodies(parser: DocumentParser, limits: BodyLimits, admission: AdmissionController): MiddlewareHandler<AppEnv> {
   const { maxBodyBytes } = limits;
   return async function parsedBodyMiddleware(c, next) {
-    if (c.req.method === "GET" || c.req.method === "HEAD" || !c.req.raw.body) return next();
+    const incoming = nodeIncomingOf(c.env);
+    if (!carriesBody(c.req.raw, incoming)) return next();
     const contentType = c.req.header("content-type") ?? "";
     const mediaType = contentType.split(";")[0]!.trim();
     const json = JSON_MEDIA_TYPE.test(mediaType);
@@ -64,7 +65,7 @@ export function parsedBodies(parser: DocumentParser, limits: BodyLimits, admissi
           // A body of unknown length is allowed the time of the largest one.
           return largeBodyReadMs(declared ?? maxBodyBytes);
         },
-      });
+      }, incoming);
       if (json) await readJson(c, parser, limits, bytes);
       else await readForm(c, parser, limits, contentType, bytes);
       // An upload's bytes go on to be hashed and written to the database; any other body is done
@@ -84,7 +85,8 @@ export function parsedBodies(parser: DocumentParser, limits: BodyLimits, admissi
  */
 export function bufferedBodies(): MiddlewareHandler<AppEnv> {
   return async function bufferedBodyMiddleware(c, next) {
-    if (c.req.raw.body) bodyCacheOf(c.req).arrayBuffer = Promise.resolve(wholeBuffer(await readRequestBytes(c.req.raw)));
+    const incoming = nodeIncomingOf(c.env);
+    if (carriesBody(c.req.raw, incoming)) bodyCacheOf(c.req).arrayBuffer = Promise.resolve(wholeBuffer(await readRequestBytes(c.req.raw, undefined, incoming)));
     return next();
   };
 }
