@@ -1,7 +1,7 @@
 import { PayloadTooLargeError, ValidationError } from "../core/errors.js";
 import type { QueuedUpload } from "../ingest/ingest-job.js";
 import { fileBytes } from "../ingest/form-body.js";
-import { detectMediaType, normalizeText } from "../ingest/parse-document.js";
+import { detectMediaType, normalizeText, textFileTooLong } from "../ingest/parse-document.js";
 import type { CreateDocumentJson } from "./schemas.js";
 import { isStorableString, metadataProblem } from "./schemas-strings.js";
 import type { z } from "@hono/zod-openapi";
@@ -38,18 +38,18 @@ export function jsonUpload(body: z.infer<typeof CreateDocumentJson>, maxTextChar
   };
 }
 
-export async function fileUpload(form: Record<string, unknown>): Promise<QueuedUpload> {
+export async function fileUpload(form: Record<string, unknown>, maxTextChars: number): Promise<QueuedUpload> {
   const file = form.file;
   if (!(file instanceof File)) throw new ValidationError("Invalid request: file: exactly one file upload is required");
   return {
-    ...(await readFile(file, "file")),
+    ...(await readFile(file, "file", maxTextChars)),
     title: optionalField(form.title, "title", TITLE_MAX) ?? fileTitle(file),
     sourceId: optionalField(form.source_id, "source_id", SOURCE_ID_MAX),
     metadata: parseMetadata(form.metadata),
   };
 }
 
-export async function batchFileUploads(form: Record<string, unknown>): Promise<QueuedUpload[]> {
+export async function batchFileUploads(form: Record<string, unknown>, maxTextChars: number): Promise<QueuedUpload[]> {
   const files = [form.file].flat().filter((f) => f !== undefined);
   if (files.length === 0) throw new ValidationError("Invalid request: file: at least one file upload is required");
   const sourceIds = [form.source_id].flat().filter((f) => f !== undefined);
@@ -63,7 +63,7 @@ export async function batchFileUploads(form: Record<string, unknown>): Promise<Q
       const field = `file[${i}]`;
       if (!(file instanceof File)) throw new ValidationError(`Invalid request: ${field}: must be a file upload`);
       return {
-        ...(await readFile(file, field)),
+        ...(await readFile(file, field, maxTextChars)),
         title: fileTitle(file),
         sourceId: optionalField(sourceIds[i], `source_id[${i}]`, SOURCE_ID_MAX),
       };
@@ -71,10 +71,12 @@ export async function batchFileUploads(form: Record<string, unknown>): Promise<Q
   );
 }
 
-async function readFile(file: File, field: string): Promise<Pick<QueuedUpload, "bytes" | "mediaType">> {
+/** A file's bytes and type; a text file past `maxTextChars` is refused here (413), as a JSON text is. */
+async function readFile(file: File, field: string, maxTextChars: number): Promise<Pick<QueuedUpload, "bytes" | "mediaType">> {
   const mediaType = detectMediaType(file.name, file.type);
   const bytes = await fileBytes(file);
   if (bytes.length === 0) throw new ValidationError(`Invalid request: ${field}: the file is empty`);
+  if (textFileTooLong(bytes, mediaType, maxTextChars)) throw new PayloadTooLargeError(maxTextChars, "characters");
   return { bytes, mediaType };
 }
 

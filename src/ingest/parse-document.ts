@@ -45,6 +45,23 @@ export function detectMediaType(fileName: string, declaredType: string | undefin
 }
 
 /**
+ * Whether a plain-text or Markdown file holds more than `maxTextChars` characters (UTF-16 units, as
+ * a JSON upload's `text` is counted), judged when it is uploaded: such a file is refused (413) at
+ * the door like its JSON twin, instead of being queued, stored and read back only for its job to
+ * refuse it. UTF-8 spends one to three bytes on each unit (a four-byte character is two units, a
+ * leading byte-order mark none), so only a file between `maxTextChars` and three times that many
+ * bytes is decoded to be counted. Other types are measured once their text is extracted.
+ */
+export function textFileTooLong(bytes: Uint8Array, mediaType: SupportedMediaType, maxTextChars: number): boolean {
+  if (mediaType !== "text/plain" && mediaType !== "text/markdown") return false;
+  if (bytes.length <= maxTextChars) return false;
+  if (bytes.length - UTF8_BOM_BYTES > 3 * maxTextChars) return true;
+  return new TextDecoder().decode(bytes).length > maxTextChars;
+}
+
+const UTF8_BOM_BYTES = 3;
+
+/**
  * Extracts plain text (Markdown kept as is, for its headings) from an uploaded file. A PDF is read
  * page by page and abandoned (413) as soon as its text passes `maxTextChars`: a compression bomb
  * costs the pages read so far, not its whole inflated size.

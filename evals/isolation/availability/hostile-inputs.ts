@@ -242,16 +242,17 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     requests: 24,
     concurrency: 6,
     queuesJobs: true,
-    // The noisiest input: 240 MB sent by the attacker's thread, received and queued by Fence, written
-    // to and read back from the database, all on two cores. With two large bodies of one tenant at
-    // once: Postgres 2.6-17.5x, PGlite 2.3-18.8x. One per tenant at a time (request-body.ts):
-    // PGlite 1.3-2.5x, Postgres 1.0-2.1x (seven runs each), by the eval before its victim was
-    // corrected; with it (2026-12-06), 3.1x on both (5.0x and 4.1x with one model thread).
+    // The noisiest input: 240 MB sent by the attacker's thread and received by Fence on two cores.
+    // With two large bodies of one tenant at once: Postgres 2.6-17.5x, PGlite 2.3-18.8x. One per
+    // tenant at a time (request-body.ts): PGlite 1.3-2.5x, Postgres 1.0-2.1x (seven runs each), by
+    // the eval before its victim was corrected; with it (2026-12-06), 3.1x on both, then 4.9x and
+    // 8.6x on Postgres while each file was still queued, stored and read back for its job to refuse
+    // it; refused at the door (413: its text counted), 3.5x and 3.2x.
     // Before the places: PGlite froze (>= 5.7 s), then 6.7-19.3x; Postgres timed out victim searches in half the runs.
-    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 6, reason: `${LARGE_BODIES}; and each is queued as a job whose 10 MB payload is stored and read back` },
+    knownOpen: { backends: ["pglite", "postgres"], maxRatio: 6, reason: LARGE_BODIES },
     prepare: () => {
-      // The same 10 MB as the JSON flood, as a file: cut out of its form, then queued (over
-      // FENCE_ASYNC_INGEST_BYTES) and refused by the job once parsed (413: past FENCE_MAX_TEXT_CHARS).
+      // The same 10 MB as the JSON flood, as a file: cut out of its form on a parse thread, then
+      // refused (413: past FENCE_MAX_TEXT_CHARS) before anything is stored.
       const text = "The quarterly figures for the board are attached below. ".repeat(180_000).slice(0, 10_000_000);
       return (i) => ({ ...fileUpload("/v1/documents", `figures-${i}.txt`, "text/plain", text, { source_id: `file-flood-${i}` }), key: "attacker" });
     },

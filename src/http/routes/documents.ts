@@ -161,7 +161,7 @@ export function documentRoutes({
       const upload = /^application\/json/i.test(contentType)
         ? jsonUpload(c.req.valid("json") as z.infer<typeof CreateDocumentJson>, limits.maxTextChars)
         : /^multipart\/form-data/i.test(contentType)
-          ? await fileUpload(c.req.valid("form"))
+          ? await fileUpload(c.req.valid("form"), limits.maxTextChars)
           : missingBody();
       const ctx = c.get("tenant");
       // The one choice made here: queue a job, or run the pipeline (ingest/pipeline.ts) in the request.
@@ -186,7 +186,7 @@ export function documentRoutes({
       const uploads = /^application\/json/i.test(contentType)
         ? (c.req.valid("json") as z.infer<typeof BatchJson>).documents.map((document) => jsonUpload(document, limits.maxTextChars))
         : /^multipart\/form-data/i.test(contentType)
-          ? await batchFileUploads(c.req.valid("form"))
+          ? await batchFileUploads(c.req.valid("form"), limits.maxTextChars)
           : missingBody();
       if (uploads.length > limits.batchMaxDocuments) {
         throw new ValidationError(`Invalid request: a batch holds at most ${limits.batchMaxDocuments} documents (got ${uploads.length})`);

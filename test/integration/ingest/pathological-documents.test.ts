@@ -100,6 +100,31 @@ describe.each(backends)("pathological documents on $name", (backend) => {
     expect(jobsAfter).toBe(jobsBefore);
   });
 
+  it("refuses a text file over the text limit at the door (413), alone or in a batch, queued or not, and queues nothing", async () => {
+    const jobsBefore = ((await (await fence.request("GET", "/v1/jobs", { key: tenant.key })).json()) as JobListJson).jobs.length;
+    // Two bytes per character: 1.2 MB holds 600,000 characters, twice the limit, under three bytes each.
+    const tooLong = "é".repeat(2 * MAX_TEXT_CHARS);
+    for (const [path, headers] of [
+      ["/v1/documents", {}],
+      ["/v1/documents", { prefer: "respond-async" }],
+      ["/v1/documents/batch", {}],
+    ] as [string, Record<string, string>][]) {
+      const form = new FormData();
+      if (path.endsWith("/batch")) form.append("file", new File(["A short note."], "short.txt", { type: "text/plain" }));
+      form.append("file", new File([tooLong], "long.md", { type: "text/markdown" }));
+      const res = await fence.request("POST", path, { key: tenant.key, body: form, headers });
+      expect(res.status, path).toBe(413);
+      expect(((await res.json()) as ErrorBody).error.message).toContain(`${MAX_TEXT_CHARS} characters`);
+    }
+    const jobsAfter = ((await (await fence.request("GET", "/v1/jobs", { key: tenant.key })).json()) as JobListJson).jobs.length;
+    expect(jobsAfter).toBe(jobsBefore);
+    // At the limit, in two-byte characters, a file is taken.
+    const atLimit = new FormData();
+    atLimit.append("file", new File([`${"é".repeat(MAX_TEXT_CHARS / 2 - 1)} ${"é".repeat(MAX_TEXT_CHARS / 2)}`], "full.txt", { type: "text/plain" }));
+    const res = await fence.request("POST", "/v1/documents", { key: tenant.key, body: atLimit, headers: { prefer: "respond-async" } });
+    expect(res.status).toBe(202);
+  });
+
   it("fails a queued deep-HTML upload as unprocessable_document after exactly one attempt", async () => {
     const deep = pathologicalDocuments().find((d) => d.label === "2,000 nested <div>s")!;
     const res = await send(deep, { prefer: "respond-async" });

@@ -68,7 +68,8 @@ describe.each(backends)("queued uploads' bytes on $name", (baseBackend) => {
     const bytes = new Uint8Array(2.5 * 1024 * 1024 + 7);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + (i >> 11)) & 0xff;
     const form = new FormData();
-    form.append("file", new File([bytes], "large.txt", { type: "text/plain" }));
+    // Typed as a PDF: a text file this long would be counted, and refused, at the door.
+    form.append("file", new File([bytes], "large.pdf", { type: "application/pdf" }));
     const job = await queued(await fence.request("POST", "/v1/documents", { key: tenant.key, body: form }));
     expect(await rowOf(fence, job.id)).toEqual({ in_row: baseBackend.name === "postgres", payload_bytes: bytes.length });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PayloadTooLargeError, UnprocessableDocumentError, UnsupportedMediaTypeError } from "../../../src/core/errors.js";
 import { makeCompressionBombPdf, makePdf } from "../../support/make-pdf.js";
-import { detectMediaType, extractText, normalizeText } from "../../../src/ingest/parse-document.js";
+import { detectMediaType, extractText, normalizeText, textFileTooLong } from "../../../src/ingest/parse-document.js";
 import { htmlNestsDeeperThan } from "../../../src/ingest/text-scan.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -80,6 +80,26 @@ describe("parse-document", () => {
     const started = performance.now();
     htmlNestsDeeperThan("<a".repeat(100_000) + "<b>".repeat(100_000), 1e9);
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it("counts a text file's characters as UTF-16 units, as a JSON text's, deciding by size alone where it can", () => {
+    const max = 1_000;
+    // One byte per unit: the limit itself passes, one more is refused.
+    expect(textFileTooLong(bytes("a".repeat(max)), "text/plain", max)).toBe(false);
+    expect(textFileTooLong(bytes("a".repeat(max + 1)), "text/markdown", max)).toBe(true);
+    // Three bytes per unit: 3,000 bytes are 1,000 characters (the decoded count decides, not the size).
+    expect(textFileTooLong(bytes("€".repeat(max)), "text/plain", max)).toBe(false);
+    expect(textFileTooLong(bytes("€".repeat(max + 1)), "text/plain", max)).toBe(true);
+    // A four-byte character is two units, as String.length counts it.
+    expect(textFileTooLong(bytes("😀".repeat(max / 2)), "text/plain", max)).toBe(false);
+    expect(textFileTooLong(bytes(`${"😀".repeat(max / 2)}a`), "text/plain", max)).toBe(true);
+    // A byte-order mark is not text.
+    expect(textFileTooLong(bytes(`\uFEFF${"€".repeat(max)}`), "text/plain", max)).toBe(false);
+    // Past three bytes per unit nothing is decoded: not even bytes that are not UTF-8 pass.
+    expect(textFileTooLong(new Uint8Array(3 * max + 4).fill(0xff), "text/plain", max)).toBe(true);
+    // HTML and PDF shrink when their text is extracted: measured after extraction, not here.
+    expect(textFileTooLong(bytes("<p>a</p>".repeat(max)), "text/html", max)).toBe(false);
+    expect(textFileTooLong(new Uint8Array(10 * max), "application/pdf", max)).toBe(false);
   });
 
   it("reads a PDF page by page and abandons a compression bomb as soon as its text passes the limit", async () => {
