@@ -75,6 +75,11 @@ export class FairSeats {
     return this.queue.size;
   }
 
+  /** Seats held by flows other than `flowId`. */
+  heldByOthers(flowId: string): number {
+    return this.inUse - this.shares.heldBy(flowId);
+  }
+
   /** Whether a request holds a seat, waits for one, or asked for one in the last `ms`. */
   activeWithin(ms: number): boolean {
     return this.inUse > 0 || this.queue.size > 0 || Date.now() - this.lastAskedAt < ms;

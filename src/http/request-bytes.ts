@@ -7,6 +7,11 @@ export interface LargeBody {
   overBytes: number;
   /** Awaited once, before more than `overBytes` are read; resolves to the time left to read the body, in ms. */
   admit(declaredBytes: number | undefined): Promise<number>;
+  /**
+   * Called with each piece of the body read once admitted; answers how long to leave the rest
+   * unread before reading on, in ms (flow/read-pace.ts: a body yields to other tenants' requests).
+   */
+  pace?(bytes: number): number;
 }
 
 /**
@@ -17,7 +22,8 @@ export interface LargeBody {
  *
  * With `large`, a body is large when it declares more than `overBytes`, or, of unknown length,
  * once more than that has arrived: `admit` is awaited before it is read (further), and a body not
- * fully arrived when its time is up is refused (408) and left unread.
+ * fully arrived when its time is up is refused (408) and left unread; while it is read, `pace`
+ * may hold it back between pieces.
  */
 export async function readRequestBytes(request: Request, large?: LargeBody, incoming?: NodeIncoming): Promise<Uint8Array> {
   const declared = declaredLength(request);
@@ -53,6 +59,7 @@ export async function readRequestBytes(request: Request, large?: LargeBody, inco
       buffer.set(value, size);
       size += value.length;
       if (!admitted && size > large!.overBytes) await admit();
+      if (admitted && large?.pace) await holdBack(large.pace(value.length), late);
     }
   } catch (error) {
     await reader.cancel().catch(() => undefined);
@@ -61,6 +68,13 @@ export async function readRequestBytes(request: Request, large?: LargeBody, inco
     clearTimeout(timer);
   }
   return size === buffer.length ? buffer : buffer.subarray(0, size);
+}
+
+/** Waits `ms` (no timer when 0), or rejects with `late` when the body's time runs out first. */
+async function holdBack(ms: number, late: Promise<never> | undefined): Promise<void> {
+  if (ms <= 0) return;
+  const wait = new Promise<void>((resolve) => setTimeout(resolve, ms));
+  await (late ? Promise.race([wait, late]) : wait);
 }
 
 /**
@@ -90,14 +104,18 @@ export function carriesBody(request: Request, incoming: NodeIncoming | undefined
 /** `readRequestBytes` on Node's request: the same rules, `declared` bytes into one buffer. */
 function readIncomingBytes(incoming: NodeIncoming, declared: number, large: LargeBody | undefined): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
+    // Only a large body is paced, and only once admitted: it is not listened to before.
+    const pace = large?.pace && declared > large.overBytes ? large.pace.bind(large) : undefined;
     const buffer = new Uint8Array(declared);
     let size = 0;
     let timer: NodeJS.Timeout | undefined;
+    let held: NodeJS.Timeout | undefined;
     let settled = false;
     const finish = (outcome: () => void) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(held);
       incoming.off("data", onData);
       incoming.off("end", onEnd);
       incoming.off("error", onError);
@@ -115,6 +133,12 @@ function readIncomingBytes(incoming: NodeIncoming, declared: number, large: Larg
       if (size + chunk.length > buffer.length) return fail(new Error(`request body longer than its Content-Length (${declared} bytes)`));
       buffer.set(chunk, size);
       size += chunk.length;
+      const wait = pace?.(chunk.length) ?? 0;
+      if (wait > 0) {
+        // Unread meanwhile: TCP holds the sender back.
+        incoming.pause();
+        held = setTimeout(() => incoming.resume(), wait);
+      }
     };
     const onEnd = () => finish(() => resolve(size === buffer.length ? buffer : buffer.subarray(0, size)));
     const onError = (error: Error) => fail(error);

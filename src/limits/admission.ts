@@ -1,3 +1,4 @@
+import { ReadPace } from "../flow/read-pace.js";
 import type { RateLimiterRes } from "rate-limiter-flexible";
 import { OverloadedError, RateLimitedError, withoutStack, type RateLimitWindow } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
@@ -28,6 +29,8 @@ export interface AdmissionOptions {
   maxLargeBodies?: number;
   /** Of which one tenant's at once (default 1): see `takeBodyPlace`. */
   maxLargeBodiesPerTenant?: number;
+  /** Bytes a second a large body is read at while other tenants are served (`largeBodyPace`); 0 or absent: full speed. */
+  largeBodyPace?: number;
   /** `fifo` is the benchmarks' baseline: first come first served, as many seats as admitted requests. */
   discipline?: QueueDiscipline;
 }
@@ -93,6 +96,19 @@ export class AdmissionController {
    */
   async takeBodyPlace(ctx: TenantContext, quota: TenantQuota): Promise<Seat> {
     return this.largeBodies.take({ id: ctx.tenantId, weight: quota.weight, priority: "interactive" }).catch(refuseSeat);
+  }
+
+  /**
+   * How one large body of `tenantId` is paced once it has its place (flow/read-pace.ts): at
+   * `largeBodyPace` bytes a second while another tenant has a request in service other than its own
+   * large bodies (two large bodies never slow each other), at full speed otherwise. Undefined when
+   * large bodies are not paced.
+   */
+  largeBodyPace(tenantId: string): ((bytes: number) => number) | undefined {
+    const rate = this.options.largeBodyPace;
+    if (!rate) return undefined;
+    const pace = new ReadPace(rate);
+    return (bytes) => pace.read(bytes, this.seats.heldByOthers(tenantId) > this.largeBodies.heldByOthers(tenantId));
   }
 
   /** Requests admitted and not yet released (in service or waiting for a seat). */

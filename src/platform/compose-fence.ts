@@ -113,6 +113,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
       maxWaitingPerTenant: config.maxWaitingPerTenant,
       maxLargeBodies: config.maxLargeBodies,
       maxLargeBodiesPerTenant: config.maxLargeBodiesPerTenant,
+      largeBodyPace: config.largeBodyPace,
       discipline: deps.scheduling,
     },
     logger,

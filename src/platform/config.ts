@@ -40,6 +40,7 @@ const ConfigSchema = z
     FENCE_MAX_WAITING_PER_TENANT: positiveInt(32),
     FENCE_MAX_LARGE_BODIES: positiveInt(2),
     FENCE_MAX_LARGE_BODIES_PER_TENANT: positiveInt(1),
+    FENCE_LARGE_BODY_PACE_MB: z.coerce.number().min(0).max(10_000).default(20),
     FENCE_JOB_WORKERS: z.coerce.number().int().min(0).max(64).default(2),
     FENCE_JOB_RESERVED_WORKERS: z.coerce.number().int().min(0).max(16).default(1),
     FENCE_JOB_LEASE_MS: positiveInt(30_000),
@@ -140,6 +141,8 @@ export interface FenceConfig {
   maxLargeBodies: number;
   /** Of those, one tenant's at once; its next waits its turn (limits/admission.ts). */
   maxLargeBodiesPerTenant: number;
+  /** Bytes a second a large body is read at while other tenants are served; 0: full speed. */
+  largeBodyPace: number;
   /** Durable ingestion: workers per instance, lease, polling and retry (jobs/job-runner.ts). */
   jobs: { workers: number; reservedWorkers: number; leaseMs: number; pollMs: number; retryBaseMs: number };
   embeddings:
@@ -226,6 +229,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxWaitingPerTenant: e.FENCE_MAX_WAITING_PER_TENANT,
     maxLargeBodies: e.FENCE_MAX_LARGE_BODIES,
     maxLargeBodiesPerTenant: e.FENCE_MAX_LARGE_BODIES_PER_TENANT,
+    largeBodyPace: e.FENCE_LARGE_BODY_PACE_MB * 1_000_000,
     jobs: {
       workers: e.FENCE_JOB_WORKERS,
       reservedWorkers: e.FENCE_JOB_RESERVED_WORKERS,

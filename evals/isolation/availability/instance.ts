@@ -70,6 +70,11 @@ interface Launched {
   kill(): Promise<void>;
 }
 
+/** The named variables of the eval's own environment that are set. */
+function passedOn(...names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
+}
+
 async function launch(backend: EvalBackend): Promise<Launched> {
   // A database of its own on Postgres: a restart must not inherit the attacker's queued jobs.
   const scratch = backend.databaseUrl ? await scratchDatabase(backend.databaseUrl, "fence_avail") : undefined;
@@ -81,8 +86,9 @@ async function launch(backend: EvalBackend): Promise<Launched> {
       // Poll often, so queued hostile input is picked up inside its own window.
       FENCE_JOB_POLL_MS: "200",
       FENCE_TRUSTED_PROXY_HOPS: "1",
-      // FENCE_PGLITE_THREAD=false attacks PGlite in-process (spawnFence drops FENCE_* of its own environment).
-      ...(process.env.FENCE_PGLITE_THREAD ? { FENCE_PGLITE_THREAD: process.env.FENCE_PGLITE_THREAD } : {}),
+      // Passed on for side-by-side runs (spawnFence drops FENCE_* of its own environment):
+      // FENCE_PGLITE_THREAD=false attacks PGlite in-process, FENCE_LARGE_BODY_PACE_MB=0 unpaced bodies.
+      ...passedOn("FENCE_PGLITE_THREAD", "FENCE_LARGE_BODY_PACE_MB"),
       ...(scratch ? { DATABASE_URL: scratch.url } : {}),
     },
     // As npm start runs it: the default model threads, two of them reserved for light work.

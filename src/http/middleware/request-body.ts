@@ -65,6 +65,7 @@ export function parsedBodies(parser: DocumentParser, limits: BodyLimits, admissi
           // A body of unknown length is allowed the time of the largest one.
           return largeBodyReadMs(declared ?? maxBodyBytes);
         },
+        pace: admission.largeBodyPace(c.get("tenant").tenantId),
       }, incoming);
       if (json) await readJson(c, parser, limits, bytes);
       else await readForm(c, parser, limits, contentType, bytes);

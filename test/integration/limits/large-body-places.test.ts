@@ -23,15 +23,16 @@ describe.each(nodeBackends)("large-body places on $name", (baseBackend) => {
   beforeAll(async () => {
     const isolated = await isolatedBackend(baseBackend, "fence_large_bodies");
     drop = isolated.drop;
-    fence = await TestFence.start(isolated.backend, { env: { FENCE_JOB_WORKERS: "0" } });
+    // Large bodies paced at 1 MB/s while another tenant is served: slow enough to time.
+    fence = await TestFence.start(isolated.backend, { env: { FENCE_JOB_WORKERS: "0", FENCE_LARGE_BODY_PACE_MB: "1" } });
   });
   afterAll(async () => {
     await fence?.close();
     await drop();
   });
 
-  /** An upload that declares DECLARED bytes, sends the first kilobyte, and then nothing. */
-  function stalledUpload(tenant: TestTenant): { response: Promise<Response>; end(): void } {
+  /** An upload that declares `declared` bytes, sends the first kilobyte, and then nothing. */
+  function stalledUpload(tenant: TestTenant, declared = DECLARED): { response: Promise<Response>; end(): void } {
     let close: () => void = () => undefined;
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -41,7 +42,7 @@ describe.each(nodeBackends)("large-body places on $name", (baseBackend) => {
     });
     const request = new Request("http://fence.test/v1/documents", {
       method: "POST",
-      headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json", "content-length": String(DECLARED), prefer: "respond-async" },
+      headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json", "content-length": String(declared), prefer: "respond-async" },
       body,
       duplex: "half",
     } as RequestInit);
@@ -140,6 +141,30 @@ describe.each(nodeBackends)("large-body places on $name", (baseBackend) => {
     expect(oversized.status).toBe(413);
     expect(((await oversized.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
     expect(await jobsOf(other)).toEqual([]);
+  }, 30_000);
+
+  it("a large body is read at its pace while another tenant has a request in service, at full speed once none has", async () => {
+    const uploader = await fence.createTenant("paced-uploader", "enterprise");
+    const other = await fence.createTenant("paced-other", "enterprise");
+    // 2 MB: two seconds at the pace of 1 MB/s.
+    const upload = async (sourceId: string) => {
+      const started = Date.now();
+      const res = await fence.request("POST", "/v1/documents", {
+        key: uploader.key,
+        json: { text: "Ledger lines for the harbour office. ".repeat(54_000), source_id: sourceId },
+        headers: { prefer: "respond-async" },
+      });
+      expect(res.status, await res.clone().text()).toBe(202);
+      return Date.now() - started;
+    };
+    // The other tenant's request stays in service while its small body (no place of its own) hangs.
+    const small = stalledUpload(other, 10_000);
+    await sleep(200);
+    expect(await upload("paced")).toBeGreaterThanOrEqual(1_900);
+    small.end();
+    expect((await small.response).status).toBeGreaterThanOrEqual(400);
+    // Alone again: no pace.
+    expect(await upload("unpaced")).toBeLessThan(1_500);
   }, 30_000);
 
   it("a place is given back when its request ends any way: many large uploads in a row are all served", async () => {

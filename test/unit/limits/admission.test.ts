@@ -101,4 +101,32 @@ describe("AdmissionController", () => {
     expect(ticket.rateLimit).toMatchObject({ limit: 10, remaining: 6 });
     await ticket.release();
   });
+
+  it("paces a large body only while another tenant has a request in service, not its own or another large body", async () => {
+    // 1 MB/s: a 100 KB piece is due 100 ms later while contended.
+    const admission = new AdmissionController(new MemoryCounterStore(), { maxInFlight: 16, largeBodyPace: 1_000_000 }, createLogger("silent"));
+    const pace = admission.largeBodyPace(tenant(1).tenantId)!;
+    expect(pace(100_000)).toBe(0); // nobody else here
+    const own = await admission.admit(tenant(1), quota);
+    expect(pace(100_000)).toBe(0); // its own requests do not slow it
+    // Another tenant's large body (a seat and a place) does not slow it either: two uploads never pace each other.
+    const otherUpload = await admission.admit(tenant(2), quota);
+    const otherPlace = await admission.takeBodyPlace(tenant(2), quota);
+    expect(pace(100_000)).toBe(0);
+    // Another tenant's search in service does.
+    const search = await admission.admit(tenant(3), quota);
+    expect(pace(100_000)).toBeGreaterThan(90);
+    await search.release();
+    expect(pace(100_000)).toBe(0);
+    otherPlace.release();
+    await otherUpload.release();
+    await own.release();
+  });
+
+  it("reads large bodies at full speed when no pace is set", () => {
+    const admission = new AdmissionController(new MemoryCounterStore(), { maxInFlight: 16 }, createLogger("silent"));
+    expect(admission.largeBodyPace(tenant(1).tenantId)).toBeUndefined();
+    const off = new AdmissionController(new MemoryCounterStore(), { maxInFlight: 16, largeBodyPace: 0 }, createLogger("silent"));
+    expect(off.largeBodyPace(tenant(1).tenantId)).toBeUndefined();
+  });
 });
