@@ -60,12 +60,15 @@ export class ValidationError extends FenceError {
 }
 
 export class PayloadTooLargeError extends FenceError {
-  constructor(limit: number, unit: "bytes" | "characters" = "bytes") {
+  /** `field`: where a string over a character limit is, when it is not a document's text. */
+  constructor(limit: number, unit: "bytes" | "characters" = "bytes", field?: string) {
     super(
       "payload_too_large",
       unit === "bytes"
         ? `Request body exceeds the limit of ${limit} bytes.`
-        : `The document's text exceeds the limit of ${limit} characters.`,
+        : field === undefined || field === "text" || field.endsWith(".text")
+          ? `The document's text exceeds the limit of ${limit} characters.`
+          : `The field ${field} exceeds the limit of ${limit} characters.`,
     );
   }
 }

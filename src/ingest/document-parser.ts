@@ -2,7 +2,7 @@ import { FenceError, PayloadTooLargeError, UnprocessableDocumentError } from "..
 import type { Flow } from "../flow/fair-queue.js";
 import { chunkText, DEFAULT_CHUNK_OPTIONS, type ChunkOptions, type TextChunk } from "./chunk-text.js";
 import { parseFormBody, type FormBodyOutcome } from "./form-body.js";
-import { parseJsonBody, type JsonBodyOutcome, type JsonItemLimit } from "./json-body.js";
+import { parseJsonBody, type JsonBodyLimits, type JsonBodyOutcome } from "./json-body.js";
 import { extractText, normalizeText, type SupportedMediaType } from "./parse-document.js";
 
 /** A document's stored text (normalised) and its chunks: what parsing hands to the ingestor. */
@@ -28,7 +28,7 @@ export interface DocumentParser {
   /** Whose upload it is (fair order across tenants, where parsing queues). */
   parse(bytes: Uint8Array, mediaType: SupportedMediaType, flow: Flow): Promise<ParsedDocument>;
   /** A JSON request body (json-body.ts); never rejects for what the bytes hold. */
-  parseJsonBody(bytes: Uint8Array, flow: Flow, itemLimit?: JsonItemLimit): Promise<JsonBodyOutcome>;
+  parseJsonBody(bytes: Uint8Array, flow: Flow, limits?: JsonBodyLimits): Promise<JsonBodyOutcome>;
   /** A multipart/form-data request body (form-body.ts); never rejects for what the bytes hold. */
   parseFormBody(bytes: Uint8Array, contentType: string, flow: Flow): Promise<FormBodyOutcome>;
   close?(): Promise<void>;
@@ -74,8 +74,8 @@ export class InlineDocumentParser implements DocumentParser {
   }
 
   /** Not size-capped here: the body limit bounds it, and it is linear in its bytes. */
-  parseJsonBody(bytes: Uint8Array, _flow: Flow, itemLimit?: JsonItemLimit): Promise<JsonBodyOutcome> {
-    return Promise.resolve(parseJsonBody(bytes, itemLimit));
+  parseJsonBody(bytes: Uint8Array, _flow: Flow, limits?: JsonBodyLimits): Promise<JsonBodyOutcome> {
+    return Promise.resolve(parseJsonBody(bytes, limits));
   }
 
   parseFormBody(bytes: Uint8Array, contentType: string): Promise<FormBodyOutcome> {

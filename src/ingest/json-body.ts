@@ -5,8 +5,12 @@
  * on either side of a thread.
  *
  * Before anything is built, the items of one top-level array can be counted in the raw text
- * (`itemLimit`): 690,000 tiny documents in 10 MB of JSON are 690,000 objects to build and
+ * (`items`): 690,000 tiny documents in 10 MB of JSON are 690,000 objects to build and
  * validate, and a linear scan that allocates nothing per item refuses them in milliseconds.
+ *
+ * A string longer than any field may hold (`maxStringChars`: the text limit) is refused where the
+ * body was parsed, and not handed back: a flood of 10 MB texts parsed on a thread was copied onto
+ * the event loop, 10 MB a request, only to be refused there.
  */
 
 /** The one array whose items are counted before parsing (a batch's `documents`). */
@@ -15,24 +19,80 @@ export interface JsonItemLimit {
   max: number;
 }
 
+export interface JsonBodyLimits {
+  /** Counted in the raw text before parsing. */
+  items?: JsonItemLimit;
+  /** The longest string anywhere in the body, in UTF-16 units (as `String.length`). */
+  maxStringChars?: number;
+}
+
 export type JsonBodyOutcome =
   | { kind: "parsed"; value: unknown }
   /** Not JSON: the validator answers it as it answers any malformed body (400). */
   | { kind: "malformed" }
-  /** More items under `itemLimit.key` than its max (the count stops at max + 1). */
+  /** More items under `items.key` than its max (the count stops at max + 1). */
   | { kind: "too_many_items" }
   /** Valid JSON nested too deeply to be handed across a thread (several thousand levels). */
-  | { kind: "too_deep" };
+  | { kind: "too_deep" }
+  /** A string longer than `maxStringChars`, at `path` (`text`, `documents[3].text`; cut to 200 characters). */
+  | { kind: "string_too_long"; path: string };
 
 /** Bytes → outcome. Decoded as `Response.text()` does (UTF-8, BOM dropped, bad bytes replaced). */
-export function parseJsonBody(bytes: Uint8Array, itemLimit?: JsonItemLimit): JsonBodyOutcome {
+export function parseJsonBody(bytes: Uint8Array, limits: JsonBodyLimits = {}): JsonBodyOutcome {
   const text = new TextDecoder().decode(bytes);
-  if (itemLimit && countTopLevelArrayItems(text, itemLimit.key, itemLimit.max) > itemLimit.max) return { kind: "too_many_items" };
+  const { items, maxStringChars } = limits;
+  if (items && countTopLevelArrayItems(text, items.key, items.max) > items.max) return { kind: "too_many_items" };
+  let value: unknown;
   try {
-    return { kind: "parsed", value: JSON.parse(text) as unknown };
+    value = JSON.parse(text) as unknown;
   } catch {
     return { kind: "malformed" };
   }
+  // A value's strings are never longer than the text they were written in: most bodies need no walk.
+  const found = maxStringChars !== undefined && text.length > maxStringChars ? longStringIn(value, maxStringChars) : undefined;
+  if (found === undefined) return { kind: "parsed", value };
+  return found === "too_deep" ? { kind: "too_deep" } : { kind: "string_too_long", path: found.path.slice(0, 200) };
+}
+
+/**
+ * Deeper than this, a value is not walked (nor could it be handed across a thread: structured
+ * cloning recurses, and overflows a few thousand levels down).
+ */
+const MAX_WALK_DEPTH = 10_000;
+
+/**
+ * Where in `value` a string longer than `max` is, as `a.b[2].c` (the top level: ""), or undefined;
+ * `too_deep` past MAX_WALK_DEPTH levels. Walked with a stack of its own, not by recursion.
+ */
+export function longStringIn(value: unknown, max: number): { path: string } | "too_deep" | undefined {
+  const stack: JsonNode[] = [{ value, depth: 0 }];
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    const current = node.value;
+    if (typeof current === "string") {
+      if (current.length > max) return { path: pathOf(node) };
+      continue;
+    }
+    if (current === null || typeof current !== "object") continue;
+    if (node.depth >= MAX_WALK_DEPTH) return "too_deep";
+    const depth = node.depth + 1;
+    if (Array.isArray(current)) current.forEach((item, index) => stack.push({ value: item, parent: node, key: index, depth }));
+    else for (const [key, item] of Object.entries(current)) stack.push({ value: item, parent: node, key, depth });
+  }
+  return undefined;
+}
+
+/** A value met on the walk, and where: its container and its key or index there (none at the top). */
+interface JsonNode {
+  value: unknown;
+  parent?: JsonNode;
+  key?: string | number;
+  depth: number;
+}
+
+function pathOf(node: JsonNode): string {
+  const keys: (string | number)[] = [];
+  for (let at: JsonNode | undefined = node; at?.key !== undefined; at = at.parent) keys.push(at.key);
+  return keys.reverse().reduce<string>((path, key) => (typeof key === "number" ? `${path}[${key}]` : path ? `${path}.${key}` : key), "");
 }
 
 const QUOTE = 0x22;

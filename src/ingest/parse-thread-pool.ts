@@ -4,7 +4,7 @@ import { FairQueue, type Flow } from "../flow/fair-queue.js";
 import { DEFAULT_CHUNK_OPTIONS, type ChunkOptions } from "./chunk-text.js";
 import type { DocumentParser, ParsedDocument, ParseLimits } from "./document-parser.js";
 import type { FormBodyOutcome } from "./form-body.js";
-import type { JsonBodyOutcome, JsonItemLimit } from "./json-body.js";
+import type { JsonBodyLimits, JsonBodyOutcome } from "./json-body.js";
 import type { SupportedMediaType } from "./parse-document.js";
 import { threadCpuMs } from "../flow/thread-cpu-time.js";
 import { startSharedIoThreads } from "../flow/thread-priority.mjs";
@@ -29,7 +29,7 @@ export interface ParseThreadOptions extends ParseLimits {
 }
 
 /** What a thread is asked to do with the bytes. */
-type Job = { kind: "document"; mediaType: SupportedMediaType } | { kind: "json"; itemLimit: JsonItemLimit | undefined } | { kind: "form"; contentType: string };
+type Job = { kind: "document"; mediaType: SupportedMediaType } | { kind: "json"; limits: JsonBodyLimits | undefined } | { kind: "form"; contentType: string };
 
 /** A request body's parse, answered by a thread. */
 type BodyOutcome = JsonBodyOutcome | FormBodyOutcome;
@@ -96,8 +96,8 @@ export class ParseThreadPool implements DocumentParser {
   }
 
   /** The bytes are handed over (transferred, not copied): the caller must not read them again. */
-  parseJsonBody(bytes: Uint8Array, flow: Flow, itemLimit?: JsonItemLimit): Promise<JsonBodyOutcome> {
-    return this.submit(handedOver(bytes), { kind: "json", itemLimit }, flow) as Promise<JsonBodyOutcome>;
+  parseJsonBody(bytes: Uint8Array, flow: Flow, limits?: JsonBodyLimits): Promise<JsonBodyOutcome> {
+    return this.submit(handedOver(bytes), { kind: "json", limits }, flow) as Promise<JsonBodyOutcome>;
   }
 
   /** The bytes are handed over (transferred, not copied): the caller must not read them again. */

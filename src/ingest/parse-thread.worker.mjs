@@ -19,7 +19,7 @@ parentPort.postMessage({ type: "ready", tid: osThreadId() });
 
 parentPort.on("message", async ({ id, bytes, job }) => {
   if (job.kind === "json") {
-    const outcome = parseJsonBody(bytes, job.itemLimit);
+    const outcome = parseJsonBody(bytes, job.limits);
     try {
       parentPort.postMessage({ type: "body", id, outcome });
     } catch {

@@ -1,9 +1,10 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { PayloadTooLargeError } from "../../core/errors.js";
 import { awayFromSeat } from "../../flow/seat-scope.js";
 import type { DocumentParser } from "../../ingest/document-parser.js";
 import { toFormData } from "../../ingest/form-body.js";
-import { parseJsonBody, type JsonBodyOutcome, type JsonItemLimit } from "../../ingest/json-body.js";
+import { parseJsonBody, type JsonBodyLimits, type JsonBodyOutcome } from "../../ingest/json-body.js";
 import type { AdmissionController } from "../../limits/admission.js";
 import { bodyLimitError, checkFormParts } from "../body-precount.js";
 import { bodyCacheOf, carriesBody, nodeIncomingOf, readRequestBytes, wholeBuffer } from "../request-bytes.js";
@@ -32,7 +33,7 @@ const FORM_MEDIA_TYPE = /^multipart\/form-data$/i;
 /** Routes whose raw bytes are still in use after the parse (stored, or queued as a job's payload). */
 const UPLOAD_PATHS = new Set(["/v1/documents", "/v1/documents/batch"]);
 
-type BodyLimits = { batchMaxDocuments: number; maxBodyBytes: number };
+type BodyLimits = { batchMaxDocuments: number; maxBodyBytes: number; maxTextChars: number };
 
 /**
  * Reads and parses a tenant request's body once, and leaves the result where Hono's validators and
@@ -98,16 +99,21 @@ export function releaseBodyPlace(c: Context<AppEnv>): void {
 }
 
 async function readJson(c: Context<AppEnv>, parser: DocumentParser, limits: BodyLimits, bytes: Uint8Array): Promise<void> {
-  const itemLimit: JsonItemLimit | undefined = c.req.path.endsWith("/documents/batch") ? { key: "documents", max: limits.batchMaxDocuments } : undefined;
-  const outcome = bytes.length <= INLINE_BODY_BYTES ? parseJsonBody(bytes, itemLimit) : await parser.parseJsonBody(bytes, { id: c.get("tenant").tenantId }, itemLimit);
+  const jsonLimits: JsonBodyLimits = {
+    items: c.req.path.endsWith("/documents/batch") ? { key: "documents", max: limits.batchMaxDocuments } : undefined,
+    // No field of any route holds more than a document's text.
+    maxStringChars: limits.maxTextChars,
+  };
+  const outcome = bytes.length <= INLINE_BODY_BYTES ? parseJsonBody(bytes, jsonLimits) : await parser.parseJsonBody(bytes, { id: c.get("tenant").tenantId }, jsonLimits);
   if (outcome.kind === "too_many_items") throw bodyLimitError("documents", `a batch holds at most ${limits.batchMaxDocuments} documents (got more)`);
   if (outcome.kind === "too_deep") throw bodyLimitError("(body)", "the JSON body is nested too deeply");
+  if (outcome.kind === "string_too_long") throw new PayloadTooLargeError(limits.maxTextChars, "characters", outcome.path || "(body)");
   const parsed = settled(outcome);
   c.req.json = (() => parsed) as typeof c.req.json;
 }
 
 /** One promise for every caller; a malformed body rejects, which the validator answers with 400. */
-function settled(outcome: Exclude<JsonBodyOutcome, { kind: "too_many_items" | "too_deep" }>): Promise<unknown> {
+function settled(outcome: Extract<JsonBodyOutcome, { kind: "parsed" | "malformed" }>): Promise<unknown> {
   if (outcome.kind === "parsed") return Promise.resolve(outcome.value);
   const rejected = Promise.reject(new SyntaxError("Malformed JSON in request body"));
   rejected.catch(() => undefined); // a caller may never ask

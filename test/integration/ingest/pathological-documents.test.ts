@@ -96,6 +96,13 @@ describe.each(backends)("pathological documents on $name", (backend) => {
       expect(body.error).toMatchObject({ code: "payload_too_large" });
       expect(body.error.message).toContain(`${MAX_TEXT_CHARS} characters`);
     }
+    // In a batch, beside a short document; and any other field that long is refused the same way, by name.
+    const batch = await fence.request("POST", "/v1/documents/batch", { key: tenant.key, json: { documents: [{ text: "Short." }, { text: "w ".repeat(MAX_TEXT_CHARS) }] } });
+    expect(batch.status).toBe(413);
+    expect(((await batch.json()) as ErrorBody).error.message).toContain(`text exceeds the limit of ${MAX_TEXT_CHARS} characters`);
+    const title = await fence.request("POST", "/v1/documents", { key: tenant.key, json: { text: "Short.", title: "t".repeat(MAX_TEXT_CHARS + 1) } });
+    expect(title.status).toBe(413);
+    expect(((await title.json()) as ErrorBody).error.message).toBe(`The field title exceeds the limit of ${MAX_TEXT_CHARS} characters.`);
     const jobsAfter = ((await (await fence.request("GET", "/v1/jobs", { key: tenant.key })).json()) as JobListJson).jobs.length;
     expect(jobsAfter).toBe(jobsBefore);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { countTopLevelArrayItems, parseJsonBody } from "../../../src/ingest/json-body.js";
+import { countTopLevelArrayItems, longStringIn, parseJsonBody } from "../../../src/ingest/json-body.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -14,7 +14,7 @@ describe("parseJsonBody", () => {
   });
 
   it("refuses a batch past its item limit before building it, whatever the key's spelling", () => {
-    const limit = { key: "documents", max: 3 };
+    const limit = { items: { key: "documents", max: 3 } };
     const batch = (n: number, key = "documents") => bytes(`{"${key}":[${Array.from({ length: n }, () => '{"text":"a"}').join(",")}]}`);
     expect(parseJsonBody(batch(3), limit).kind).toBe("parsed");
     expect(parseJsonBody(batch(4), limit)).toEqual({ kind: "too_many_items" });
@@ -22,6 +22,30 @@ describe("parseJsonBody", () => {
     expect(parseJsonBody(batch(4, "documen\\u0074s"), limit)).toEqual({ kind: "too_many_items" });
     // The same array under another key is not counted.
     expect(parseJsonBody(batch(4, "other"), limit).kind).toBe("parsed");
+  });
+
+  it("refuses a string longer than maxStringChars anywhere in the body, naming where it is", () => {
+    const limit = { maxStringChars: 10 };
+    expect(parseJsonBody(bytes(JSON.stringify({ text: "x".repeat(10) })), limit)).toEqual({ kind: "parsed", value: { text: "x".repeat(10) } });
+    expect(parseJsonBody(bytes(JSON.stringify({ text: "x".repeat(11) })), limit)).toEqual({ kind: "string_too_long", path: "text" });
+    const batch = { documents: [{ text: "short" }, { text: "short", metadata: { note: "y".repeat(11) } }] };
+    expect(parseJsonBody(bytes(JSON.stringify(batch)), limit)).toEqual({ kind: "string_too_long", path: "documents[1].metadata.note" });
+    expect(parseJsonBody(bytes(JSON.stringify("z".repeat(11))), limit)).toEqual({ kind: "string_too_long", path: "" });
+    // Counted as String.length counts: escapes are one unit each, an astral character two.
+    expect(parseJsonBody(bytes(`{"text":"${"\\n".repeat(10)}"}`), limit).kind).toBe("parsed");
+    expect(parseJsonBody(bytes(JSON.stringify({ text: "😀".repeat(5) })), limit).kind).toBe("parsed");
+    expect(parseJsonBody(bytes(JSON.stringify({ text: "😀".repeat(5) + "a" })), limit).kind).toBe("string_too_long");
+    // A long key is not a string value; nor is a long array of short strings.
+    expect(parseJsonBody(bytes(JSON.stringify({ ["k".repeat(50)]: "v", list: Array(50).fill("s") })), limit).kind).toBe("parsed");
+  });
+
+  it("walks a body thousands of levels deep without recursion, and gives up past 10,000 levels", () => {
+    const nested = (levels: number) => `${'{"a":'.repeat(levels)}"${"x".repeat(11)}"${"}".repeat(levels)}`;
+    expect(longStringIn(JSON.parse(nested(9_000)), 10)).toEqual({ path: Array(9_000).fill("a").join(".") });
+    expect(parseJsonBody(bytes(nested(9_000)), { maxStringChars: 10 })).toEqual({ kind: "string_too_long", path: expect.stringMatching(/^(a\.){100}$/) }); // cut to 200 characters
+    expect(parseJsonBody(bytes(nested(20_000)), { maxStringChars: 10 })).toEqual({ kind: "too_deep" });
+    // Under the limit's length, nothing is walked: the same depth parses.
+    expect(parseJsonBody(bytes(nested(20_000)), { maxStringChars: 1_000_000 }).kind).toBe("parsed");
   });
 });
 

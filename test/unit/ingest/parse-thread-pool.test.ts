@@ -113,7 +113,7 @@ describe("ParseThreadPool", () => {
       pool = new ParseThreadPool({ maxTextChars: 100_000, threads: 1 });
       expect(await pool.parseJsonBody(bytes("{nope"), tenant("a"))).toEqual({ kind: "malformed" });
       const batch = bytes(`{"documents":[${'{"text":"a"},'.repeat(200)}{"text":"a"}]}`);
-      expect(await pool.parseJsonBody(batch, tenant("a"), { key: "documents", max: 100 })).toEqual({ kind: "too_many_items" });
+      expect(await pool.parseJsonBody(batch, tenant("a"), { items: { key: "documents", max: 100 } })).toEqual({ kind: "too_many_items" });
       // Valid JSON, 1,000,000 levels deep: JSON.parse manages it, structured cloning does not.
       const deep = bytes(`${"[".repeat(1_000_000)}${"]".repeat(1_000_000)}`);
       expect(await pool.parseJsonBody(deep, tenant("a"))).toEqual({ kind: "too_deep" });
