@@ -1,7 +1,7 @@
-import { ReadPace } from "../flow/read-pace.js";
 import type { RateLimiterRes } from "rate-limiter-flexible";
 import { OverloadedError, RateLimitedError, withoutStack, type RateLimitWindow } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
+import { ReadPace } from "../flow/read-pace.js";
 import type { TenantQuota } from "../tenancy/tenant-quota.js";
 import type { TenantContext } from "../core/tenant-context.js";
 import { FairSeats, NoSeatError, type Seat } from "../flow/fair-seats.js";

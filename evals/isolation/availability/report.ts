@@ -34,7 +34,10 @@ export function printAvailability(run: AvailabilityRun): void {
     );
     for (const failure of w.judgement.failures) console.log(`      ! ${failure}`);
     if (w.judgement.open) console.log(`      ~ ${w.judgement.open}`);
-    if (w.firstRatio !== undefined) console.log(`      (second window: the first measured p99 ${w.firstRatio.toFixed(1)}× alone, over the limit on that rule only)`);
+    if (w.firstRatio !== undefined) {
+      const retaken = w.retakenBaseline ? `; judged against the victim alone again just before it, p99 ${ms(w.retakenBaseline.p99)}` : "";
+      console.log(`      (second window: the first measured p99 ${w.firstRatio.toFixed(1)}× alone, over the limit on that rule only${retaken})`);
+    }
     if (w.restarted) console.log("      (instance frozen or still busy at the deadline: killed and restarted for the next attack)");
   }
   for (const input of run.notRun) console.log(`  ${truncate(input.name, 50).padEnd(50)} not run: ${input.reason}`);

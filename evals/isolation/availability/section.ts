@@ -2,7 +2,7 @@ import type { EvalBackend } from "../instance.js";
 import { AttackerThread } from "./attacker.js";
 import { HOSTILE_INPUTS, type HostileInput } from "./hostile-inputs.js";
 import { ATTACKER_HEADERS, startAvailabilityInstance, VICTIM_HEADERS, type AvailabilityInstance } from "./instance.js";
-import { judgeWindow, summarizeLatencies, tally, VICTIM_TIMEOUT_MS, type Judgement, type LatencySummary } from "./judge.js";
+import { judgeWindow, ms, P99_RATIO_LIMIT, summarizeLatencies, tally, VICTIM_TIMEOUT_MS, type Judgement, type LatencySummary } from "./judge.js";
 import { VictimLoad, type VictimSettings, type VictimWindow } from "./victim.js";
 import { warmUntilSteady, type WarmUpResult } from "../../../test/support/warm-up.js";
 import type { JobListJson } from "../../../test/support/api-types.js";
@@ -47,6 +47,8 @@ export interface AttackWindow {
   seconds: number;
   /** Set when this is a second window: the first one's p99 ratio, over the limit on the p99 rule only. */
   firstRatio?: number;
+  /** The second window's baseline: the victim alone again, just before it. */
+  retakenBaseline?: LatencySummary;
 }
 
 export interface AvailabilityRun {
@@ -97,10 +99,17 @@ export async function runAvailability(backend: EvalBackend, allInputs: readonly 
       if (result.judgement.latencyOnly && !result.restarted) {
         // The p99 of ~100 searches is their second-slowest: one scheduling hiccup of a shared
         // 2-core machine can double it. A window over the limit is measured once more, and the
-        // input fails only if the second is over it too (a real regression fails both).
+        // input fails only if the second is over it too (a real regression fails both). The
+        // second is judged against the victim alone again, measured just before it: a shared
+        // machine drifts over a section's minutes (searches alone 34 ms at the start of a run,
+        // ~40 ms under inputs that cost nothing), and a stale baseline charged that to an input.
+        // An input that left harm behind cannot hide in it: the victim alone must be within 2x
+        // of the first baseline, or the input fails on that.
         await sleep(SETTLE_MS);
         const firstRatio = result.judgement.ratio;
-        result = { ...(await attackWindow(instance, backend.name, input, baseline)), firstRatio };
+        const retakenBaseline = summarizeLatencies((await victimAlone(instance, BASELINE_SAMPLES)).latencies);
+        const second = await attackWindow(instance, backend.name, input, retakenBaseline);
+        result = { ...second, firstRatio, retakenBaseline, judgement: withLingeringHarm(second.judgement, baseline, retakenBaseline) };
       }
       windows.push(result);
       if (result.restarted && i < inputs.length - 1) {
@@ -120,6 +129,13 @@ export async function runAvailability(backend: EvalBackend, allInputs: readonly 
   } finally {
     await instance.close();
   }
+}
+
+/** A second window's judgement, failed too when the victim alone before it was over 2x its first baseline. */
+function withLingeringHarm(judgement: Judgement, baseline: LatencySummary, retaken: LatencySummary): Judgement {
+  if (retaken.p99 <= P99_RATIO_LIMIT * baseline.p99) return judgement;
+  const failure = `the victim alone after the first window: p99 ${ms(retaken.p99)} > ${P99_RATIO_LIMIT}× its first baseline ${ms(baseline.p99)} (harm left behind)`;
+  return { ...judgement, passed: false, latencyOnly: false, failures: [...judgement.failures, failure] };
 }
 
 function warmVictim(instance: AvailabilityInstance): Promise<WarmUpResult> {
