@@ -198,7 +198,16 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     // Over FENCE_ASYNC_INGEST_BYTES (256 KiB by default): queued, then parsed by the job workers.
     queuesJobs: true,
     // 3.3-10.5x with PGlite on the event loop; on its own thread (the default) and one large body
-    // per tenant at a time, 0.7x on PGlite (three runs) and 0.7-1.4x on Postgres (three).
+    // per tenant at a time, 0.7x on PGlite (three runs) and 0.7-1.4x on Postgres (three), by the
+    // eval before its victim was corrected. With it (2026-12-06), five full runs: PGlite 1.7, 0.8,
+    // 1.9, 1.8x; Postgres 1.3, 0.9, 1.8x, then 2.5x and 3.2x in both windows of a sixth (the
+    // second judged against a re-taken baseline). Open on both until what costs the victim here
+    // (a 1 MB body read, normalised on a parse thread, and a queued job) is found out.
+    knownOpen: {
+      backends: ["pglite", "postgres"],
+      maxRatio: 6,
+      reason: "a 1 MB upload is read, normalised on a parse thread and run as a job on the instance's two cores, beside the victim's search",
+    },
     prepare: () => {
       const text = `start${" ".repeat(1_000_000)}end`;
       return (i) => ({ ...fileUpload("/v1/documents", `spaces-${i}.txt`, "text/plain", text, { source_id: `spaces-${i}` }), key: "attacker" });
