@@ -105,7 +105,7 @@ export function carriesBody(request: Request, incoming: NodeIncoming | undefined
 function readIncomingBytes(incoming: NodeIncoming, declared: number, large: LargeBody | undefined): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     // Only a large body is paced, and only once admitted: it is not listened to before.
-    const pace = large?.pace && declared > large.overBytes ? large.pace.bind(large) : undefined;
+    const paced = large?.pace !== undefined && declared > large.overBytes;
     const buffer = new Uint8Array(declared);
     let size = 0;
     let timer: NodeJS.Timeout | undefined;
@@ -133,7 +133,7 @@ function readIncomingBytes(incoming: NodeIncoming, declared: number, large: Larg
       if (size + chunk.length > buffer.length) return fail(new Error(`request body longer than its Content-Length (${declared} bytes)`));
       buffer.set(chunk, size);
       size += chunk.length;
-      const wait = pace?.(chunk.length) ?? 0;
+      const wait = paced ? large!.pace!(chunk.length) : 0;
       if (wait > 0) {
         // Unread meanwhile: TCP holds the sender back.
         incoming.pause();

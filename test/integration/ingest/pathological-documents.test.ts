@@ -61,6 +61,8 @@ describe.each(backends)("pathological documents on $name", (backend) => {
     await fence?.close();
   });
 
+  const jobCount = async () => ((await (await fence.request("GET", "/v1/jobs", { key: tenant.key })).json()) as JobListJson).jobs.length;
+
   async function send(doc: Pathological, headers: Record<string, string> = {}): Promise<Response> {
     const body = doc.body();
     return "json" in body
@@ -88,7 +90,7 @@ describe.each(backends)("pathological documents on $name", (backend) => {
   });
 
   it("refuses a JSON text over the text limit at the door (413), queued or not, and queues nothing", async () => {
-    const jobsBefore = ((await (await fence.request("GET", "/v1/jobs", { key: tenant.key })).json()) as JobListJson).jobs.length;
+    const jobsBefore = await jobCount();
     for (const headers of [{}, { prefer: "respond-async" }] as Record<string, string>[]) {
       const res = await fence.request("POST", "/v1/documents", { key: tenant.key, json: { text: "w ".repeat(MAX_TEXT_CHARS) }, headers });
       expect(res.status).toBe(413);
@@ -103,12 +105,12 @@ describe.each(backends)("pathological documents on $name", (backend) => {
     const title = await fence.request("POST", "/v1/documents", { key: tenant.key, json: { text: "Short.", title: "t".repeat(MAX_TEXT_CHARS + 1) } });
     expect(title.status).toBe(413);
     expect(((await title.json()) as ErrorBody).error.message).toBe(`The field title exceeds the limit of ${MAX_TEXT_CHARS} characters.`);
-    const jobsAfter = ((await (await fence.request("GET", "/v1/jobs", { key: tenant.key })).json()) as JobListJson).jobs.length;
+    const jobsAfter = await jobCount();
     expect(jobsAfter).toBe(jobsBefore);
   });
 
   it("refuses a text file over the text limit at the door (413), alone or in a batch, queued or not, and queues nothing", async () => {
-    const jobsBefore = ((await (await fence.request("GET", "/v1/jobs", { key: tenant.key })).json()) as JobListJson).jobs.length;
+    const jobsBefore = await jobCount();
     // Two bytes per character: 1.2 MB holds 600,000 characters, twice the limit, under three bytes each.
     const tooLong = "é".repeat(2 * MAX_TEXT_CHARS);
     for (const [path, headers] of [
@@ -123,7 +125,7 @@ describe.each(backends)("pathological documents on $name", (backend) => {
       expect(res.status, path).toBe(413);
       expect(((await res.json()) as ErrorBody).error.message).toContain(`${MAX_TEXT_CHARS} characters`);
     }
-    const jobsAfter = ((await (await fence.request("GET", "/v1/jobs", { key: tenant.key })).json()) as JobListJson).jobs.length;
+    const jobsAfter = await jobCount();
     expect(jobsAfter).toBe(jobsBefore);
     // At the limit, in two-byte characters, a file is taken.
     const atLimit = new FormData();
