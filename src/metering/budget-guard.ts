@@ -176,8 +176,24 @@ export class BudgetGuard {
 
   /** Meters usage that needs no reservation of its own (e.g. a cheap query embedding). */
   async record(ctx: TenantContext, records: readonly UsageRecord[]): Promise<void> {
-    this.report(ctx, await this.db.withTenant(ctx, (scope) => this.write(scope, records)));
-    await this.countTokens(ctx, records);
+    const recorded = await this.db.withTenant(ctx, (scope) => this.recordWithin(scope, records));
+    await recorded.committed();
+  }
+
+  /**
+   * Records usage inside the caller's tenant transaction (a search meters its query embedding in
+   * its own transaction, not in one more); call `committed()` once that transaction has committed,
+   * to tell the metrics and the tokens/min counter.
+   */
+  async recordWithin(scope: TenantScope, records: readonly UsageRecord[]): Promise<{ committed(): Promise<void> }> {
+    const charged = await this.write(scope, records);
+    const ctx = scope.ctx;
+    return {
+      committed: async () => {
+        this.report(ctx, charged);
+        await this.countTokens(ctx, records);
+      },
+    };
   }
 
   /** Writes the records; returns the charged ones that were new (a duplicate id is not counted twice). */

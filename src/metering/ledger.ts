@@ -1,7 +1,6 @@
 import { sql } from "drizzle-orm";
 import { queryRows, type TenantScope } from "../db/database.js";
-import { usageCounters, usageEvents } from "../db/schema.js";
-import { costMicros, priceFor } from "./pricing.js";
+import { prices, usageCounters, usageEvents } from "../db/schema.js";
 import type { UsageRecord } from "./usage-event.js";
 
 /** UTC periods the budgets are counted in; both reset at midnight UTC. */
@@ -13,43 +12,60 @@ export function periodsOf(at: Date): { day: string; month: string } {
 /**
  * Writes one usage event, idempotently: the event id is unique per tenant, and a second write of
  * the same id only increments `duplicate_count` (kept for the reconciliation report). Counters
- * move only when the event is new and charged, in the same transaction, so they always equal the
+ * move only when the event is new and charged, in the same statement, so they always equal the
  * sum of the ledger.
+ *
+ * One statement, not a price read, an insert and two counter upserts: every request that embeds a
+ * query records its usage, and each round trip is one more wait on a busy event loop and database.
+ * The price is the one costMicros() applies (pricing.ts), computed exactly in numeric.
  */
 export async function recordUsage(
   scope: TenantScope,
   record: UsageRecord,
   internalRate: number,
 ): Promise<{ inserted: boolean; tokens: number; costMicros: number }> {
-  const price = await priceFor(scope.tx, record.provider, record.model, internalRate);
   const charged = record.status === "charged";
   const tokens = charged ? record.inputTokens + record.outputTokens : 0;
-  const cost = charged ? costMicros(price, record) : 0;
+  const cached = record.cachedTokens ?? 0;
   const ctx = scope.ctx;
-  const [row] = await queryRows<{ inserted: boolean }>(
+  const { day, month } = periodsOf(new Date());
+  const [row] = await queryRows<{ inserted: boolean; cost_micros: string | number }>(
     scope.tx,
-    sql`INSERT INTO ${usageEvents} (tenant_id, event_id, project, environment, key_id, request_id, feature, provider,
-          model, input_tokens, output_tokens, cached_tokens, cost_micros, price_version, status, usage_estimated,
-          retry_of, error)
-        VALUES (${ctx.tenantId}, ${record.eventId}, ${ctx.project}, ${ctx.environment}, ${ctx.keyId}, ${ctx.requestId},
-          ${record.feature}, ${record.provider}, ${record.model}, ${record.inputTokens}, ${record.outputTokens},
-          ${record.cachedTokens ?? 0}, ${cost}, ${price.version}, ${record.status}, ${record.usageEstimated ?? false},
-          ${record.retryOf ?? null}, ${record.error ?? null})
-        ON CONFLICT (tenant_id, event_id) DO UPDATE SET duplicate_count = ${usageEvents.duplicateCount} + 1
-        RETURNING (xmax = 0) AS inserted`,
+    sql`WITH price AS (
+          SELECT ${prices.version} AS version, ${prices.inputMicrosPerMTok} AS input_rate,
+                 ${prices.outputMicrosPerMTok} AS output_rate, ${prices.cachedMicrosPerMTok} AS cached_rate
+          FROM ${prices}
+          WHERE ${prices.provider} = ${record.provider} AND ${prices.model} = ${record.model} AND ${prices.effectiveFrom} <= now()
+          ORDER BY ${prices.version} DESC LIMIT 1
+        ), rate AS (
+          SELECT (SELECT version FROM price) AS version,
+                 COALESCE((SELECT input_rate FROM price), ${internalRate}::bigint) AS input_rate,
+                 COALESCE((SELECT output_rate FROM price), ${internalRate}::bigint) AS output_rate,
+                 COALESCE((SELECT cached_rate FROM price), 0::bigint) AS cached_rate
+        ), event AS (
+          INSERT INTO ${usageEvents} (tenant_id, event_id, project, environment, key_id, request_id, feature, provider,
+            model, input_tokens, output_tokens, cached_tokens, cost_micros, price_version, status, usage_estimated,
+            retry_of, error)
+          SELECT ${ctx.tenantId}, ${record.eventId}, ${ctx.project}, ${ctx.environment}, ${ctx.keyId}, ${ctx.requestId},
+            ${record.feature}, ${record.provider}, ${record.model}, ${record.inputTokens}, ${record.outputTokens}, ${cached},
+            CASE WHEN ${charged}::boolean THEN ceil((
+              greatest(0, ${record.inputTokens}::bigint - ${cached}::bigint)::numeric * rate.input_rate
+              + ${cached}::numeric * rate.cached_rate + ${record.outputTokens}::numeric * rate.output_rate) / 1000000)::bigint
+            ELSE 0 END,
+            rate.version, ${record.status}, ${record.usageEstimated ?? false}, ${record.retryOf ?? null}, ${record.error ?? null}
+          FROM rate
+          ON CONFLICT (tenant_id, event_id) DO UPDATE SET duplicate_count = ${usageEvents.duplicateCount} + 1
+          RETURNING (xmax = 0) AS inserted, cost_micros
+        ), counters AS (
+          INSERT INTO ${usageCounters} (tenant_id, period, tokens, cost_micros)
+          SELECT ${ctx.tenantId}, period, ${tokens}::bigint, event.cost_micros
+          FROM event, (VALUES (${day}::text), (${month}::text)) AS periods (period)
+          WHERE event.inserted AND ${charged}::boolean AND (${tokens}::bigint > 0 OR event.cost_micros > 0)
+          ON CONFLICT (tenant_id, period) DO UPDATE
+            SET tokens = ${usageCounters.tokens} + excluded.tokens, cost_micros = ${usageCounters.costMicros} + excluded.cost_micros
+        )
+        SELECT inserted, cost_micros FROM event`,
   );
   const inserted = row?.inserted === true;
-  if (inserted && charged && (tokens > 0 || cost > 0)) {
-    const { day, month } = periodsOf(new Date());
-    for (const period of [day, month]) {
-      await scope.tx
-        .insert(usageCounters)
-        .values({ tenantId: ctx.tenantId, period, tokens, costMicros: cost })
-        .onConflictDoUpdate({
-          target: [usageCounters.tenantId, usageCounters.period],
-          set: { tokens: sql`${usageCounters.tokens} + ${tokens}`, costMicros: sql`${usageCounters.costMicros} + ${cost}` },
-        });
-    }
-  }
-  return { inserted, tokens, costMicros: cost };
+  return { inserted, tokens, costMicros: inserted && charged ? Number(row!.cost_micros) : 0 };
 }

@@ -27,7 +27,7 @@ export async function priceFor(tx: Tx, provider: string, model: string, internal
 }
 
 /** Cost in micro-units, rounded up: Fence never under-bills by rounding. */
-export function costMicros(price: Price, usage: { inputTokens: number; outputTokens: number; cachedTokens?: number }): number {
+export function costMicros(price: Pick<Price, "inputMicrosPerMTok" | "outputMicrosPerMTok" | "cachedMicrosPerMTok">, usage: { inputTokens: number; outputTokens: number; cachedTokens?: number }): number {
   const billedInput = Math.max(0, usage.inputTokens - (usage.cachedTokens ?? 0));
   const total =
     billedInput * price.inputMicrosPerMTok +

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db/database.js";
 import type { BudgetGuard } from "../metering/budget-guard.js";
-import { estimateTokens } from "../metering/usage-event.js";
+import { estimateTokens, type UsageRecord } from "../metering/usage-event.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import type { EmbeddingProvider } from "../embeddings/provider.js";
 import type { SecurityEvents } from "../observability/security-events.js";
@@ -41,42 +41,51 @@ export class Retriever {
     const embedStarted = performance.now();
     const { vector, cached } = await this.embedQuery(ctx, text);
     observer?.note("query_embedding", { model: this.embeddings.model, cached }, performance.now() - embedStarted);
-    const hits = await this.db.withTenant(
+    const { hits, metered } = await this.db.withTenant(
       ctx,
-      (scope) =>
-        hybridSearch(scope, {
+      async (scope) => {
+        const hits = await hybridSearch(scope, {
           text,
           vector,
           model: this.embeddings.model,
           dimensions: this.embeddings.dimensions,
           k,
-        }),
+        });
+        // Metered in the search's own transaction (one transaction a search, not two), after the
+        // search so that the tenant's counter rows are locked only for the commit.
+        return { hits, metered: cached ? undefined : await this.budgets.recordWithin(scope, [this.queryUsage(text)]) };
+      },
       { efSearch: this.options.efSearch },
     );
+    await metered?.committed();
     if (this.db.mutations.disableAssemblyAssertion) return hits;
     return assertChunksBelongTo(ctx, hits, this.securityEvents);
   }
 
+  /** The query's vector: from the tenant's cache, or embedded now (and then to be metered by the caller). */
   private async embedQuery(ctx: TenantContext, text: string): Promise<{ vector: readonly number[]; cached: boolean }> {
     const parts = { model: this.embeddings.model, input: text };
     const cached = await this.caches.queryEmbeddings.get(ctx, parts);
     if (cached) return { vector: cached.vector, cached: true };
     const [vector] = await this.embeddings.embed([text], { id: ctx.tenantId, priority: "interactive" });
     await this.caches.queryEmbeddings.set(ctx, parts, { vector: vector! });
-    // Metered, but without a reservation of its own: a query is a few tokens, and the chat that
-    // follows reserves its budget before the expensive call.
-    await this.budgets.record(ctx, [
-      {
-        eventId: `query:${randomUUID()}:embed_query`,
-        feature: "embed_query",
-        provider: this.embeddings.model.split(":")[0]!,
-        model: this.embeddings.model,
-        inputTokens: estimateTokens(text),
-        outputTokens: 0,
-        status: "charged",
-        usageEstimated: true,
-      },
-    ]);
     return { vector: vector!, cached: false };
+  }
+
+  /**
+   * A query embedding's usage: metered, but without a reservation of its own — a query is a few
+   * tokens, and the chat that follows reserves its budget before the expensive call.
+   */
+  private queryUsage(text: string): UsageRecord {
+    return {
+      eventId: `query:${randomUUID()}:embed_query`,
+      feature: "embed_query",
+      provider: this.embeddings.model.split(":")[0]!,
+      model: this.embeddings.model,
+      inputTokens: estimateTokens(text),
+      outputTokens: 0,
+      status: "charged",
+      usageEstimated: true,
+    };
   }
 }

@@ -3,7 +3,8 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prices, usageCounters, usageEvents } from "../../../src/db/schema.js";
 import { recordUsage } from "../../../src/metering/ledger.js";
-import type { UsageRecord } from "../../../src/metering/usage-event.js";
+import { costMicros } from "../../../src/metering/pricing.js";
+import { estimateTokens, type UsageRecord } from "../../../src/metering/usage-event.js";
 import type { TenantContext } from "../../../src/core/tenant-context.js";
 import { backends, TestFence, type TestTenant } from "../../support/harness.js";
 import { contextFor } from "../../support/isolation-helpers.js";
@@ -94,6 +95,53 @@ describe.each(backends)("usage ledger on $name", (backend) => {
     const { day } = await counters(fence, tenant);
     expect(day.costMicros).toBe(rows.reduce((s, r) => s + r.costMicros, 0));
     expect(day.tokens).toBe(rows.reduce((s, r) => s + r.inputTokens + r.outputTokens, 0));
+  });
+
+  it("charges what costMicros() computes, cached tokens included (the ledger's SQL and the reservation's arithmetic agree)", async () => {
+    const cachedModel = `cached-${randomUUID().slice(0, 8)}`;
+    const price = { inputMicrosPerMTok: 2_500_003, outputMicrosPerMTok: 10_000_007, cachedMicrosPerMTok: 1_250_001 };
+    await fence.fence.db.asPlatformAdmin("test: add price", (tx) =>
+      tx.insert(prices).values({ provider: PROVIDER, model: cachedModel, version: 1, effectiveFrom: new Date(Date.now() - 60_000), ...price }),
+    );
+    try {
+      const usages = [
+        { inputTokens: 1, outputTokens: 0, cachedTokens: 0 },
+        { inputTokens: 999_999, outputTokens: 1, cachedTokens: 400_000 },
+        { inputTokens: 120_000, outputTokens: 4_097, cachedTokens: 120_000 },
+        { inputTokens: 10, outputTokens: 10, cachedTokens: 50 }, // more cached than input: billed input is 0, not negative
+        { inputTokens: 7_654_321, outputTokens: 1_234_567, cachedTokens: 3 },
+      ];
+      for (const usage of usages) {
+        const event = record({ model: cachedModel, ...usage });
+        const written = await write(event);
+        expect(written.costMicros).toBe(costMicros(price, usage));
+        expect(await rowOf(event.eventId)).toMatchObject({ costMicros: costMicros(price, usage), priceVersion: 1 });
+      }
+    } finally {
+      await fence.fence.db.asPlatformAdmin("test: remove prices", (tx) => tx.delete(prices).where(eq(prices.model, cachedModel)));
+    }
+  });
+
+  it("meters a search's query embedding once, and a cached query not again", async () => {
+    const searcher = await fence.createTenant();
+    await fence.upload(searcher, { text: "The harbour ferry leaves every forty minutes in winter.", source_id: "ferry" });
+    const search = async (query: string) => {
+      const res = await fence.request("POST", "/v1/search", { key: searcher.key, json: { query, k: 3 } });
+      expect(res.status).toBe(200);
+    };
+    const query = `how often does the ferry leave ${randomUUID()}`;
+    const before = await counters(fence, searcher);
+    await search(query);
+    const charged = await ledgerRows(fence, searcher, "embed_query");
+    expect(charged).toHaveLength(1);
+    expect(charged[0]).toMatchObject({ status: "charged", inputTokens: estimateTokens(query), keyId: searcher.keyId });
+    const after = await counters(fence, searcher);
+    expect(after.day.tokens - before.day.tokens).toBe(estimateTokens(query));
+    expect(after.month.tokens - before.month.tokens).toBe(estimateTokens(query));
+
+    await search(query); // the tenant's cached query vector: no embedding, no charge
+    expect(await ledgerRows(fence, searcher, "embed_query")).toHaveLength(1);
+    expect((await counters(fence, searcher)).day.tokens).toBe(after.day.tokens);
   });
 
   it("lets no other tenant read or count a tenant's usage", async () => {
