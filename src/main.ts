@@ -1,13 +1,13 @@
-import { serve } from "@hono/node-server";
 import { ConfigError, loadConfig } from "./platform/config.js";
 import { buildFence } from "./platform/fence.js";
+import { serveFence } from "./platform/serve-node.js";
 
 /** Node entry: config → database → migrations → model → app → HTTP server. */
 async function main(): Promise<void> {
   const config = loadConfig();
   const fence = await buildFence(config);
   const { logger } = fence;
-  const server = serve({ fetch: fence.app.fetch, port: config.port, hostname: config.host }, (info) => {
+  const server = serveFence(fence, { port: config.port, hostname: config.host }, (info) => {
     logger.info(
       {
         url: `http://${config.host}:${info.port}`,

@@ -30,7 +30,7 @@ import type { AppEnv } from "./types.js";
 /** The HTTP app over one Fence's services; every route module is handed the same services object. */
 export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.use("*", requestContext(services.logger, services.securityEvents));
+  app.use("*", requestContext(services.logger, services.securityEvents, services.accessLog));
   // A refused client's next request on the same connection is read after other tenants' work.
   if (services.refusedReads) app.use("*", refusedConnections(services.refusedReads, services.securityEvents.trustedProxyHops));
   app.onError(handleError);
@@ -42,8 +42,9 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
 
   app.route("/", operationsRoutes(services));
 
-  // A known key whose window this instance saw used up is refused before anything else is done.
-  if (services.tenantAuthGuards.cache) app.use("/v1/*", knownRefusals(services.tenantAuthGuards.cache, services.admission, services.runs));
+  // A known key whose window this instance saw used up, or an unknown key from an address it saw
+  // blocked, is refused before anything else is done (on Node, the front door answers them first).
+  if (services.refusalsOnRecord) app.use("/v1/*", knownRefusals(services.refusalsOnRecord, services.runs, services.securityEvents.trustedProxyHops));
 
   app.use("/v1/*", bodyLimit(services.limits.maxBodyBytes));
 

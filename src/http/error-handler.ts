@@ -12,9 +12,12 @@ import type { AppEnv } from "./types.js";
  */
 
 export function errorBody(c: Context<AppEnv>, code: string, message: string, details?: unknown) {
-  return {
-    error: { code, message, request_id: c.get("requestId"), ...(details === undefined ? {} : { details }) },
-  };
+  return errorBodyOf(c.get("requestId"), code, message, details);
+}
+
+/** An error answer's body: `{ error: { code, message, request_id, details? } }`. */
+export function errorBodyOf(requestId: string, code: string, message: string, details?: unknown) {
+  return { error: { code, message, request_id: requestId, ...(details === undefined ? {} : { details }) } };
 }
 
 /**

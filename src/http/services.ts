@@ -20,7 +20,9 @@ import type { EvalCases } from "../runs/eval-cases.js";
 import type { RunRecords } from "../runs/run-records.js";
 import type { RunRetentionSweep } from "../runs/retention-sweep.js";
 import type { TenantAdmin } from "../tenancy/tenant-admin.js";
+import type { AccessLog } from "./access-log.js";
 import type { RequestMetricsSink } from "./middleware/http-metrics.js";
+import type { RefusalsOnRecord } from "./refusals-on-record.js";
 import type { TenantAuthGuards } from "./middleware/tenant-auth.js";
 import type { MetricsExposition } from "./routes/metrics.js";
 
@@ -57,6 +59,8 @@ export interface FenceServices {
   admission: AdmissionController;
   /** Where refused connections wait to be read again (Node; absent in the FIFO baseline). */
   refusedReads?: RefusedReads | undefined;
+  /** Refusals answered from memory (where keys are kept verified in memory: Node). */
+  refusalsOnRecord?: RefusalsOnRecord | undefined;
 
   // Documents and the jobs that ingest them
   documents: DocumentStore;
@@ -79,6 +83,8 @@ export interface FenceServices {
   // Observability
   logger: Logger;
   securityEvents: SecurityEvents;
+  /** One access line a request, refusals sampled; shared by the app and the Node front door. */
+  accessLog: AccessLog;
   /** Prometheus metrics on Node (GET /metrics); on Workers a stand-in that answers 501. */
   metrics: MetricsExposition & RequestMetricsSink;
   /** OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set (Node only). */

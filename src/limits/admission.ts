@@ -140,6 +140,11 @@ export class AdmissionController {
     }
   }
 
+  /** Whether any window is on record: when none is, a request need not even be looked up. */
+  hasRefusalsOnRecord(): boolean {
+    return this.exhausted.size > 0;
+  }
+
   /**
    * The refusal a request would get because a window of its tenant or key is used up until it
    * resets — known without touching a counter, since this instance saw the window refuse. The

@@ -1,6 +1,6 @@
-/** One kind of line, the fields of the last one seen, and how many were not written. */
-interface Repeats {
-  fields: Record<string, unknown>;
+/** One kind of line, the last one seen (whatever it is made from), and how many were not written. */
+interface Repeats<T> {
+  last: T;
   writtenAt: number;
   skipped: number;
 }
@@ -12,8 +12,8 @@ interface Repeats {
  * still left at the end of a window are written as one line by `drain`, so every line is counted.
  * A kind is whatever `signature` says is the same line (route, status, reason, tenant, key).
  */
-export class RepeatSampler {
-  private readonly kinds = new Map<string, Repeats>();
+export class RepeatSampler<T = Record<string, unknown>> {
+  private readonly kinds = new Map<string, Repeats<T>>();
 
   constructor(
     private readonly windowMs = 1000,
@@ -22,17 +22,17 @@ export class RepeatSampler {
   ) {}
 
   /** Whether to write this line now, and how many of its kind were skipped before it. */
-  sample(signature: string, fields: Record<string, unknown>): { write: boolean; repeated: number } {
+  sample(signature: string, line: T): { write: boolean; repeated: number } {
     const at = this.now();
     const kind = this.kinds.get(signature);
     if (kind && at - kind.writtenAt < this.windowMs) {
       kind.skipped++;
-      kind.fields = fields;
+      kind.last = line;
       return { write: false, repeated: 0 };
     }
     const repeated = kind?.skipped ?? 0;
     if (!kind && this.kinds.size >= this.maxKinds) return { write: true, repeated: 0 }; // too many kinds to track: no sampling
-    this.kinds.set(signature, { fields, writtenAt: at, skipped: 0 });
+    this.kinds.set(signature, { last: line, writtenAt: at, skipped: 0 });
     return { write: true, repeated };
   }
 
@@ -43,12 +43,12 @@ export class RepeatSampler {
   }
 
   /** The kinds with lines skipped in a window that is over: write each once, with its count. */
-  drain(): { fields: Record<string, unknown>; repeated: number }[] {
+  drain(): { last: T; repeated: number }[] {
     const at = this.now();
-    const out: { fields: Record<string, unknown>; repeated: number }[] = [];
+    const out: { last: T; repeated: number }[] = [];
     for (const [signature, kind] of this.kinds) {
       if (at - kind.writtenAt < this.windowMs) continue;
-      if (kind.skipped > 0) out.push({ fields: kind.fields, repeated: kind.skipped });
+      if (kind.skipped > 0) out.push({ last: kind.last, repeated: kind.skipped });
       this.kinds.delete(signature);
     }
     return out;

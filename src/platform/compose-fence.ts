@@ -1,5 +1,8 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { createApp } from "../http/app.js";
+import { AccessLog } from "../http/access-log.js";
+import { FrontDoor } from "../http/front-door.js";
+import { RefusalsOnRecord } from "../http/refusals-on-record.js";
 import { TenantCaches, type SharedCacheBackend } from "../cache/tenant-caches.js";
 import { ChatService } from "../chat/chat-service.js";
 import { LlmClient } from "../chat/llm-client.js";
@@ -79,6 +82,8 @@ export interface FenceDependencies {
 /** The services and the app over them: what both runtimes get from the composition root. */
 export interface ComposedFence extends FenceServices {
   app: OpenAPIHono<AppEnv>;
+  /** Node's request listener goes behind it (platform/serve-node.ts); absent without verified keys in memory. */
+  frontDoor: FrontDoor | undefined;
 }
 
 /** Without a metrics registry: /metrics keeps its authentication (401 for tenants), then answers 501. */
@@ -169,6 +174,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     usageReports: new UsageReports(db),
     admission,
     refusedReads,
+    refusalsOnRecord: verifiedKeys ? new RefusalsOnRecord(admission, verifiedKeys, keyDirectory, failedAuth) : undefined,
     documents: new DocumentStore(db, caches),
     parser,
     ingestor,
@@ -181,11 +187,24 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     runRetention,
     logger,
     securityEvents,
+    accessLog: new AccessLog(logger),
     metrics: metrics ?? METRICS_UNAVAILABLE,
     tracing: deps.tracing,
     adminKey: config.adminKey,
     metricsToken: config.metrics.token,
     limits: config.limits,
   };
-  return { ...services, app: createApp(services) };
+  const app = createApp(services);
+  const frontDoor = services.refusalsOnRecord
+    ? new FrontDoor({
+        app,
+        onRecord: services.refusalsOnRecord,
+        runs,
+        metrics: services.metrics,
+        accessLog: services.accessLog,
+        refusedReads,
+        trustedProxyHops: config.trustedProxyHops,
+      })
+    : undefined;
+  return { ...services, app, frontDoor };
 }

@@ -7,7 +7,9 @@ import { serve, type ServerType } from "@hono/node-server";
 import { sql } from "drizzle-orm";
 import { queryRows, type Database } from "../../src/db/database.js";
 import { loadConfig, type FenceConfig } from "../../src/platform/config.js";
+import type { ComposedFence } from "../../src/platform/compose-fence.js";
 import { buildFence, type BuildOptions, type FenceInstance } from "../../src/platform/fence.js";
+import { serveFence } from "../../src/platform/serve-node.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { scratchDatabase } from "./scratch-database.js";
 
@@ -86,7 +88,7 @@ export async function startFence(options: HarnessOptions = {}): Promise<Harnesse
     closers.unshift(() => fence.close());
     let url: string | undefined;
     if (options.serve) {
-      const server = await serveOnLoopback(fence.app.fetch);
+      const server = await serveOnLoopback(fence);
       closers.unshift(async () => {
         await server.close();
         await whenNoneAdmitted(fence, 5_000);
@@ -101,14 +103,19 @@ export async function startFence(options: HarnessOptions = {}): Promise<Harnesse
 }
 
 /**
- * Serves a Hono fetch handler on an ephemeral loopback port, for tests that need real HTTP. Closing
+ * Serves a Fence (its app behind its front door, as `npm start` does: platform/serve-node.ts) or a
+ * bare Hono fetch handler on an ephemeral loopback port, for tests that need real HTTP. Closing
  * cuts the connections still open (a closed-loop client never leaves one idle, and close() would
  * otherwise wait for it).
  */
-export async function serveOnLoopback(fetch: (req: Request) => Response | Promise<Response>): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveOnLoopback(
+  served: Pick<ComposedFence, "app" | "frontDoor"> | ((req: Request) => Response | Promise<Response>),
+): Promise<{ url: string; close(): Promise<void> }> {
   let server: ServerType;
   const port = await new Promise<number>((resolve) => {
-    server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => resolve(info.port));
+    const address = { port: 0, hostname: "127.0.0.1" };
+    const listening = (info: AddressInfo) => resolve(info.port);
+    server = typeof served === "function" ? serve({ fetch: served, ...address }, listening) : serveFence(served, address, listening);
   });
   return {
     url: `http://127.0.0.1:${port}`,

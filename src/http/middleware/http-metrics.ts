@@ -1,4 +1,5 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
+import type { RouterRoute } from "hono/types";
 import { matchedRoutes } from "hono/route";
 import { limitReasonOf } from "../../core/error-catalogue.js";
 import { FenceError } from "../../core/errors.js";
@@ -46,7 +47,25 @@ export function httpMetrics(sink: RequestMetricsSink): MiddlewareHandler<AppEnv>
 export function routeTemplate(c: Context<AppEnv>): string {
   const routes = matchedRoutes(c);
   const reached = c.req.routeIndex;
+  return handlerAfter(routes, reached) ?? routes[reached]?.path ?? "";
+}
+
+/**
+ * The template a request for `method path` is aimed at, from the app's router, before any of it
+ * has run (front-door.ts): its first handler's, as `routeTemplate` names a refused request's.
+ * Undefined when no handler matches (the app would answer 404).
+ */
+export function routeTemplateOf(app: Hono<AppEnv>, method: string, path: string): string | undefined {
+  const [matched] = app.router.match(method, path);
+  return handlerAfter(
+    matched.map(([[, route]]) => route),
+    -1,
+  );
+}
+
+/** The path of the first route after `reached` that is a handler, not a middleware (method ALL). */
+function handlerAfter(routes: readonly RouterRoute[], reached: number): string | undefined {
   const answered = routes[reached];
   if (answered && answered.method !== "ALL") return answered.path;
-  return routes.find((route, i) => i > reached && route.method !== "ALL")?.path ?? answered?.path ?? "";
+  return routes.find((route, i) => i > reached && route.method !== "ALL")?.path;
 }

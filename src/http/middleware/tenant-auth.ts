@@ -7,7 +7,8 @@ import { bearerToken, hashApiKey } from "../../tenancy/api-keys.js";
 import { authenticateTenantRequest, type KeyLookups } from "../../tenancy/authenticate.js";
 import type { FailedAuthLimiter } from "../../tenancy/failed-auth-limiter.js";
 import type { AppEnv } from "../types.js";
-import { clientAddress, tenantLogFields } from "./request-context.js";
+import { tenantLogFields } from "../access-log.js";
+import { clientAddress } from "./request-context.js";
 
 const SMUGGLING_NAMES = new Set(["tenant_id", "tenantid", "tenant", "x-tenant-id", "x-tenant"]);
 

@@ -112,7 +112,7 @@ describe.each(backends)("LLM chat against the fake OpenAI server on $name", (bac
   it("streams over real HTTP: tokens that concatenate to the answer, then citations, then done with the provider's usage", async () => {
     const answer = "Standard shipping takes 5 to 7 days [1].";
     llm.setAnswer(() => answer);
-    const server = await serveOnLoopback(fence.fence.app.fetch);
+    const server = await serveOnLoopback(fence.fence);
     try {
       const res = await fetch(`${server.url}/v1/chat`, {
         method: "POST",

@@ -191,7 +191,7 @@ describe.each(backends)("operations and cross-cutting HTTP contract on $name", (
   });
 
   it("keeps the contract over real HTTP too", async () => {
-    const server = await serveOnLoopback(fence.fence.app.fetch);
+    const server = await serveOnLoopback(fence.fence);
     try {
       const health = await fetch(`${server.url}/healthz`, { headers: { "x-request-id": "loopback-trace-0001" } });
       expect(health.status).toBe(200);

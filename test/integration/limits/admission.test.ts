@@ -60,7 +60,7 @@ describe.each(variants)("request admission on $label", ({ backend, env }) => {
   beforeAll(async () => {
     llm = await startFakeOpenAI();
     fence = await TestFence.start(backend, { env: { ...env, LLM_BASE_URL: llm.url, LLM_MODEL: "fake-model" } });
-    server = await serveOnLoopback(fence.fence.app.fetch);
+    server = await serveOnLoopback(fence.fence);
   });
   afterAll(async () => {
     await server?.close();

@@ -25,7 +25,7 @@ describe.each(backends)("streamed chat metering on $name", (backend) => {
   beforeAll(async () => {
     llm = await startFakeOpenAI();
     fence = await TestFence.start(backend, { env: { LLM_BASE_URL: llm.url, LLM_MODEL: "big-model", LLM_MAX_OUTPUT_TOKENS: "50" } });
-    server = await serveOnLoopback(fence.fence.app.fetch);
+    server = await serveOnLoopback(fence.fence);
     tenant = await fence.createTenant();
     await fence.upload(tenant, { title: "Refund policy", text: "Customers can request a refund within 30 days of purchase." });
   });

@@ -318,7 +318,7 @@ describe.each(backends)("masked logs on $name", (backend) => {
       for (let i = 0; i < 12; i++) await send("GET", "/v1/documents", { key: `fence_prod_${base62(40)}` });
       expect(fence.fence.securityEvents.count("repeated_unauthorized")).toBe(0);
 
-      const server = await serveOnLoopback(fence.fence.app.fetch);
+      const server = await serveOnLoopback(fence.fence);
       try {
         const attempt = async () => {
           const res = await fetch(`${server.url}/v1/documents`, { headers: { authorization: `Bearer fence_prod_${base62(40)}` } });
