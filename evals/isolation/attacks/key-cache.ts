@@ -116,6 +116,38 @@ export const keyCacheAttacks: Attack[] = [
     },
   },
   {
+    // Refusals on record (http/refusals-on-record.ts; on Node answered by the front door before
+    // the app): once C's window refused, C's further requests are refused from memory. A record
+    // keyed loosely would refuse B too (B's searches would answer 429); a record that outlived the
+    // key would answer the revoked key 429 — telling its holder the key was real — instead of 401.
+    name: "refusals on record: another tenant, and a key revoked while refused",
+    path: "* /v1/… (front door), DELETE …/keys/:id",
+    kind: "attack",
+    variants: EXTRACTIVE_ONLY,
+    async run(ctx) {
+      await putPlan(ctx, TIGHT_PLAN, { requests_per_minute: 1 });
+      const c = await makeTenant(ctx, "refused", TIGHT_PLAN);
+      try {
+        const first = await exhaust(ctx, c.party, 3);
+        expectOwnRefusal(ctx, first.refusal, "C (1 request/min)", "rate_limit", 1);
+        // Now on record: the next ones are refused from memory, with C's own window only.
+        for (let i = 0; i < 3; i++) expectOwnRefusal(ctx, (await exhaust(ctx, c.party, 1)).refusal, "C, refused on record", "rate_limit", 1);
+        // B is untouched by C's record: its searches are admitted.
+        for (let i = 0; i < 3; i++) {
+          const reply = await search(ctx, ctx.parties.b, ctx.b.documents[0]!.canary);
+          ctx.expect(reply.status !== 429, `B's search while C is refused on record: 429 ${reply.body.slice(0, 200)}`);
+          ctx.expectHealthy(reply.status === 200, `B's search while C is refused on record: status ${reply.status}, expected 200`);
+        }
+        const revoked = await ctx.http.send(ctx.parties.admin, "DELETE", `/v1/admin/tenants/${c.id}/keys/${c.keyId}`);
+        ctx.expect(revoked.status === 204, `revoking C's refused key: status ${revoked.status}, expected 204`);
+        const holder: Party = { label: "C's key revoked while refused on record", tenant: null, key: c.party.key };
+        await refusedOn(ctx, holder, tenantRoutes(ctx).slice(0, 4));
+      } finally {
+        await dropTenant(ctx, c.id);
+      }
+    },
+  },
+  {
     // Stale copy: the key's copy carries the old plan's numbers (1000 requests/min), so after the
     // move to 1/min every request below is admitted, and after the move back (and after the plan
     // itself is lowered) the copy's old numbers decide again — the counts and headers show which.
