@@ -179,7 +179,10 @@ export const HOSTILE_INPUTS: readonly HostileInput[] = [
     // breached four times, the second too in three of them (its 400 requests all met a blocked
     // address: 429): 2.2x / 2.2x, 3.8x / 2.9x, 7.5x / 8.6x, and 2.9x / 2.0x; otherwise 0.8-1.8x.
     // A twelfth, marked open there: 7.4x in its only window. PGlite: 0.8-1.3x, once 3.1x in a first
-    // window. Open on both until the cost of the burst is found out; the ceiling is over the worst seen.
+    // window. Open on both; the ceiling is over the worst seen. Found since: the victim waits on its
+    // query embedding's CPU and its transactions, not the loop. After a search became one
+    // transaction and the blocked address's 429s moved to the front door: 0.9x, 0.7x, 2.1x, 0.7x
+    // (Postgres, four runs).
     knownOpen: {
       backends: ["pglite", "postgres"],
       maxRatio: 15,
