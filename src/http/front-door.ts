@@ -3,13 +3,12 @@ import type { Hono } from "hono";
 import { limitReasonOf } from "../core/error-catalogue.js";
 import type { RefusedReads } from "../flow/refused-reads.js";
 import type { RunRecords } from "../runs/run-records.js";
-import { tenantContextOf } from "../tenancy/authenticate.js";
 import type { AccessLog } from "./access-log.js";
 import { errorBodyOf } from "./error-handler.js";
 import { errorHeaders } from "./limit-headers.js";
 import { routeTemplateOf, type RequestMetricsSink } from "./middleware/http-metrics.js";
 import { clientAddressFrom, requestIdOf } from "./middleware/request-context.js";
-import { refusalRunKind } from "./middleware/run-refusals.js";
+import { noteRefusalOnRecord } from "./middleware/known-refusals.js";
 import type { RefusalsOnRecord } from "./refusals-on-record.js";
 import type { AppEnv } from "./types.js";
 
@@ -93,9 +92,7 @@ export class FrontDoor {
     res.end(body);
     this.answeredCount++;
 
-    const tenant = found.key ? tenantContextOf(found.key, requestId) : undefined;
-    const kind = tenant && refusalRunKind(method, path);
-    if (kind) this.parts.runs.noteRefusal(tenant, kind, refusal);
+    const tenant = noteRefusalOnRecord(this.parts.runs, found, requestId, method, path);
     const limitReason = limitReasonOf(refusal);
     this.parts.metrics.observeRequest({
       routeTemplate: route,

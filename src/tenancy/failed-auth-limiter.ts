@@ -20,6 +20,8 @@ export class FailedAuthLimiter {
    * that ended are dropped, then the oldest.
    */
   private readonly recorded = new Map<string, number>();
+  /** When the last recorded block ends: past it, nothing on record is running. */
+  private lastEnd = 0;
 
   constructor(
     private readonly limiter: RateLimiterAbstract,
@@ -48,9 +50,9 @@ export class FailedAuthLimiter {
    * address be refused before anything else is done (http/front-door.ts). A block that another
    * instance found is learnt here at this instance's first counter read for the address.
    */
-  /** Whether any address is on record as blocked (ended blocks included until looked up again). */
+  /** Whether any recorded block may still be running: when none is, no request need be looked up. */
   hasBlocksOnRecord(): boolean {
-    return this.recorded.size > 0;
+    return this.now() < this.lastEnd;
   }
 
   blockedOnRecord(address: string): number | undefined {
@@ -70,6 +72,7 @@ export class FailedAuthLimiter {
       if (this.recorded.size >= MAX_RECORDED) this.recorded.delete(this.recorded.keys().next().value!);
     }
     this.recorded.set(address, until);
+    this.lastEnd = Math.max(this.lastEnd, until);
   }
 
   async noteFailure(address: string): Promise<void> {

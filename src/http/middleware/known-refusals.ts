@@ -1,7 +1,8 @@
 import type { MiddlewareHandler } from "hono";
 import type { RunRecords } from "../../runs/run-records.js";
 import { tenantContextOf } from "../../tenancy/authenticate.js";
-import type { RefusalsOnRecord } from "../refusals-on-record.js";
+import type { TenantContext } from "../../core/tenant-context.js";
+import type { RefusalOnRecord, RefusalsOnRecord } from "../refusals-on-record.js";
 import type { AppEnv } from "../types.js";
 import { clientAddress } from "./request-context.js";
 import { refusalRunKind } from "./run-refusals.js";
@@ -23,12 +24,20 @@ export function knownRefusals(onRecord: RefusalsOnRecord, runs: RunRecords, trus
     // No child logger (it costs as much as the rest of the refusal): nothing logs here but the
     // access line, which adds the tenant's fields itself when it sees `refusedOnRecord`.
     c.get("outcome").refusedOnRecord = true;
-    if (found.key) {
-      const ctx = tenantContextOf(found.key, c.get("requestId"));
-      c.set("tenant", ctx);
-      const kind = refusalRunKind(c.req.method, c.req.path);
-      if (kind) runs.noteRefusal(ctx, kind, found.refusal);
-    }
+    const ctx = noteRefusalOnRecord(runs, found, c.get("requestId"), c.req.method, c.req.path);
+    if (ctx) c.set("tenant", ctx);
     throw found.refusal;
   };
+}
+
+/**
+ * The refused tenant's context (none for a refused address), with a chat's or an upload's refusal
+ * counted into the minute's refusal run: what both answering paths (here and the front door) do.
+ */
+export function noteRefusalOnRecord(runs: RunRecords, found: RefusalOnRecord, requestId: string, method: string, path: string): TenantContext | undefined {
+  if (!found.key) return undefined;
+  const ctx = tenantContextOf(found.key, requestId);
+  const kind = refusalRunKind(method, path);
+  if (kind) runs.noteRefusal(ctx, kind, found.refusal);
+  return ctx;
 }
