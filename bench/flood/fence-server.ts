@@ -44,7 +44,7 @@ export async function startFenceServer(
   options: FloodOptions,
   llmUrl?: string,
 ): Promise<FenceServer> {
-  const settings: Record<string, string> = {};
+  const settings: Record<string, string> = { ...options.fenceEnv };
   let drop = async () => {};
   if (backend === "postgres") {
     const scratch = await scratchDatabase(options.databaseUrl, "fence_bench_flood");

@@ -39,6 +39,8 @@ export interface FloodOptions {
   json: string | undefined;
   /** Both builds run PGlite on a thread of its own, as the service does by default; `--pglite-thread=false` runs it in-process. */
   pgliteThread: boolean;
+  /** Fence settings both builds start with (`--fence-env=FENCE_MAX_IN_SERVICE=4,FENCE_…=…`): to try a setting under the floods. */
+  fenceEnv: Record<string, string>;
 }
 
 const FULL = { seconds: 15, warmupSeconds: 2, ceilingSeconds: 5, victimSeedDocs: 20, aggressorSeedDocs: 10, victimTimeoutSeconds: 30 };
@@ -53,7 +55,7 @@ export function parseFloodOptions(argv: readonly string[], env: Record<string, s
   const flags = parseFlags(argv);
   const quick = isQuick(flags, env);
   const base = quick ? QUICK : FULL;
-  const known = new Set(["quick", "backend", "database-url", "shapes", "json", "pglite-thread"]);
+  const known = new Set(["quick", "backend", "database-url", "shapes", "json", "pglite-thread", "fence-env"]);
   const raw = (name: string) => flags.get(name) ?? env[`BENCH_FLOOD_${name.toUpperCase().replaceAll("-", "_")}`];
   const read = (name: string, fallback: number, integer = false): number => {
     known.add(name);
@@ -95,7 +97,19 @@ export function parseFloodOptions(argv: readonly string[], env: Record<string, s
     seed: read("seed", 42, true),
     json: raw("json"),
     pgliteThread: raw("pglite-thread") !== "false",
+    fenceEnv: parseFenceEnv(raw("fence-env")),
   };
   rejectUnknownFlags(flags, known);
   return options;
+}
+
+/** `FENCE_A=1,FENCE_B=x` → { FENCE_A: "1", FENCE_B: "x" }; only Fence's own settings (FENCE_*). */
+function parseFenceEnv(text: string | undefined): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const pair of (text ?? "").split(",").filter(Boolean)) {
+    const match = /^(FENCE_[A-Z0-9_]+)=(.*)$/.exec(pair.trim());
+    if (!match) throw new Error(`--fence-env takes FENCE_NAME=value pairs separated by commas, got ${pair}`);
+    settings[match[1]!] = match[2]!;
+  }
+  return settings;
 }
