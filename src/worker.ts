@@ -1,4 +1,5 @@
 import { appliedSchemaVersion, EXPECTED_SCHEMA_VERSION } from "./db/schema-version.js";
+import { hasCitus } from "./db/citus.js";
 import { postgresDatabase } from "./db/connect-postgres.js";
 import { OpenAICompatibleEmbeddings } from "./embeddings/openai-compatible.js";
 import { MemoryCounterStore } from "./limits/counter-store.js";
@@ -35,7 +36,10 @@ async function build(env: WorkerEnv): Promise<ComposedFence> {
   const config = workerConfig(env);
   // pino's browser build on workerd: JSON lines on console (Workers Logs), masked like on Node (logger.ts).
   const logger = createLogger(config.logLevel);
-  const db = postgresDatabase(new RequestScopedPool(config.databaseUrl!), async () => undefined);
+  const pool = new RequestScopedPool(config.databaseUrl!);
+  // On a Citus coordinator every transaction's settings must reach the workers (db/citus.ts).
+  const distribution = (await hasCitus(postgresDatabase(pool, async () => undefined))) ? "citus" : "single-node";
+  const db = postgresDatabase(pool, async () => undefined, { distribution });
   const applied = await appliedSchemaVersion(db);
   if (applied < EXPECTED_SCHEMA_VERSION) {
     throw new StartupRefusal(

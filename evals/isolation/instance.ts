@@ -17,8 +17,11 @@ import { startFence as startHarnessedFence } from "../../test/support/fence-harn
  * (attacks/jobs.ts).
  */
 export interface EvalBackend {
-  /** `worker`: the attacks go to Fence on workerd (wrangler dev) over Postgres; see worker-instance.ts. */
-  name: "pglite" | "postgres" | "worker";
+  /**
+   * `worker`: the attacks go to Fence on workerd (wrangler dev) over Postgres; see worker-instance.ts.
+   * `citus`: a Citus cluster's coordinator (CITUS_DATABASE_URL), Fence's tables distributed by tenant.
+   */
+  name: "pglite" | "postgres" | "citus" | "worker";
   databaseUrl: string | undefined;
 }
 

@@ -15,7 +15,8 @@ import { NOT_ON_WORKERS, runSuite, type SuiteRun } from "./suite.js";
 /**
  * `npm run eval:isolation` — the adversarial cross-tenant isolation eval (invariant I8).
  *
- *   --backend pglite|postgres|both|worker   default: postgres when DATABASE_URL is set, else pglite;
+ *   --backend pglite|postgres|both|citus|worker   default: postgres when DATABASE_URL is set, else pglite;
+ *                                    citus: a Citus cluster's coordinator at CITUS_DATABASE_URL;
  *                                    worker: Fence on workerd (wrangler dev) over DATABASE_URL, mode 1 only
  *   --modes 1,2,3,4                  which mutation modes to run (default 1–4; 5 is opt-in, see modes.ts)
  *   --only leaks|availability        one section: the cross-tenant leak suite (the modes) or the
@@ -28,7 +29,7 @@ import { NOT_ON_WORKERS, runSuite, type SuiteRun } from "./suite.js";
  * locks off (a blind eval). The availability section then runs once per backend (not per mode:
  * it weakens no lock) and fails when hostile input from one tenant slows, fails or freezes another.
  */
-const USAGE = "usage: tsx evals/isolation/run.ts [--backend pglite|postgres|both|worker] [--modes 1,2,3,4[,5]] [--only leaks|availability] [--input <text>]";
+const USAGE = "usage: tsx evals/isolation/run.ts [--backend pglite|postgres|both|citus|worker] [--modes 1,2,3,4[,5]] [--only leaks|availability] [--input <text>]";
 const SECTIONS = ["leaks", "availability"] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -48,7 +49,13 @@ function parseCli(): { backends: EvalBackend[]; modeIds: number[]; sections: Sec
   if (inputs.length === 0) throw new UsageError(`no hostile input's name contains "${values.input}"`);
   const databaseUrl = process.env.DATABASE_URL || undefined;
   const choice = values.backend ?? (databaseUrl ? "postgres" : "pglite");
-  if (!["pglite", "postgres", "both", "worker"].includes(choice)) throw new UsageError(`unknown --backend ${choice}`);
+  if (!["pglite", "postgres", "both", "citus", "worker"].includes(choice)) throw new UsageError(`unknown --backend ${choice}`);
+  if (choice === "citus") {
+    const citusUrl = process.env.CITUS_DATABASE_URL || undefined;
+    if (!citusUrl) throw new UsageError("--backend citus needs CITUS_DATABASE_URL (the coordinator's URL)");
+    const modeIds = values.modes ? values.modes.split(",").map(Number) : MODES.filter((m) => !m.optIn).map((m) => m.id);
+    return { backends: [{ name: "citus", databaseUrl: citusUrl }], modeIds, sections, inputs };
+  }
   if (choice !== "pglite" && !databaseUrl) throw new UsageError(`--backend ${choice} needs DATABASE_URL`);
   if (choice === "worker") {
     // The weakened-lock modes are in-process hooks; a Worker is built from bindings and has none.

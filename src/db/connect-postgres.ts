@@ -3,7 +3,10 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import type { QueueDiscipline } from "../flow/fair-queue.js";
 import { openPostgresChangeFeed } from "./change-feed.js";
 import * as schema from "./schema.js";
-import { Database, type DatabaseOptions, type DrizzleDb, type IsolationMutations } from "./database.js";
+import { Database, type DatabaseOptions, type Distribution, type DrizzleDb, type IsolationMutations } from "./database.js";
+
+/** How the tables are laid out: `auto` asks the database whether it is a Citus coordinator. */
+export type DistributionSetting = "auto" | "citus" | "none";
 
 /** See the pool below: how long a session may sit idle inside a transaction before the server ends it. */
 const IDLE_IN_TRANSACTION_TIMEOUT_MS = 15_000;
@@ -63,12 +66,13 @@ function drizzleOver(query: (...args: unknown[]) => unknown): DrizzleDb {
 }
 
 /** Node: one pool per process, reused by every request. */
-export function connectPostgres(options: {
+export async function connectPostgres(options: {
   databaseUrl: string;
   poolSize?: number | undefined;
   mutations?: IsolationMutations | undefined;
   discipline?: QueueDiscipline | undefined;
-}): Database {
+  distribution?: DistributionSetting | undefined;
+}): Promise<Database> {
   const max = options.poolSize ?? 10;
   const pool = new pg.Pool({
     connectionString: options.databaseUrl,
@@ -81,10 +85,29 @@ export function connectPostgres(options: {
   });
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on("error", () => {});
+  let distribution: Distribution;
+  try {
+    distribution = await resolveDistribution(pool, options.distribution ?? "auto");
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
   return postgresDatabase(pool, () => pool.end(), {
+    distribution,
     mutations: options.mutations,
     openChangeFeed: (channel, onError) => openPostgresChangeFeed(options.databaseUrl, channel, { onError }),
     concurrency: max,
     discipline: options.discipline,
   });
+}
+
+/** `auto`: Citus when the database has the extension (a coordinator); `citus` insists on it. */
+async function resolveDistribution(pool: pg.Pool, setting: DistributionSetting): Promise<Distribution> {
+  if (setting === "none") return "single-node";
+  const { rowCount } = await pool.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'");
+  if (rowCount) return "citus";
+  if (setting === "citus") {
+    throw new Error("FENCE_DISTRIBUTED=citus, but the database has no citus extension: connect to the cluster's coordinator, or run CREATE EXTENSION citus there");
+  }
+  return "single-node";
 }

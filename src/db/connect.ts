@@ -7,6 +7,7 @@ import { lockDataDir } from "./data-dir-lock.js";
 import { DirectoryPayloadFiles, MemoryPayloadFiles } from "./payload-files.js";
 import * as schema from "./schema.js";
 import type { QueueDiscipline } from "../flow/fair-queue.js";
+import type { DistributionSetting } from "./connect-postgres.js";
 import { Database, type DrizzleDb, type IsolationMutations } from "./database.js";
 
 export interface ConnectOptions {
@@ -20,6 +21,8 @@ export interface ConnectOptions {
   mutations?: IsolationMutations;
   /** Order of waiting transactions: fair (default) or `fifo` (the benchmarks' baseline). */
   discipline?: QueueDiscipline | undefined;
+  /** Postgres only: whether the tables are distributed on Citus (db/citus.ts); `auto` asks the database. */
+  distribution?: DistributionSetting | undefined;
 }
 
 /**
@@ -29,7 +32,13 @@ export interface ConnectOptions {
 export async function connectDatabase(options: ConnectOptions): Promise<Database> {
   if (options.databaseUrl) {
     const { connectPostgres } = await import("./connect-postgres.js");
-    return connectPostgres({ databaseUrl: options.databaseUrl, poolSize: options.poolSize, mutations: options.mutations, discipline: options.discipline });
+    return connectPostgres({
+      databaseUrl: options.databaseUrl,
+      poolSize: options.poolSize,
+      mutations: options.mutations,
+      discipline: options.discipline,
+      distribution: options.distribution,
+    });
   }
 
   const { drizzle } = await import("drizzle-orm/pglite");

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
+import { distributeOnCitus } from "./citus.js";
 import { queryRows, type Database } from "./database.js";
 
 const LAST_APPLIED = sql`SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations`;
@@ -11,8 +12,15 @@ const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url
  * An advisory lock serialises instances that start together against one Postgres (drizzle's own
  * migrator does not lock, and two instances would both apply the same migration).
  * Bookkeeping uses drizzle's table, so drizzle-kit tooling reads the same history.
+ * On a Citus coordinator the migrated tables are then distributed by tenant (db/citus.ts).
  */
 export async function runMigrations(db: Database, folder = MIGRATIONS_FOLDER): Promise<number> {
+  const applied = await applyMigrations(db, folder);
+  if (db.distribution === "citus") await distributeOnCitus(db);
+  return applied;
+}
+
+async function applyMigrations(db: Database, folder: string): Promise<number> {
   const migrations = readMigrationFiles({ migrationsFolder: folder });
   return db.asOwner(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext('fence:migrations'))`);

@@ -3,10 +3,10 @@ import { findDatabaseError } from "../observability/loggable-error.js";
 
 /**
  * Every table a tenant owns refers to the tenant's row by a foreign key that drizzle names
- * `<table>_tenant_id_tenants_id_fk` (drizzle/*.sql): a write that breaks one of them found the
- * tenant's row gone.
+ * `<table>_tenant_id_tenants_id_fk` (drizzle/*.sql; on Citus a worker names its shard's copy with
+ * the shard's number after it): a write that breaks one of them found the tenant's row gone.
  */
-const TENANT_FOREIGN_KEY = /_tenant_id_tenants_id_fk$/;
+const TENANT_FOREIGN_KEY = /_tenant_id_tenants_id_fk(_\d+)?$/;
 
 /**
  * True when a statement failed because the tenant it ran for was deleted while it ran: a request
@@ -15,8 +15,13 @@ const TENANT_FOREIGN_KEY = /_tenant_id_tenants_id_fk$/;
  */
 export function isTenantRowGone(error: unknown): boolean {
   const found = findDatabaseError(error);
-  return found?.code === "23503" && typeof found.constraint === "string" && TENANT_FOREIGN_KEY.test(found.constraint);
+  if (found?.code !== "23503") return false;
+  // Citus relays a worker's error without its constraint field; the message still names it.
+  const constraint = found.constraint ?? (typeof found.message === "string" ? FOREIGN_KEY_IN_MESSAGE.exec(found.message)?.[1] : undefined);
+  return typeof constraint === "string" && TENANT_FOREIGN_KEY.test(constraint);
 }
+
+const FOREIGN_KEY_IN_MESSAGE = /violates foreign key constraint "([^"]+)"/;
 
 /**
  * Rethrows `error`, as the 401 its caller deserves when the tenant was deleted while it ran (its

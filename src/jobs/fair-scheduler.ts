@@ -20,6 +20,9 @@ export interface ClaimedJob {
   waitedMs: number;
 }
 
+/** Jobs with a lapsed lease taken back per claim; any left over are taken by the next claims. */
+const EXPIRED_PER_CLAIM = 16;
+
 /** Tenants considered per claim, best first; more only matters when many are locked or full. */
 const CANDIDATES = 16;
 /**
@@ -70,15 +73,19 @@ export class FairScheduler {
     },
   ) {}
 
-  /** Queued, due, runnable here, and not waiting for a running job on the same artifact. */
-  private runnable(alias: SQL) {
+  /**
+   * Queued, due, runnable here, and not waiting for a running job on the same artifact. `tenant` is
+   * the tenant the check's subquery looks in: the row's own, or the one tenant being claimed for,
+   * given as a value (on Citus a locking read must name its shard's tenant in every part of it).
+   */
+  private runnable(alias: SQL, tenant: SQL = sql`${alias}.tenant_id`) {
     const offered = this.options.capabilities;
     const capable = offered
       ? sql`AND ${alias}.requires IN (${sql.join(["", ...offered].map((c) => sql`${c}`), sql`, `)})`
       : sql``;
     return sql`${alias}.status = 'queued' AND ${alias}.run_after <= now() ${capable}
       AND (${alias}.serial_key IS NULL OR NOT EXISTS (
-        SELECT 1 FROM jobs r WHERE r.tenant_id = ${alias}.tenant_id AND r.serial_key = ${alias}.serial_key AND r.status = 'running'))`;
+        SELECT 1 FROM jobs r WHERE r.tenant_id = ${tenant} AND r.serial_key = ${alias}.serial_key AND r.status = 'running'))`;
   }
 
   /**
@@ -140,14 +147,15 @@ export class FairScheduler {
     candidate: { tenant_id: string; start: number; weight: number; max_running: number },
     workerId: string,
   ): Promise<ClaimedJob | undefined> {
-    // The start tag is read again under the lock: another claimer may have advanced it since.
-    const locked = await queryRows<{ start: number }>(
+    // The start tag is read again under the lock: another claimer may have advanced it since. The
+    // lock is taken on the tenant's row alone (on Citus a locking read touches one shard only), and
+    // the clock read after it.
+    const locked = await queryRows<{ pass: number }>(
       tx,
-      sql`SELECT greatest(s.pass, c.virtual_time) AS start FROM job_tenants s CROSS JOIN job_clock c
-          WHERE s.tenant_id = ${candidate.tenant_id} AND c.id = 1
-          FOR UPDATE OF s SKIP LOCKED`,
+      sql`SELECT pass FROM job_tenants WHERE tenant_id = ${candidate.tenant_id} FOR UPDATE SKIP LOCKED`,
     );
     if (locked.length === 0) return undefined; // another instance is claiming for this tenant
+    const [clock] = await queryRows<{ virtual_time: number }>(tx, sql`SELECT virtual_time FROM job_clock WHERE id = 1`);
     // Re-read under the lock: the count above may predate a claim that just committed.
     const [running] = await queryRows<{ n: number }>(
       tx,
@@ -157,14 +165,14 @@ export class FairScheduler {
     const [picked] = await queryRows<{ id: string }>(
       tx,
       sql`SELECT j.id FROM jobs j
-          WHERE j.tenant_id = ${candidate.tenant_id} AND ${this.runnable(sql`j`)}
+          WHERE j.tenant_id = ${candidate.tenant_id} AND ${this.runnable(sql`j`, sql`${candidate.tenant_id}`)}
           ORDER BY j.priority, j.created_at, j.id
           LIMIT 1
-          FOR UPDATE SKIP LOCKED`,
+          FOR UPDATE OF j SKIP LOCKED`,
     );
     if (!picked) return undefined;
     const job = await this.markRunning(tx, candidate.tenant_id, picked.id, workerId);
-    const start = Number(locked[0]!.start);
+    const start = Math.max(Number(locked[0]!.pass), Number(clock!.virtual_time));
     await tx.execute(
       sql`UPDATE job_tenants SET pass = ${start + 1 / Math.max(1, candidate.weight)} WHERE tenant_id = ${candidate.tenant_id}`,
     );
@@ -172,14 +180,26 @@ export class FairScheduler {
     return job;
   }
 
-  /** The benchmark's baseline: one global FIFO, no fairness, no per-tenant limit. */
+  /**
+   * The benchmark's baseline: one global FIFO, no fairness, no per-tenant limit. The oldest jobs are
+   * found without a lock, then locked one by one by tenant and id (Citus: one shard per locking read).
+   */
   private async claimOldest(tx: Tx, workerId: string, onlyTenant: SQL): Promise<ClaimedJob | undefined> {
-    const [picked] = await queryRows<{ id: string; tenant_id: string }>(
+    const oldest = await queryRows<{ id: string; tenant_id: string }>(
       tx,
       sql`SELECT j.id, j.tenant_id FROM jobs j WHERE ${this.runnable(sql`j`)} ${onlyTenant}
-          ORDER BY j.created_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+          ORDER BY j.created_at, j.id LIMIT ${CANDIDATES}`,
     );
-    return picked ? this.markRunning(tx, picked.tenant_id, picked.id, workerId) : undefined;
+    for (const job of oldest) {
+      const [picked] = await queryRows<{ id: string }>(
+        tx,
+        sql`SELECT j.id FROM jobs j WHERE j.tenant_id = ${job.tenant_id} AND j.id = ${job.id}
+              AND ${this.runnable(sql`j`, sql`${job.tenant_id}`)}
+            FOR UPDATE OF j SKIP LOCKED`,
+      );
+      if (picked) return this.markRunning(tx, job.tenant_id, job.id, workerId);
+    }
+    return undefined;
   }
 
   private async markRunning(tx: Tx, tenantId: string, id: string, workerId: string): Promise<ClaimedJob> {
@@ -197,12 +217,15 @@ export class FairScheduler {
       waited_ms: number;
     }>(
       tx,
+      // No now() inside coalesce or RETURNING (Citus evaluates it on the coordinator only where it
+      // stands alone): least() keeps the first start, and the wait is the new lease's start minus
+      // when the job became due, both from the database's clock.
       sql`UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = ${workerId},
                  locked_until = now() + ${`${this.options.leaseMs} milliseconds`}::interval,
-                 started_at = coalesce(started_at, now())
+                 started_at = least(started_at, now())
           WHERE tenant_id = ${tenantId} AND id = ${id}
           RETURNING id, tenant_id, kind, priority, input, attempts, max_attempts, key_id, project, environment,
-                    (extract(epoch FROM now() - run_after) * 1000)::float8 AS waited_ms`,
+                    (extract(epoch FROM locked_until - run_after) * 1000)::float8 - ${this.options.leaseMs} AS waited_ms`,
     );
     return {
       id: row!.id,
@@ -225,21 +248,35 @@ export class FairScheduler {
    * Returns the jobs that failed, whose payloads' files go once the transaction commits.
    */
   private async requeueExpired(tx: Tx): Promise<PayloadKey[]> {
-    const expired = await queryRows<{ tenant_id: string; id: string; attempts: number; status: string }>(
+    // Found first without a lock, then each taken back on its own by tenant and id: on Citus a
+    // locking read may only touch one shard, and here each statement does.
+    const lapsed = await queryRows<{ tenant_id: string; id: string; attempts: number; max_attempts: number }>(
       tx,
-      sql`UPDATE jobs SET
-            status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-            error_code = CASE WHEN attempts >= max_attempts THEN 'worker_lost' ELSE error_code END,
-            error_message = 'The worker running this job stopped (lease expired).',
-            finished_at = CASE WHEN attempts >= max_attempts THEN now() ELSE NULL END,
-            payload = CASE WHEN attempts >= max_attempts THEN NULL ELSE payload END,
-            payload_bytes = CASE WHEN attempts >= max_attempts THEN NULL ELSE payload_bytes END,
-            locked_by = NULL, locked_until = NULL
-          WHERE (tenant_id, id) IN (
-            -- Skips a row another session holds: one stuck row must not stall every claim.
-            SELECT tenant_id, id FROM jobs WHERE status = 'running' AND locked_until < now() FOR UPDATE SKIP LOCKED)
-          RETURNING tenant_id, id, attempts, status`,
+      sql`SELECT tenant_id, id, attempts, max_attempts FROM jobs WHERE status = 'running' AND locked_until < now()
+          ORDER BY locked_until LIMIT ${EXPIRED_PER_CLAIM}`,
     );
+    const expired: { tenant_id: string; id: string; attempts: number; status: string }[] = [];
+    for (const job of lapsed) {
+      // Whether this was its last attempt is decided here, not in a CASE (Citus takes no now() in one).
+      const lastAttempt = job.attempts >= job.max_attempts;
+      const outcome = lastAttempt
+        ? sql`status = 'failed', error_code = 'worker_lost', finished_at = now(), payload = NULL, payload_bytes = NULL`
+        : sql`status = 'queued', finished_at = NULL`;
+      const rows = await queryRows<{ tenant_id: string; id: string }>(
+        tx,
+        sql`UPDATE jobs SET ${outcome}, error_message = 'The worker running this job stopped (lease expired).',
+                locked_by = NULL, locked_until = NULL
+            WHERE tenant_id = ${job.tenant_id} AND (tenant_id, id) IN (
+              -- Skips a row another session holds: one stuck row must not stall every claim. Checked
+              -- again under the lock: a heartbeat may have renewed it, or another claimer taken it back.
+              SELECT tenant_id, id FROM jobs
+              WHERE tenant_id = ${job.tenant_id} AND id = ${job.id} AND status = 'running' AND locked_until < now()
+                AND attempts = ${job.attempts}
+              FOR UPDATE SKIP LOCKED)
+            RETURNING tenant_id, id`,
+      );
+      for (const row of rows) expired.push({ ...row, attempts: job.attempts, status: lastAttempt ? "failed" : "queued" });
+    }
     for (const job of expired) {
       await tx.execute(
         sql`DELETE FROM budget_reservations WHERE tenant_id = ${job.tenant_id} AND request_id = ${jobOperationId(job.id, job.attempts)}`,

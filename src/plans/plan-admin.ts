@@ -5,6 +5,7 @@ import { plans, tenantConfigs, tenants, type PlanRow } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid } from "../core/tenant-context.js";
 import type { ChangeSink } from "../db/change-feed.js";
+import { announceKeyChange } from "../tenancy/key-changes.js";
 import { TenantOverrides } from "./tenant-settings.js";
 
 /** Plan names appear in URLs, tenant rows and logs: lower-case slugs only. */
@@ -114,13 +115,14 @@ export class PlanAdmin {
       maxQueuedBytes: s.max_queued_bytes,
       updatedAt: new Date(),
     };
-    const [row] = await this.db.asPlatformAdmin("put-plan", (tx) =>
-      tx
+    const [row] = await this.db.asPlatformAdmin("put-plan", async (tx) => {
+      await announceKeyChange(tx, `plan:${name}`);
+      return tx
         .insert(plans)
         .values({ name, ...values })
         .onConflictDoUpdate({ target: plans.name, set: values })
-        .returning({ ...getTableColumns(plans), created: sql<boolean>`(xmax = 0)` }),
-    );
+        .returning({ ...getTableColumns(plans), created: sql<boolean>`(xmax = 0)` });
+    });
     const { created, ...plan } = row!;
     this.verifiedKeys?.forget(`plan:${name}`);
     return { plan: planJson(plan), created: created === true };
@@ -186,6 +188,7 @@ async function assignPlan(tx: Tx, tenantId: string, plan: string): Promise<void>
   const [known] = PLAN_NAME.test(plan) ? await tx.select({ name: plans.name }).from(plans).where(eq(plans.name, plan)) : [];
   if (!known) throw fieldError("plan", `unknown plan '${plan.slice(0, 50)}'`);
   await tx.update(tenants).set({ plan }).where(eq(tenants.id, tenantId));
+  await announceKeyChange(tx, `tenant:${tenantId}`);
 }
 
 /**

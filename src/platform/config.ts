@@ -32,6 +32,7 @@ const ConfigSchema = z
       { message: "must be a postgres:// or postgresql:// URL" },
     ),
     DATABASE_POOL_SIZE: positiveInt(10),
+    FENCE_DISTRIBUTED: z.enum(["auto", "citus", "none"]).default("auto"),
     REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), {
       message: "must be a redis:// or rediss:// URL",
     }),
@@ -129,6 +130,8 @@ export interface FenceConfig {
   pgliteThread: boolean;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** Postgres only: `auto` distributes the tables when the database is a Citus coordinator (db/citus.ts). */
+  distributed: "auto" | "citus" | "none";
   /** Shared admission counters for many instances; memory when unset. */
   redisUrl: string | undefined;
   /** Requests admitted at once (in service and waiting for a seat); beyond it, 503 `overloaded`. */
@@ -222,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.FENCE_DATA_DIR,
     pgliteThread: e.FENCE_PGLITE_THREAD,
     databaseUrl: e.DATABASE_URL,
+    distributed: e.FENCE_DISTRIBUTED,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
     maxInFlight: e.FENCE_MAX_IN_FLIGHT,

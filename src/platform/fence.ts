@@ -15,7 +15,7 @@ import { MemoryCounterStore, RedisCounterStore } from "../limits/counter-store.j
 import { createLogger, type Logger } from "../observability/logger.js";
 import { FenceMetrics } from "../observability/metrics.js";
 import { startTracing } from "../observability/tracing.js";
-import { KEY_CHANGES_CHANNEL } from "../tenancy/verified-key-cache.js";
+import { KEY_CHANGES_CHANNEL } from "../tenancy/key-changes.js";
 import { sweepPayloadFiles } from "../jobs/job-payloads.js";
 import { connectRedis } from "./redis.js";
 
@@ -56,6 +56,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
     dataDir: config.dataDir,
     pgliteThread: config.pgliteThread,
     poolSize: config.databasePoolSize,
+    distribution: config.distributed,
     mutations: options.mutations,
     discipline: options.scheduling,
   });

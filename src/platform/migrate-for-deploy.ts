@@ -17,7 +17,7 @@ export async function migrateForDeploy(options: {
   databaseUrl: string;
   embeddings?: { model: string; dimensions: number } | undefined;
 }): Promise<MigrateResult> {
-  const db = connectPostgres({ databaseUrl: options.databaseUrl, poolSize: 1 });
+  const db = await connectPostgres({ databaseUrl: options.databaseUrl, poolSize: 1 });
   try {
     const applied = await runMigrations(db);
     if (options.embeddings) await ensureVectorIndex(db, options.embeddings.model, options.embeddings.dimensions);

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { TenantScope } from "../db/database.js";
 import { tenants } from "../db/schema.js";
+import { announceKeyChange } from "./key-changes.js";
 
 /**
  * The tenant's data version is part of every response-cache key (invariant I5): bumping it in the
@@ -25,9 +26,17 @@ export async function forgetCachedContent(scope: TenantScope): Promise<void> {
     .update(tenants)
     .set({
       dataVersion: sql`${tenants.dataVersion} + 1`,
-      cacheSecret: sql`replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')`,
+      // Made here, not by the database: Citus refuses a volatile function in an UPDATE of a distributed table.
+      cacheSecret: newCacheSecret(),
     })
     .where(scope.owns(tenants.id));
+  // Verified keys held in memory carry the secret (tenancy/verified-key-cache.ts).
+  await announceKeyChange(scope.tx, `tenant:${scope.tenantId}`);
+}
+
+/** 32 random bytes as hex, like the column's default (drizzle/0010); Web Crypto, so Workers have it too. */
+function newCacheSecret(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(32)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 export async function readDataVersion(scope: TenantScope): Promise<number> {

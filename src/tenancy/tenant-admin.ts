@@ -5,6 +5,7 @@ import { apiKeys, plans, tenants } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import { generateApiKey } from "./api-keys.js";
+import { announceKeyChange } from "./key-changes.js";
 import type { KeyDirectory } from "./key-directory.js";
 import type { ChangeSink } from "../db/change-feed.js";
 import { isUuid, type KeyEnvironment } from "../core/tenant-context.js";
@@ -68,7 +69,10 @@ export class TenantAdmin {
     // holding one of them while its foreign-key check waits for the tenant's row is a deadlock,
     // which Postgres breaks by aborting one side (perhaps this one).
     const deleted = await retryingDeadlocks(() =>
-      this.db.asPlatformAdmin("purge-tenant", (tx) => tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id })),
+      this.db.asPlatformAdmin("purge-tenant", async (tx) => {
+        await announceKeyChange(tx, `tenant:${tenantId}`);
+        return tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id });
+      }),
     );
     if (deleted.length === 0) throw new NotFoundError("Tenant");
     // The rows are gone, and with them every claim on its queued uploads' files (PGlite).
@@ -98,6 +102,7 @@ export class TenantAdmin {
           requestsPerMinute: input.requests_per_minute ?? null,
         })
         .returning();
+      await announceKeyChange(tx, `tenant:${tenantId}`);
       return inserted!;
     });
     this.keyDirectory?.add(generated.hash);
@@ -115,17 +120,18 @@ export class TenantAdmin {
 
   /**
    * Revocation takes effect on the next request on this instance, and on every other instance
-   * within the change feed's bound (drizzle/0011 announces it; VerifiedKeyCache drops the copy).
+   * within the change feed's bound (announced on commit: key-changes.ts; VerifiedKeyCache drops the copy).
    */
   async revokeKey(tenantId: string, keyId: string): Promise<void> {
     if (!isUuid(tenantId) || !isUuid(keyId)) throw new NotFoundError("API key");
-    const revoked = await this.db.asPlatformAdmin("revoke-key", (tx) =>
-      tx
+    const revoked = await this.db.asPlatformAdmin("revoke-key", async (tx) => {
+      await announceKeyChange(tx, `tenant:${tenantId}`);
+      return tx
         .update(apiKeys)
         .set({ revokedAt: new Date() })
         .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
-        .returning({ id: apiKeys.id }),
-    );
+        .returning({ id: apiKeys.id });
+    });
     if (revoked.length === 0) throw new NotFoundError("API key");
     this.verifiedKeys?.forget(`tenant:${tenantId}`);
   }

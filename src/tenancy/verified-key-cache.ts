@@ -3,8 +3,6 @@ import type { ChangeFeed, ChangeSink } from "../db/change-feed.js";
 import type { KeyEnvironment } from "../core/tenant-context.js";
 import type { TenantQuota } from "./tenant-quota.js";
 
-/** The channel the database announces key, tenant and plan changes on (drizzle/0011). */
-export const KEY_CHANGES_CHANNEL = "fence_key_changes";
 
 /** What authentication reads about a key: who it belongs to, whether it is revoked, its limits. */
 export interface VerifiedKey {

@@ -9,13 +9,15 @@ import { startFence } from "./fence-harness.js";
 export { serveOnLoopback } from "./fence-harness.js";
 
 /**
- * One integration harness for both database backends (the drizzle habit: one suite, two drivers).
+ * One integration harness for every database backend (the drizzle habit: one suite, several drivers).
  * PGlite always runs, in memory; Postgres runs when DATABASE_URL is set (CI sets it after
- * scripts/setup-postgres.sh). Tests create fresh tenants, so suites share one Postgres database.
+ * scripts/setup-postgres.sh); a Citus cluster's coordinator when CITUS_DATABASE_URL is set (CI sets
+ * it after the cluster's setup script), Fence distributing its tables there (db/citus.ts). Tests
+ * create fresh tenants, so suites share one database per backend.
  */
 export interface Backend {
   /** `worker`: Fence on workerd (`wrangler dev`) over Postgres — see test/integration/platform/worker-contract.test.ts. */
-  name: "pglite" | "postgres" | "worker";
+  name: "pglite" | "postgres" | "citus" | "worker";
   databaseUrl: string | undefined;
 }
 
@@ -27,7 +29,13 @@ export const backends: Backend[] = workerTarget
   : [
       { name: "pglite", databaseUrl: undefined },
       ...(process.env.DATABASE_URL ? [{ name: "postgres" as const, databaseUrl: process.env.DATABASE_URL }] : []),
+      ...(process.env.CITUS_DATABASE_URL ? [{ name: "citus" as const, databaseUrl: process.env.CITUS_DATABASE_URL }] : []),
     ];
+
+/** A server backend (Postgres or a Citus coordinator): one reached by URL, with other processes able to share it. */
+export function isServerBackend(backend: Backend): boolean {
+  return backend.name === "postgres" || backend.name === "citus";
+}
 
 export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
 

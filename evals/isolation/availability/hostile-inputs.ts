@@ -30,12 +30,12 @@ export interface HostileInput {
   /** How long the attack may run (default ATTACK_DEADLINE_MS, section.ts), where its own requests take longer by design. */
   deadlineMs?: number;
   /** A known gap on one backend (docs/hostile-input.md): the p99 rule is relaxed there, and only that. */
-  knownOpen?: { backends: readonly ("pglite" | "postgres")[]; maxRatio: number; reason: string };
+  knownOpen?: { backends: readonly ("pglite" | "postgres" | "citus")[]; maxRatio: number; reason: string };
   /**
    * A known gap so wide on a backend that the input would freeze or fail it outright: not run
    * there, and reported as not run with the reason (docs/hostile-input.md), never as passed.
    */
-  notRunOn?: { backends: readonly ("pglite" | "postgres")[]; reason: string };
+  notRunOn?: { backends: readonly ("pglite" | "postgres" | "citus")[]; reason: string };
   prepare(): (i: number) => HostileRequest;
 }
 

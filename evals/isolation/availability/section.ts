@@ -149,7 +149,7 @@ async function victimAlone(instance: AvailabilityInstance, samples: number): Pro
   return victim.stop();
 }
 
-async function attackWindow(instance: AvailabilityInstance, backendName: string, input: HostileInput, baseline: LatencySummary): Promise<AttackWindow> {
+async function attackWindow(instance: AvailabilityInstance, backendName: "pglite" | "postgres" | "citus", input: HostileInput, baseline: LatencySummary): Promise<AttackWindow> {
   // Built before the window opens, and sent from a thread of its own (attacker-thread.ts).
   const deadlineMs = input.deadlineMs ?? ATTACK_DEADLINE_MS;
   const attacker = await AttackerThread.start({ url: instance.url, attackerKey: instance.attackerKey, inputName: input.name, deadlineMs });
@@ -170,7 +170,7 @@ async function attackWindow(instance: AvailabilityInstance, backendName: string,
     input,
     victim: summarizeLatencies(window.latencies),
     window,
-    judgement: judgeWindow(baseline, window, leftovers, input.knownOpen?.backends.includes(backendName as "pglite" | "postgres") ? input.knownOpen : undefined),
+    judgement: judgeWindow(baseline, window, leftovers, input.knownOpen?.backends.includes(backendName) ? input.knownOpen : undefined),
     attacker: tally(outcomes),
     restarted: leftovers.length > 0 || window.stallOngoing,
     seconds: (performance.now() - started) / 1000,

@@ -23,17 +23,32 @@ export const PLATFORM_ROLE = "fence_platform";
  */
 const CURRENT_TENANT = "(SELECT nullif(current_setting('app.tenant_id', true), '')::uuid)";
 
+/**
+ * On Citus a policy on a distributed table may not contain a subquery: the setting is read per row
+ * there (db/citus.ts installs this form). The explicit tenant predicate every query carries is what
+ * the planner uses; this is the backstop.
+ */
+const CURRENT_TENANT_PER_ROW = "nullif(current_setting('app.tenant_id', true), '')::uuid";
+
+/** The condition of an own-rows policy: `column` is the transaction's tenant. */
+export function ownRowsCondition(column: "tenant_id" | "id", form: "single-node" | "citus" = "single-node"): string {
+  return `${column} = ${form === "citus" ? CURRENT_TENANT_PER_ROW : CURRENT_TENANT}`;
+}
+
+/** Own-rows policies by name, and the column each compares. */
+const OWN_ROWS_COLUMN: Record<string, "tenant_id" | "id"> = { tenant_isolation: "tenant_id", tenant_self: "id" };
+
 /** fence_app reads and writes only rows whose `column` is the transaction's tenant. */
-function ownRowsPolicy(name: string, column: "tenant_id" | "id"): PgPolicy {
-  const own = sql.raw(`${column} = ${CURRENT_TENANT}`);
+function ownRowsPolicy(name: string, form: "single-node" | "citus" = "single-node"): PgPolicy {
+  const own = sql.raw(ownRowsCondition(OWN_ROWS_COLUMN[name]!, form));
   return pgPolicy(name, { as: "permissive", for: "all", to: TENANT_ROLE, using: own, withCheck: own });
 }
 
 /** Tenant-owned rows: fence_app sees and writes only the transaction's tenant's. */
-export const tenantIsolation = (): PgPolicy => ownRowsPolicy("tenant_isolation", "tenant_id");
+export const tenantIsolation = (): PgPolicy => ownRowsPolicy("tenant_isolation");
 
 /** The `tenants` row itself: fence_app sees (and, as its grants allow, updates) only its own. */
-export const tenantSelf = (): PgPolicy => ownRowsPolicy("tenant_self", "id");
+export const tenantSelf = (): PgPolicy => ownRowsPolicy("tenant_self");
 
 /** fence_platform, reached only through the audited `asPlatformAdmin()`, sees every row. */
 export const platformAll = (): PgPolicy =>
@@ -58,5 +73,11 @@ export class RowLevelSecurity {
   /** No row-level security: platform data that grants alone protect (see the migrations' GRANTs). */
   static off(table: PgTable): RowLevelSecurity {
     return new RowLevelSecurity(table, false, []);
+  }
+
+  /** This declaration as Fence installs it on a Citus cluster: own-rows policies in their per-row form. */
+  onCitus(): RowLevelSecurity {
+    const policies = this.policies.map((policy) => (policy.name in OWN_ROWS_COLUMN ? ownRowsPolicy(policy.name, "citus") : policy));
+    return new RowLevelSecurity(this.table, this.forced, policies);
   }
 }

@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TenantCache } from "../../../src/cache/tenant-caches.js";
 import { redisReachable, TEST_REDIS_URL } from "../../support/admission-helpers.js";
-import { backends, TestFence, type TestTenant } from "../../support/harness.js";
+import { backends, isServerBackend, TestFence, type TestTenant } from "../../support/harness.js";
 import type { ChatBody, IngestedDocumentJson } from "../../support/api-types.js";
 
 /**
@@ -84,7 +84,7 @@ describe.skipIf(!redisUp).each(backends.filter((b) => b.name !== "worker"))("cac
   });
 
   it("makes another instance's in-memory copies unreachable too (two instances, one database)", async () => {
-    if (backend.name !== "postgres") return; // two instances need one shared database
+    if (!isServerBackend(backend)) return; // two instances need one shared database
     const other = await TestFence.start(backend, { env: { REDIS_URL: TEST_REDIS_URL, FENCE_JOB_WORKERS: "0" } });
     try {
       const a = await fence.createTenant("forget-two", "enterprise");

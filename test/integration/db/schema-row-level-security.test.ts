@@ -127,7 +127,8 @@ describe.each(backends)("row-level security on $name: the schema files and the m
     dropDatabase = isolated.drop;
     db = await connectDatabase({ databaseUrl: isolated.backend.databaseUrl, dataDir: "memory://", poolSize: 1 });
     await runMigrations(db);
-    declared = await declaredCatalogue(db, declarations);
+    // On Citus the policies are installed in their per-row form (db/citus.ts).
+    declared = await declaredCatalogue(db, db.distribution === "citus" ? declarations.map((d) => d.onCitus()) : declarations);
   });
   afterAll(async () => {
     await db?.close();
@@ -168,7 +169,8 @@ describe.each(backends)("row-level security on $name: the schema files and the m
     }
   });
 
-  it("notices a declaration changed, dropped or added, and not one only spelled differently", async () => {
+  // The comparison itself, whatever the backend; its respellings are subqueries, which Citus refuses in a policy.
+  it.skipIf(baseBackend.name === "citus")("notices a declaration changed, dropped or added, and not one only spelled differently", async () => {
     const actual = await db.asOwner((tx) => readCatalogue(tx));
     const { chunks, runs, jobs, apiKeys } = schema;
     const looser = pgPolicy("tenant_isolation", { ...tenantIsolation(), using: sql`tenant_id IS NOT NULL` });

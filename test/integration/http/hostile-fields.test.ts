@@ -179,9 +179,9 @@ describe.each(backends)("hostile fields on $name", (backend) => {
       const [row] = await fence.fence.db.asOwner((tx) =>
         queryRows<{ title: string; chunks: number | string; last: string }>(
           tx,
-          sql`SELECT d.title, (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks,
-                (SELECT c.text FROM chunks c WHERE c.document_id = d.id ORDER BY c.position DESC LIMIT 1) AS last
-              FROM documents d WHERE d.id = ${doc.id}`,
+          sql`SELECT d.title, (SELECT count(*) FROM chunks c WHERE c.tenant_id = d.tenant_id AND c.document_id = d.id) AS chunks,
+                (SELECT c.text FROM chunks c WHERE c.tenant_id = d.tenant_id AND c.document_id = d.id ORDER BY c.position DESC LIMIT 1) AS last
+              FROM documents d WHERE d.tenant_id = ${tenant.id} AND d.id = ${doc.id}`,
         ),
       );
       expect(row!.title).toBe("notes.md");

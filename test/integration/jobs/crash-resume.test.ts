@@ -39,18 +39,23 @@ interface Target {
   open(): Promise<{ env: Record<string, string>; cleanup(): Promise<void> }>;
 }
 
-const targets: Target[] = [
-  ...(process.env.DATABASE_URL
+/** A scratch database of its own on a server (Postgres, or a Citus cluster's coordinator). */
+const onServer = (name: "postgres" | "citus", url: string | undefined): Target[] =>
+  url
     ? [
         {
-          name: "postgres",
+          name,
           async open() {
-            const scratch = await scratchDatabase(process.env.DATABASE_URL!, "fence_jobs_crash");
+            const scratch = await scratchDatabase(url, "fence_jobs_crash");
             return { env: { DATABASE_URL: scratch.url }, cleanup: scratch.drop };
           },
         },
       ]
-    : []),
+    : [];
+
+const targets: Target[] = [
+  ...onServer("postgres", process.env.DATABASE_URL),
+  ...onServer("citus", process.env.CITUS_DATABASE_URL),
   {
     name: "pglite",
     async open() {
@@ -179,7 +184,7 @@ describe.each(targets)("a worker killed mid-ingest resumes on $name", (target) =
         sql`SELECT event_id FROM usage_events WHERE tenant_id = ${tenant.id} AND feature = 'embed_documents' AND status = 'charged'`,
       ),
       documents: await query<{ id: string; chunk_count: number; chunks: number }>(
-        sql`SELECT d.id, d.chunk_count, (SELECT count(*)::int FROM chunks c WHERE c.document_id = d.id) AS chunks
+        sql`SELECT d.id, d.chunk_count, (SELECT count(*)::int FROM chunks c WHERE c.tenant_id = d.tenant_id AND c.document_id = d.id) AS chunks
             FROM documents d WHERE d.tenant_id = ${tenant.id}`,
       ),
     }));
@@ -222,11 +227,11 @@ describe.each(targets)("a worker killed mid-ingest resumes on $name", (target) =
     await second.stop();
     const final = await inspect(async (query) => ({
       documents: await query<{ id: string; chunk_count: number; chunks: number }>(
-        sql`SELECT d.id, d.chunk_count, (SELECT count(*)::int FROM chunks c WHERE c.document_id = d.id) AS chunks
+        sql`SELECT d.id, d.chunk_count, (SELECT count(*)::int FROM chunks c WHERE c.tenant_id = d.tenant_id AND c.document_id = d.id) AS chunks
             FROM documents d WHERE d.tenant_id = ${tenant.id}`,
       ),
       chunkOwners: await query<{ n: number }>(
-        sql`SELECT count(*)::int AS n FROM chunks c WHERE c.tenant_id = ${tenant.id} AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = c.document_id)`,
+        sql`SELECT count(*)::int AS n FROM chunks c WHERE c.tenant_id = ${tenant.id} AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.tenant_id = c.tenant_id AND d.id = c.document_id)`,
       ),
       reservations: await query<{ n: number }>(sql`SELECT count(*)::int AS n FROM budget_reservations WHERE tenant_id = ${tenant.id}`),
       ledger: await query<{ event_id: string; status: string; tokens: string }>(
@@ -254,7 +259,7 @@ describe.each(targets)("a worker killed mid-ingest resumes on $name", (target) =
   }, 150_000);
 
   // Two live processes need a shared server: PGlite is opened by one process at a time.
-  describe.skipIf(target.name !== "postgres")("a frozen worker (SIGSTOP) and a second process", () => {
+  describe.skipIf(target.name === "pglite")("a frozen worker (SIGSTOP) and a second process", () => {
     /** A direct connection to the test database (as its superuser, past row-level security). */
     async function connect() {
       const { default: pg } = await import("pg");
@@ -331,7 +336,7 @@ describe.each(targets)("a worker killed mid-ingest resumes on $name", (target) =
         expect(stepsOf(final, 2)).toEqual(["parse:succeeded", "chunk:succeeded", "embed:succeeded", "store:succeeded"]);
 
         const documents = await db.query(
-          `SELECT d.id, d.chunk_count, (SELECT count(*)::int FROM chunks c WHERE c.document_id = d.id) AS chunks
+          `SELECT d.id, d.chunk_count, (SELECT count(*)::int FROM chunks c WHERE c.tenant_id = d.tenant_id AND c.document_id = d.id) AS chunks
            FROM documents d WHERE d.tenant_id = $1`,
           [tenant.id],
         );

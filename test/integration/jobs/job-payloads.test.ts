@@ -8,7 +8,7 @@ import { queryRows } from "../../../src/db/database.js";
 import { DirectoryPayloadFiles } from "../../../src/db/payload-files.js";
 import { loadPayload } from "../../../src/jobs/job-payloads.js";
 import { authenticateTenantKey } from "../../../src/tenancy/authenticate.js";
-import { backends, TestFence, type TestTenant } from "../../support/harness.js";
+import { backends, isServerBackend, TestFence, type TestTenant } from "../../support/harness.js";
 import { getJob, waitForJob } from "../../support/job-helpers.js";
 import { isolatedBackend } from "../../support/scratch-database.js";
 import type { JobJson } from "../../support/api-types.js";
@@ -54,7 +54,7 @@ describe.each(backends)("queued uploads' bytes on $name", (baseBackend) => {
     const tenant = await fence.createTenant("payload-row", "enterprise");
     const text = "Kestrel Point's lamp is polished every dawn. ".repeat(40);
     const job = await queued(await queue(fence, tenant, text));
-    expect(await rowOf(fence, job.id)).toEqual({ in_row: baseBackend.name === "postgres", payload_bytes: Buffer.byteLength(text) });
+    expect(await rowOf(fence, job.id)).toEqual({ in_row: isServerBackend(baseBackend), payload_bytes: Buffer.byteLength(text) });
 
     expect(await fence.fence.jobRunner.runAvailable(1)).toBe(1);
     expect((await getJob(async (path) => fence.request("GET", path, { key: tenant.key }), job.id)).status).toBe("succeeded");
@@ -71,7 +71,7 @@ describe.each(backends)("queued uploads' bytes on $name", (baseBackend) => {
     // Typed as a PDF: a text file this long would be counted, and refused, at the door.
     form.append("file", new File([bytes], "large.pdf", { type: "application/pdf" }));
     const job = await queued(await fence.request("POST", "/v1/documents", { key: tenant.key, body: form }));
-    expect(await rowOf(fence, job.id)).toEqual({ in_row: baseBackend.name === "postgres", payload_bytes: bytes.length });
+    expect(await rowOf(fence, job.id)).toEqual({ in_row: isServerBackend(baseBackend), payload_bytes: bytes.length });
 
     const ctx = await authenticateTenantKey(fence.fence.db, tenant.key, `test-${randomUUID()}`);
     const loaded = await loadPayload(fence.fence.db, ctx, job.id);
