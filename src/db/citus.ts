@@ -18,7 +18,7 @@ import { ownRowsCondition, PLATFORM_ROLE, TENANT_ROLE } from "./schema/rls.js";
  * - A unique index must contain the distribution column: `api_keys.key_hash` is unique per tenant
  *   (keys are 32 random bytes; see tenancy/api-keys.ts for why global uniqueness does not matter).
  * - Triggers on distributed tables would run on the workers, whose NOTIFY no instance hears: the
- *   key change triggers go, and Fence announces those changes itself (tenancy/key-changes.ts).
+ *   key change triggers go, and Fence announces those changes itself (db/key-changes.ts).
  * - Foreign keys are dropped while tables are distributed and put back after, unchanged.
  */
 

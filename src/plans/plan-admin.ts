@@ -5,7 +5,7 @@ import { plans, tenantConfigs, tenants, type PlanRow } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid } from "../core/tenant-context.js";
 import type { ChangeSink } from "../db/change-feed.js";
-import { announceKeyChange } from "../tenancy/key-changes.js";
+import { announceKeyChange } from "../db/key-changes.js";
 import { TenantOverrides } from "./tenant-settings.js";
 
 /** Plan names appear in URLs, tenant rows and logs: lower-case slugs only. */

@@ -15,7 +15,7 @@ import { MemoryCounterStore, RedisCounterStore } from "../limits/counter-store.j
 import { createLogger, type Logger } from "../observability/logger.js";
 import { FenceMetrics } from "../observability/metrics.js";
 import { startTracing } from "../observability/tracing.js";
-import { KEY_CHANGES_CHANNEL } from "../tenancy/key-changes.js";
+import { KEY_CHANGES_CHANNEL } from "../db/key-changes.js";
 import { sweepPayloadFiles } from "../jobs/job-payloads.js";
 import { connectRedis } from "./redis.js";
 

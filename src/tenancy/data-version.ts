@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { TenantScope } from "../db/database.js";
 import { tenants } from "../db/schema.js";
-import { announceKeyChange } from "./key-changes.js";
+import { announceKeyChange } from "../db/key-changes.js";
 
 /**
  * The tenant's data version is part of every response-cache key (invariant I5): bumping it in the

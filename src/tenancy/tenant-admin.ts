@@ -5,7 +5,7 @@ import { apiKeys, plans, tenants } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
 import { generateApiKey } from "./api-keys.js";
-import { announceKeyChange } from "./key-changes.js";
+import { announceKeyChange } from "../db/key-changes.js";
 import type { KeyDirectory } from "./key-directory.js";
 import type { ChangeSink } from "../db/change-feed.js";
 import { isUuid, type KeyEnvironment } from "../core/tenant-context.js";

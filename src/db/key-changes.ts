@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { Tx } from "../db/database.js";
+import type { Tx } from "./database.js";
 
 /** The channel key, tenant and plan changes are announced on (drizzle/0011). */
 export const KEY_CHANGES_CHANNEL = "fence_key_changes";
