@@ -47,3 +47,19 @@ export const MODES: readonly Mode[] = [
     optIn: true,
   },
 ];
+
+/**
+ * On Citus the application filter cannot be switched off: it is what lets Citus plan a tenant's
+ * statements at all. Without the tenant predicate a locking read (an upload's `FOR UPDATE` on its
+ * source id) and a join between tenant tables span every shard, which Citus refuses, so an
+ * instance with that mutation cannot even seed its tenants. Modes 2, 4 and 5 therefore do not run
+ * there; row-level security alone is proven on Citus by the I2 suite (fence_app's queries reach every
+ * shard and see only their tenant's rows), and the eval's power to see a leak by the other backends.
+ */
+export const CITUS_NEEDS_THE_FILTER =
+  "the application filter is what lets Citus plan a tenant's statements (without it, locking reads and joins span every shard, which Citus refuses)";
+
+/** Whether a mode can run on a backend (see CITUS_NEEDS_THE_FILTER). */
+export function modeRunsOn(mode: Mode, backend: string): boolean {
+  return backend !== "citus" || !mode.mutations.disableApplicationFilter;
+}

@@ -5,7 +5,7 @@ import { startFakeOpenAI } from "../../test/support/fake-openai.js";
 import type { ChatVariant } from "./attack.js";
 import { loadCorpus } from "./corpus.js";
 import type { EvalBackend } from "./instance.js";
-import { MODES } from "./modes.js";
+import { CITUS_NEEDS_THE_FILTER, modeRunsOn, MODES } from "./modes.js";
 import { printModeTable, printSummary, summarize, type ModeSummary } from "./report.js";
 import { printAvailability } from "./availability/report.js";
 import { HOSTILE_INPUTS, type HostileInput } from "./availability/hostile-inputs.js";
@@ -53,7 +53,10 @@ function parseCli(): { backends: EvalBackend[]; modeIds: number[]; sections: Sec
   if (choice === "citus") {
     const citusUrl = process.env.CITUS_DATABASE_URL || undefined;
     if (!citusUrl) throw new UsageError("--backend citus needs CITUS_DATABASE_URL (the coordinator's URL)");
-    const modeIds = values.modes ? values.modes.split(",").map(Number) : MODES.filter((m) => !m.optIn).map((m) => m.id);
+    const runnable = MODES.filter((m) => modeRunsOn(m, "citus"));
+    const modeIds = values.modes ? values.modes.split(",").map(Number) : runnable.filter((m) => !m.optIn).map((m) => m.id);
+    const refused = modeIds.filter((id) => !runnable.some((m) => m.id === id));
+    if (refused.length > 0) throw new UsageError(`--backend citus runs modes ${runnable.map((m) => m.id).join(", ")}: not ${refused.join(", ")}, because ${CITUS_NEEDS_THE_FILTER}`);
     return { backends: [{ name: "citus", databaseUrl: citusUrl }], modeIds, sections, inputs };
   }
   if (choice !== "pglite" && !databaseUrl) throw new UsageError(`--backend ${choice} needs DATABASE_URL`);

@@ -180,13 +180,19 @@ export class Database {
    * the shards' rows are filtered by RLS: there it is `SET LOCAL` with
    * `citus.propagate_set_commands = 'local'`, which Citus repeats on every worker connection of the
    * transaction — several statements in one simple-protocol message, so still one round trip. SET
-   * takes no parameters, so every value is checked to be a literal that needs no quoting.
+   * takes no parameters, so every value is checked to be a literal that needs no quoting. A tenant
+   * transaction there also refuses any statement planned on more than one shard.
    */
   private transactionSettings(role: string, tenantId: string, search: Record<string, string>): SQL {
     const settings: [string, string][] = [["role", role], ["app.tenant_id", tenantId], ...Object.entries(search)];
     if (this.distribution === "single-node") {
       return sql`SELECT ${sql.join(settings.map(([name, value]) => sql`set_config(${name}, ${value}, true)`), sql`, `)}`;
     }
+    // A tenant's transaction reads one tenant's shard: a statement that would fan out to several
+    // shards (a query missing its tenant predicate) fails instead of running on every node. Not
+    // with the application filter switched off (the isolation eval's mutation): that proves
+    // row-level security alone, on every shard.
+    if (tenantId && !this.mutations.disableApplicationFilter) settings.push(["citus.multi_task_query_log_level", "error"]);
     for (const [name, value] of settings) {
       if (!SETTING_LITERAL.test(value)) throw new TypeError(`Refusing to inline setting ${name}=${JSON.stringify(value)}`);
     }

@@ -93,24 +93,32 @@ export class RunStore {
     const maxBatches = options.maxBatches ?? 100;
     let deleted = 0;
     for (let batch = 0; batch < maxBatches; batch++) {
-      const rows = await this.db.asPlatformAdmin("run-retention-sweep", (tx) =>
-        queryRows<{ id: string }>(
+      const rows = await this.db.asPlatformAdmin("run-retention-sweep", async (tx) => {
+        // Found first, then deleted tenant by tenant: on Citus each delete is then one shard's.
+        const expired = await queryRows<{ tenant_id: string; id: string }>(
           tx,
-          sql`DELETE FROM runs r
-              USING (
-                SELECT x.tenant_id, x.id FROM tenants t
-                CROSS JOIN LATERAL (
-                  SELECT e.tenant_id, e.id FROM runs e
-                  WHERE e.tenant_id = t.id AND e.started_at < ${before.toISOString()}::timestamptz
-                  ORDER BY e.started_at
-                  LIMIT ${batchSize}
-                ) x
+          sql`SELECT x.tenant_id, x.id FROM tenants t
+              CROSS JOIN LATERAL (
+                SELECT e.tenant_id, e.id FROM runs e
+                WHERE e.tenant_id = t.id AND e.started_at < ${before.toISOString()}::timestamptz
+                ORDER BY e.started_at
                 LIMIT ${batchSize}
-              ) expired
-              WHERE r.tenant_id = expired.tenant_id AND r.id = expired.id
-              RETURNING r.id`,
-        ),
-      );
+              ) x
+              LIMIT ${batchSize}`,
+        );
+        const byTenant = new Map<string, string[]>();
+        for (const run of expired) {
+          const ids = byTenant.get(run.tenant_id) ?? [];
+          ids.push(run.id);
+          byTenant.set(run.tenant_id, ids);
+        }
+        const gone: { id: string }[] = [];
+        for (const [tenantId, runIds] of byTenant) {
+          const ids = sql.join(runIds.map((id) => sql`${id}::uuid`), sql`, `);
+          gone.push(...(await queryRows<{ id: string }>(tx, sql`DELETE FROM runs WHERE tenant_id = ${tenantId} AND id IN (${ids}) RETURNING id`)));
+        }
+        return gone;
+      });
       deleted += rows.length;
       if (rows.length < batchSize) break;
     }

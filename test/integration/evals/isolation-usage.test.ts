@@ -38,7 +38,8 @@ describe.each(backends)("isolation eval, usage attacks, on $name", (backend) => 
     expect(await run(1)).toEqual(Object.fromEntries(names.map((n) => [n, "blocked"])));
   });
 
-  it("detects A's usage in B's replies once RLS and the app filter are off", async () => {
+  // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
+  it.skipIf(backend.name === "citus")("detects A's usage in B's replies once RLS and the app filter are off", async () => {
     const verdicts = await run(4);
     expect(verdicts["B reads its usage with every group_by"]).toMatch(/^leak: usage /);
     expect(verdicts["A's tenant id smuggled into /v1/usage"]).toMatch(/^leak: usage /);

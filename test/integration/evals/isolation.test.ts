@@ -198,7 +198,8 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
     });
   });
 
-  it("detects document leaks with RLS and the app filter off, while the assertion blocks search", async () => {
+  // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
+  it.skipIf(backend.name === "citus")("detects document leaks with RLS and the app filter off, while the assertion blocks search", async () => {
     const verdicts = await run(4, "extractive", ["get A's documents by id", "list documents, following every cursor", "search for A's canaries verbatim"]);
     expect(verdicts).toEqual({
       "get A's documents by id": "leak",
@@ -209,19 +210,22 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
 
   const jobAttacks = ["get A's queued jobs by id", "list jobs by A's batch ids", "B cancels A's queued jobs"];
 
-  it("detects job leaks with RLS and the app filter off, and none with every lock on", async () => {
+  // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
+  it.skipIf(backend.name === "citus")("detects job leaks with RLS and the app filter off, and none with every lock on", async () => {
     expect(await run(1, "extractive", jobAttacks)).toEqual(Object.fromEntries(jobAttacks.map((name) => [name, "blocked"])));
     expect(await run(4, "extractive", jobAttacks)).toEqual(Object.fromEntries(jobAttacks.map((name) => [name, "leak"])));
   }, 240_000);
 
   const runAttacks = ["read A's runs by request id", "list and page every run list, with A's ids as cursors and filters", "turn A's runs into eval cases"];
 
-  it("detects run-record leaks with RLS and the app filter off, and none with every lock on", async () => {
+  // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
+  it.skipIf(backend.name === "citus")("detects run-record leaks with RLS and the app filter off, and none with every lock on", async () => {
     expect(await run(1, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "blocked"])));
     expect(await run(4, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "leak"])));
   }, 240_000);
 
-  it("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
+  // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
+  it.skipIf(backend.name === "citus")("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
     const verdicts = await run(5, "llm", chatAttacks);
     expect(verdicts).toEqual(Object.fromEntries(chatAttacks.map((name) => [name, "leak"])));
   });

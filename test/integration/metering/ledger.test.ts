@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
+import { postgresErrorOf } from "../../support/isolation-helpers.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prices, usageCounters, usageEvents } from "../../../src/db/schema.js";
 import { recordUsage } from "../../../src/metering/ledger.js";
@@ -148,12 +149,19 @@ describe.each(backends)("usage ledger on $name", (backend) => {
     await write(record());
     const other = await fence.createTenant();
     const otherCtx = await contextFor(fence, other);
-    // No WHERE clause: only row-level security stands between B and A's rows.
+    // No WHERE clause: only row-level security stands between B and A's rows. On Citus a tenant
+    // transaction refuses a statement that spans shards; naming A's tenant instead sends it to A's
+    // shard, where row-level security (B's tenant propagated to that worker) leaves nothing.
+    const onCitus = fence.fence.db.distribution === "citus";
     const seenByOther = await fence.fence.db.withTenant(otherCtx, async (scope) => ({
-      events: await scope.tx.select().from(usageEvents),
-      counters: await scope.tx.select().from(usageCounters),
+      events: await scope.tx.select().from(usageEvents).where(onCitus ? eq(usageEvents.tenantId, tenant.id) : undefined),
+      counters: await scope.tx.select().from(usageCounters).where(onCitus ? eq(usageCounters.tenantId, tenant.id) : undefined),
     }));
     expect(seenByOther).toEqual({ events: [], counters: [] });
+    if (onCitus) {
+      const spanning = fence.fence.db.withTenant(otherCtx, (scope) => scope.tx.select().from(usageEvents));
+      expect((await postgresErrorOf(spanning)).message).toMatch(/multi-task query/);
+    }
     const seenByOwner = await fence.fence.db.withTenant(ctx, (scope) => scope.tx.select().from(usageEvents));
     expect(seenByOwner.length).toBeGreaterThan(0);
     expect(seenByOwner.every((r) => r.tenantId === tenant.id)).toBe(true);

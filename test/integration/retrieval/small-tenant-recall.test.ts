@@ -174,7 +174,9 @@ describe.each(backends)("small-tenant recall in a shared HNSW index on $name", (
       { efSearch: EF_SEARCH },
     );
     expect(forced.plan).toContain(vectorIndexName(MODEL));
-    expect(forced.rows.length).toBeLessThan(5);
+    // On Citus the tenant's shard holds only the few tenants hashed to it, not the 22,000 decoys:
+    // plain post-filtering on that shard finds its rows, so the trap this shows does not arise there.
+    if (backend.name !== "citus") expect(forced.rows.length).toBeLessThan(5);
   });
 
   it("scans the HNSW index for a large tenant and still returns its full k=50", async () => {
