@@ -5,6 +5,7 @@ import { queryRows } from "../src/db/database.js";
 import type { EmbeddingProvider } from "../src/embeddings/provider.js";
 import type { FenceInstance } from "../src/platform/fence.js";
 import { startFence } from "../test/support/fence-harness.js";
+import { scratchDatabase } from "../test/support/scratch-database.js";
 import type { BackendName, BenchOptions } from "./options.js";
 
 export interface BenchBackend {
@@ -29,8 +30,21 @@ const INDEX_BUILD_MEMORY = "512MB";
  * touches the database named in DATABASE_URL.
  */
 export async function openBackend(name: BackendName, options: BenchOptions, embeddings: EmbeddingProvider): Promise<BenchBackend> {
-  const benchUrl = name === "postgres" ? await recreateBenchDatabase(options.databaseUrl, options.benchDatabase) : undefined;
-  const { fence, config, close } = await startFence({ databaseUrl: benchUrl, build: { embeddings } });
+  let benchUrl: string | undefined;
+  let dropScratch = async () => {};
+  if (name === "postgres") benchUrl = await recreateBenchDatabase(options.databaseUrl, options.benchDatabase);
+  if (name === "citus") {
+    // A database of its own on every node of the cluster, dropped at the end.
+    const scratch = await scratchDatabase(options.citusUrl!, "fence_bench_citus");
+    benchUrl = scratch.url;
+    dropScratch = scratch.drop;
+  }
+  const started = await startFence({ databaseUrl: benchUrl, build: { embeddings } });
+  const { fence, config } = started;
+  const close = async () => {
+    await started.close();
+    await dropScratch();
+  };
   if (name === "pglite") {
     // One session: a session-level setting reaches the later CREATE INDEX.
     await fence.db.asOwner((tx) => tx.execute(sql`SELECT set_config('maintenance_work_mem', ${INDEX_BUILD_MEMORY}, false)`));

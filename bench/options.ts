@@ -2,13 +2,15 @@
  * Benchmark sizes, from flags (`--chunks=20000`) or environment (`BENCH_CHUNKS=20000`); flags win.
  * `--quick` shrinks every size to a smoke run that CI uses to prove the bench still works (< 60 s).
  */
-export type BackendName = "pglite" | "postgres";
+export type BackendName = "pglite" | "postgres" | "citus";
 
 export interface BenchOptions {
   quick: boolean;
   backends: BackendName[];
   /** Postgres server to benchmark; the bench creates and drops its own database on it. */
   databaseUrl: string;
+  /** A Citus cluster's coordinator (`--citus-url`, or CITUS_DATABASE_URL), for `--backends=…,citus`. */
+  citusUrl: string | undefined;
   /** Name of the dedicated database the bench recreates on every run (never the one in the URL). */
   benchDatabase: string;
   tenants: number;
@@ -63,7 +65,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
   const flags = parseFlags(argv);
   const quick = isQuick(flags, env);
   const base = quick ? QUICK : FULL;
-  const known = new Set(["quick", "backends", "database-url", "bench-database"]);
+  const known = new Set(["quick", "backends", "database-url", "citus-url", "bench-database"]);
   const read = (name: string, fallback: number): number => {
     known.add(name);
     const raw = flags.get(name) ?? env[`BENCH_${name.toUpperCase().replaceAll("-", "_")}`];
@@ -77,12 +79,13 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     .map((b) => b.trim())
     .filter(Boolean);
   for (const b of backends) {
-    if (b !== "pglite" && b !== "postgres") throw new Error(`Unknown backend: ${b}`);
+    if (b !== "pglite" && b !== "postgres" && b !== "citus") throw new Error(`Unknown backend: ${b}`);
   }
   const options: BenchOptions = {
     quick,
     backends: backends as BackendName[],
     databaseUrl: flags.get("database-url") ?? env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
+    citusUrl: flags.get("citus-url") ?? env.CITUS_DATABASE_URL,
     benchDatabase: flags.get("bench-database") ?? env.BENCH_DATABASE ?? "fence_bench",
     tenants: Math.trunc(read("tenants", base.tenants)),
     chunks: Math.trunc(read("chunks", base.chunks)),

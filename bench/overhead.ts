@@ -49,9 +49,14 @@ export async function benchOverhead(backend: BenchBackend, tenant: BenchTenant, 
     db.withTenant(tenant.ctx, (scope) => search(wrap(scope), query), { efSearch });
   const owner = (search: Search, query: HybridQuery, wrap = (s: TenantScope) => s) =>
     db.asOwner(async (tx) => {
-      await tx.execute(sql`SELECT
+      // As withTenant sends them on each backend: on Citus, SET LOCAL propagated to the workers.
+      await tx.execute(
+        db.distribution === "citus"
+          ? sql.raw(`SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL hnsw.iterative_scan = 'relaxed_order'; SET LOCAL hnsw.ef_search = '${Math.trunc(efSearch)}'`)
+          : sql`SELECT
         set_config('hnsw.iterative_scan', 'relaxed_order', true),
-        set_config('hnsw.ef_search', ${String(efSearch)}, true)`);
+        set_config('hnsw.ef_search', ${String(efSearch)}, true)`,
+      );
       // Bench only: a scope outside withTenant, so owns() emits the identical `tenant_id = $n` text.
       return search(wrap(new TenantScope(tx as Tx, tenant.ctx, db.mutations)), query);
     });

@@ -52,15 +52,25 @@ interface PlanNode {
   "Relation Name"?: string;
   "Index Name"?: string;
   Plans?: PlanNode[];
+  /** Citus: the distributed plan of a Custom Scan, each task with the plan its worker runs. */
+  "Distributed Query"?: { Job?: { "Task Count"?: number; Tasks?: { "Remote Plan"?: { Plan?: PlanNode }[][] }[] } };
 }
 
-/** The scans of a plan in order, e.g. "Index Scan(hnsw) + Bitmap Index Scan(chunks_tsv_idx) + …". */
+/**
+ * The scans of a plan in order, e.g. "Index Scan(hnsw) + Bitmap Index Scan(chunks_tsv_idx) + …".
+ * On Citus, each distributed step reads "citus N task(s): …" with the scans of its first task's
+ * worker plan: N is the number of shards the step ran on.
+ */
 export function explainScans(plan: unknown): string {
   const root = (Array.isArray(plan) ? (plan[0] as { Plan?: PlanNode })?.Plan : undefined) ?? {};
   const scans: string[] = [];
   const walk = (node: PlanNode) => {
     const type = node["Node Type"] ?? "?";
-    if (node["Index Name"] || node["Relation Name"]) {
+    const job = node["Distributed Query"]?.Job;
+    if (job) {
+      const remote = job.Tasks?.[0]?.["Remote Plan"]?.[0]?.[0]?.Plan;
+      scans.push(`citus ${job["Task Count"] ?? "?"} task(s): ${remote ? explainScans([{ Plan: remote }]) : "?"}`);
+    } else if (node["Index Name"] || node["Relation Name"]) {
       const index = node["Index Name"];
       const name = index && HNSW_INDEX.test(index) ? "hnsw" : index;
       scans.push(`${type}(${name ?? node["Relation Name"]})`);

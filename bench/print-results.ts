@@ -36,7 +36,7 @@ export function printHeader(input: {
     ...reports.map(
       (r) =>
         `Backend ${r.backend.name}: ${r.backend.serverVersion}, pgvector ${r.backend.pgvectorVersion}, ` +
-        `${r.backend.name === "pglite" ? "in memory, in process" : `loopback, dedicated database ${options.benchDatabase}`}; ` +
+        `${r.backend.name === "pglite" ? "in memory, in process" : r.backend.name === "citus" ? "loopback, a Citus coordinator and two workers, a database of its own" : `loopback, dedicated database ${options.benchDatabase}`}; ` +
         `hnsw.ef_search ${r.backend.config.retrieval.hnswEfSearch}, iterative scan relaxed_order; section wall time ${(r.wallMs / 1000).toFixed(1)} s`,
     ),
     ...input.skipped.map((s) => `Backend ${s.name}: skipped, ${s.reason}`),

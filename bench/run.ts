@@ -12,7 +12,8 @@ import { since } from "./stats.js";
 import { generateDocuments, QUERY_TEXTS } from "./text-corpus.js";
 
 /**
- * `npm run bench [-- --quick] [--chunks=N --tenants=N --docs=N --queries=N --pairs=N --backends=pglite,postgres]`
+ * `npm run bench [-- --quick] [--chunks=N --tenants=N --docs=N --queries=N --pairs=N --backends=pglite,postgres,citus]`
+ * (`citus`: the coordinator at --citus-url or CITUS_DATABASE_URL, Fence's tables distributed by tenant)
  *
  * Runs every section on each backend in turn (never concurrently: the machine is small and the
  * backends would disturb each other), then prints one table per section with the backends side by side.
@@ -39,8 +40,12 @@ async function main(): Promise<void> {
   const skipped: { name: BackendName; reason: string }[] = [];
   const reports: BackendReport[] = [];
   for (const name of options.backends) {
-    if (name === "postgres") {
-      const reach = await postgresReachable(options.databaseUrl);
+    if (name === "citus" && !options.citusUrl) {
+      skipped.push({ name, reason: "no coordinator given (--citus-url or CITUS_DATABASE_URL)" });
+      continue;
+    }
+    if (name !== "pglite") {
+      const reach = await postgresReachable(name === "citus" ? options.citusUrl! : options.databaseUrl);
       if (!reach.ok) {
         skipped.push({ name, reason: `unreachable (${reach.reason})` });
         progress(`postgres skipped: ${reach.reason}`);

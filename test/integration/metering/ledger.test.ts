@@ -162,7 +162,7 @@ describe.each(backends)("usage ledger on $name", (backend) => {
       const spanning = fence.fence.db.withTenant(otherCtx, (scope) => scope.tx.select().from(usageEvents));
       expect((await postgresErrorOf(spanning)).message).toMatch(/multi-task query/);
     }
-    const seenByOwner = await fence.fence.db.withTenant(ctx, (scope) => scope.tx.select().from(usageEvents));
+    const seenByOwner = await fence.fence.db.withTenant(ctx, (scope) => scope.tx.select().from(usageEvents).where(scope.owns(usageEvents.tenantId)));
     expect(seenByOwner.length).toBeGreaterThan(0);
     expect(seenByOwner.every((r) => r.tenantId === tenant.id)).toBe(true);
 

@@ -451,8 +451,14 @@ describe.each(backends)("run records on $name", (backend) => {
       finishedAt: new Date(Date.now() - ageDays * 86_400_000),
       latencyMs: 1,
     });
+    // The suites share a database: expired runs an interrupted earlier run left behind go first.
+    await fence.fence.runs.store.deleteExpired(new Date(Date.now() - days * 86_400_000));
     const rows = [old(a, days + 5), old(a, days + 1), old(b, days + 2), old(a, days - 1), old(b, 1), old(a, days + 3)];
-    const ids = await fence.fence.db.asPlatformAdmin("test: insert runs", (tx) => tx.insert(runs).values(rows).returning({ id: runs.id }));
+    const inserted = await fence.fence.db.asPlatformAdmin("test: insert runs", (tx) =>
+      tx.insert(runs).values(rows).returning({ id: runs.id, requestId: runs.requestId }),
+    );
+    // In the order of `rows`: RETURNING need not follow VALUES (Citus returns rows shard by shard).
+    const ids = rows.map((row) => inserted.find((r) => r.requestId === row.requestId)!);
     const expired = ids.filter((_, i) => i !== 3 && i !== 4).map((r) => r.id);
     const kept = [ids[3]!.id, ids[4]!.id];
     const remaining = async () =>
