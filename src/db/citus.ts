@@ -77,10 +77,10 @@ export async function distributeOnCitus(db: Database): Promise<boolean> {
 
     const foreignKeys = await queryRows<{ tbl: string; name: string; def: string }>(
       tx,
-      sql`SELECT conrelid::regclass::text AS tbl, conname AS name, pg_get_constraintdef(oid) AS def
+      sql`SELECT (SELECT relname FROM pg_class WHERE oid = conrelid) AS tbl, conname AS name, pg_get_constraintdef(oid) AS def
           FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace ORDER BY conrelid, conname`,
     );
-    for (const fk of foreignKeys) await tx.execute(sql.raw(`ALTER TABLE ${quoteIdent(fk.tbl)} DROP CONSTRAINT ${quoteIdent(fk.name)}`));
+    for (const fk of foreignKeys) await tx.execute(sql`ALTER TABLE ${sql.identifier(fk.tbl)} DROP CONSTRAINT ${sql.identifier(fk.name)}`);
     for (const table of REFERENCE_TABLES) {
       await tx.execute(sql`SELECT create_reference_table(${table})`);
       // Their seed rows were copied to the nodes; the coordinator's local copy is no longer read.
@@ -90,7 +90,9 @@ export async function distributeOnCitus(db: Database): Promise<boolean> {
     for (const table of CO_LOCATED_TABLES) {
       await tx.execute(sql`SELECT create_distributed_table(${table}, 'tenant_id', colocate_with => 'tenants')`);
     }
-    for (const fk of foreignKeys) await tx.execute(sql.raw(`ALTER TABLE ${quoteIdent(fk.tbl)} ADD CONSTRAINT ${quoteIdent(fk.name)} ${fk.def}`));
+    for (const fk of foreignKeys) {
+      await tx.execute(sql`ALTER TABLE ${sql.identifier(fk.tbl)} ADD CONSTRAINT ${sql.identifier(fk.name)} ${sql.raw(fk.def)}`);
+    }
     return true;
   });
 }
@@ -105,14 +107,10 @@ async function allowLogin(tx: Tx): Promise<void> {
     tx,
     sql`SELECT rolname FROM pg_roles WHERE rolname IN (${TENANT_ROLE}, ${PLATFORM_ROLE}) AND NOT rolcanlogin`,
   );
-  for (const { rolname } of roles) await tx.execute(sql.raw(`ALTER ROLE ${quoteIdent(rolname)} LOGIN`));
+  for (const { rolname } of roles) await tx.execute(sql`ALTER ROLE ${sql.identifier(rolname)} LOGIN`);
 }
 
 async function isDistributed(tx: Tx, table: string): Promise<boolean> {
   const rows = await queryRows<{ one: number }>(tx, sql`SELECT 1 AS one FROM pg_dist_partition WHERE logicalrelid = ${table}::regclass`);
   return rows.length > 0;
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
