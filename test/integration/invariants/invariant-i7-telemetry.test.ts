@@ -7,6 +7,7 @@ import { SwitchableEmbeddings } from "../../support/failing-embeddings.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../../support/fake-openai.js";
 import { ADMIN_KEY, backends, defaultEmbeddings, TestFence, type TestTenant } from "../../support/harness.js";
 import { waitForJob } from "../../support/job-helpers.js";
+import { isolatedBackend } from "../../support/scratch-database.js";
 import type { LogLine } from "../../support/log-line.js";
 import type { JobJson } from "../../support/api-types.js";
 
@@ -99,9 +100,10 @@ describe.each(backends)("I7 telemetry on $name", (backend) => {
  * message), and a request that logged one once wrote a 3.9 MB line holding the document. Real
  * errors of the backend under test, from statements whose parameters hold a canary document, are
  * made to fail uploads — in the request (the HTTP error handler logs them) and in a job (the job
- * runner does) — and no line may hold the canary, in any encoding, or exceed the line bound.
+ * runner does) — and no line may hold the canary, in any encoding, or exceed the line bound. On a
+ * server the suite has a database of its own, so no other suite's job worker claims the failing job.
  */
-describe.each(backends)("I7 telemetry: database errors on $name", (backend) => {
+describe.each(backends)("I7 telemetry: database errors on $name", (baseBackend) => {
   const raw: string[] = [];
   const canary = `Gannetfold-${randomUUID()}`;
   // Large, like the batch that was logged whole: a cut line would still hold its start.
@@ -118,10 +120,13 @@ describe.each(backends)("I7 telemetry: database errors on $name", (backend) => {
   let errorCount = 0;
   const requestIds: string[] = [];
   let job: JobJson;
+  let drop: () => Promise<void> = async () => undefined;
 
   beforeAll(async () => {
+    const isolated = await isolatedBackend(baseBackend, "fence_i7_errors");
+    drop = isolated.drop;
     embeddings = new SwitchableEmbeddings(await defaultEmbeddings());
-    fence = await TestFence.start(backend, {
+    fence = await TestFence.start(isolated.backend, {
       env: { FENCE_JOB_POLL_MS: "50", FENCE_JOB_RETRY_BASE_MS: "50" },
       embeddings,
       logger: createLogger("info", { write: (line: string) => void raw.push(line) }),
@@ -152,6 +157,7 @@ describe.each(backends)("I7 telemetry: database errors on $name", (backend) => {
   });
   afterAll(async () => {
     await fence?.close();
+    await drop();
   });
 
   const lines = () => raw.map((l) => JSON.parse(l) as LogLine & { err?: Record<string, unknown> });

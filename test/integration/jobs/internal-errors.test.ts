@@ -8,6 +8,7 @@ import { databaseErrorsHolding } from "../../support/database-errors.js";
 import { SwitchableEmbeddings } from "../../support/failing-embeddings.js";
 import { backends, defaultEmbeddings, TestFence, type TestTenant } from "../../support/harness.js";
 import { waitForJob } from "../../support/job-helpers.js";
+import { isolatedBackend } from "../../support/scratch-database.js";
 import type { JobJson } from "../../support/api-types.js";
 
 /**
@@ -16,18 +17,24 @@ import type { JobJson } from "../../support/api-types.js";
  * exceeded", or a database error quoting the statement and its parameters — must reach none of
  * them: the tenant sees `internal_error` and a fixed message, and the detail goes to the log with
  * the job id. A Fence error, written for the client, keeps its code and message.
+ *
+ * On a server the suite has a database of its own: the failure lives in this instance's embedding
+ * provider, and another suite's job workers on a shared database would claim the job and succeed.
  */
-describe.each(backends)("internal errors of a job on $name", (backend) => {
+describe.each(backends)("internal errors of a job on $name", (baseBackend) => {
   const canary = `Pipistrel-${randomUUID()}`;
   const document = `Payroll export ${canary}. ${"Each line lists a name and a salary. ".repeat(200)}`;
   const logs: string[] = [];
   let fence: TestFence;
   let tenant: TestTenant;
   let embeddings: SwitchableEmbeddings;
+  let drop: () => Promise<void> = async () => undefined;
 
   beforeAll(async () => {
+    const isolated = await isolatedBackend(baseBackend, "fence_internal_errors");
+    drop = isolated.drop;
     embeddings = new SwitchableEmbeddings(await defaultEmbeddings());
-    fence = await TestFence.start(backend, {
+    fence = await TestFence.start(isolated.backend, {
       env: { FENCE_JOB_POLL_MS: "50", FENCE_JOB_RETRY_BASE_MS: "50" },
       embeddings,
       logger: createLogger("info", { write: (line: string) => void logs.push(line) }),
@@ -36,6 +43,7 @@ describe.each(backends)("internal errors of a job on $name", (backend) => {
   });
   afterAll(async () => {
     await fence?.close();
+    await drop();
   });
 
   const get = async (path: string) => fence.request("GET", path, { key: tenant.key });

@@ -22,13 +22,14 @@ import type { IssuedKeyJson, TenantJson } from "../../support/api-types.js";
  * that serves its callers first come, first served, 40 ms each — the shape of the instance's own
  * shared resources (cores, event loop, PGlite's transaction queue), and it records whose call it
  * started, in order. That order is the observable: how many of A's searches started between B's
- * request arriving and B's own search starting. With fair seats it is at most the one already
- * granted; the same instance built with `scheduling: "fifo"` (the benchmarks' baseline: no seat
+ * request arriving and B's own search starting. With fair seats it is at most the searches that
+ * held the two seats when B arrived; the same instance built with `scheduling: "fifo"` (the benchmarks' baseline: no seat
  * queue, every admitted request goes straight to the shared resource) puts B behind A's whole
  * backlog — which shows the measure can fail.
  */
 const SERVICE_MS = 40;
 const LANES = 2;
+const SEATS = 2;
 const FLOOD_CONNECTIONS = 30;
 const nodeBackends = backends.filter((b) => b.name !== "worker");
 
@@ -75,7 +76,7 @@ class SeatedFence {
     const { fence } = await startFence({
       databaseUrl: backend.databaseUrl,
       adminKey: ADMIN_KEY,
-      env: { FENCE_JOB_WORKERS: "0", FENCE_MAX_IN_SERVICE: "2", FENCE_MAX_WAITING_PER_TENANT: "4" },
+      env: { FENCE_JOB_WORKERS: "0", FENCE_MAX_IN_SERVICE: String(SEATS), FENCE_MAX_WAITING_PER_TENANT: "4" },
       build: { embeddings: device, scheduling },
     });
     return new SeatedFence(fence, device);
@@ -228,12 +229,14 @@ describe.each(nodeBackends)("fair admission over HTTP on $name (2 seats, 4 waiti
     // A alone had the whole instance: both seats busy at once.
     expect(fairRun.aloneMaxBusy).toBe(LANES);
     // The seats bound the work in service: never more than two at the device.
-    expect(fair.device.maxBusy).toBeLessThanOrEqual(2);
+    expect(fair.device.maxBusy).toBeLessThanOrEqual(SEATS);
 
-    // B, within its share, is never refused, and no more than the one search of A already
-    // granted when B arrived starts before B's own.
+    // B, within its share, is never refused, and no more of A's searches start before B's own than
+    // held the seats when B arrived: a seat is granted before the search's own database steps, so
+    // each of those may still reach the device after B's arrival (seen on a loaded Citus cluster,
+    // whose round trips are longer), but none of A's backlog does.
     expect(fairRun.victim.map((v) => v.status)).toEqual(fairRun.victim.map(() => 200));
-    expect(Math.max(...fairRun.victim.map((v) => v.overtakenBy))).toBeLessThanOrEqual(1);
+    expect(Math.max(...fairRun.victim.map((v) => v.overtakenBy))).toBeLessThanOrEqual(SEATS);
     // Served ahead of the backlog: B waits less than A's admitted searches do.
     const floodServed = fairRun.flood.filter((r) => r.status === 200);
     expect(median(fairRun.victim.map((v) => v.ms))).toBeLessThan(median(floodServed.map((r) => r.ms)));
