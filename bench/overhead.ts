@@ -5,7 +5,7 @@ import type { BenchBackend } from "./backends.js";
 import type { BenchTenant } from "./corpus.js";
 import type { BenchOptions } from "./options.js";
 import { explainScans, runVectorLeg, withExplainingTx } from "./plans.js";
-import { since, summarize, type LatencySummary } from "./stats.js";
+import { interleavedPairs, summarize, type LatencySummary } from "./stats.js";
 import { QUERY_TEXTS } from "./text-corpus.js";
 
 export interface OverheadLeg {
@@ -75,34 +75,12 @@ export async function benchOverhead(backend: BenchBackend, tenant: BenchTenant, 
       await fenced(search, queries[i % queries.length]!);
       await owner(search, queries[i % queries.length]!);
     }
-    const a: number[] = [];
-    const b: number[] = [];
-    let identical = 0;
-    for (let i = 0; i < options.pairs; i++) {
-      const query = queries[i % queries.length]!;
-      const runA = async () => {
-        const start = performance.now();
-        const hits = await fenced(search, query);
-        a.push(since(start));
-        return hits;
-      };
-      const runB = async () => {
-        const start = performance.now();
-        const hits = await owner(search, query);
-        b.push(since(start));
-        return hits;
-      };
-      let hitsA: readonly { chunkId: string }[];
-      let hitsB: readonly { chunkId: string }[];
-      if (i % 2 === 0) {
-        hitsA = await runA();
-        hitsB = await runB();
-      } else {
-        hitsB = await runB();
-        hitsA = await runA();
-      }
-      if (sameIds(hitsA, hitsB)) identical++;
-    }
+    const { a, b, results } = await interleavedPairs(
+      options.pairs,
+      (i) => fenced(search, queries[i % queries.length]!),
+      (i) => owner(search, queries[i % queries.length]!),
+    );
+    const identical = results.filter(([hitsA, hitsB]) => sameIds(hitsA, hitsB)).length;
     return { fenced: summarize(a), owner: summarize(b), identical, pairs: options.pairs, fencedScans: plans.fenced, ownerScans: plans.owner };
   };
 

@@ -7,6 +7,7 @@ import type { BackendName, BenchOptions } from "./options.js";
 import type { OverheadLeg, OverheadResult } from "./overhead.js";
 import { ms, printTable, ratio } from "./report.js";
 import type { SearchBenchResult } from "./search.js";
+import type { TenantTransactionResult } from "./tenant-transaction.js";
 
 export interface BackendReport {
   backend: BenchBackend;
@@ -14,6 +15,7 @@ export interface BackendReport {
   ingest: IngestResult;
   search: SearchBenchResult[];
   overhead: OverheadResult[];
+  tenantTransaction: TenantTransactionResult;
   /** All chunks in the database while searching (bulk + ingested). */
   totalChunks: number;
   wallMs: number;
@@ -110,6 +112,19 @@ export function printBackendResults(reports: readonly BackendReport[], options: 
           }),
         ),
       ),
+    ],
+  );
+
+  printTable(
+    "4. withTenant alone: the smallest tenant statement (count of the tenant's documents) in withTenant vs in a bare owner transaction, ms",
+    ["backend", "tenant", "pairs", "withTenant p50", "bare p50", "settings cost p50", "withTenant p95", "bare p95", "same count"],
+    reports.map(({ backend, tenantTransaction: t }) => [
+      backend.name, t.tenant, t.pairs, ms(t.fenced.p50), ms(t.bare.p50), ms(t.fenced.p50 - t.bare.p50),
+      ms(t.fenced.p95), ms(t.bare.p95), `${t.sameCount}/${t.pairs}`,
+    ]),
+    [
+      "settings cost = withTenant p50 - bare p50: one parameterised set_config statement on a single node; on Citus one",
+      "simple-protocol message of SET LOCALs (propagated to the worker that runs the statement). Runs interleaved A B B A.",
     ],
   );
 }

@@ -5,6 +5,7 @@ import { buildCorpus, type Corpus } from "./corpus.js";
 import { benchIngest, type IngestResult } from "./ingest.js";
 import { parseOptions, type BackendName } from "./options.js";
 import { benchOverhead, type OverheadResult } from "./overhead.js";
+import { benchTenantTransaction, type TenantTransactionResult } from "./tenant-transaction.js";
 import { printBackendResults, printHeader, type BackendReport } from "./print-results.js";
 import { progress } from "./report.js";
 import { benchSearch, countChunks, type SearchBenchResult } from "./search.js";
@@ -92,7 +93,9 @@ async function runSections(
     progress(`${backend.name}: isolation overhead on the ${tenant.label} tenant (${options.pairs} pairs × 2 legs)`);
     overhead.push(await benchOverhead(backend, tenant, options, queryVectors));
   }
-  return { backend, corpus, ingest, search, overhead, totalChunks: await countChunks(backend), wallMs: since(started) };
+  progress(`${backend.name}: withTenant alone on the ${corpus.large.label} tenant (${options.pairs} pairs)`);
+  const tenantTransaction: TenantTransactionResult = await benchTenantTransaction(backend, corpus.large, options);
+  return { backend, corpus, ingest, search, overhead, tenantTransaction, totalChunks: await countChunks(backend), wallMs: since(started) };
 }
 
 // The loaded model runtime leaves a MessagePort open that keeps the event loop alive, so the process

@@ -63,3 +63,32 @@ export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   }
   return out;
 }
+
+/**
+ * `pairs` runs of each of two operations, alternating A B B A A B … so drift, caches and GC fall
+ * on both sides alike. Returns each side's timings and, per pair, both results.
+ */
+export async function interleavedPairs<T>(
+  pairs: number,
+  a: (i: number) => Promise<T>,
+  b: (i: number) => Promise<T>,
+): Promise<{ a: number[]; b: number[]; results: [T, T][] }> {
+  const times = { a: [] as number[], b: [] as number[] };
+  const results: [T, T][] = [];
+  const timed = async (side: "a" | "b", fn: (i: number) => Promise<T>, i: number) => {
+    const start = performance.now();
+    const result = await fn(i);
+    times[side].push(since(start));
+    return result;
+  };
+  for (let i = 0; i < pairs; i++) {
+    if (i % 2 === 0) {
+      const ra = await timed("a", a, i);
+      results.push([ra, await timed("b", b, i)]);
+    } else {
+      const rb = await timed("b", b, i);
+      results.push([await timed("a", a, i), rb]);
+    }
+  }
+  return { ...times, results };
+}

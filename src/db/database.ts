@@ -10,6 +10,7 @@ import type { PayloadFiles } from "./payload-files.js";
 import type * as schema from "./schema.js";
 import { PLATFORM_ROLE, TENANT_ROLE } from "./schema/rls.js"; // roles of drizzle/0001_row_level_security.sql
 import { refuseIfTenantGone } from "./tenant-row-gone.js";
+import { retryingShardMoves } from "./transaction-retry.js";
 
 type Schema = typeof schema;
 export type DrizzleDb = PgDatabase<PgQueryResultHKT, Schema>;
@@ -137,6 +138,12 @@ export class Database {
     }
   }
 
+  /**
+   * The only way to run a tenant's queries: one transaction as fence_app with the tenant set (RLS),
+   * and a scope whose `owns()` adds the explicit tenant predicate. On Citus a transaction that a
+   * shard split or move cut short is run again (db/transaction-retry.ts), so `fn` does database
+   * work only; anything it causes outside the database happens after withTenant returns.
+   */
   async withTenant<T>(
     ctx: TenantContext,
     fn: (scope: TenantScope) => Promise<T>,
@@ -145,11 +152,13 @@ export class Database {
     assertTenantContext(ctx);
     const role = this.mutations.disableRowLevelSecurity ? PLATFORM_ROLE : TENANT_ROLE;
     const efSearch = String(options.efSearch ?? 100);
-    try {
-      return await this.inTurn(ctx.tenantId, () => this.db.transaction(async (tx) => {
+    const transaction = () =>
+      this.inTurn(ctx.tenantId, () => this.db.transaction(async (tx) => {
         await tx.execute(this.transactionSettings(role, ctx.tenantId, { "hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": efSearch }));
         return fn(new TenantScope(tx as Tx, ctx, this.mutations));
       }));
+    try {
+      return await (this.distribution === "citus" ? retryingShardMoves(transaction) : transaction());
     } catch (error) {
       refuseIfTenantGone(error);
     }

@@ -1,6 +1,6 @@
 import { and, asc, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { retryingDeadlocks } from "../db/deadlock-retry.js";
+import { retryingDeadlocks } from "../db/transaction-retry.js";
 import { apiKeys, plans, tenants } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
