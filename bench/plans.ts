@@ -53,7 +53,7 @@ interface PlanNode {
   "Index Name"?: string;
   Plans?: PlanNode[];
   /** Citus: the distributed plan of a Custom Scan, each task with the plan its worker runs. */
-  "Distributed Query"?: { Job?: { "Task Count"?: number; Tasks?: { "Remote Plan"?: { Plan?: PlanNode }[][] }[] } };
+  "Distributed Query"?: { Job?: { "Task Count"?: number; Tasks?: { "Remote Plan"?: { Plan?: PlanNode }[][]; Error?: string }[] } };
 }
 
 /**
@@ -68,8 +68,12 @@ export function explainScans(plan: unknown): string {
     const type = node["Node Type"] ?? "?";
     const job = node["Distributed Query"]?.Job;
     if (job) {
-      const remote = job.Tasks?.[0]?.["Remote Plan"]?.[0]?.[0]?.Plan;
-      scans.push(`citus ${job["Task Count"] ?? "?"} task(s): ${remote ? explainScans([{ Plan: remote }]) : "?"}`);
+      const task = job.Tasks?.[0];
+      const remote = task?.["Remote Plan"]?.[0]?.[0]?.Plan;
+      // For some parameterised statements (the vector leg, with its vector bound as a parameter)
+      // Citus reports "Could not get remote plan." while the statement itself runs: say so.
+      const detail = remote ? explainScans([{ Plan: remote }]) : `(no remote plan: ${task?.Error ?? "not shown"})`;
+      scans.push(`citus ${job["Task Count"] ?? "?"} task(s): ${detail}`);
     } else if (node["Index Name"] || node["Relation Name"]) {
       const index = node["Index Name"];
       const name = index && HNSW_INDEX.test(index) ? "hnsw" : index;
