@@ -11,6 +11,7 @@ const USAGE = `usage: fence <command> [options]
   tenants create --name <name> [--plan <plan>]
   tenants delete <tenant_id>
   keys issue <tenant_id> --name <name> [--project <project>] [--environment prod|test|sandbox]
+             [--scopes query,ingest,read,owner] [--expires-at <ISO 8601>] [--description <text>]
   keys revoke <tenant_id> <key_id>
 
 environment: FENCE_URL (default http://127.0.0.1:8787), FENCE_ADMIN_KEY (required)
@@ -25,6 +26,9 @@ async function main(argv: string[]): Promise<number> {
       plan: { type: "string" },
       project: { type: "string" },
       environment: { type: "string" },
+      scopes: { type: "string" },
+      "expires-at": { type: "string" },
+      description: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -69,6 +73,9 @@ async function main(argv: string[]): Promise<number> {
         name: values.name,
         ...(values.project ? { project: values.project } : {}),
         ...(values.environment ? { environment: values.environment } : {}),
+        ...(values.scopes ? { scopes: values.scopes.split(",").map((s) => s.trim()) } : {}),
+        ...(values["expires-at"] ? { expires_at: values["expires-at"] } : {}),
+        ...(values.description ? { description: values.description } : {}),
       });
     case "keys revoke":
       if (!rest[0] || !rest[1]) break;

@@ -135,13 +135,14 @@ function describeExchange(exchange: RecordedExchange): string {
 /**
  * What a tenant stores by sending it: an accepted upload, and a chat that reached the service —
  * its question is kept in the tenant's own run record (GET /v1/runs), so B reading back B's own
- * question about A's canary is not a leak. (A 400 or 401 is refused before any run is recorded.)
+ * question about A's canary is not a leak. (A 400, 401 or 403 — a key without the `query` scope —
+ * is refused before any run is recorded.)
  */
 function isStoredByTenant(exchange: RecordedExchange): boolean {
   const path = new URL(exchange.request.url).pathname;
   if (exchange.request.method !== "POST") return false;
   if (path === "/v1/documents") return exchange.status === 200 || exchange.status === 201;
-  return path === "/v1/chat" && exchange.status !== 400 && exchange.status !== 401;
+  return path === "/v1/chat" && ![400, 401, 403].includes(exchange.status);
 }
 
 export function describeFinding(finding: Finding): string {

@@ -6,6 +6,7 @@
  */
 export type ErrorCode =
   | "unauthorized"
+  | "insufficient_scope"
   | "not_found"
   | "validation_error"
   | "payload_too_large"
@@ -43,6 +44,23 @@ export class FenceError extends Error {
 export class UnauthorizedError extends FenceError {
   constructor() {
     super("unauthorized", "Missing or invalid API key.");
+  }
+}
+
+/**
+ * A real key whose time is up (`expires_at`). Only its holder can see this message, and it tells
+ * them nothing they do not hold; an unknown or revoked key still gets the one message above.
+ */
+export class KeyExpiredError extends FenceError {
+  constructor() {
+    super("unauthorized", "The API key has expired.");
+  }
+}
+
+/** The key is valid but was not made for this route: the scope it needs is named. */
+export class InsufficientScopeError extends FenceError {
+  constructor(readonly requiredScope: string) {
+    super("insufficient_scope", `This key lacks the '${requiredScope}' scope this route needs.`, { required_scope: requiredScope });
   }
 }
 

@@ -5,8 +5,11 @@
  * been verified. The brand makes a hand-built object a type error; the registry below makes it a
  * run-time error too, so `{ tenantId: "…" } as TenantContext` cannot open a tenant transaction.
  *
- * This module imports nothing, so `db` can check contexts without depending on the rest of tenancy.
+ * This module imports only core/scopes' type, so `db` can check contexts without depending on the
+ * rest of tenancy.
  */
+import type { Scope } from "./scopes.js";
+
 declare const tenantContextBrand: unique symbol;
 
 export type KeyEnvironment = "prod" | "test" | "sandbox";
@@ -16,6 +19,8 @@ export interface TenantContext {
   readonly keyId: string;
   readonly project: string;
   readonly environment: KeyEnvironment;
+  /** What the verified key may do (core/scopes.ts); routes check it before any work. */
+  readonly scopes: readonly Scope[];
   readonly requestId: string;
   readonly [tenantContextBrand]: true;
 }
@@ -37,13 +42,14 @@ export function issueTenantContext(fields: {
   keyId: string;
   project: string;
   environment: KeyEnvironment;
+  scopes: readonly Scope[];
   requestId: string;
   /** The tenant's current cache secret (tenants.cache_secret); without one, nothing is cached. */
   cacheSecret?: string | undefined;
 }): TenantContext {
   if (!isUuid(fields.tenantId)) throw new TypeError("tenantId must be a UUID");
   const { cacheSecret, ...identity } = fields;
-  const ctx = Object.freeze({ ...identity }) as TenantContext;
+  const ctx = Object.freeze({ ...identity, scopes: Object.freeze([...identity.scopes]) }) as TenantContext;
   issued.add(ctx);
   if (cacheSecret) cacheSecrets.set(ctx, cacheSecret);
   return ctx;

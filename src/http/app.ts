@@ -13,6 +13,9 @@ import { requestContext } from "./middleware/request-context.js";
 import { recordAdmissionRefusals } from "./middleware/run-refusals.js";
 import { bufferedBodies, parsedBodies } from "./middleware/request-body.js";
 import { tenantAuth } from "./middleware/tenant-auth.js";
+import { RouteScopes } from "./route-scopes.js";
+import { grants } from "../core/scopes.js";
+import { InsufficientScopeError } from "../core/errors.js";
 import { adminRoutes } from "./routes/admin.js";
 import { adminPlanRoutes } from "./routes/admin-plans.js";
 import { documentRoutes } from "./routes/documents.js";
@@ -67,6 +70,10 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   const parseBody = parsedBodies(services.parser, services.limits, services.admission);
   const authenticateAndAdmit: MiddlewareHandler<AppEnv> = (c, next) =>
     authenticate(c, async () => {
+      // A key without the route's scope is refused before admission: it costs no rate-limit slot.
+      // routeScopes is built below, once the routes are registered; requests come after.
+      const needed = routeScopes.required(c.req.method, c.req.path);
+      if (needed && !grants(c.get("tenant").scopes, needed)) throw new InsufficientScopeError(needed);
       await admit(c, async () => {
         await parseBody(c, next);
       });
@@ -83,6 +90,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   tenantApp.route("/", limitsRoutes(services));
   tenantApp.route("/", tenantUsageRoutes(services));
   tenantApp.route("/", runRoutes(services));
+  const routeScopes = RouteScopes.of(tenantApp, "/v1");
   app.route("/v1", tenantApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "tenantKey", {

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { DocumentCursor } from "./schemas-dates.js";
+import { SCOPES } from "../core/scopes.js";
+import { DocumentCursor, Instant } from "./schemas-dates.js";
 import { metadataProblem, StorableText, storableString } from "./schemas-strings.js";
 
 /** Request and response shapes of the v1 API; the OpenAPI document is generated from these. */
@@ -53,6 +54,19 @@ export const Tenant = z
   .openapi("Tenant");
 export const TenantList = z.object({ tenants: z.array(Tenant) }).openapi("TenantList");
 
+/** A key's scopes (core/scopes.ts): one or more, each once; fixed when the key is made. */
+const KeyScopes = z
+  .array(z.enum(SCOPES))
+  .min(1)
+  .max(SCOPES.length)
+  .refine((scopes) => new Set(scopes).size === scopes.length, "must not repeat a scope")
+  .openapi({
+    description:
+      "What the key may do: `query` (search, chat), `ingest` (uploads, batches, jobs), `read` (documents, runs, usage, limits, eval cases), " +
+      "`owner` (everything of the tenant). Default `[\"owner\"]`.",
+    example: ["query"],
+  });
+
 export const CreateKeyBody = z
   .object({
     name: Name,
@@ -61,6 +75,11 @@ export const CreateKeyBody = z
     requests_per_minute: z.number().int().positive().max(1_000_000).optional().openapi({
       description: "A requests/min limit of this key's own, counted besides the plan's (e.g. for a key given to a batch script).",
     }),
+    scopes: KeyScopes.default(["owner"]),
+    expires_at: Instant.refine((value) => new Date(value).getTime() > Date.now(), "must be in the future")
+      .optional()
+      .openapi({ description: "After this instant the key authenticates nothing (401). Omit for a key that does not expire." }),
+    description: storableString(0, 500).optional(),
   })
   .openapi("CreateKey");
 export const IssuedKey = z
@@ -72,6 +91,9 @@ export const IssuedKey = z
     project: z.string(),
     environment: Environment,
     requests_per_minute: z.number().int().nullable(),
+    scopes: z.array(z.enum(SCOPES)),
+    expires_at: Timestamp.nullable(),
+    description: z.string().nullable(),
     created_at: Timestamp,
   })
   .openapi("IssuedKey");

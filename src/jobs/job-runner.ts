@@ -122,7 +122,7 @@ export class JobRunner {
       if (!handler || !ctx) {
         const [code, message] = !handler
           ? ["unknown_job_kind", `No handler for jobs of kind '${claim.kind}'.`]
-          : ["key_revoked", "The API key that submitted this job has been revoked."];
+          : ["key_revoked", "The API key that submitted this job has been revoked or has expired."];
         await this.finish(claim, workerId, { kind: "failed", code, message });
         log.warn({ code }, "job failed");
         return;

@@ -1,7 +1,8 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, gt, isNull, or, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { apiKeys, plans, tenants } from "../db/schema.js";
-import { UnauthorizedError } from "../core/errors.js";
+import { KeyExpiredError, UnauthorizedError } from "../core/errors.js";
+import type { Scope } from "../core/scopes.js";
 import { hashApiKey, looksLikeApiKey } from "./api-keys.js";
 import type { KeyDirectory } from "./key-directory.js";
 import type { TenantQuota } from "./tenant-quota.js";
@@ -55,6 +56,7 @@ export async function authenticateTenantRequest(
     onRevokedKey?.({ tenantId: key.tenantId, keyId: key.keyId });
     throw new UnauthorizedError();
   }
+  if (key.expiresAt !== null && key.expiresAt <= Date.now()) throw new KeyExpiredError();
   return { ctx: tenantContextOf(key, requestId), quota: key.quota };
 }
 
@@ -65,6 +67,7 @@ export function tenantContextOf(key: VerifiedKey, requestId: string): TenantCont
     keyId: key.keyId,
     project: key.project,
     environment: key.environment,
+    scopes: key.scopes,
     requestId,
     cacheSecret: key.cacheSecret,
   });
@@ -79,6 +82,8 @@ async function readVerifiedKey(db: Database, keyHash: string): Promise<VerifiedK
         keyId: apiKeys.id,
         project: apiKeys.project,
         environment: apiKeys.environment,
+        scopes: apiKeys.scopes,
+        expiresAt: apiKeys.expiresAt,
         plan: plans.name,
         requestsPerMinute: plans.requestsPerMinute,
         tokensPerMinute: plans.tokensPerMinute,
@@ -100,6 +105,8 @@ async function readVerifiedKey(db: Database, keyHash: string): Promise<VerifiedK
     keyId: row.keyId,
     project: row.project,
     environment: row.environment as KeyEnvironment,
+    scopes: row.scopes as Scope[],
+    expiresAt: row.expiresAt?.getTime() ?? null,
     cacheSecret: row.cacheSecret,
     revoked: row.revokedAt !== null,
     quota: {
@@ -123,7 +130,7 @@ export async function authenticateTenantKey(
 
 /**
  * The identity a queued job runs with: the tenant and key that submitted it, re-checked when the
- * job starts. A job whose key has since been revoked (or whose tenant is gone) gets no context and
+ * job starts. A job whose key has since been revoked or has expired (or whose tenant is gone) gets no context and
  * does not run — revoking a key stops the work it queued, not only its next request.
  */
 export async function resumeJobIdentity(
@@ -132,10 +139,17 @@ export async function resumeJobIdentity(
 ): Promise<TenantContext | undefined> {
   const [row] = await db.asPlatformAdmin("resume-job-identity", (tx) =>
     tx
-      .select({ project: apiKeys.project, environment: apiKeys.environment, cacheSecret: tenants.cacheSecret })
+      .select({ project: apiKeys.project, environment: apiKeys.environment, scopes: apiKeys.scopes, cacheSecret: tenants.cacheSecret })
       .from(apiKeys)
       .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
-      .where(and(eq(apiKeys.tenantId, job.tenantId), eq(apiKeys.id, job.keyId), isNull(apiKeys.revokedAt)))
+      .where(
+        and(
+          eq(apiKeys.tenantId, job.tenantId),
+          eq(apiKeys.id, job.keyId),
+          isNull(apiKeys.revokedAt),
+          or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, sql`now()`)),
+        ),
+      )
       .limit(1),
   );
   if (!row) return undefined;
@@ -144,6 +158,7 @@ export async function resumeJobIdentity(
     keyId: job.keyId,
     project: row.project,
     environment: row.environment as KeyEnvironment,
+    scopes: row.scopes as Scope[],
     requestId: `job:${job.id}`,
     cacheSecret: row.cacheSecret,
   });

@@ -1,3 +1,4 @@
+import type { Scope } from "../core/scopes.js";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { retryingDeadlocks } from "../db/transaction-retry.js";
@@ -25,6 +26,9 @@ export interface IssuedKey {
   project: string;
   environment: KeyEnvironment;
   requestsPerMinute: number | null;
+  scopes: readonly Scope[];
+  expiresAt: Date | null;
+  description: string | null;
   createdAt: Date;
 }
 
@@ -83,7 +87,15 @@ export class TenantAdmin {
 
   async issueKey(
     tenantId: string,
-    input: { name: string; project: string; environment: KeyEnvironment; requests_per_minute?: number | undefined },
+    input: {
+      name: string;
+      project: string;
+      environment: KeyEnvironment;
+      requests_per_minute?: number | undefined;
+      scopes?: readonly Scope[] | undefined;
+      expires_at?: string | undefined;
+      description?: string | undefined;
+    },
   ): Promise<IssuedKey> {
     if (!isUuid(tenantId)) throw new NotFoundError("Tenant");
     const generated = generateApiKey(input.environment);
@@ -100,6 +112,9 @@ export class TenantAdmin {
           project: input.project,
           environment: input.environment,
           requestsPerMinute: input.requests_per_minute ?? null,
+          scopes: [...(input.scopes ?? ["owner"])],
+          expiresAt: input.expires_at ? new Date(input.expires_at) : null,
+          description: input.description ?? null,
         })
         .returning();
       await announceKeyChange(tx, `tenant:${tenantId}`);
@@ -114,6 +129,9 @@ export class TenantAdmin {
       project: row.project,
       environment: row.environment as KeyEnvironment,
       requestsPerMinute: row.requestsPerMinute,
+      scopes: row.scopes as Scope[],
+      expiresAt: row.expiresAt,
+      description: row.description,
       createdAt: row.createdAt,
     };
   }

@@ -1,3 +1,4 @@
+import type { Scope } from "../core/scopes.js";
 import { LRUCache } from "lru-cache";
 import type { ChangeFeed, ChangeSink } from "../db/change-feed.js";
 import type { KeyEnvironment } from "../core/tenant-context.js";
@@ -10,6 +11,9 @@ export interface VerifiedKey {
   keyId: string;
   project: string;
   environment: KeyEnvironment;
+  scopes: readonly Scope[];
+  /** Past this instant (ms since epoch) the key authenticates nothing; checked on every request. */
+  expiresAt: number | null;
   cacheSecret: string;
   revoked: boolean;
   quota: TenantQuota;

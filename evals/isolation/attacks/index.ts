@@ -8,6 +8,7 @@ import { limitAttacks } from "./limits.js";
 import { metricsAttacks } from "./metrics.js";
 import { retrievalAttacks } from "./retrieval.js";
 import { runAttacks } from "./runs.js";
+import { scopeAttacks } from "./scopes.js";
 import { smugglingAttacks } from "./smuggling.js";
 import { usageAttacks } from "./usage.js";
 
@@ -18,7 +19,8 @@ import { usageAttacks } from "./usage.js";
  * still queued come before the ones that run them (see jobs.ts); the run attacks follow them,
  * so A's job attempts are among the runs B goes after. The key-cache attacks revoke a key of A's
  * and make and delete tenants of their own, so they come after every attack that counts A's runs,
- * usage or keys.
+ * usage or keys. The scope attacks issue and revoke keys of B's own and read A's runs by id, so
+ * they follow the run attacks too.
  */
 export const ATTACKS: readonly Attack[] = [
   ...openingControls,
@@ -30,6 +32,7 @@ export const ATTACKS: readonly Attack[] = [
   ...runAttacks,
   ...limitAttacks,
   ...keyCacheAttacks,
+  ...scopeAttacks,
   ...metricsAttacks,
   ...documentAttacks,
   ...closingControls,

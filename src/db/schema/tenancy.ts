@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, check, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { platformAll, RowLevelSecurity, tenantSelf } from "./rls.js";
 
 /** Tenancy: the tenants and the API keys that authenticate them. */
@@ -40,12 +40,19 @@ export const apiKeys = pgTable(
     environment: text("environment").notNull().default("prod"),
     /** A limit of this key's own, below the plan's (e.g. for a key handed to a batch script). */
     requestsPerMinute: integer("requests_per_minute"),
+    /** What the key may do (core/scopes.ts), fixed at creation; keys older than scopes are `owner`. */
+    scopes: text("scopes").array().notNull().default(sql`'{owner}'::text[]`),
+    /** Past this instant the key authenticates nothing (401 "The API key has expired."). */
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    /** Free text for the humans who manage keys. */
+    description: text("description"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp("revoked_at", { withTimezone: true }),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
     uniqueIndex("api_keys_key_hash_idx").on(t.keyHash),
+    check("api_keys_scopes_known", sql`cardinality(${t.scopes}) > 0 AND ${t.scopes} <@ ARRAY['query', 'ingest', 'read', 'owner']::text[]`),
   ],
 );
 

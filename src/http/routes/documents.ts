@@ -33,6 +33,7 @@ const errors = (status: number, description: string) => ({
 
 const createDocument = createRoute({
   operationId: "createDocument",
+  "x-fence-scope": "ingest",
   method: "post",
   path: "/documents",
   tags,
@@ -68,6 +69,7 @@ const createDocument = createRoute({
 
 const createDocumentBatch = createRoute({
   operationId: "createDocumentBatch",
+  "x-fence-scope": "ingest",
   method: "post",
   path: "/documents/batch",
   tags,
@@ -97,6 +99,7 @@ const createDocumentBatch = createRoute({
 
 const listDocuments = createRoute({
   operationId: "listDocuments",
+  "x-fence-scope": "read",
   method: "get",
   path: "/documents",
   tags,
@@ -107,6 +110,7 @@ const listDocuments = createRoute({
 
 const getDocument = createRoute({
   operationId: "getDocument",
+  "x-fence-scope": "read",
   method: "get",
   path: "/documents/{id}",
   tags,
@@ -117,6 +121,7 @@ const getDocument = createRoute({
 
 const deleteDocument = createRoute({
   operationId: "deleteDocument",
+  "x-fence-scope": "owner",
   method: "delete",
   path: "/documents/{id}",
   tags,

@@ -11,6 +11,7 @@ const tags = ["Jobs"];
 
 const listJobs = createRoute({
   operationId: "listJobs",
+  "x-fence-scope": "ingest",
   method: "get",
   path: "/jobs",
   tags,
@@ -22,6 +23,7 @@ const listJobs = createRoute({
 
 const getJob = createRoute({
   operationId: "getJob",
+  "x-fence-scope": "ingest",
   method: "get",
   path: "/jobs/{id}",
   tags,
@@ -33,6 +35,7 @@ const getJob = createRoute({
 
 const cancelJob = createRoute({
   operationId: "cancelJob",
+  "x-fence-scope": "ingest",
   method: "post",
   path: "/jobs/{id}/cancel",
   tags,

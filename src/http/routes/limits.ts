@@ -25,6 +25,7 @@ export const LimitsResponse = z
 
 const getLimits = createRoute({
   operationId: "getLimits",
+  "x-fence-scope": "read",
   method: "get",
   path: "/limits",
   tags: ["Usage"],

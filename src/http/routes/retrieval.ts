@@ -25,6 +25,7 @@ function recordAnswerOutcome(outcome: RequestOutcome, answer: Omit<ChatAnswer, "
 export function retrievalRoutes({ retriever, chat, limits: { searchMaxK: maxK } }: Pick<FenceServices, "retriever" | "chat" | "limits">) {
   const search = createRoute({
     operationId: "search",
+    "x-fence-scope": "query",
     method: "post",
     path: "/search",
     tags: ["Retrieval"],
@@ -36,6 +37,7 @@ export function retrievalRoutes({ retriever, chat, limits: { searchMaxK: maxK } 
 
   const chatRoute = createRoute({
     operationId: "chat",
+    "x-fence-scope": "query",
     method: "post",
     path: "/chat",
     tags: ["Retrieval"],

@@ -24,6 +24,7 @@ const adminKey = [{ adminKey: [] }];
 
 const listRuns = createRoute({
   operationId: "listRuns",
+  "x-fence-scope": "read",
   method: "get",
   path: "/runs",
   tags: ["Runs"],
@@ -37,6 +38,7 @@ const listRuns = createRoute({
 
 const getRun = createRoute({
   operationId: "getRun",
+  "x-fence-scope": "read",
   method: "get",
   path: "/runs/{request_id}",
   tags: ["Runs"],
@@ -52,6 +54,7 @@ const getRun = createRoute({
 
 const createEvalCase = createRoute({
   operationId: "createEvalCase",
+  "x-fence-scope": "owner",
   method: "post",
   path: "/evals/cases",
   tags: ["Evals"],
@@ -65,6 +68,7 @@ const createEvalCase = createRoute({
 
 const listEvalCases = createRoute({
   operationId: "listEvalCases",
+  "x-fence-scope": "read",
   method: "get",
   path: "/evals/cases",
   tags: ["Evals"],

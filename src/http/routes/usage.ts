@@ -9,6 +9,7 @@ import { validationHook } from "./validation-hook.js";
 
 const tenantUsage = createRoute({
   operationId: "getUsage",
+  "x-fence-scope": "read",
   method: "get",
   path: "/usage",
   tags: ["Usage"],

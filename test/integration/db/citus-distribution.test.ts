@@ -29,7 +29,7 @@ describe.skipIf(!citus)("Fence on a Citus cluster", () => {
   afterAll(() => fence?.close());
 
   const asOwner = <T>(query: ReturnType<typeof sql>) => fence.fence.db.asOwner((tx) => queryRows<T>(tx, query));
-  const contextOf = (tenant: TestTenant) => issueTenantContext({ tenantId: tenant.id, keyId: tenant.keyId, project: "default", environment: "prod", requestId: "citus-test" });
+  const contextOf = (tenant: TestTenant) => issueTenantContext({ tenantId: tenant.id, keyId: tenant.keyId, project: "default", environment: "prod", scopes: ["owner"], requestId: "citus-test" });
 
   it("distributes every tenant-owned table by tenant, co-located with tenants, and copies the platform tables to every node", async () => {
     const rows = await asOwner<{ table: string; method: string; column: string | null; colocation: number }>(

@@ -110,6 +110,10 @@ describe("isolation eval leak detector", () => {
     const refused = new LeakDetector(needles);
     refused.scan(exchange(B, { url: "http://127.0.0.1/v1/chat", body: JSON.stringify({ question: "CANARY-ACME-t1-COMP", k: "x" }) }, "{}", {}, 400));
     expect(refused.scan(exchange(B, { url: "http://127.0.0.1/v1/runs", method: "GET" }, runs({}))).map((f) => f.needle.kind)).toEqual(["canary"]);
+    // Nor did one refused for the key's scopes (403 insufficient_scope, a key without `query`).
+    const outOfScope = new LeakDetector(needles);
+    outOfScope.scan(exchange(B, { url: "http://127.0.0.1/v1/chat", body: JSON.stringify({ question: "CANARY-ACME-t1-COMP" }) }, "{}", {}, 403));
+    expect(outOfScope.scan(exchange(B, { url: "http://127.0.0.1/v1/runs", method: "GET" }, runs({}))).map((f) => f.needle.kind)).toEqual(["canary"]);
   });
 });
 
@@ -222,6 +226,19 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
   it.skipIf(backend.name === "citus")("detects run-record leaks with RLS and the app filter off, and none with every lock on", async () => {
     expect(await run(1, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "blocked"])));
     expect(await run(4, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "leak"])));
+  }, 240_000);
+
+  const scopeAttacks = ["scoped keys of B stay in their scope", "B's scoped keys against A's objects", "an expired key"];
+
+  // The scope and expiry checks need no lock: with every lock off only the key that holds the
+  // scope, and so reaches A's objects, may leak. Not on Citus: see CITUS_NEEDS_THE_FILTER.
+  it.skipIf(backend.name === "citus")("blocks out-of-scope and expired keys in every mode, and detects the read key's leak with the locks off", async () => {
+    expect(await run(1, "extractive", scopeAttacks)).toEqual(Object.fromEntries(scopeAttacks.map((name) => [name, "blocked"])));
+    expect(await run(4, "extractive", scopeAttacks)).toEqual({
+      "scoped keys of B stay in their scope": "blocked",
+      "B's scoped keys against A's objects": "leak",
+      "an expired key": "blocked",
+    });
   }, 240_000);
 
   // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).

@@ -74,7 +74,7 @@ describe("I3: the tenant predicate comes from the scope, never from a caller", (
     tenantId: "5b0c2d0e-8a3f-4a51-9c1e-3f2a7d9e6b40",
     keyId: "0f8e1c2a-4b6d-4e8f-9a1b-2c3d4e5f6a7b",
     project: "default",
-    environment: "prod",
+    environment: "prod", scopes: ["owner"],
     requestId: "i3-sql-0001",
   });
   const unusedTx = {} as Tx;

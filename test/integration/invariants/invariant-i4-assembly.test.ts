@@ -35,7 +35,7 @@ function hit(tenantId: string, n: number): SearchHit {
 }
 
 describe("I4 assembly assertion (unit)", () => {
-  const ctxB = issueTenantContext({ tenantId: TENANT_B, keyId: TENANT_B, project: "p", environment: "prod", requestId: "i4-unit-0001" });
+  const ctxB = issueTenantContext({ tenantId: TENANT_B, keyId: TENANT_B, project: "p", environment: "prod", scopes: ["owner"], requestId: "i4-unit-0001" });
   const options = { minRelevance: 0.25, maxPassages: 6, maxChars: 6000 };
 
   it("assertChunksBelongTo throws TenantIsolationError on one foreign chunk among own ones, and counts it", () => {

@@ -384,17 +384,24 @@ describe.each(backends)("durable ingestion jobs over HTTP on $name", (baseBacken
     });
 
     // Two instances on one database need a server: an in-memory PGlite is private to its instance.
-    it.skipIf(!baseBackend.databaseUrl)("a job whose key is revoked while it waits fails key_revoked on another instance", async () => {
+    it.skipIf(!baseBackend.databaseUrl)("a job whose key is revoked or expires while it waits fails key_revoked on another instance", async () => {
       const fence = apiOnly!;
       const tenant = await fence.createTenant("jobs-revoked", "enterprise");
       // A second key of the same tenant: one key's job is orphaned by the revocation, the other's runs.
       const second = await json<IssuedKeyJson>(await fence.admin("POST", `/tenants/${tenant.id}/keys`, { name: "second" }), 201);
       const doomed = await json<JobJson>(await asyncUpload(fence, tenant.key, "Queued by a key that is about to be revoked."), 202);
       const control = await json<JobJson>(await asyncUpload(fence, second.key, "Queued by a key that stays valid."), 202);
+      const expiresAt = Date.now() + 1_500;
+      const expiring = await json<IssuedKeyJson>(
+        await fence.admin("POST", `/tenants/${tenant.id}/keys`, { name: "expiring", scopes: ["ingest"], expires_at: new Date(expiresAt).toISOString() }),
+        201,
+      );
+      const lapsed = await json<JobJson>(await asyncUpload(fence, expiring.key, "Queued by a key that is about to expire."), 202);
       expect((await fence.admin("DELETE", `/tenants/${tenant.id}/keys/${tenant.keyId}`)).status).toBe(204);
       expect((await fence.request("GET", `/v1/jobs/${doomed.id}`, { key: tenant.key })).status).toBe(401);
       expect((await getJob(tenantGet(fence, second), doomed.id)).status).toBe("queued");
 
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt + 100 - Date.now())));
       worker = await TestFence.start(backend, { env: { ...FAST, FENCE_JOB_WORKERS: "1" } });
       const viaSecond = tenantGet(worker, second);
       const failed = await waitForJob(viaSecond, doomed.id);
@@ -402,6 +409,7 @@ describe.each(backends)("durable ingestion jobs over HTTP on $name", (baseBacken
       expect(failed.error?.code).toBe("key_revoked");
       expect(failed.result).toBeNull();
       expect(failed.attempts).toBe(1);
+      expect(await waitForJob(viaSecond, lapsed.id)).toMatchObject({ status: "failed", error: { code: "key_revoked" }, result: null });
       expect((await waitForJob(viaSecond, control.id)).status).toBe("succeeded");
       expect((await countTenantRows(worker, tenant.id)).documents).toBe(1);
       const conflict = await expectError(await worker.request("POST", `/v1/jobs/${doomed.id}/cancel`, { key: second.key }), 409, "job_not_cancellable");

@@ -4,7 +4,7 @@ import { TenantCache, TenantCaches, type SharedCacheBackend } from "../../../src
 import { issueTenantContext, type TenantContext } from "../../../src/core/tenant-context.js";
 
 const ctxFor = (tenantId: string, cacheSecret: string | undefined = `secret-of-${tenantId}`): TenantContext =>
-  issueTenantContext({ tenantId, keyId: tenantId, project: "p", environment: "prod", requestId: "r", cacheSecret });
+  issueTenantContext({ tenantId, keyId: tenantId, project: "p", environment: "prod", scopes: ["owner"], requestId: "r", cacheSecret });
 const A = ctxFor("11111111-1111-4111-8111-111111111111");
 const B = ctxFor("22222222-2222-4222-8222-222222222222");
 
@@ -52,7 +52,7 @@ describe("tenant-keyed caches (I5)", () => {
   });
 
   it("caches nothing for a context issued without a cache secret (fail-closed)", async () => {
-    const noSecret = issueTenantContext({ tenantId: A.tenantId, keyId: "k", project: "p", environment: "prod", requestId: "r" });
+    const noSecret = issueTenantContext({ tenantId: A.tenantId, keyId: "k", project: "p", environment: "prod", scopes: ["owner"], requestId: "r" });
     const cache = new TenantCache<{ v: number }>("t", 100);
     await cache.set(noSecret, { model: "m", input: "q" }, { v: 1 });
     expect(cache.size).toBe(0);

@@ -6,6 +6,7 @@ const fields = {
   keyId: "5f0c2f1e-3b7a-4d1e-8c2a-9e4b7d6c5a30",
   project: "default",
   environment: "prod" as const,
+  scopes: ["query"] as const,
   requestId: "req-1",
 };
 
@@ -17,6 +18,9 @@ describe("TenantContext", () => {
     expect(() => {
       (ctx as { tenantId: string }).tenantId = "other";
     }).toThrow();
+    // A key's scopes cannot grow after it was verified.
+    expect(() => (ctx.scopes as string[]).push("owner")).toThrow();
+    expect(ctx.scopes).toEqual(["query"]);
   });
 
   it("rejects a hand-built or copied context at run time", () => {

@@ -19,7 +19,7 @@ const tenant = (n: number) =>
     tenantId: `00000000-0000-4000-8000-00000000000${n}`,
     keyId: `00000000-0000-4000-8000-00000000010${n}`,
     project: "p",
-    environment: "prod",
+    environment: "prod", scopes: ["owner"],
     requestId: `r${n}`,
   });
 const quota = { plan: "t", requestsPerMinute: null, tokensPerMinute: null, maxConcurrency: 5, keyRequestsPerMinute: null, weight: 1 };
@@ -28,7 +28,7 @@ const keyOf = (tenantNumber: number, keyNumber: number) =>
     tenantId: `00000000-0000-4000-8000-00000000000${tenantNumber}`,
     keyId: `00000000-0000-4000-8000-00000000020${keyNumber}`,
     project: "p",
-    environment: "prod",
+    environment: "prod", scopes: ["owner"],
     requestId: `k${keyNumber}`,
   });
 

@@ -172,7 +172,7 @@ describe("FenceMetrics tenant folding", () => {
 
 describe("label values carry no request data", () => {
   const EMAIL = "jane.doe@example.com";
-  const tenant = issueTenantContext({ tenantId: randomUUID(), keyId: randomUUID(), project: "default", environment: "prod", requestId: "r-1" });
+  const tenant = issueTenantContext({ tenantId: randomUUID(), keyId: randomUUID(), project: "default", environment: "prod", scopes: ["owner"], requestId: "r-1" });
 
   function appWith(metrics: FenceMetrics) {
     const app = new Hono<AppEnv>();

@@ -39,6 +39,8 @@ function verifiedKey(tenantId: string, keyNo: number, plan = "free", revoked = f
     keyId: `00000000-0000-4000-8000-0000000001${String(keyNo).padStart(2, "0")}`,
     project: "default",
     environment: "prod",
+    scopes: ["owner"],
+    expiresAt: null,
     cacheSecret: `secret-${tenantId.slice(-1)}`,
     revoked,
     quota: { plan, requestsPerMinute: 60, tokensPerMinute: null, maxConcurrency: null, keyRequestsPerMinute: null, weight: 1 },
