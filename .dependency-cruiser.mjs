@@ -6,7 +6,7 @@ const FLOORS = [
   ["core"], // TenantContext, request scope, the error catalogue: the words every floor speaks
   ["flow", "observability"], // lock-free flow primitives (no database); logs, metrics, traces, redaction
   ["db"], // schema, connections, withTenant
-  ["cache", "embeddings"],
+  ["cache", "embeddings", "audit"], // audit: the append-only trail of key, tenant and plan changes
   ["tenancy", "plans"],
   ["metering"], // the usage ledger and its one writer, the budget guard
   ["limits"], // per-tenant rate limits and concurrency

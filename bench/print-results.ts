@@ -7,6 +7,7 @@ import type { BackendName, BenchOptions } from "./options.js";
 import type { OverheadLeg, OverheadResult } from "./overhead.js";
 import { ms, printTable, ratio } from "./report.js";
 import type { SearchBenchResult } from "./search.js";
+import type { KeyVerificationResult } from "./key-verification.js";
 import type { TenantTransactionResult } from "./tenant-transaction.js";
 
 export interface BackendReport {
@@ -16,6 +17,7 @@ export interface BackendReport {
   search: SearchBenchResult[];
   overhead: OverheadResult[];
   tenantTransaction: TenantTransactionResult;
+  keyVerification: KeyVerificationResult;
   /** All chunks in the database while searching (bulk + ingested). */
   totalChunks: number;
   wallMs: number;
@@ -125,6 +127,21 @@ export function printBackendResults(reports: readonly BackendReport[], options: 
     [
       "settings cost = withTenant p50 - bare p50: one parameterised set_config statement on a single node; on Citus one",
       "simple-protocol message of SET LOCALs (propagated to the worker that runs the statement). Runs interleaved A B B A.",
+    ],
+  );
+
+  printTable(
+    "5. Key verification: a request with an owner key vs a read-only key, and the uncached key lookup by a current vs a rotated-out secret, ms",
+    ["backend", "pairs", "owner p50", "scoped p50", "scope cost p50", "lookup current p50", "lookup rotated p50", "lookup p95 cur/rot"],
+    reports.map(({ backend, keyVerification: k }) => [
+      backend.name, k.pairs, ms(k.ownerRequest.p50), ms(k.scopedRequest.p50), ms(k.scopedRequest.p50 - k.ownerRequest.p50),
+      ms(k.lookupCurrent.p50), ms(k.lookupPrior.p50), `${ms(k.lookupCurrent.p95)}/${ms(k.lookupPrior.p95)}`,
+    ]),
+    [
+      "Request = GET /v1/documents?limit=1 through the app (verified key held in memory, admission, one tenant transaction).",
+      "Lookup = the key's row read from the database without the cache: one statement, key_hash = $1 OR prior_key_hash = $1. Plans:",
+      ...reports.map(({ backend, keyVerification: k }) => `  ${backend.name}: ${k.lookupPlan}`),
+      "Runs interleaved A B B A.",
     ],
   );
 }

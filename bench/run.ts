@@ -5,6 +5,7 @@ import { buildCorpus, type Corpus } from "./corpus.js";
 import { benchIngest, type IngestResult } from "./ingest.js";
 import { parseOptions, type BackendName } from "./options.js";
 import { benchOverhead, type OverheadResult } from "./overhead.js";
+import { benchKeyVerification, type KeyVerificationResult } from "./key-verification.js";
 import { benchTenantTransaction, type TenantTransactionResult } from "./tenant-transaction.js";
 import { printBackendResults, printHeader, type BackendReport } from "./print-results.js";
 import { progress } from "./report.js";
@@ -95,7 +96,9 @@ async function runSections(
   }
   progress(`${backend.name}: withTenant alone on the ${corpus.large.label} tenant (${options.pairs} pairs)`);
   const tenantTransaction: TenantTransactionResult = await benchTenantTransaction(backend, corpus.large, options);
-  return { backend, corpus, ingest, search, overhead, tenantTransaction, totalChunks: await countChunks(backend), wallMs: since(started) };
+  progress(`${backend.name}: key verification, scoped and owner keys, current and rotated secrets (${options.pairs} pairs)`);
+  const keyVerification: KeyVerificationResult = await benchKeyVerification(backend, options);
+  return { backend, corpus, ingest, search, overhead, tenantTransaction, keyVerification, totalChunks: await countChunks(backend), wallMs: since(started) };
 }
 
 // The loaded model runtime leaves a MessagePort open that keeps the event loop alive, so the process

@@ -1,21 +1,34 @@
 import { parseArgs } from "node:util";
 
 /**
- * `fence` — the admin tasks a platform engineer scripts, against a running Fence over HTTP (so it
- * works the same for the embedded database, which only one process may open, and for Postgres).
- *   FENCE_URL (default http://127.0.0.1:8787) and FENCE_ADMIN_KEY are read from the environment.
+ * `fence` — the tasks a platform engineer or a tenant's key owner scripts, against a running Fence
+ * over HTTP (so it works the same for the embedded database, which only one process may open, and
+ * for Postgres). FENCE_URL (default http://127.0.0.1:8787) is read from the environment, and the
+ * credential each command needs: FENCE_ADMIN_KEY (the platform admin) or FENCE_API_KEY (a tenant
+ * key with the `owner` scope).
  */
 const USAGE = `usage: fence <command> [options]
 
+platform admin (FENCE_ADMIN_KEY):
   tenants list
   tenants create --name <name> [--plan <plan>]
   tenants delete <tenant_id>
   keys issue <tenant_id> --name <name> [--project <project>] [--environment prod|test|sandbox]
              [--scopes query,ingest,read,owner] [--expires-at <ISO 8601>] [--description <text>]
   keys revoke <tenant_id> <key_id>
+  audit all [--tenant <tenant_id>] [--action <action>] [--limit <n>]
 
-environment: FENCE_URL (default http://127.0.0.1:8787), FENCE_ADMIN_KEY (required)
+a tenant's owner (FENCE_API_KEY, a key with the owner scope):
+  keys list [--include-revoked]
+  keys create --name <name> [--project …] [--environment …] [--scopes …] [--expires-at …] [--description …]
+  keys revoke <key_id>
+  keys rotate <key_id> [--grace-seconds <0..86400, default 3600>]
+  audit list [--action <action>] [--limit <n>]
+
+environment: FENCE_URL (default http://127.0.0.1:8787), FENCE_ADMIN_KEY, FENCE_API_KEY
 output: JSON on stdout; errors on stderr with a non-zero exit code`;
+
+type Credential = "FENCE_ADMIN_KEY" | "FENCE_API_KEY";
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -29,6 +42,11 @@ async function main(argv: string[]): Promise<number> {
       scopes: { type: "string" },
       "expires-at": { type: "string" },
       description: { type: "string" },
+      "include-revoked": { type: "boolean" },
+      "grace-seconds": { type: "string" },
+      tenant: { type: "string" },
+      action: { type: "string" },
+      limit: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -38,15 +56,15 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const baseUrl = (process.env.FENCE_URL ?? "http://127.0.0.1:8787").replace(/\/+$/, "");
-  const adminKey = process.env.FENCE_ADMIN_KEY;
-  if (!adminKey) {
-    console.error("FENCE_ADMIN_KEY is not set");
-    return 2;
-  }
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${baseUrl}/v1/admin${path}`, {
+  const call = async (credential: Credential, method: string, path: string, body?: unknown) => {
+    const secret = process.env[credential];
+    if (!secret) {
+      console.error(`${credential} is not set`);
+      return 2;
+    }
+    const res = await fetch(`${baseUrl}${path}`, {
       method,
-      headers: { authorization: `Bearer ${adminKey}`, ...(body ? { "content-type": "application/json" } : {}) },
+      headers: { authorization: `Bearer ${secret}`, ...(body ? { "content-type": "application/json" } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
@@ -57,29 +75,54 @@ async function main(argv: string[]): Promise<number> {
     console.log(text ? JSON.stringify(JSON.parse(text), null, 2) : JSON.stringify({ ok: true }));
     return 0;
   };
+  const admin = (method: string, path: string, body?: unknown) => call("FENCE_ADMIN_KEY", method, `/v1/admin${path}`, body);
+  const owner = (method: string, path: string, body?: unknown) => call("FENCE_API_KEY", method, `/v1${path}`, body);
+  const keyBody = () => ({
+    name: values.name,
+    ...(values.project ? { project: values.project } : {}),
+    ...(values.environment ? { environment: values.environment } : {}),
+    ...(values.scopes ? { scopes: values.scopes.split(",").map((s) => s.trim()) } : {}),
+    ...(values["expires-at"] ? { expires_at: values["expires-at"] } : {}),
+    ...(values.description ? { description: values.description } : {}),
+  });
+  const query = (params: Record<string, string | undefined>) => {
+    const search = new URLSearchParams(Object.entries(params).filter((entry): entry is [string, string] => entry[1] !== undefined));
+    return search.size > 0 ? `?${search}` : "";
+  };
+  const id = encodeURIComponent;
 
   switch (`${group} ${command ?? ""}`.trim()) {
     case "tenants list":
-      return call("GET", "/tenants");
+      return admin("GET", "/tenants");
     case "tenants create":
       if (!values.name) break;
-      return call("POST", "/tenants", { name: values.name, ...(values.plan ? { plan: values.plan } : {}) });
+      return admin("POST", "/tenants", { name: values.name, ...(values.plan ? { plan: values.plan } : {}) });
     case "tenants delete":
       if (!rest[0]) break;
-      return call("DELETE", `/tenants/${encodeURIComponent(rest[0])}`);
+      return admin("DELETE", `/tenants/${id(rest[0])}`);
     case "keys issue":
       if (!rest[0] || !values.name) break;
-      return call("POST", `/tenants/${encodeURIComponent(rest[0])}/keys`, {
-        name: values.name,
-        ...(values.project ? { project: values.project } : {}),
-        ...(values.environment ? { environment: values.environment } : {}),
-        ...(values.scopes ? { scopes: values.scopes.split(",").map((s) => s.trim()) } : {}),
-        ...(values["expires-at"] ? { expires_at: values["expires-at"] } : {}),
-        ...(values.description ? { description: values.description } : {}),
-      });
+      return admin("POST", `/tenants/${id(rest[0])}/keys`, keyBody());
     case "keys revoke":
-      if (!rest[0] || !rest[1]) break;
-      return call("DELETE", `/tenants/${encodeURIComponent(rest[0])}/keys/${encodeURIComponent(rest[1])}`);
+      // Two ids: the admin revokes any tenant's key; one: the owner revokes a key of its own tenant.
+      if (rest[0] && rest[1]) return admin("DELETE", `/tenants/${id(rest[0])}/keys/${id(rest[1])}`);
+      if (rest[0]) return owner("DELETE", `/keys/${id(rest[0])}`);
+      break;
+    case "keys list":
+      return owner("GET", `/keys${query({ include_revoked: values["include-revoked"] ? "true" : undefined })}`);
+    case "keys create":
+      if (!values.name) break;
+      return owner("POST", "/keys", keyBody());
+    case "keys rotate": {
+      if (!rest[0]) break;
+      const grace = values["grace-seconds"];
+      if (grace !== undefined && !/^\d+$/.test(grace)) break;
+      return owner("POST", `/keys/${id(rest[0])}/rotate`, grace === undefined ? {} : { grace_seconds: Number(grace) });
+    }
+    case "audit list":
+      return owner("GET", `/audit${query({ action: values.action, limit: values.limit })}`);
+    case "audit all":
+      return admin("GET", `/audit${query({ tenant_id: values.tenant, action: values.action, limit: values.limit })}`);
   }
   console.error(USAGE);
   return 2;

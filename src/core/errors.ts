@@ -48,12 +48,13 @@ export class UnauthorizedError extends FenceError {
 }
 
 /**
- * A real key whose time is up (`expires_at`). Only its holder can see this message, and it tells
- * them nothing they do not hold; an unknown or revoked key still gets the one message above.
+ * A real key whose time is up: past its `expires_at`, or a secret replaced by a rotation whose
+ * grace period has ended. Only its holder can see this message, and it tells them nothing they do
+ * not hold; an unknown or revoked key still gets the one message above.
  */
 export class KeyExpiredError extends FenceError {
-  constructor() {
-    super("unauthorized", "The API key has expired.");
+  constructor(why: "expired" | "rotated" = "expired") {
+    super("unauthorized", why === "expired" ? "The API key has expired." : "The API key was rotated and its grace period has ended.");
   }
 }
 

@@ -35,6 +35,7 @@ export const CO_LOCATED_TABLES = [
   "jobs",
   "runs",
   "eval_cases",
+  "audit_events",
 ] as const;
 
 /** Small platform tables read by every tenant's queries (joins), copied to every node. */
@@ -60,13 +61,13 @@ export async function hasCitus(db: Database): Promise<boolean> {
 export async function distributeOnCitus(db: Database): Promise<boolean> {
   return db.asOwner(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext('fence:migrations'))`);
-    if (await isDistributed(tx, "tenants")) return false;
+    if (await isDistributed(tx, "tenants")) return distributeTablesAddedSince(tx);
     // Foreign keys to reference tables make Citus run everything after them over one connection per node.
     await tx.execute(sql`SET LOCAL citus.multi_shard_modify_mode TO 'sequential'`);
     await allowLogin(tx);
     for (const [trigger, table] of KEY_CHANGE_TRIGGERS) await tx.execute(sql.raw(`DROP TRIGGER IF EXISTS ${trigger} ON ${table}`));
     for (const table of CO_LOCATED_TABLES) {
-      if (table === "api_keys" || table === "job_tenants") continue; // no policy for fence_app: platform only
+      if (table === "job_tenants") continue; // no policy for fence_app: platform only
       const own = ownRowsCondition("tenant_id", "citus");
       await tx.execute(sql.raw(`ALTER POLICY tenant_isolation ON ${table} USING (${own}) WITH CHECK (${own})`));
     }
@@ -108,6 +109,20 @@ async function allowLogin(tx: Tx): Promise<void> {
     sql`SELECT rolname FROM pg_roles WHERE rolname IN (${TENANT_ROLE}, ${PLATFORM_ROLE}) AND NOT rolcanlogin`,
   );
   for (const { rolname } of roles) await tx.execute(sql`ALTER ROLE ${sql.identifier(rolname)} LOGIN`);
+}
+
+/**
+ * A migration after the cluster was distributed creates its tables on the coordinator only: they
+ * are distributed here (their policies are written in the per-row form, see schema/rls.ts).
+ */
+async function distributeTablesAddedSince(tx: Tx): Promise<boolean> {
+  let distributed = false;
+  for (const table of CO_LOCATED_TABLES) {
+    if (await isDistributed(tx, table)) continue;
+    await tx.execute(sql`SELECT create_distributed_table(${table}, 'tenant_id', colocate_with => 'tenants')`);
+    distributed = true;
+  }
+  return distributed;
 }
 
 async function isDistributed(tx: Tx, table: string): Promise<boolean> {

@@ -16,3 +16,4 @@ export * from "./schema/plans.js";
 export * from "./schema/metering.js";
 export * from "./schema/jobs.js";
 export * from "./schema/runs.js";
+export * from "./schema/audit.js";

@@ -17,6 +17,7 @@ import { RouteScopes } from "./route-scopes.js";
 import { grants } from "../core/scopes.js";
 import { InsufficientScopeError } from "../core/errors.js";
 import { adminRoutes } from "./routes/admin.js";
+import { adminAuditRoutes, keyRoutes } from "./routes/keys.js";
 import { adminPlanRoutes } from "./routes/admin-plans.js";
 import { documentRoutes } from "./routes/documents.js";
 import { jobRoutes } from "./routes/jobs.js";
@@ -58,6 +59,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   app.route("/v1/admin", adminRoutes(services));
   app.route("/v1/admin", adminPlanRoutes(services));
   app.route("/v1/admin", adminUsageRoutes(services));
+  app.route("/v1/admin", adminAuditRoutes(services));
 
   // Run records: admission refusals of chats and uploads (the route never runs), and any tenant's runs for the admin.
   const recordRefusals = recordAdmissionRefusals(services.runs);
@@ -90,6 +92,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   tenantApp.route("/", limitsRoutes(services));
   tenantApp.route("/", tenantUsageRoutes(services));
   tenantApp.route("/", runRoutes(services));
+  tenantApp.route("/", keyRoutes(services));
   const routeScopes = RouteScopes.of(tenantApp, "/v1");
   app.route("/v1", tenantApp);
 

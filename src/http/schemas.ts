@@ -82,11 +82,11 @@ export const CreateKeyBody = z
     description: storableString(0, 500).optional(),
   })
   .openapi("CreateKey");
-export const IssuedKey = z
+/** A key as the admin, its tenant's owner and the audit trail see it: everything but the secret. */
+export const ApiKey = z
   .object({
     id: Uuid,
-    key: z.string().openapi({ description: "Shown once; only its hash is stored." }),
-    prefix: z.string(),
+    prefix: z.string().openapi({ description: "The key's first characters, to tell keys apart; not enough to use it." }),
     name: z.string(),
     project: z.string(),
     environment: Environment,
@@ -94,9 +94,13 @@ export const IssuedKey = z
     scopes: z.array(z.enum(SCOPES)),
     expires_at: Timestamp.nullable(),
     description: z.string().nullable(),
+    created_by_key_id: Uuid.nullable().openapi({ description: "The key that made this one (POST /v1/keys); null when the platform admin did. Revoking a key revokes the keys it made." }),
+    prior_secret_expires_at: Timestamp.nullable().openapi({ description: "After a rotation, the old secret still authenticates until then; null when no old secret does." }),
     created_at: Timestamp,
+    revoked_at: Timestamp.nullable(),
   })
-  .openapi("IssuedKey");
+  .openapi("ApiKey");
+export const IssuedKey = ApiKey.extend({ key: z.string().openapi({ description: "Shown once; only its hash is stored." }) }).openapi("IssuedKey");
 
 const Metadata = z.record(z.string(), z.unknown()).superRefine((m, ctx) => {
   const problem = metadataProblem(m);

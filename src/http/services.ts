@@ -20,6 +20,8 @@ import type { EvalCases } from "../runs/eval-cases.js";
 import type { RunRecords } from "../runs/run-records.js";
 import type { RunRetentionSweep } from "../runs/retention-sweep.js";
 import type { TenantAdmin } from "../tenancy/tenant-admin.js";
+import type { TenantKeys } from "../tenancy/tenant-keys.js";
+import type { AuditLog } from "../audit/audit-log.js";
 import type { AccessLog } from "./access-log.js";
 import type { RequestMetricsSink } from "./middleware/http-metrics.js";
 import type { RefusalsOnRecord } from "./refusals-on-record.js";
@@ -51,6 +53,10 @@ export interface FenceServices {
 
   // Tenants, plans and what they may spend
   tenantAdmin: TenantAdmin;
+  /** A tenant's own keys, managed with an owner key (POST/GET/DELETE /v1/keys, rotate). */
+  tenantKeys: TenantKeys;
+  /** The append-only trail of key, tenant, configuration and plan changes. */
+  auditLog: AuditLog;
   /** What keeps hostile keys cheap to refuse: the key directory and the failed-authentication limit per address. */
   tenantAuthGuards: TenantAuthGuards;
   planAdmin: PlanAdmin;

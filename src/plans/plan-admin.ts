@@ -5,6 +5,7 @@ import { plans, tenantConfigs, tenants, type PlanRow } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid } from "../core/tenant-context.js";
 import type { ChangeSink } from "../db/change-feed.js";
+import { PLATFORM_TENANT_ID, recordAuditEvent } from "../audit/audit-log.js";
 import { announceKeyChange } from "../db/key-changes.js";
 import { TenantOverrides } from "./tenant-settings.js";
 
@@ -117,11 +118,15 @@ export class PlanAdmin {
     };
     const [row] = await this.db.asPlatformAdmin("put-plan", async (tx) => {
       await announceKeyChange(tx, `plan:${name}`);
-      return tx
+      const [before] = await tx.select().from(plans).where(eq(plans.name, name));
+      const written = await tx
         .insert(plans)
         .values({ name, ...values })
         .onConflictDoUpdate({ target: plans.name, set: values })
         .returning({ ...getTableColumns(plans), created: sql<boolean>`(xmax = 0)` });
+      const { created: _created, ...after } = written[0]!;
+      await recordAuditEvent(tx, { tenantId: PLATFORM_TENANT_ID, action: "plan.put", targetId: name, before: before ? planJson(before) : null, after: planJson(after) });
+      return written;
     });
     const { created, ...plan } = row!;
     this.verifiedKeys?.forget(`plan:${name}`);
@@ -150,7 +155,9 @@ export class PlanAdmin {
         .insert(tenantConfigs)
         .values({ tenantId, overrides: parsed.data, updatedAt: now })
         .onConflictDoUpdate({ target: tenantConfigs.tenantId, set: { overrides: parsed.data, updatedAt: now } });
-      return readConfig(tx, tenantId);
+      const after = await readConfig(tx, tenantId);
+      await recordAuditEvent(tx, { tenantId, action: "config.patched", targetId: tenantId, before: current, after });
+      return after;
     });
     if (options.plan !== undefined) this.verifiedKeys?.forget(`tenant:${tenantId}`);
     return config;
@@ -158,9 +165,11 @@ export class PlanAdmin {
 
   async setTenantPlan(tenantId: string, plan: string): Promise<TenantConfigJson> {
     const config = await this.db.asPlatformAdmin("set-tenant-plan", async (tx) => {
-      await readConfig(tx, tenantId);
+      const before = await readConfig(tx, tenantId);
       await assignPlan(tx, tenantId, plan);
-      return readConfig(tx, tenantId);
+      const after = await readConfig(tx, tenantId);
+      await recordAuditEvent(tx, { tenantId, action: "config.plan_set", targetId: tenantId, before, after });
+      return after;
     });
     this.verifiedKeys?.forget(`tenant:${tenantId}`);
     return config;

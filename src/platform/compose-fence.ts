@@ -44,6 +44,8 @@ import { RunStore } from "../runs/run-store.js";
 import { FailedAuthLimiter } from "../tenancy/failed-auth-limiter.js";
 import { KeyDirectory } from "../tenancy/key-directory.js";
 import { VerifiedKeyCache } from "../tenancy/verified-key-cache.js";
+import { AuditLog } from "../audit/audit-log.js";
+import { TenantKeys } from "../tenancy/tenant-keys.js";
 import { TenantAdmin } from "../tenancy/tenant-admin.js";
 
 /**
@@ -168,6 +170,8 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     caches,
     embeddings,
     tenantAdmin: new TenantAdmin(db, caches, keyDirectory, verifiedKeys),
+    tenantKeys: new TenantKeys(db, keyDirectory, verifiedKeys),
+    auditLog: new AuditLog(db),
     tenantAuthGuards: { directory: keyDirectory, cache: verifiedKeys, failedAuth },
     planAdmin: new PlanAdmin(db, verifiedKeys),
     budgets,

@@ -33,7 +33,8 @@ export interface KeyLookups {
  * request — admitted or refused — costs no database round trip in the common case. With a
  * `directory`, a key whose hash no key has is refused before any database work.
  *
- * A revoked key is told apart only for `onRevokedKey` (a security event). The tenant's cache
+ * A secret replaced by a rotation works until the grace period the owner chose ends, then answers
+ * like an expired key. A revoked key is told apart only for `onRevokedKey` (a security event). The tenant's cache
  * secret is read with the row, so cache entries are keyed with the tenant's current secret.
  */
 export async function authenticateTenantRequest(
@@ -57,6 +58,7 @@ export async function authenticateTenantRequest(
     throw new UnauthorizedError();
   }
   if (key.expiresAt !== null && key.expiresAt <= Date.now()) throw new KeyExpiredError();
+  if (key.graceEndsAt !== null && key.graceEndsAt <= Date.now()) throw new KeyExpiredError("rotated");
   return { ctx: tenantContextOf(key, requestId), quota: key.quota };
 }
 
@@ -92,11 +94,14 @@ async function readVerifiedKey(db: Database, keyHash: string): Promise<VerifiedK
         keyRequestsPerMinute: apiKeys.requestsPerMinute,
         revokedAt: apiKeys.revokedAt,
         cacheSecret: tenants.cacheSecret,
+        currentSecret: sql<boolean>`${apiKeys.keyHash} = ${keyHash}`,
+        priorKeyExpiresAt: apiKeys.priorKeyExpiresAt,
       })
       .from(apiKeys)
       .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
       .innerJoin(plans, eq(plans.name, tenants.plan))
-      .where(eq(apiKeys.keyHash, keyHash))
+      // The key's secret, or the one its last rotation replaced (valid through the grace period).
+      .where(or(eq(apiKeys.keyHash, keyHash), eq(apiKeys.priorKeyHash, keyHash)))
       .limit(1),
   );
   if (!row) return undefined;
@@ -107,6 +112,7 @@ async function readVerifiedKey(db: Database, keyHash: string): Promise<VerifiedK
     environment: row.environment as KeyEnvironment,
     scopes: row.scopes as Scope[],
     expiresAt: row.expiresAt?.getTime() ?? null,
+    graceEndsAt: row.currentSecret ? null : (row.priorKeyExpiresAt?.getTime() ?? 0),
     cacheSecret: row.cacheSecret,
     revoked: row.revokedAt !== null,
     quota: {

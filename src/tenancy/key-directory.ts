@@ -5,7 +5,7 @@ import { apiKeys } from "../db/schema.js";
 export interface KeyDirectoryOptions {
   /** At most one refresh starts per interval, however many unknown keys are presented. */
   refreshIntervalMs?: number;
-  /** An incremental refresh re-reads keys created this long before the newest one seen (commit lag). */
+  /** An incremental refresh re-reads secrets set this long before the newest one seen (commit lag). */
   overlapMs?: number;
   /** A refresh after this long reloads every key instead (drops the hashes of purged tenants). */
   fullReloadMs?: number;
@@ -32,7 +32,7 @@ export class KeyDirectory {
   private readonly overlapMs: number;
   private readonly fullReloadMs: number;
   private readonly now: () => number;
-  /** Newest `created_at` seen (database clock); undefined until the first full load. */
+  /** Newest `secret_set_at` seen (database clock); undefined until the first full load. */
   private newest: Date | undefined;
   private lastFullLoadAt = Number.NEGATIVE_INFINITY;
   private lastStartedAt = Number.NEGATIVE_INFINITY;
@@ -92,11 +92,17 @@ export class KeyDirectory {
   private async refresh(): Promise<void> {
     const full = this.newest === undefined || this.now() - this.lastFullLoadAt >= this.fullReloadMs;
     const since = full ? undefined : new Date(this.newest!.getTime() - this.overlapMs);
+    // By `secret_set_at`, not `created_at`: a rotation gives an old key a new secret. The secret a
+    // rotation replaced was known before it (and is kept through a full reload while it still works).
     const rows = await this.db.asPlatformAdmin(full ? "key-directory-load" : "key-directory-refresh", (tx) =>
       tx
-        .select({ hash: sql<string>`left(${apiKeys.keyHash}, ${HASH_CHARS})`, createdAt: apiKeys.createdAt })
+        .select({
+          hash: sql<string>`left(${apiKeys.keyHash}, ${HASH_CHARS})`,
+          priorHash: sql<string | null>`CASE WHEN ${apiKeys.priorKeyExpiresAt} > now() THEN left(${apiKeys.priorKeyHash}, ${HASH_CHARS}) END`,
+          setAt: apiKeys.secretSetAt,
+        })
         .from(apiKeys)
-        .where(since ? gt(apiKeys.createdAt, since) : undefined),
+        .where(since ? gt(apiKeys.secretSetAt, since) : undefined),
     );
     if (full) {
       this.known.clear();
@@ -105,7 +111,8 @@ export class KeyDirectory {
     let newest = full ? new Date(0) : this.newest!;
     for (const row of rows) {
       this.known.add(row.hash);
-      if (row.createdAt > newest) newest = row.createdAt;
+      if (row.priorHash) this.known.add(row.priorHash);
+      if (row.setAt > newest) newest = row.setAt;
     }
     this.newest = newest;
   }

@@ -1,34 +1,20 @@
-import type { Scope } from "../core/scopes.js";
-import { and, asc, eq, isNull } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
+import { recordAuditEvent, recordAuditEvents } from "../audit/audit-log.js";
 import type { Database } from "../db/database.js";
 import { retryingDeadlocks } from "../db/transaction-retry.js";
 import { apiKeys, plans, tenants } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
-import { generateApiKey } from "./api-keys.js";
+import { insertKey, revocationEvents, revokeKeyAndItsKeys, viewWithoutSecret, type IssuedKey, type KeyRequest } from "./key-records.js";
 import { announceKeyChange } from "../db/key-changes.js";
 import type { KeyDirectory } from "./key-directory.js";
 import type { ChangeSink } from "../db/change-feed.js";
-import { isUuid, type KeyEnvironment } from "../core/tenant-context.js";
+import { isUuid } from "../core/tenant-context.js";
 
 export interface TenantSummary {
   id: string;
   name: string;
   plan: string;
-  createdAt: Date;
-}
-
-export interface IssuedKey {
-  id: string;
-  key: string;
-  prefix: string;
-  name: string;
-  project: string;
-  environment: KeyEnvironment;
-  requestsPerMinute: number | null;
-  scopes: readonly Scope[];
-  expiresAt: Date | null;
-  description: string | null;
   createdAt: Date;
 }
 
@@ -51,6 +37,7 @@ export class TenantAdmin {
       const [plan] = await tx.select({ name: plans.name }).from(plans).where(eq(plans.name, input.plan));
       if (!plan) throw new ValidationError(`Invalid request: plan: unknown plan '${input.plan}'`);
       const [inserted] = await tx.insert(tenants).values({ name: input.name, plan: input.plan }).returning();
+      await recordAuditEvent(tx, { tenantId: inserted!.id, action: "tenant.created", targetId: inserted!.id, after: tenantView(inserted!) });
       return inserted!;
     });
     return summarize(row);
@@ -75,7 +62,10 @@ export class TenantAdmin {
     const deleted = await retryingDeadlocks(() =>
       this.db.asPlatformAdmin("purge-tenant", async (tx) => {
         await announceKeyChange(tx, `tenant:${tenantId}`);
-        return tx.delete(tenants).where(eq(tenants.id, tenantId)).returning({ id: tenants.id });
+        const gone = await tx.delete(tenants).where(eq(tenants.id, tenantId)).returning();
+        // The trail outlives the tenant (audit_events has no foreign key to it): the purge is its last event.
+        if (gone[0]) await recordAuditEvent(tx, { tenantId, action: "tenant.purged", targetId: tenantId, before: tenantView(gone[0]) });
+        return gone;
       }),
     );
     if (deleted.length === 0) throw new NotFoundError("Tenant");
@@ -85,70 +75,32 @@ export class TenantAdmin {
     await this.caches.purgeTenant(tenantId);
   }
 
-  async issueKey(
-    tenantId: string,
-    input: {
-      name: string;
-      project: string;
-      environment: KeyEnvironment;
-      requests_per_minute?: number | undefined;
-      scopes?: readonly Scope[] | undefined;
-      expires_at?: string | undefined;
-      description?: string | undefined;
-    },
-  ): Promise<IssuedKey> {
+  async issueKey(tenantId: string, request: KeyRequest): Promise<IssuedKey> {
     if (!isUuid(tenantId)) throw new NotFoundError("Tenant");
-    const generated = generateApiKey(input.environment);
-    const row = await this.db.asPlatformAdmin("issue-key", async (tx) => {
+    const { issued, hash } = await this.db.asPlatformAdmin("issue-key", async (tx) => {
       const [tenant] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
       if (!tenant) throw new NotFoundError("Tenant");
-      const [inserted] = await tx
-        .insert(apiKeys)
-        .values({
-          tenantId,
-          name: input.name,
-          prefix: generated.prefix,
-          keyHash: generated.hash,
-          project: input.project,
-          environment: input.environment,
-          requestsPerMinute: input.requests_per_minute ?? null,
-          scopes: [...(input.scopes ?? ["owner"])],
-          expiresAt: input.expires_at ? new Date(input.expires_at) : null,
-          description: input.description ?? null,
-        })
-        .returning();
+      const inserted = await insertKey(tx, tenantId, request, null);
+      await recordAuditEvent(tx, { tenantId, action: "key.created", targetId: inserted.issued.id, after: viewWithoutSecret(inserted.issued) });
       await announceKeyChange(tx, `tenant:${tenantId}`);
-      return inserted!;
+      return inserted;
     });
-    this.keyDirectory?.add(generated.hash);
-    return {
-      id: row.id,
-      key: generated.key,
-      prefix: row.prefix,
-      name: row.name,
-      project: row.project,
-      environment: row.environment as KeyEnvironment,
-      requestsPerMinute: row.requestsPerMinute,
-      scopes: row.scopes as Scope[],
-      expiresAt: row.expiresAt,
-      description: row.description,
-      createdAt: row.createdAt,
-    };
+    this.keyDirectory?.add(hash);
+    return issued;
   }
 
   /**
-   * Revocation takes effect on the next request on this instance, and on every other instance
-   * within the change feed's bound (announced on commit: key-changes.ts; VerifiedKeyCache drops the copy).
+   * Revokes the key and the keys it made (key-records.ts). Takes effect on the next request on
+   * this instance, and on every other instance within the change feed's bound (announced on
+   * commit: key-changes.ts; VerifiedKeyCache drops the copy).
    */
   async revokeKey(tenantId: string, keyId: string): Promise<void> {
     if (!isUuid(tenantId) || !isUuid(keyId)) throw new NotFoundError("API key");
     const revoked = await this.db.asPlatformAdmin("revoke-key", async (tx) => {
+      const rows = await revokeKeyAndItsKeys(tx, eq(apiKeys.tenantId, tenantId), keyId);
+      await recordAuditEvents(tx, revocationEvents(rows, tenantId));
       await announceKeyChange(tx, `tenant:${tenantId}`);
-      return tx
-        .update(apiKeys)
-        .set({ revokedAt: new Date() })
-        .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
-        .returning({ id: apiKeys.id });
+      return rows;
     });
     if (revoked.length === 0) throw new NotFoundError("API key");
     this.verifiedKeys?.forget(`tenant:${tenantId}`);
@@ -157,4 +109,9 @@ export class TenantAdmin {
 
 function summarize(row: typeof tenants.$inferSelect): TenantSummary {
   return { id: row.id, name: row.name, plan: row.plan, createdAt: row.createdAt };
+}
+
+/** A tenant as its audit events record it (its cache secret is a secret, so it is left out). */
+function tenantView(row: typeof tenants.$inferSelect): Record<string, unknown> {
+  return { id: row.id, name: row.name, plan: row.plan, created_at: row.createdAt.toISOString() };
 }

@@ -14,6 +14,8 @@ export interface VerifiedKey {
   scopes: readonly Scope[];
   /** Past this instant (ms since epoch) the key authenticates nothing; checked on every request. */
   expiresAt: number | null;
+  /** Set when the presented secret is the one a rotation replaced: it works until then (ms since epoch). */
+  graceEndsAt: number | null;
   cacheSecret: string;
   revoked: boolean;
   quota: TenantQuota;

@@ -6,6 +6,7 @@ import type {
   DocumentList,
   ErrorResponse,
   IngestedDocument,
+  ApiKey,
   IssuedKey,
   SearchResults,
   Tenant,
@@ -13,6 +14,7 @@ import type {
 } from "../../src/http/schemas.js";
 import type { AdminUsageReport, Plan, PlanList, Reconciliation, TenantConfig, TenantUsageReport } from "../../src/http/schemas-cost.js";
 import type { BatchAccepted, Job, JobList, JobStep } from "../../src/http/schemas-jobs.js";
+import type { AdminAuditEventList, AuditEventList } from "../../src/http/schemas-keys.js";
 import type { AdminRun, AdminRunList, EvalCase, EvalCaseList, Run, RunList, RunStep } from "../../src/http/schemas-runs.js";
 
 /**
@@ -34,6 +36,10 @@ export type ErrorBodyWith<Details> = ErrorBody & { error: { details: Details } }
 export type TenantJson = z.output<typeof Tenant>;
 export type TenantListJson = z.output<typeof TenantList>;
 export type IssuedKeyJson = z.output<typeof IssuedKey>;
+/** A key without its secret: GET /v1/keys, and the audit trail's before and after. */
+export type ApiKeyJson = z.output<typeof ApiKey>;
+export type AuditEventListJson = z.output<typeof AuditEventList>;
+export type AdminAuditEventListJson = z.output<typeof AdminAuditEventList>;
 
 // Documents.
 export type DocumentJson = z.output<typeof Document>;

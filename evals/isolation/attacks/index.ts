@@ -4,6 +4,7 @@ import { documentAttacks } from "./documents.js";
 import { identityAttacks } from "./identity.js";
 import { jobAttacks } from "./jobs.js";
 import { keyCacheAttacks } from "./key-cache.js";
+import { keyAttacks } from "./keys.js";
 import { limitAttacks } from "./limits.js";
 import { metricsAttacks } from "./metrics.js";
 import { retrievalAttacks } from "./retrieval.js";
@@ -20,7 +21,9 @@ import { usageAttacks } from "./usage.js";
  * so A's job attempts are among the runs B goes after. The key-cache attacks revoke a key of A's
  * and make and delete tenants of their own, so they come after every attack that counts A's runs,
  * usage or keys. The scope attacks issue and revoke keys of B's own and read A's runs by id, so
- * they follow the run attacks too.
+ * they follow the run attacks too. The self-service key attacks (keys.ts) follow the scope attacks:
+ * they make, rotate and revoke keys of B's own, and with every lock off B really revokes a spare
+ * key of A's and rotates A's own key (with an hour's grace, so A's key works for every later attack).
  */
 export const ATTACKS: readonly Attack[] = [
   ...openingControls,
@@ -33,6 +36,7 @@ export const ATTACKS: readonly Attack[] = [
   ...limitAttacks,
   ...keyCacheAttacks,
   ...scopeAttacks,
+  ...keyAttacks,
   ...metricsAttacks,
   ...documentAttacks,
   ...closingControls,

@@ -44,8 +44,13 @@ function ownRowsPolicy(name: string, form: "single-node" | "citus" = "single-nod
   return pgPolicy(name, { as: "permissive", for: "all", to: TENANT_ROLE, using: own, withCheck: own });
 }
 
-/** Tenant-owned rows: fence_app sees and writes only the transaction's tenant's. */
-export const tenantIsolation = (): PgPolicy => ownRowsPolicy("tenant_isolation");
+/**
+ * Tenant-owned rows: fence_app sees and writes only the transaction's tenant's. `per-row` is the
+ * form a migration must use for a policy it adds to a table that may already be distributed on
+ * Citus (no subquery there); it costs a setting read per row, which is nothing on small tables.
+ */
+export const tenantIsolation = (form: "once-per-query" | "per-row" = "once-per-query"): PgPolicy =>
+  ownRowsPolicy("tenant_isolation", form === "per-row" ? "citus" : "single-node");
 
 /** The `tenants` row itself: fence_app sees (and, as its grants allow, updates) only its own. */
 export const tenantSelf = (): PgPolicy => ownRowsPolicy("tenant_self");

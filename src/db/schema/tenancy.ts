@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { platformAll, RowLevelSecurity, tenantSelf } from "./rls.js";
+import { bigint, check, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { platformAll, RowLevelSecurity, tenantIsolation, tenantSelf } from "./rls.js";
 
 /** Tenancy: the tenants and the API keys that authenticate them. */
 
@@ -46,18 +46,40 @@ export const apiKeys = pgTable(
     expiresAt: timestamp("expires_at", { withTimezone: true }),
     /** Free text for the humans who manage keys. */
     description: text("description"),
+    /**
+     * The tenant key that made this one through POST /v1/keys; NULL when the platform admin did.
+     * Revoking a key revokes every key it made, transitively (tenancy/tenant-keys.ts).
+     */
+    createdByKeyId: uuid("created_by_key_id"),
+    /**
+     * After POST /v1/keys/:id/rotate, the secret the key had before: it still authenticates until
+     * `prior_key_expires_at` (the grace period the owner chose), so clients can switch over. The key
+     * keeps its id, scopes, limits, spend and audit trail across rotations.
+     */
+    priorKeyHash: text("prior_key_hash"),
+    priorKeyExpiresAt: timestamp("prior_key_expires_at", { withTimezone: true }),
+    /** When `key_hash` was set (issued or rotated): how KeyDirectory learns of new secrets incrementally. */
+    secretSetAt: timestamp("secret_set_at", { withTimezone: true }).notNull().defaultNow(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp("revoked_at", { withTimezone: true }),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
     uniqueIndex("api_keys_key_hash_idx").on(t.keyHash),
+    // Not unique: a unique index must hold the distribution column on Citus, and a secret is 32
+    // random bytes (tenancy/api-keys.ts), so uniqueness adds nothing to the lookup.
+    index("api_keys_prior_key_hash_idx").on(t.priorKeyHash),
     check("api_keys_scopes_known", sql`cardinality(${t.scopes}) > 0 AND ${t.scopes} <@ ARRAY['query', 'ingest', 'read', 'owner']::text[]`),
   ],
 );
 
-/** RLS (drizzle/0001): no policy for fence_app, so a tenant query can never read key hashes. */
-export const apiKeysRls = RowLevelSecurity.forced(apiKeys, [platformAll()]);
+/**
+ * RLS (drizzle/0001, 0015): the platform authenticates keys across tenants; a tenant's owner
+ * manages its own keys (POST/GET/DELETE /v1/keys) as fence_app, which sees and writes only its
+ * tenant's rows and has no DELETE grant (a key is revoked, never erased). The policy is in the
+ * per-row form from the start, so the migration also applies to an already distributed Citus table.
+ */
+export const apiKeysRls = RowLevelSecurity.forced(apiKeys, [tenantIsolation("per-row"), platformAll()]);
 
 export type TenantRow = typeof tenants.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;

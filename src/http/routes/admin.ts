@@ -88,23 +88,7 @@ export function adminRoutes({ tenantAdmin: admin }: Pick<FenceServices, "tenantA
       return c.body(null, 204);
     })
     .openapi(issueKey, async (c) => {
-      const key = await admin.issueKey(c.req.valid("param").tenant_id, c.req.valid("json"));
-      return c.json(
-        {
-          id: key.id,
-          key: key.key,
-          prefix: key.prefix,
-          name: key.name,
-          project: key.project,
-          environment: key.environment,
-          requests_per_minute: key.requestsPerMinute,
-          scopes: [...key.scopes],
-          expires_at: key.expiresAt?.toISOString() ?? null,
-          description: key.description,
-          created_at: key.createdAt.toISOString(),
-        },
-        201,
-      );
+      return c.json(await admin.issueKey(c.req.valid("param").tenant_id, c.req.valid("json")), 201);
     })
     .openapi(revokeKey, async (c) => {
       const { tenant_id, key_id } = c.req.valid("param");

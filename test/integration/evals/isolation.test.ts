@@ -241,6 +241,21 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
     });
   }, 240_000);
 
+  const keyAttacks = ["scope escalation through /v1/keys", "B's owner on A's keys and trail", "a rotated secret past its grace", "a key made by a since-revoked owner key"];
+
+  // The scope check, a rotation's grace and transitive revocation need no lock: with every lock off
+  // only B's owner key, which holds the scope and so reaches A's keys and trail, may leak. Not on
+  // Citus: see CITUS_NEEDS_THE_FILTER.
+  it.skipIf(backend.name === "citus")("blocks key self-service escalation, rotated secrets and revoked keys' offspring in every mode, and detects the owner key's leak with the locks off", async () => {
+    expect(await run(1, "extractive", keyAttacks)).toEqual(Object.fromEntries(keyAttacks.map((name) => [name, "blocked"])));
+    expect(await run(4, "extractive", keyAttacks)).toEqual({
+      "scope escalation through /v1/keys": "blocked",
+      "B's owner on A's keys and trail": "leak",
+      "a rotated secret past its grace": "blocked",
+      "a key made by a since-revoked owner key": "blocked",
+    });
+  }, 240_000);
+
   // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
   it.skipIf(backend.name === "citus")("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
     const verdicts = await run(5, "llm", chatAttacks);

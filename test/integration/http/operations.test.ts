@@ -19,6 +19,10 @@ const V1_ROUTES: Record<string, { methods: string[]; auth: "adminKey" | "tenantK
   "/v1/runs": { methods: ["get"], auth: "tenantKey" },
   "/v1/runs/{request_id}": { methods: ["get"], auth: "tenantKey" },
   "/v1/evals/cases": { methods: ["get", "post"], auth: "tenantKey" },
+  "/v1/keys": { methods: ["get", "post"], auth: "tenantKey" },
+  "/v1/keys/{key_id}": { methods: ["delete"], auth: "tenantKey" },
+  "/v1/keys/{key_id}/rotate": { methods: ["post"], auth: "tenantKey" },
+  "/v1/audit": { methods: ["get"], auth: "tenantKey" },
   "/v1/admin/tenants": { methods: ["get", "post"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}": { methods: ["delete"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/keys": { methods: ["post"], auth: "adminKey" },
@@ -30,6 +34,7 @@ const V1_ROUTES: Record<string, { methods: string[]; auth: "adminKey" | "tenantK
   "/v1/admin/usage/reconciliation": { methods: ["get"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/runs": { methods: ["get"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/runs/{request_id}": { methods: ["get"], auth: "adminKey" },
+  "/v1/admin/audit": { methods: ["get"], auth: "adminKey" },
 };
 
 interface OpenApiOperation {

@@ -137,11 +137,53 @@ describe.each(backends)("I2 storage on $name", (backend) => {
     expect(own).toHaveLength(1);
   });
 
-  it("cannot read api_keys at all, even with a tenant set", async () => {
-    for (const tenant of [undefined, a.id]) {
-      const error = await postgresErrorOf(asFenceApp(db, tenant, (tx) => tx.execute(sql`SELECT count(*) FROM api_keys`)));
-      expect(error.code).toBe(INSUFFICIENT_PRIVILEGE);
-      expect(error.message).toMatch(/permission denied/);
+  it("sees and writes only its own tenant's api_keys, never deletes one, and changes only what revoking and rotating change", async () => {
+    expect(await asFenceApp(db, undefined, (tx) => count(tx, sql`SELECT count(*) AS n FROM api_keys`))).toBe(0);
+    const seen = await asFenceApp(db, a.id, (tx) => queryRows<{ tenant_id: string }>(tx, sql`SELECT tenant_id FROM api_keys`));
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen.map((row) => row.tenant_id))).toEqual(new Set([a.id]));
+    // B's keys: invisible, so not revocable either.
+    const revokedOfB = await asFenceApp(db, a.id, (tx) => queryRows(tx, sql`UPDATE api_keys SET revoked_at = now() WHERE tenant_id = ${b.id} RETURNING id`));
+    expect(revokedOfB).toHaveLength(0);
+    // Citus refuses a change of the distribution column before privileges are checked.
+    const FEATURE_NOT_SUPPORTED = "0A000";
+    for (const [statement, codes] of [
+      [sql`DELETE FROM api_keys WHERE tenant_id = ${a.id}`, [INSUFFICIENT_PRIVILEGE]],
+      [sql`UPDATE api_keys SET scopes = '{owner}' WHERE tenant_id = ${a.id}`, [INSUFFICIENT_PRIVILEGE]],
+      [sql`UPDATE api_keys SET expires_at = NULL WHERE tenant_id = ${a.id}`, [INSUFFICIENT_PRIVILEGE]],
+      [sql`UPDATE api_keys SET tenant_id = ${b.id} WHERE tenant_id = ${a.id}`, db.distribution === "citus" ? [FEATURE_NOT_SUPPORTED] : [INSUFFICIENT_PRIVILEGE]],
+      [sql`INSERT INTO api_keys (tenant_id, name, prefix, key_hash) VALUES (${b.id}, 'planted', 'fence_prod_x', 'not-a-hash')`, [INSUFFICIENT_PRIVILEGE]],
+    ] as const) {
+      const error = await postgresErrorOf(asFenceApp(db, a.id, (tx) => tx.execute(statement)));
+      expect(codes, `${error.code} ${error.message}`).toContain(error.code);
+    }
+  });
+
+  it("keeps the audit trail append-only for both roles, and each tenant's events its own", async () => {
+    // Two events of A and one of B, written as each tenant would write them.
+    for (const [tenant, action] of [[a.id, "test.one"], [a.id, "test.two"], [b.id, "test.three"]] as const) {
+      await db.withTenant(await authenticateTenantKey(db, tenant === a.id ? a.key : b.key, "i2-audit"), (scope) =>
+        scope.tx.execute(sql`INSERT INTO audit_events (tenant_id, actor, action) VALUES (${tenant}, 'key', ${action})`),
+      );
+    }
+    const seenByA = await asFenceApp(db, a.id, (tx) => queryRows<{ tenant_id: string }>(tx, sql`SELECT tenant_id FROM audit_events`));
+    expect(seenByA.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(seenByA.map((row) => row.tenant_id))).toEqual(new Set([a.id]));
+    expect(await asFenceApp(db, undefined, (tx) => count(tx, sql`SELECT count(*) AS n FROM audit_events`))).toBe(0);
+    const planted = await postgresErrorOf(asFenceApp(db, a.id, (tx) => tx.execute(sql`INSERT INTO audit_events (tenant_id, actor, action) VALUES (${b.id}, 'key', 'planted')`)));
+    expect(planted.code).toBe(INSUFFICIENT_PRIVILEGE);
+    const asPlatform = <T,>(fn: (tx: Tx) => Promise<T>) =>
+      inRolledBackTransaction(db, async (tx) => {
+        if (db.distribution === "citus") await tx.execute(sql`SET LOCAL citus.propagate_set_commands = 'local'`);
+        await tx.execute(sql`SET LOCAL ROLE fence_platform`);
+        return fn(tx);
+      });
+    for (const statement of [sql`UPDATE audit_events SET action = 'rewritten'`, sql`DELETE FROM audit_events`]) {
+      for (const run of [(fn: (tx: Tx) => Promise<unknown>) => asFenceApp(db, a.id, fn), asPlatform]) {
+        const error = await postgresErrorOf(run((tx) => tx.execute(statement)));
+        expect(error.code).toBe(INSUFFICIENT_PRIVILEGE);
+        expect(error.message).toMatch(/permission denied/);
+      }
     }
   });
 

@@ -8,7 +8,8 @@ const run = promisify(execFile);
 /**
  * The admin CLI (`npx fence …`, src/cli.ts) against a served Fence over HTTP, as a platform
  * engineer scripts it: a tenant, a scoped expiring key that works for its scope only, and a bad
- * scope refused with the API's 400 and a non-zero exit.
+ * scope refused with the API's 400 and a non-zero exit; then a tenant's owner managing its keys
+ * with its own key and no admin key.
  */
 describe("the fence CLI", () => {
   let fence: TestFence;
@@ -25,6 +26,9 @@ describe("the fence CLI", () => {
 
   const cli = (...args: string[]) =>
     run("npx", ["tsx", "src/cli.ts", ...args], { env: { ...process.env, FENCE_URL: server.url, FENCE_ADMIN_KEY: ADMIN_KEY } });
+  /** As a tenant's owner: its key and no admin key. */
+  const ownerCli = (apiKey: string, ...args: string[]) =>
+    run("npx", ["tsx", "src/cli.ts", ...args], { env: { ...process.env, FENCE_URL: server.url, FENCE_ADMIN_KEY: "", FENCE_API_KEY: apiKey } });
 
   it("creates a tenant and issues it a scoped, expiring key that works within its scope only", async () => {
     const tenant = JSON.parse((await cli("tenants", "create", "--name", "cli-acme")).stdout) as { id: string };
@@ -38,5 +42,27 @@ describe("the fence CLI", () => {
     const refused = await cli("keys", "issue", tenant.id, "--name", "bad", "--scopes", "query,root").catch((error: { code: number; stderr: string }) => error);
     expect(refused).toMatchObject({ code: 1 });
     expect((refused as { stderr: string }).stderr).toMatch(/→ 400 .*validation_error/);
+  });
+
+  it("lets a tenant's owner make, list, rotate and revoke its keys and read its trail, with its own key only", async () => {
+    const tenant = JSON.parse((await cli("tenants", "create", "--name", "cli-owner")).stdout) as { id: string };
+    const ownerKey = (JSON.parse((await cli("keys", "issue", tenant.id, "--name", "owner")).stdout) as { key: string }).key;
+    const made = JSON.parse((await ownerCli(ownerKey, "keys", "create", "--name", "pipeline", "--scopes", "ingest")).stdout) as { id: string; key: string };
+    expect((await fence.request("POST", "/v1/documents", { key: made.key, json: { text: "Pipeline notes." } })).status).toBe(201);
+
+    const listed = JSON.parse((await ownerCli(ownerKey, "keys", "list")).stdout) as { keys: { id: string }[] };
+    expect(listed.keys.map((k) => k.id)).toContain(made.id);
+    const rotated = JSON.parse((await ownerCli(ownerKey, "keys", "rotate", made.id, "--grace-seconds", "0")).stdout) as { id: string; key: string };
+    expect(rotated.id).toBe(made.id);
+    expect((await fence.request("POST", "/v1/documents", { key: made.key, json: { text: "Old secret." } })).status).toBe(401);
+    expect((await ownerCli(ownerKey, "keys", "revoke", made.id)).stdout).toContain("ok");
+    expect((await fence.request("POST", "/v1/documents", { key: rotated.key, json: { text: "Revoked." } })).status).toBe(401);
+
+    const trail = JSON.parse((await ownerCli(ownerKey, "audit", "list")).stdout) as { events: { action: string }[] };
+    expect(trail.events.map((e) => e.action)).toEqual(["key.revoked", "key.rotated", "key.created", "key.created", "tenant.created"]);
+    // The owner's key is no admin key, and the admin commands say which credential they need.
+    const refused = await ownerCli(ownerKey, "tenants", "list").catch((error: { code: number; stderr: string }) => error);
+    expect(refused).toMatchObject({ code: 2 });
+    expect((refused as { stderr: string }).stderr).toContain("FENCE_ADMIN_KEY is not set");
   });
 });

@@ -83,9 +83,12 @@ describe.each(backends)("admin API on $name", (backend) => {
     const res = await fence.admin("POST", `/tenants/${tenant.id}/keys`, { name: "deploy", project: "web", environment: "sandbox" });
     expect(res.status).toBe(201);
     const issued = (await res.json()) as IssuedKeyJson;
-    expect(Object.keys(issued).sort()).toEqual(["created_at", "description", "environment", "expires_at", "id", "key", "name", "prefix", "project", "requests_per_minute", "scopes"]);
+    expect(Object.keys(issued).sort()).toEqual([
+      "created_at", "created_by_key_id", "description", "environment", "expires_at", "id", "key", "name", "prefix",
+      "prior_secret_expires_at", "project", "requests_per_minute", "revoked_at", "scopes",
+    ]);
     // Unscoped and without expiry, a key is what every key was before scopes: owner, forever.
-    expect(issued).toMatchObject({ name: "deploy", project: "web", environment: "sandbox", scopes: ["owner"], expires_at: null, description: null });
+    expect(issued).toMatchObject({ name: "deploy", project: "web", environment: "sandbox", scopes: ["owner"], expires_at: null, description: null, created_by_key_id: null, revoked_at: null });
     expect(issued.key).toMatch(/^fence_sandbox_[0-9A-Za-z]{40}$/);
     expect(issued.key.startsWith(issued.prefix)).toBe(true);
     expect(issued.prefix.length).toBeLessThan(issued.key.length - 30);

@@ -5,7 +5,7 @@ import type { Database } from "../../../src/db/database.js";
 import { TenantAdmin } from "../../../src/tenancy/tenant-admin.js";
 import { redisReachable, TEST_REDIS_URL } from "../../support/admission-helpers.js";
 import { backends, TestFence, type TestTenant } from "../../support/harness.js";
-import type { ErrorBody } from "../../support/api-types.js";
+import type { ErrorBody, IssuedKeyJson } from "../../support/api-types.js";
 import { pollUntil } from "../../support/job-helpers.js";
 
 /** The change feed's stated bound on Postgres for a change committed by another writer. */
@@ -179,5 +179,17 @@ describe.skipIf(!databaseUrl)("keys across two instances on one Postgres", () =>
       status = await statusOnOne();
     }
     expect(status).toBe(401);
+  });
+
+  it("serves a key rotated on the second instance with its new secret on its first request to the first, and the old one through the grace period", async () => {
+    const tenant = await two.createTenant("two-instance-rotation");
+    // The first instance knows the key (its directory loaded it, and it is verified and held).
+    expect((await one.request("GET", "/v1/documents", { key: tenant.key })).status).toBe(200);
+    const res = await two.request("POST", `/v1/keys/${tenant.keyId}/rotate`, { key: tenant.key, json: { grace_seconds: 60 } });
+    expect(res.status).toBe(200);
+    const rotated = (await res.json()) as IssuedKeyJson;
+    // The directory learns new secrets by when they were set, not when the key was made.
+    expect((await one.request("GET", "/v1/documents", { key: rotated.key })).status).toBe(200);
+    expect((await one.request("GET", "/v1/documents", { key: tenant.key })).status).toBe(200);
   });
 });

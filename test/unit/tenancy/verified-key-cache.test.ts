@@ -41,6 +41,7 @@ function verifiedKey(tenantId: string, keyNo: number, plan = "free", revoked = f
     environment: "prod",
     scopes: ["owner"],
     expiresAt: null,
+    graceEndsAt: null,
     cacheSecret: `secret-${tenantId.slice(-1)}`,
     revoked,
     quota: { plan, requestsPerMinute: 60, tokensPerMinute: null, maxConcurrency: null, keyRequestsPerMinute: null, weight: 1 },

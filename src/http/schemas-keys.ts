@@ -1,0 +1,60 @@
+import { z } from "@hono/zod-openapi";
+import { MAX_ROTATION_GRACE_SECONDS } from "../tenancy/tenant-keys.js";
+import { IdCursor } from "./schemas-dates.js";
+import { storableString } from "./schemas-strings.js";
+
+/** Request and response shapes of the owner's self-service (keys) and the audit trail. */
+
+const Timestamp = z.string().openapi({ format: "date-time" });
+const Uuid = z.string().openapi({ format: "uuid" });
+
+export const KeyIdParam = z.object({
+  key_id: z.string().openapi({ param: { name: "key_id", in: "path" }, format: "uuid" }),
+});
+
+export const ListKeysQuery = z.object({
+  include_revoked: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((value) => value === "true")
+    .openapi({ description: "Also list revoked keys (default false)." }),
+});
+
+export const RotateKeyBody = z
+  .object({
+    grace_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_ROTATION_GRACE_SECONDS)
+      .default(3600)
+      .openapi({ description: `How long the replaced secret keeps working, 0 to ${MAX_ROTATION_GRACE_SECONDS} s (24 h); default 3600.` }),
+  })
+  .openapi("RotateKey");
+
+export const AuditEvent = z
+  .object({
+    id: Uuid,
+    at: Timestamp,
+    actor: z.enum(["admin", "key"]).openapi({ description: "`admin`: the platform admin; `key`: the tenant key `actor_key_id`." }),
+    actor_key_id: Uuid.nullable(),
+    action: z.string().openapi({ example: "key.rotated" }),
+    target_id: z.string().nullable(),
+    before: z.record(z.string(), z.unknown()).nullable(),
+    after: z.record(z.string(), z.unknown()).nullable(),
+    request_id: z.string().nullable(),
+  })
+  .openapi("AuditEvent");
+export const AdminAuditEvent = AuditEvent.extend({ tenant_id: Uuid }).openapi("AdminAuditEvent");
+
+export const ListAuditQuery = z.object({
+  action: storableString(1, 100).optional().openapi({ description: "Only events of this action, e.g. `key.revoked`." }),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: IdCursor.optional(),
+});
+export const AdminListAuditQuery = ListAuditQuery.extend({
+  tenant_id: z.string().optional().openapi({ description: "One tenant's events (plans' events are under the nil id)." }),
+});
+
+export const AuditEventList = z.object({ events: z.array(AuditEvent), next_cursor: z.string().nullable() }).openapi("AuditEventList");
+export const AdminAuditEventList = z.object({ events: z.array(AdminAuditEvent), next_cursor: z.string().nullable() }).openapi("AdminAuditEventList");

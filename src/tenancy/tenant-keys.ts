@@ -1,0 +1,149 @@
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
+import { recordAuditEvent, recordAuditEvents } from "../audit/audit-log.js";
+import { InsufficientScopeError, NotFoundError, ValidationError } from "../core/errors.js";
+import { covers, isScope } from "../core/scopes.js";
+import { isUuid, type TenantContext } from "../core/tenant-context.js";
+import type { ChangeSink } from "../db/change-feed.js";
+import type { Database, TenantScope } from "../db/database.js";
+import { announceKeyChange } from "../db/key-changes.js";
+import { apiKeys, type ApiKeyRow } from "../db/schema.js";
+import { generateApiKey } from "./api-keys.js";
+import type { KeyDirectory } from "./key-directory.js";
+import { insertKey, revocationEvents, revokeKeyAndItsKeys, viewOfKey, viewWithoutSecret, type IssuedKey, type KeyRequest, type KeyView } from "./key-records.js";
+
+/** The longest an old secret may keep working after a rotation. */
+export const MAX_ROTATION_GRACE_SECONDS = 24 * 60 * 60;
+
+/**
+ * A tenant's keys, managed by the tenant itself with an `owner` key (issue 18): POST/GET /v1/keys,
+ * DELETE /v1/keys/:id, POST /v1/keys/:id/rotate. Every query runs in `withTenant` as fence_app —
+ * row-level security on api_keys (drizzle/0015) as well as the explicit tenant predicate — so
+ * an owner can never see or touch another tenant's keys, whatever id it names. Every change is
+ * audited in its own transaction.
+ *
+ * A key can never hold more than the key that made it: no scope it lacks, no later expiry, no
+ * higher requests/min of its own (a key without its own limit is bound by its creator's). Revoking
+ * a key revokes the keys it made (key-records.ts).
+ */
+export class TenantKeys {
+  constructor(
+    private readonly db: Database,
+    private readonly keyDirectory?: KeyDirectory,
+    private readonly verifiedKeys?: ChangeSink,
+  ) {}
+
+  async create(ctx: TenantContext, request: KeyRequest): Promise<IssuedKey> {
+    const { issued, hash } = await this.db.withTenant(ctx, async (scope) => {
+      const creator = await this.creatorOf(scope);
+      const bounded = withinCreator(creator, request);
+      const inserted = await insertKey(scope.tx, ctx.tenantId, bounded, creator.id);
+      await recordAuditEvent(scope.tx, { tenantId: ctx.tenantId, actorKeyId: ctx.keyId, requestId: ctx.requestId, action: "key.created", targetId: inserted.issued.id, after: viewWithoutSecret(inserted.issued) });
+      await announceKeyChange(scope.tx, `tenant:${ctx.tenantId}`);
+      return inserted;
+    });
+    this.keyDirectory?.add(hash);
+    return issued;
+  }
+
+  /** The tenant's keys, newest first; revoked ones only when asked for. */
+  async list(ctx: TenantContext, options: { includeRevoked: boolean }): Promise<KeyView[]> {
+    const rows = await this.db.withTenant(ctx, (scope) =>
+      scope.tx
+        .select()
+        .from(apiKeys)
+        .where(and(scope.owns(apiKeys.tenantId), options.includeRevoked ? undefined : isNull(apiKeys.revokedAt)))
+        .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id)),
+    );
+    return rows.map(viewOfKey);
+  }
+
+  /** Revokes the key and the keys it made; another tenant's key id answers like a made-up one (I6). */
+  async revoke(ctx: TenantContext, keyId: string): Promise<void> {
+    if (!isUuid(keyId)) throw new NotFoundError("API key");
+    const revoked = await this.db.withTenant(ctx, async (scope) => {
+      const rows = await revokeKeyAndItsKeys(scope.tx, scope.owns(apiKeys.tenantId), keyId);
+      await recordAuditEvents(scope.tx, revocationEvents(rows, ctx.tenantId, ctx.keyId, ctx.requestId));
+      if (rows.length > 0) await announceKeyChange(scope.tx, `tenant:${ctx.tenantId}`);
+      return rows;
+    });
+    if (revoked.length === 0) throw new NotFoundError("API key");
+    this.verifiedKeys?.forget(`tenant:${ctx.tenantId}`);
+  }
+
+  /**
+   * A new secret for the key, which keeps its id, scopes, limits and trail; the secret it replaces
+   * still authenticates for `graceSeconds` (0: not at all), and a secret an earlier rotation
+   * replaced stops at once. A revoked or expired key is not rotated (404, 400).
+   */
+  async rotate(ctx: TenantContext, keyId: string, graceSeconds: number): Promise<IssuedKey> {
+    if (!isUuid(keyId)) throw new NotFoundError("API key");
+    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
+      throw new ValidationError(`Invalid request: grace_seconds: must be a whole number from 0 to ${MAX_ROTATION_GRACE_SECONDS}`);
+    }
+    const { issued, hash } = await this.db.withTenant(ctx, async (scope) => {
+      const [before] = await scope.tx
+        .select()
+        .from(apiKeys)
+        .where(and(scope.owns(apiKeys.tenantId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
+        .for("update");
+      if (!before) throw new NotFoundError("API key");
+      if (before.expiresAt && before.expiresAt.getTime() <= Date.now()) throw new ValidationError("The API key has expired; an expired key is not rotated. Make a new one.");
+      const generated = generateApiKey(before.environment as IssuedKey["environment"]);
+      const [after] = await scope.tx
+        .update(apiKeys)
+        .set({
+          keyHash: generated.hash,
+          prefix: generated.prefix,
+          // Read in the statement: the column's value before this update, i.e. the secret being replaced.
+          priorKeyHash: sql`${apiKeys.keyHash}`,
+          priorKeyExpiresAt: sql`now() + make_interval(secs => ${graceSeconds})`,
+          secretSetAt: sql`now()`,
+        })
+        .where(and(scope.owns(apiKeys.tenantId), eq(apiKeys.id, keyId)))
+        .returning();
+      const view = viewOfKey(after!);
+      await recordAuditEvent(scope.tx, { tenantId: ctx.tenantId, actorKeyId: ctx.keyId, requestId: ctx.requestId, action: "key.rotated", targetId: keyId, before: viewOfKey(before), after: view });
+      await announceKeyChange(scope.tx, `tenant:${ctx.tenantId}`);
+      return { issued: { ...view, key: generated.key }, hash: generated.hash };
+    });
+    this.keyDirectory?.add(hash);
+    this.verifiedKeys?.forget(`tenant:${ctx.tenantId}`);
+    return issued;
+  }
+
+  /** The key making the request, as stored now (its scopes, expiry and limit bound what it makes). */
+  private async creatorOf(scope: TenantScope): Promise<ApiKeyRow> {
+    const [creator] = await scope.tx
+      .select()
+      .from(apiKeys)
+      .where(and(scope.owns(apiKeys.tenantId), eq(apiKeys.id, scope.ctx.keyId), isNull(apiKeys.revokedAt)));
+    // Revoked since it was verified (a revocation racing this request): it makes nothing.
+    if (!creator) throw new NotFoundError("API key");
+    return creator;
+  }
+}
+
+/**
+ * The request, bounded by its creator: scopes it lacks are refused (403, naming the first), a
+ * later expiry or a higher limit is refused (400), and what the request leaves out is inherited.
+ */
+function withinCreator(creator: ApiKeyRow, request: KeyRequest): KeyRequest {
+  const held = creator.scopes.filter(isScope);
+  const wanted = request.scopes ?? ["owner"];
+  if (!covers(held, wanted)) throw new InsufficientScopeError(wanted.find((scope) => !covers(held, [scope]))!);
+  let expiresAt = request.expires_at;
+  if (creator.expiresAt) {
+    if (expiresAt && new Date(expiresAt) > creator.expiresAt) {
+      throw new ValidationError(`Invalid request: expires_at: must not be later than the expiry of the key making it (${creator.expiresAt.toISOString()})`);
+    }
+    expiresAt ??= creator.expiresAt.toISOString();
+  }
+  let requestsPerMinute = request.requests_per_minute;
+  if (creator.requestsPerMinute !== null) {
+    if (requestsPerMinute !== undefined && requestsPerMinute > creator.requestsPerMinute) {
+      throw new ValidationError(`Invalid request: requests_per_minute: must not be more than the limit of the key making it (${creator.requestsPerMinute})`);
+    }
+    requestsPerMinute ??= creator.requestsPerMinute;
+  }
+  return { ...request, scopes: wanted, expires_at: expiresAt, requests_per_minute: requestsPerMinute };
+}
