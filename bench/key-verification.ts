@@ -60,6 +60,8 @@ export async function benchKeyVerification(backend: BenchBackend, options: Bench
   // As planned for this table's size, and with sequential scans off: what serves it once keys are many.
   const explain = (seqscan: "on" | "off") =>
     fence.db.asOwner(async (tx) => {
+      // On Citus the setting must reach the worker whose shard plan EXPLAIN shows.
+      if (fence.db.distribution === "citus") await tx.execute(sql`SET LOCAL citus.propagate_set_commands = 'local'`);
       await tx.execute(sql.raw(`SET LOCAL enable_seqscan = ${seqscan}`));
       const hash = hashApiKey(rotating.key);
       const rows = await queryRows<{ "QUERY PLAN": string }>(tx, sql`EXPLAIN SELECT id FROM api_keys WHERE key_hash = ${hash} OR prior_key_hash = ${hash}`);
