@@ -10,7 +10,7 @@ import { resolveUsageRange, type UsageRange } from "./usage-range.js";
  * (a failed call cost nothing; it is in the reconciliation report instead), so these totals are
  * the same numbers the budgets are counted in.
  */
-export const TENANT_GROUP_BY = ["day", "model", "project", "environment", "feature"] as const;
+export const TENANT_GROUP_BY = ["day", "model", "project", "environment", "feature", "key"] as const;
 export const ADMIN_GROUP_BY = ["tenant", ...TENANT_GROUP_BY] as const;
 export type TenantGroupBy = (typeof TENANT_GROUP_BY)[number];
 export type AdminGroupBy = (typeof ADMIN_GROUP_BY)[number];
@@ -52,6 +52,8 @@ const GROUP_KEY: Record<AdminGroupBy, SQL> = {
   project: sql`${usageEvents.project}`,
   environment: sql`${usageEvents.environment}`,
   feature: sql`${usageEvents.feature}`,
+  /** The API key the usage was metered to (a rotated key keeps its id, so its spend stays one row). */
+  key: sql`coalesce(${usageEvents.keyId}::text, 'none')`,
   tenant: sql`${usageEvents.tenantId}::text`,
 };
 

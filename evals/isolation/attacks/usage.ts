@@ -12,7 +12,7 @@ import type { LimitsJson, UsageReportJson } from "../../../test/support/api-type
  * reply would "block" everything and prove nothing.
  */
 
-const GROUP_BY = ["day", "model", "project", "environment", "feature"] as const;
+const GROUP_BY = ["day", "model", "project", "environment", "feature", "key"] as const;
 const DAY = 24 * 3600_000;
 const QUERY_NAMES = ["tenant_id", "tenantId", "tenant", "TENANT_ID", "tenant_id[]", "x-tenant-id"];
 const HEADER_NAMES = ["x-tenant-id", "x-tenant", "tenant", "tenant-id", "tenant_id"];

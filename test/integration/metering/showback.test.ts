@@ -11,7 +11,7 @@ import { contextFor, readJson } from "../../support/isolation-helpers.js";
 import type { AdminUsageReportJson, IssuedKeyJson, ReconciliationJson, UsageReportJson } from "../../support/api-types.js";
 
 /**
- * Showback over HTTP: a tenant reads its own metered usage (never another's), grouped five ways
+ * Showback over HTTP: a tenant reads its own metered usage (never another's), grouped six ways (by key too)
  * with exact totals and windows; the admin reads everyone's, as JSON or CSV, and a reconciliation
  * of failures, refused duplicates, retries and internal-rate usage. Usage rows are written through
  * the real ledger (`recordUsage` in a tenant transaction), then dated into a window of their own:
@@ -78,7 +78,11 @@ function expected(events: Fixture[], keyOf: (e: Fixture) => string): Pick<UsageR
   return { rows, totals };
 }
 
+/** A's key ids, known once the suite has issued them. */
+const keyIds = { main: "", mobile: "" };
+
 const GROUPINGS: Record<string, (e: Fixture) => string> = {
+  key: (e) => keyIds[e.key],
   day: (e) => isoDate(e.when.getTime()),
   model: (e) => e.model,
   project: (e) => e.project,
@@ -114,7 +118,10 @@ describe.each(backends)("showback on $name", (backend) => {
     a = await fence.createTenant(aName);
     b = await fence.createTenant(bName);
     const issued = await fence.admin("POST", `/tenants/${a.id}/keys`, { name: "mobile", project: "mobile", environment: "test" });
-    aMobileKey = ((await issued.json()) as IssuedKeyJson).key;
+    const mobile = (await issued.json()) as IssuedKeyJson;
+    aMobileKey = mobile.key;
+    keyIds.main = a.keyId;
+    keyIds.mobile = mobile.id;
     await fence.fence.db.asPlatformAdmin("test-price", (tx) =>
       tx.insert(prices).values({ provider: "test", model: CHAT_MODEL, version: 1, inputMicrosPerMTok: PRICE.input, outputMicrosPerMTok: PRICE.output, cachedMicrosPerMTok: PRICE.cached }),
     );
@@ -159,9 +166,10 @@ describe.each(backends)("showback on $name", (backend) => {
         const { key: _key, ...onlyBTotals } = onlyB;
         expect(got.body.totals).toEqual(onlyBTotals);
         expect(got.body.rows).toHaveLength(1);
-        for (const needle of [a.id, CHAT_MODEL, EMBED_MODEL, "mobile", "1600", "2690"]) expect(got.text).not.toContain(needle);
+        for (const needle of [a.id, keyIds.main, keyIds.mobile, CHAT_MODEL, EMBED_MODEL, "mobile", "1600", "2690"]) expect(got.text).not.toContain(needle);
       }
       if (groupBy === "model") expect(plain.body.rows).toEqual([onlyB]);
+      if (groupBy === "key") expect(plain.body.rows).toEqual([{ ...onlyB, key: b.keyId }]);
     }
     // And A, symmetrically, never sees B's model.
     expect((await usage(a, `${WINDOW}&group_by=model`)).text).not.toContain(B_MODEL);
