@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { MAX_ROTATION_GRACE_SECONDS } from "../tenancy/tenant-keys.js";
+import { DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS } from "../tenancy/tenant-keys.js";
 import { IdCursor } from "./schemas-dates.js";
 import { storableString } from "./schemas-strings.js";
 
@@ -27,8 +27,8 @@ export const RotateKeyBody = z
       .int()
       .min(0)
       .max(MAX_ROTATION_GRACE_SECONDS)
-      .default(3600)
-      .openapi({ description: `How long the replaced secret keeps working, 0 to ${MAX_ROTATION_GRACE_SECONDS} s (24 h); default 3600.` }),
+      .default(DEFAULT_ROTATION_GRACE_SECONDS)
+      .openapi({ description: `How long the replaced secret keeps working, 0 to ${MAX_ROTATION_GRACE_SECONDS} s (24 h); default ${DEFAULT_ROTATION_GRACE_SECONDS}.` }),
   })
   .openapi("RotateKey");
 

@@ -11,8 +11,9 @@ import { generateApiKey } from "./api-keys.js";
 import type { KeyDirectory } from "./key-directory.js";
 import { insertKey, revocationEvents, revokeKeyAndItsKeys, viewOfKey, viewWithoutSecret, type IssuedKey, type KeyRequest, type KeyView } from "./key-records.js";
 
-/** The longest an old secret may keep working after a rotation. */
+/** The longest an old secret may keep working after a rotation, and how long it does unless told. */
 export const MAX_ROTATION_GRACE_SECONDS = 24 * 60 * 60;
+export const DEFAULT_ROTATION_GRACE_SECONDS = 60 * 60;
 
 /**
  * A tenant's keys, managed by the tenant itself with an `owner` key (issue 18): POST/GET /v1/keys,

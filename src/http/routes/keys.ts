@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AuditPage } from "../../audit/audit-log.js";
 import type { AuditEventRow } from "../../db/schema.js";
+import { DEFAULT_ROTATION_GRACE_SECONDS } from "../../tenancy/tenant-keys.js";
 import { ApiKey, commonErrors, CreateKeyBody, IssuedKey } from "../schemas.js";
 import {
   AdminAuditEventList,
@@ -129,7 +130,8 @@ export function keyRoutes({ tenantKeys, auditLog }: Pick<FenceServices, "tenantK
     .openapi(rotateKey, async (c) => {
       // The body is optional: no body is the default grace period.
       const body = (c.req.valid("json") as { grace_seconds?: number } | undefined) ?? {};
-      return c.json(await tenantKeys.rotate(c.get("tenant"), c.req.valid("param").key_id, body.grace_seconds ?? 3600), 200);
+      const grace = body.grace_seconds ?? DEFAULT_ROTATION_GRACE_SECONDS;
+      return c.json(await tenantKeys.rotate(c.get("tenant"), c.req.valid("param").key_id, grace), 200);
     })
     .openapi(listAudit, async (c) => {
       const query = c.req.valid("query");
