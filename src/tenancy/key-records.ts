@@ -1,5 +1,6 @@
 import { and, eq, inArray, isNull, sql, type SQL } from "drizzle-orm";
-import type { AuditEventInput } from "../audit/audit-log.js";
+import { recordAuditEvent, recordAuditEvents, type AuditEventInput } from "../audit/audit-log.js";
+import { announceKeyChange } from "../db/key-changes.js";
 import type { Scope } from "../core/scopes.js";
 import type { KeyEnvironment } from "../core/tenant-context.js";
 import type { Tx } from "../db/database.js";
@@ -43,12 +44,6 @@ export type KeyView = {
 /** A new key: its view and, shown once, its plaintext. */
 export type IssuedKey = KeyView & { key: string };
 
-/** An issued key as the trail records it: the plaintext is never written down. */
-export function viewWithoutSecret(issued: IssuedKey): KeyView {
-  const { key: _secret, ...view } = issued;
-  return view;
-}
-
 export function viewOfKey(row: ApiKeyRow): KeyView {
   return {
     id: row.id,
@@ -67,11 +62,18 @@ export function viewOfKey(row: ApiKeyRow): KeyView {
   };
 }
 
+/** Who changes a key: the platform admin, or a tenant key (recorded in the audit trail). */
+export type KeyActor = "admin" | { keyId: string; requestId: string };
+
+const actorFields = (actor: KeyActor) => (actor === "admin" ? {} : { actorKeyId: actor.keyId, requestId: actor.requestId });
+
 /**
  * Inserts a key of `tenantId` (the caller's transaction decides the role: the platform's, or the
- * tenant's own under RLS) and returns it with its plaintext, which is never stored.
+ * tenant's own under RLS), records it in the audit trail and announces it to every instance, and
+ * returns it with its plaintext, which is never stored. A key made by a tenant key records that
+ * key as its maker.
  */
-export async function insertKey(tx: Tx, tenantId: string, request: KeyRequest, createdByKeyId: string | null): Promise<{ issued: IssuedKey; hash: string }> {
+export async function insertKey(tx: Tx, tenantId: string, request: KeyRequest, actor: KeyActor): Promise<{ issued: IssuedKey; hash: string }> {
   const generated = generateApiKey(request.environment);
   const [row] = await tx
     .insert(apiKeys)
@@ -86,20 +88,24 @@ export async function insertKey(tx: Tx, tenantId: string, request: KeyRequest, c
       scopes: [...(request.scopes ?? ["owner"])],
       expiresAt: request.expires_at ? new Date(request.expires_at) : null,
       description: request.description ?? null,
-      createdByKeyId,
+      createdByKeyId: actor === "admin" ? null : actor.keyId,
     })
     .returning();
-  return { issued: { ...viewOfKey(row!), key: generated.key }, hash: generated.hash };
+  const view = viewOfKey(row!);
+  await recordAuditEvent(tx, { tenantId, ...actorFields(actor), action: "key.created", targetId: view.id, after: view });
+  await announceKeyChange(tx, `tenant:${tenantId}`);
+  return { issued: { ...view, key: generated.key }, hash: generated.hash };
 }
 
 /**
  * Revokes the key and every key it made, and every key those made, … (a key made by a key that
- * was revoked must not outlive it: whoever held the revoked key could have made them). `owns` is
- * the tenant predicate of the caller's transaction. Returns the keys revoked, the asked-for one
- * first; none if it does not exist or was already revoked. Level by level rather than one
- * recursive query: a tenant has few keys, and every statement stays on the tenant's shard (Citus).
+ * was revoked must not outlive it: whoever held the revoked key could have made them), records
+ * each in the audit trail and announces the change. `owns` is the tenant predicate of the
+ * caller's transaction. Returns the keys revoked, the asked-for one first; none if it does not
+ * exist or was already revoked. Level by level rather than one recursive query: a tenant has few
+ * keys, and every statement stays on the tenant's shard (Citus).
  */
-export async function revokeKeyAndItsKeys(tx: Tx, owns: SQL, keyId: string): Promise<ApiKeyRow[]> {
+export async function revokeKeyAndItsKeys(tx: Tx, owns: SQL, tenantId: string, keyId: string, actor: KeyActor): Promise<ApiKeyRow[]> {
   const revoked = await tx
     .update(apiKeys)
     .set({ revokedAt: sql`now()` })
@@ -114,17 +120,19 @@ export async function revokeKeyAndItsKeys(tx: Tx, owns: SQL, keyId: string): Pro
     revoked.push(...made);
     frontier = made.map((row) => row.id);
   }
+  if (revoked.length === 0) return revoked;
+  await recordAuditEvents(tx, revocationEvents(revoked, tenantId, actor));
+  await announceKeyChange(tx, `tenant:${tenantId}`);
   return revoked;
 }
 
 /** The audit events of a revocation: the key asked for, then the keys revoked with it. */
-export function revocationEvents(revoked: readonly ApiKeyRow[], tenantId: string, actorKeyId?: string, requestId?: string): AuditEventInput[] {
+function revocationEvents(revoked: readonly ApiKeyRow[], tenantId: string, actor: KeyActor): AuditEventInput[] {
   return revoked.map((row, index) => {
     const after = viewOfKey(row);
     return {
       tenantId,
-      actorKeyId,
-      requestId,
+      ...actorFields(actor),
       action: index === 0 ? "key.revoked" : "key.revoked_with_its_creator",
       targetId: row.id,
       before: { ...after, revoked_at: null },

@@ -1,11 +1,11 @@
 import { asc, eq } from "drizzle-orm";
-import { recordAuditEvent, recordAuditEvents } from "../audit/audit-log.js";
+import { recordAuditEvent } from "../audit/audit-log.js";
 import type { Database } from "../db/database.js";
 import { retryingDeadlocks } from "../db/transaction-retry.js";
 import { apiKeys, plans, tenants } from "../db/schema.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
-import { insertKey, revocationEvents, revokeKeyAndItsKeys, viewWithoutSecret, type IssuedKey, type KeyRequest } from "./key-records.js";
+import { insertKey, revokeKeyAndItsKeys, type IssuedKey, type KeyRequest } from "./key-records.js";
 import { announceKeyChange } from "../db/key-changes.js";
 import type { KeyDirectory } from "./key-directory.js";
 import type { ChangeSink } from "../db/change-feed.js";
@@ -80,10 +80,7 @@ export class TenantAdmin {
     const { issued, hash } = await this.db.asPlatformAdmin("issue-key", async (tx) => {
       const [tenant] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
       if (!tenant) throw new NotFoundError("Tenant");
-      const inserted = await insertKey(tx, tenantId, request, null);
-      await recordAuditEvent(tx, { tenantId, action: "key.created", targetId: inserted.issued.id, after: viewWithoutSecret(inserted.issued) });
-      await announceKeyChange(tx, `tenant:${tenantId}`);
-      return inserted;
+      return insertKey(tx, tenantId, request, "admin");
     });
     this.keyDirectory?.add(hash);
     return issued;
@@ -96,12 +93,7 @@ export class TenantAdmin {
    */
   async revokeKey(tenantId: string, keyId: string): Promise<void> {
     if (!isUuid(tenantId) || !isUuid(keyId)) throw new NotFoundError("API key");
-    const revoked = await this.db.asPlatformAdmin("revoke-key", async (tx) => {
-      const rows = await revokeKeyAndItsKeys(tx, eq(apiKeys.tenantId, tenantId), keyId);
-      await recordAuditEvents(tx, revocationEvents(rows, tenantId));
-      await announceKeyChange(tx, `tenant:${tenantId}`);
-      return rows;
-    });
+    const revoked = await this.db.asPlatformAdmin("revoke-key", (tx) => revokeKeyAndItsKeys(tx, eq(apiKeys.tenantId, tenantId), tenantId, keyId, "admin"));
     if (revoked.length === 0) throw new NotFoundError("API key");
     this.verifiedKeys?.forget(`tenant:${tenantId}`);
   }

@@ -1,5 +1,5 @@
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
-import { recordAuditEvent, recordAuditEvents } from "../audit/audit-log.js";
+import { recordAuditEvent } from "../audit/audit-log.js";
 import { InsufficientScopeError, NotFoundError, ValidationError } from "../core/errors.js";
 import { covers, isScope } from "../core/scopes.js";
 import { isUuid, type TenantContext } from "../core/tenant-context.js";
@@ -9,7 +9,7 @@ import { announceKeyChange } from "../db/key-changes.js";
 import { apiKeys, type ApiKeyRow } from "../db/schema.js";
 import { generateApiKey } from "./api-keys.js";
 import type { KeyDirectory } from "./key-directory.js";
-import { insertKey, revocationEvents, revokeKeyAndItsKeys, viewOfKey, viewWithoutSecret, type IssuedKey, type KeyRequest, type KeyView } from "./key-records.js";
+import { insertKey, revokeKeyAndItsKeys, viewOfKey, type IssuedKey, type KeyRequest, type KeyView } from "./key-records.js";
 
 /** The longest an old secret may keep working after a rotation, and how long it does unless told. */
 export const MAX_ROTATION_GRACE_SECONDS = 24 * 60 * 60;
@@ -37,10 +37,7 @@ export class TenantKeys {
     const { issued, hash } = await this.db.withTenant(ctx, async (scope) => {
       const creator = await this.creatorOf(scope);
       const bounded = withinCreator(creator, request);
-      const inserted = await insertKey(scope.tx, ctx.tenantId, bounded, creator.id);
-      await recordAuditEvent(scope.tx, { tenantId: ctx.tenantId, actorKeyId: ctx.keyId, requestId: ctx.requestId, action: "key.created", targetId: inserted.issued.id, after: viewWithoutSecret(inserted.issued) });
-      await announceKeyChange(scope.tx, `tenant:${ctx.tenantId}`);
-      return inserted;
+      return insertKey(scope.tx, ctx.tenantId, bounded, { keyId: creator.id, requestId: ctx.requestId });
     });
     this.keyDirectory?.add(hash);
     return issued;
@@ -61,12 +58,9 @@ export class TenantKeys {
   /** Revokes the key and the keys it made; another tenant's key id answers like a made-up one (I6). */
   async revoke(ctx: TenantContext, keyId: string): Promise<void> {
     if (!isUuid(keyId)) throw new NotFoundError("API key");
-    const revoked = await this.db.withTenant(ctx, async (scope) => {
-      const rows = await revokeKeyAndItsKeys(scope.tx, scope.owns(apiKeys.tenantId), keyId);
-      await recordAuditEvents(scope.tx, revocationEvents(rows, ctx.tenantId, ctx.keyId, ctx.requestId));
-      if (rows.length > 0) await announceKeyChange(scope.tx, `tenant:${ctx.tenantId}`);
-      return rows;
-    });
+    const revoked = await this.db.withTenant(ctx, (scope) =>
+      revokeKeyAndItsKeys(scope.tx, scope.owns(apiKeys.tenantId), ctx.tenantId, keyId, { keyId: ctx.keyId, requestId: ctx.requestId }),
+    );
     if (revoked.length === 0) throw new NotFoundError("API key");
     this.verifiedKeys?.forget(`tenant:${ctx.tenantId}`);
   }
