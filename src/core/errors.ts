@@ -7,6 +7,7 @@
 export type ErrorCode =
   | "unauthorized"
   | "insufficient_scope"
+  | "beyond_plan"
   | "not_found"
   | "validation_error"
   | "payload_too_large"
@@ -62,6 +63,16 @@ export class KeyExpiredError extends FenceError {
 export class InsufficientScopeError extends FenceError {
   constructor(readonly requiredScope: string) {
     super("insufficient_scope", `This key lacks the '${requiredScope}' scope this route needs.`, { required_scope: requiredScope });
+  }
+}
+
+/**
+ * A tenant's owner asked for more than its plan gives (a setting, a flag or a key limit), or for a
+ * setting only the platform admin changes. Nothing was changed.
+ */
+export class BeyondPlanError extends FenceError {
+  constructor(field: string, message: string, details: Record<string, unknown> = {}) {
+    super("beyond_plan", message, { field, ...details });
   }
 }
 
@@ -135,9 +146,14 @@ export class BudgetExceededError extends FenceError {
     readonly budget: string,
     readonly status: { limit: number | null; used: number; reserved: number; resets_at: string },
     readonly plan: string,
+    /** Set when the cap is the calling API key's own rather than its tenant's plan's. */
+    readonly keyId?: string,
   ) {
-    super("budget_exceeded", `The ${budget.replaceAll("_", " ")} budget of plan '${plan}' is exhausted; it resets at ${status.resets_at}.`, {
+    const whose = keyId === undefined ? `budget of plan '${plan}'` : `cap of this API key`;
+    super("budget_exceeded", `The ${budget.replaceAll("_", " ")} ${whose} is exhausted; it resets at ${status.resets_at}.`, {
       budget,
+      budget_of: keyId === undefined ? "plan" : "key",
+      ...(keyId === undefined ? {} : { key_id: keyId }),
       plan,
       limit: status.limit,
       used: status.used,

@@ -43,6 +43,7 @@ export const REFERENCE_TABLES = ["plans", "prices", "job_clock"] as const;
 
 const KEY_CHANGE_TRIGGERS = [
   ["api_keys_announce_change", "api_keys"],
+  ["api_keys_announce_update", "api_keys"],
   ["tenants_announce_change", "tenants"],
   ["tenants_announce_delete", "tenants"],
   ["plans_announce_change", "plans"],

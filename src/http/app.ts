@@ -22,6 +22,7 @@ import { adminPlanRoutes } from "./routes/admin-plans.js";
 import { documentRoutes } from "./routes/documents.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { limitsRoutes } from "./routes/limits.js";
+import { settingsRoutes } from "./routes/settings.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { operationsRoutes } from "./routes/operations.js";
 import { retrievalRoutes } from "./routes/retrieval.js";
@@ -93,6 +94,7 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   tenantApp.route("/", tenantUsageRoutes(services));
   tenantApp.route("/", runRoutes(services));
   tenantApp.route("/", keyRoutes(services));
+  tenantApp.route("/", settingsRoutes(services));
   const routeScopes = RouteScopes.of(tenantApp, "/v1");
   app.route("/v1", tenantApp);
 

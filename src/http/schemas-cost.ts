@@ -40,6 +40,7 @@ export const Plan = z
     max_running_jobs: z.number().int(),
     max_queued_jobs: z.number().int().nullable(),
     max_queued_bytes: z.number().int().nullable(),
+    features: z.record(z.string(), z.boolean()).openapi({ description: "Feature flags the plan leaves out (false); a flag not named is included." }),
     updated_at: Timestamp,
   })
   .openapi("Plan");

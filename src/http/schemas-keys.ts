@@ -1,7 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS } from "../tenancy/tenant-keys.js";
 import { IdCursor } from "./schemas-dates.js";
-import { storableString } from "./schemas-strings.js";
+import { refineStorableJson, storableString } from "./schemas-strings.js";
+import { FEATURE_FLAGS, TenantOverrides } from "../plans/tenant-settings.js";
+import { KeyRequestsPerMinute, KeySpendPerMonth, KeyTokensPerMonth } from "./schemas.js";
 
 /** Request and response shapes of the owner's self-service (keys) and the audit trail. */
 
@@ -32,6 +34,18 @@ export const RotateKeyBody = z
   })
   .openapi("RotateKey");
 
+export const UpdateKeyBody = z
+  .object({
+    name: storableString(1, 200).optional(),
+    description: storableString(0, 500).nullable().optional(),
+    requests_per_minute: KeyRequestsPerMinute.nullable().optional(),
+    tokens_per_month: KeyTokensPerMonth.nullable().optional(),
+    spend_per_month_micros: KeySpendPerMonth.nullable().optional(),
+  })
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, "name at least one field to change")
+  .openapi("UpdateKey", { description: "What is left out stays; null clears a limit (the plan's applies) or the description." });
+
 export const AuditEvent = z
   .object({
     id: Uuid,
@@ -58,3 +72,28 @@ export const AdminListAuditQuery = ListAuditQuery.extend({
 
 export const AuditEventList = z.object({ events: z.array(AuditEvent), next_cursor: z.string().nullable() }).openapi("AuditEventList");
 export const AdminAuditEventList = z.object({ events: z.array(AdminAuditEvent), next_cursor: z.string().nullable() }).openapi("AdminAuditEventList");
+
+const Flag = z.object({ enabled: z.boolean(), in_plan: z.boolean() });
+
+export const OwnerSettingsView = z
+  .object({
+    plan: z.string(),
+    persona: z.string().nullable().openapi({ description: "Preamble of the system prompt: the assistant's persona and tone." }),
+    answer_style: z.enum(["concise", "detailed", "bullet_points"]).nullable(),
+    retrieval_k: z.number().int().nullable().openapi({ description: "Passages retrieved per question (null: the default)." }),
+    features: z.object(Object.fromEntries(FEATURE_FLAGS.map((flag) => [flag, Flag])) as Record<(typeof FEATURE_FLAGS)[number], typeof Flag>),
+    updated_at: Timestamp.nullable(),
+  })
+  .openapi("Settings");
+
+/** Declared fields are typed here; any other field reaches the service, which names why it is refused. */
+export const OwnerSettingsPatch = z
+  .object({
+    persona: TenantOverrides.shape.persona.unwrap().nullable().optional(),
+    answer_style: TenantOverrides.shape.answer_style.unwrap().nullable().optional(),
+    retrieval_k: TenantOverrides.shape.retrieval_k.unwrap().nullable().optional(),
+    features: z.record(z.string(), z.boolean().nullable()).nullable().optional(),
+  })
+  .catchall(z.unknown())
+  .superRefine(refineStorableJson)
+  .openapi("SettingsPatch");

@@ -67,14 +67,25 @@ const KeyScopes = z
     example: ["query"],
   });
 
+/** A key's limits of its own (tenancy/key-limits.ts), as POST /v1/keys and PATCH /v1/keys/{key_id} take them. */
+export const KeyRequestsPerMinute = z.number().int().positive().max(1_000_000).openapi({
+  description: "A requests/min limit of this key's own, counted besides the plan's (e.g. for a key given to a batch script).",
+});
+export const KeyTokensPerMonth = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).openapi({
+  description: "Tokens (input + output) this key may use per UTC month, besides the tenant's budgets: past it, 402 `budget_exceeded`.",
+});
+export const KeySpendPerMonth = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).openapi({
+  description: "Spend in micro-units (1 USD = 1,000,000) this key may use per UTC month, besides the tenant's budgets: past it, 402.",
+});
+
 export const CreateKeyBody = z
   .object({
     name: Name,
     project: storableString(1, 100).default("default"),
     environment: Environment.default("prod"),
-    requests_per_minute: z.number().int().positive().max(1_000_000).optional().openapi({
-      description: "A requests/min limit of this key's own, counted besides the plan's (e.g. for a key given to a batch script).",
-    }),
+    requests_per_minute: KeyRequestsPerMinute.optional(),
+    tokens_per_month: KeyTokensPerMonth.optional(),
+    spend_per_month_micros: KeySpendPerMonth.optional(),
     scopes: KeyScopes.default(["owner"]),
     expires_at: Instant.refine((value) => new Date(value).getTime() > Date.now(), "must be in the future")
       .optional()
@@ -91,11 +102,16 @@ export const ApiKey = z
     project: z.string(),
     environment: Environment,
     requests_per_minute: z.number().int().nullable(),
+    tokens_per_month: z.number().int().nullable(),
+    spend_per_month_micros: z.number().int().nullable(),
     scopes: z.array(z.enum(SCOPES)),
     expires_at: Timestamp.nullable(),
     description: z.string().nullable(),
     created_by_key_id: Uuid.nullable().openapi({ description: "The key that made this one (POST /v1/keys); null when the platform admin did. Revoking a key revokes the keys it made." }),
     prior_secret_expires_at: Timestamp.nullable().openapi({ description: "After a rotation, the old secret still authenticates until then; null when no old secret does." }),
+    last_used_at: Timestamp.nullable().openapi({
+      description: "When the key last authenticated a request: the start of the latest minute it was used in (written at most once a minute per instance).",
+    }),
     created_at: Timestamp,
     revoked_at: Timestamp.nullable(),
   })

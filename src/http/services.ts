@@ -15,12 +15,14 @@ import type { Logger } from "../observability/logger.js";
 import type { SecurityEvents } from "../observability/security-events.js";
 import type { Tracing } from "../observability/tracing.js";
 import type { PlanAdmin } from "../plans/plan-admin.js";
+import type { OwnerSettings } from "../plans/owner-settings.js";
 import type { Retriever } from "../retrieval/retriever.js";
 import type { EvalCases } from "../runs/eval-cases.js";
 import type { RunRecords } from "../runs/run-records.js";
 import type { RunRetentionSweep } from "../runs/retention-sweep.js";
 import type { TenantAdmin } from "../tenancy/tenant-admin.js";
 import type { TenantKeys } from "../tenancy/tenant-keys.js";
+import type { KeyUseRecorder } from "../tenancy/key-use.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { AccessLog } from "./access-log.js";
 import type { RequestMetricsSink } from "./middleware/http-metrics.js";
@@ -55,6 +57,9 @@ export interface FenceServices {
   tenantAdmin: TenantAdmin;
   /** A tenant's own keys, managed with an owner key (POST/GET/DELETE /v1/keys, rotate). */
   tenantKeys: TenantKeys;
+  ownerSettings: OwnerSettings;
+  /** Queued `last_used_at` writes of this instance (flushed on close). */
+  keyUse: KeyUseRecorder;
   /** The append-only trail of key, tenant, configuration and plan changes. */
   auditLog: AuditLog;
   /** What keeps hostile keys cheap to refuse: the key directory and the failed-authentication limit per address. */

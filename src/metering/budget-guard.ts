@@ -1,8 +1,8 @@
 import { and, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
-import { budgetReservations, usageCounters, usageEvents } from "../db/schema.js";
+import { apiKeys, budgetReservations, usageCounters, usageEvents } from "../db/schema.js";
 import { BudgetExceededError, IdempotencyConflictError } from "../core/errors.js";
-import { periodsOf, recordUsage } from "./ledger.js";
+import { keyMonthOf, periodsOf, recordUsage } from "./ledger.js";
 import { costMicros, priceFor } from "./pricing.js";
 import type { Feature, UsageRecord } from "./usage-event.js";
 import { readTenantSettings, type TenantSettings } from "../plans/tenant-settings.js";
@@ -24,6 +24,8 @@ export interface BudgetSnapshot {
   tokens_per_day: BudgetStatus;
   tokens_per_month: BudgetStatus;
   spend_per_month_micros: BudgetStatus;
+  /** The calling key's own monthly caps (api_keys), counted by what that key's requests spent and hold. */
+  key: { key_id: string; tokens_per_month: BudgetStatus; spend_per_month_micros: BudgetStatus };
 }
 
 export interface BudgetRequest {
@@ -105,7 +107,7 @@ export class BudgetGuard {
         downgraded = !pinnedToFallback;
       }
       const over = exceeded(snapshot, tokens, cost);
-      if (over) throw new BudgetExceededError(over.name, over.status, snapshot.plan);
+      if (over) throw budgetExceeded(snapshot, over);
       return this.hold(scope, request, { tokens, cost, model, downgraded, settings });
     });
   }
@@ -120,6 +122,7 @@ export class BudgetGuard {
       .values({
         tenantId: scope.tenantId,
         requestId: request.operationId,
+        keyId: scope.ctx.keyId,
         tokens: held.tokens,
         costMicros: held.cost,
         expiresAt: new Date(Date.now() + RESERVATION_TTL_MS),
@@ -233,9 +236,8 @@ export class BudgetGuard {
  */
 export async function refuseWhenBudgetSpent(scope: TenantScope, settings: TenantSettings): Promise<void> {
   const snapshot = await budgetSnapshot(scope, settings);
-  for (const name of ["tokens_per_day", "tokens_per_month", "spend_per_month_micros"] as const) {
-    const s = snapshot[name];
-    if (s.limit !== null && s.used >= s.limit) throw new BudgetExceededError(name, s, snapshot.plan);
+  for (const budget of budgetsOf(snapshot)) {
+    if (budget.status.limit !== null && budget.status.used >= budget.status.limit) throw budgetExceeded(snapshot, budget);
   }
 }
 
@@ -247,33 +249,48 @@ async function isCharged(scope: TenantScope, eventId: string): Promise<boolean> 
   return row !== undefined;
 }
 
-/** The tenant's budgets now: counters of the day and month, plus what calls in flight hold. */
+/**
+ * The tenant's budgets now — counters of the day and month, plus what calls in flight hold — and
+ * the calling key's own monthly caps, counted the same way over that key's usage.
+ */
 async function budgetSnapshot(scope: TenantScope, settings: TenantSettings): Promise<BudgetSnapshot> {
   const now = new Date();
   const { day, month } = periodsOf(now);
+  const keyId = scope.ctx.keyId;
+  const keyMonth = keyMonthOf(keyId, now);
   const counters = await scope.tx
     .select()
     .from(usageCounters)
-    .where(and(scope.owns(usageCounters.tenantId), inArray(usageCounters.period, [day, month])));
+    .where(and(scope.owns(usageCounters.tenantId), inArray(usageCounters.period, [day, month, keyMonth])));
   const [held] = await scope.tx
     .select({
       tokens: sql<string>`coalesce(sum(${budgetReservations.tokens}), 0)::text`,
       cost: sql<string>`coalesce(sum(${budgetReservations.costMicros}), 0)::text`,
+      keyTokens: sql<string>`coalesce(sum(${budgetReservations.tokens}) FILTER (WHERE ${budgetReservations.keyId} = ${keyId}), 0)::text`,
+      keyCost: sql<string>`coalesce(sum(${budgetReservations.costMicros}) FILTER (WHERE ${budgetReservations.keyId} = ${keyId}), 0)::text`,
     })
     .from(budgetReservations)
     .where(and(scope.owns(budgetReservations.tenantId), gt(budgetReservations.expiresAt, now)));
-  const dayRow = counters.find((c) => c.period === day);
-  const monthRow = counters.find((c) => c.period === month);
-  const reservedTokens = Number(held?.tokens ?? 0);
-  const reservedCost = Number(held?.cost ?? 0);
+  const [caps] = await scope.tx
+    .select({ tokens: apiKeys.tokensPerMonth, cost: apiKeys.spendPerMonthMicros })
+    .from(apiKeys)
+    .where(and(scope.owns(apiKeys.tenantId), eq(apiKeys.id, keyId)));
+  const counted = (period: string) => counters.find((c) => c.period === period);
   const nextDay = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)).toISOString();
   const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString();
   const plan = settings.plan;
+  const reservedTokens = Number(held?.tokens ?? 0);
+  const reservedCost = Number(held?.cost ?? 0);
   return {
     plan: plan.name,
-    tokens_per_day: status(plan.tokensPerDay, dayRow?.tokens ?? 0, reservedTokens, nextDay),
-    tokens_per_month: status(plan.tokensPerMonth, monthRow?.tokens ?? 0, reservedTokens, nextMonth),
-    spend_per_month_micros: status(plan.spendPerMonthMicros, monthRow?.costMicros ?? 0, reservedCost, nextMonth),
+    tokens_per_day: status(plan.tokensPerDay, counted(day)?.tokens ?? 0, reservedTokens, nextDay),
+    tokens_per_month: status(plan.tokensPerMonth, counted(month)?.tokens ?? 0, reservedTokens, nextMonth),
+    spend_per_month_micros: status(plan.spendPerMonthMicros, counted(month)?.costMicros ?? 0, reservedCost, nextMonth),
+    key: {
+      key_id: keyId,
+      tokens_per_month: status(caps?.tokens ?? null, counted(keyMonth)?.tokens ?? 0, Number(held?.keyTokens ?? 0), nextMonth),
+      spend_per_month_micros: status(caps?.cost ?? null, counted(keyMonth)?.costMicros ?? 0, Number(held?.keyCost ?? 0), nextMonth),
+    },
   };
 }
 
@@ -289,28 +306,36 @@ function status(limit: number | null, used: number, reserved: number, resetsAt: 
 
 type BudgetName = "tokens_per_day" | "tokens_per_month" | "spend_per_month_micros";
 
-/** The first budget the request would push past its limit, if any. */
-function exceeded(snapshot: BudgetSnapshot, tokens: number, cost: number): { name: BudgetName; status: BudgetStatus } | undefined {
-  const checks: [BudgetName, number][] = [
-    ["tokens_per_day", tokens],
-    ["tokens_per_month", tokens],
-    ["spend_per_month_micros", cost],
-  ];
-  for (const [name, amount] of checks) {
-    const s = snapshot[name];
-    if (s.limit !== null && s.used + s.reserved + amount > s.limit) return { name, status: s };
-  }
-  return undefined;
+/** One budget of a snapshot: the tenant's (its plan's) or the calling key's own. */
+interface Budget {
+  name: BudgetName;
+  of: "plan" | "key";
+  status: BudgetStatus;
+  /** What a request adds to it: its tokens or its cost. */
+  counts: "tokens" | "cost";
 }
 
-/** The largest share of any budget the request would bring the tenant to (0 when unlimited). */
+function budgetsOf(snapshot: BudgetSnapshot): Budget[] {
+  return [
+    { name: "tokens_per_day", of: "plan", status: snapshot.tokens_per_day, counts: "tokens" },
+    { name: "tokens_per_month", of: "plan", status: snapshot.tokens_per_month, counts: "tokens" },
+    { name: "spend_per_month_micros", of: "plan", status: snapshot.spend_per_month_micros, counts: "cost" },
+    { name: "tokens_per_month", of: "key", status: snapshot.key.tokens_per_month, counts: "tokens" },
+    { name: "spend_per_month_micros", of: "key", status: snapshot.key.spend_per_month_micros, counts: "cost" },
+  ];
+}
+
+function budgetExceeded(snapshot: BudgetSnapshot, budget: Budget): BudgetExceededError {
+  return new BudgetExceededError(budget.name, budget.status, snapshot.plan, budget.of === "key" ? snapshot.key.key_id : undefined);
+}
+
+/** The first budget the request would push past its limit, if any. */
+function exceeded(snapshot: BudgetSnapshot, tokens: number, cost: number): Budget | undefined {
+  return budgetsOf(snapshot).find(({ status: s, counts }) => s.limit !== null && s.used + s.reserved + (counts === "tokens" ? tokens : cost) > s.limit);
+}
+
+/** The largest share of any budget (the key's own included) the request would bring the tenant to (0 when unlimited). */
 function share(snapshot: BudgetSnapshot, tokens: number, cost: number): number {
-  const ratios = (
-    [
-      [snapshot.tokens_per_day, tokens],
-      [snapshot.tokens_per_month, tokens],
-      [snapshot.spend_per_month_micros, cost],
-    ] as const
-  ).map(([s, amount]) => (s.limit ? (s.used + s.reserved + amount) / s.limit : 0));
+  const ratios = budgetsOf(snapshot).map(({ status: s, counts }) => (s.limit ? (s.used + s.reserved + (counts === "tokens" ? tokens : cost)) / s.limit : 0));
   return Math.max(0, ...ratios);
 }

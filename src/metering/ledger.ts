@@ -9,11 +9,16 @@ export function periodsOf(at: Date): { day: string; month: string } {
   return { day: `day:${iso.slice(0, 10)}`, month: `month:${iso.slice(0, 7)}` };
 }
 
+/** The period a key's own monthly caps are counted in (the tenant's month, per key). */
+export function keyMonthOf(keyId: string, at: Date): string {
+  return `key:${keyId}:${periodsOf(at).month}`;
+}
+
 /**
  * Writes one usage event, idempotently: the event id is unique per tenant, and a second write of
  * the same id only increments `duplicate_count` (kept for the reconciliation report). Counters
  * move only when the event is new and charged, in the same statement, so they always equal the
- * sum of the ledger.
+ * sum of the ledger — the tenant's day and month, and the month of the key the work is charged to.
  *
  * One statement, not a price read, an insert and two counter upserts: every request that embeds a
  * query records its usage, and each round trip is one more wait on a busy event loop and database.
@@ -28,7 +33,9 @@ export async function recordUsage(
   const tokens = charged ? record.inputTokens + record.outputTokens : 0;
   const cached = record.cachedTokens ?? 0;
   const ctx = scope.ctx;
-  const { day, month } = periodsOf(new Date());
+  const now = new Date();
+  const { day, month } = periodsOf(now);
+  const keyMonth = keyMonthOf(ctx.keyId, now);
   const [row] = await queryRows<{ inserted: boolean; cost_micros: string | number }>(
     scope.tx,
     sql`WITH price AS (
@@ -59,7 +66,7 @@ export async function recordUsage(
         ), counters AS (
           INSERT INTO ${usageCounters} (tenant_id, period, tokens, cost_micros)
           SELECT ${ctx.tenantId}, period, ${tokens}::bigint, event.cost_micros
-          FROM event, (VALUES (${day}::text), (${month}::text)) AS periods (period)
+          FROM event, (VALUES (${day}::text), (${month}::text), (${keyMonth}::text)) AS periods (period)
           WHERE event.inserted AND ${charged}::boolean AND (${tokens}::bigint > 0 OR event.cost_micros > 0)
           ON CONFLICT (tenant_id, period) DO UPDATE
             SET tokens = ${usageCounters.tokens} + excluded.tokens, cost_micros = ${usageCounters.costMicros} + excluded.cost_micros

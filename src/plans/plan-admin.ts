@@ -7,7 +7,7 @@ import { isUuid } from "../core/tenant-context.js";
 import type { ChangeSink } from "../db/change-feed.js";
 import { PLATFORM_TENANT_ID, recordAuditEvent } from "../audit/audit-log.js";
 import { announceKeyChange } from "../db/key-changes.js";
-import { TenantOverrides } from "./tenant-settings.js";
+import { FEATURE_FLAGS, TenantOverrides } from "./tenant-settings.js";
 
 /** Plan names appear in URLs, tenant rows and logs: lower-case slugs only. */
 export const PLAN_NAME = /^[a-z0-9][a-z0-9_-]{0,49}$/;
@@ -52,6 +52,8 @@ export const PlanSettings = z
     max_queued_jobs: z.number().int().min(1).max(INT4_MAX).nullable().default(1000),
     /** Bytes of the unfinished jobs' kept uploads, the same way. Null: unlimited. */
     max_queued_bytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullable().default(1024 * 1024 * 1024),
+    /** Feature flags the plan leaves out (`false`); a flag not named is included. */
+    features: z.partialRecord(z.enum(FEATURE_FLAGS), z.boolean()).default({}),
   })
   .strict();
 export type PlanSettings = z.infer<typeof PlanSettings>;
@@ -114,6 +116,7 @@ export class PlanAdmin {
       maxRunningJobs: s.max_running_jobs,
       maxQueuedJobs: s.max_queued_jobs,
       maxQueuedBytes: s.max_queued_bytes,
+      features: s.features as Record<string, boolean>,
       updatedAt: new Date(),
     };
     const [row] = await this.db.asPlatformAdmin("put-plan", async (tx) => {
@@ -235,6 +238,7 @@ function planJson(row: PlanRow): PlanJson {
     max_running_jobs: row.maxRunningJobs,
     max_queued_jobs: row.maxQueuedJobs,
     max_queued_bytes: row.maxQueuedBytes,
+    features: row.features,
     updated_at: row.updatedAt.toISOString(),
   };
 }
@@ -244,7 +248,7 @@ function fieldError(field: string, message: string): ValidationError {
 }
 
 /** The same `{fields:[{field,message}]}` details as a failed request schema. */
-function zodError(error: z.ZodError): ValidationError {
+export function zodError(error: z.ZodError): ValidationError {
   const fields = error.issues.map((issue) => ({ field: issue.path.map(String).join(".") || "(body)", message: issue.message }));
   return new ValidationError(`Invalid request: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`, { fields });
 }

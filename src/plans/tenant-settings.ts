@@ -55,9 +55,17 @@ export function promptLogRecord(question: string, chunkIds: readonly string[]): 
   return { debug_prompt: true, masked_question: maskPii(question), context_chunk_ids: [...chunkIds] };
 }
 
-/** Feature flags default to on; a tenant override turns one off (or back on). */
+/**
+ * Feature flags default to on. A plan may leave one out (plans.features); the tenant's overrides
+ * turn one off, or on — the admin's for anything, the owner's (PATCH /v1/settings) only for what
+ * the plan includes.
+ */
 export const FEATURE_FLAGS = ["chat.streaming", "chat.llm", "ingest.pdf"] as const;
 export type FeatureFlag = (typeof FEATURE_FLAGS)[number];
+
+export function planIncludes(plan: PlanRow, flag: FeatureFlag): boolean {
+  return plan.features[flag] ?? true;
+}
 
 export interface TenantSettings {
   plan: PlanRow;
@@ -65,7 +73,7 @@ export interface TenantSettings {
 }
 
 export function featureEnabled(settings: TenantSettings, flag: FeatureFlag): boolean {
-  return settings.overrides.features?.[flag] ?? true;
+  return settings.overrides.features?.[flag] ?? planIncludes(settings.plan, flag);
 }
 
 /**

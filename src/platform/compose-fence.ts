@@ -45,6 +45,8 @@ import { FailedAuthLimiter } from "../tenancy/failed-auth-limiter.js";
 import { KeyDirectory } from "../tenancy/key-directory.js";
 import { VerifiedKeyCache } from "../tenancy/verified-key-cache.js";
 import { AuditLog } from "../audit/audit-log.js";
+import { OwnerSettings } from "../plans/owner-settings.js";
+import { KeyUseRecorder } from "../tenancy/key-use.js";
 import { TenantKeys } from "../tenancy/tenant-keys.js";
 import { TenantAdmin } from "../tenancy/tenant-admin.js";
 
@@ -165,15 +167,18 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     config.authFailures.perAddress,
     (error) => logger.warn({ err: error }, "failed-authentication limiter unavailable; not limiting"),
   );
+  const keyUse = new KeyUseRecorder(db, (error) => logger.warn({ err: error }, "could not record keys' last use; retried at their next use"), deps.keepAlive);
   const services: FenceServices = {
     db,
     caches,
     embeddings,
     tenantAdmin: new TenantAdmin(db, caches, keyDirectory, verifiedKeys),
-    tenantKeys: new TenantKeys(db, keyDirectory, verifiedKeys),
+    tenantKeys: new TenantKeys(db, keyDirectory, verifiedKeys, keyUse),
+    keyUse,
     auditLog: new AuditLog(db),
-    tenantAuthGuards: { directory: keyDirectory, cache: verifiedKeys, failedAuth },
+    tenantAuthGuards: { directory: keyDirectory, cache: verifiedKeys, failedAuth, keyUse },
     planAdmin: new PlanAdmin(db, verifiedKeys),
+    ownerSettings: new OwnerSettings(db),
     budgets,
     usageReports: new UsageReports(db),
     admission,

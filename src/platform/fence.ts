@@ -110,7 +110,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       recordRuns: options.recordRuns,
       keyChanges,
     });
-    const { jobRunner: runner, runs, runRetention } = composed;
+    const { jobRunner: runner, runs, runRetention, keyUse } = composed;
     runner.start();
     runRetention.start();
     return {
@@ -118,6 +118,7 @@ export async function buildFence(config: FenceConfig, options: BuildOptions = {}
       async close() {
         await runner.stop();
         await runs.settled(); // run records still being written after their responses
+        await keyUse.flush();
         await tracing?.shutdown();
         await runRetention.stop();
         await counters.close();

@@ -13,6 +13,8 @@ export interface KeyRequest {
   project: string;
   environment: KeyEnvironment;
   requests_per_minute?: number | undefined;
+  tokens_per_month?: number | undefined;
+  spend_per_month_micros?: number | undefined;
   scopes?: readonly Scope[] | undefined;
   expires_at?: string | undefined;
   description?: string | undefined;
@@ -30,6 +32,8 @@ export type KeyView = {
   project: string;
   environment: KeyEnvironment;
   requests_per_minute: number | null;
+  tokens_per_month: number | null;
+  spend_per_month_micros: number | null;
   scopes: Scope[];
   expires_at: string | null;
   description: string | null;
@@ -37,6 +41,8 @@ export type KeyView = {
   created_by_key_id: string | null;
   /** Until then the secret the last rotation replaced still authenticates; null if none does. */
   prior_secret_expires_at: string | null;
+  /** When the key last authenticated a request, to within a minute (tenancy/key-use.ts). */
+  last_used_at: string | null;
   created_at: string;
   revoked_at: string | null;
 };
@@ -52,11 +58,14 @@ export function viewOfKey(row: ApiKeyRow): KeyView {
     project: row.project,
     environment: row.environment as KeyEnvironment,
     requests_per_minute: row.requestsPerMinute,
+    tokens_per_month: row.tokensPerMonth,
+    spend_per_month_micros: row.spendPerMonthMicros,
     scopes: row.scopes as Scope[],
     expires_at: row.expiresAt?.toISOString() ?? null,
     description: row.description,
     created_by_key_id: row.createdByKeyId,
     prior_secret_expires_at: row.priorKeyHash && row.priorKeyExpiresAt ? row.priorKeyExpiresAt.toISOString() : null,
+    last_used_at: row.lastUsedAt?.toISOString() ?? null,
     created_at: row.createdAt.toISOString(),
     revoked_at: row.revokedAt?.toISOString() ?? null,
   };
@@ -85,6 +94,8 @@ export async function insertKey(tx: Tx, tenantId: string, request: KeyRequest, a
       project: request.project,
       environment: request.environment,
       requestsPerMinute: request.requests_per_minute ?? null,
+      tokensPerMonth: request.tokens_per_month ?? null,
+      spendPerMonthMicros: request.spend_per_month_micros ?? null,
       scopes: [...(request.scopes ?? ["owner"])],
       expiresAt: request.expires_at ? new Date(request.expires_at) : null,
       description: request.description ?? null,

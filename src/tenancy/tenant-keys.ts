@@ -6,10 +6,15 @@ import { isUuid, type TenantContext } from "../core/tenant-context.js";
 import type { ChangeSink } from "../db/change-feed.js";
 import type { Database, TenantScope } from "../db/database.js";
 import { announceKeyChange } from "../db/key-changes.js";
-import { apiKeys, type ApiKeyRow } from "../db/schema.js";
+import { apiKeys, plans, tenants, type ApiKeyRow, type PlanRow } from "../db/schema.js";
 import { generateApiKey } from "./api-keys.js";
 import type { KeyDirectory } from "./key-directory.js";
+import type { KeyUseRecorder } from "./key-use.js";
 import { insertKey, revokeKeyAndItsKeys, viewOfKey, type IssuedKey, type KeyRequest, type KeyView } from "./key-records.js";
+import { limitsWithin, type KeyLimits } from "./key-limits.js";
+
+/** What PATCH /v1/keys/:id may change; what it leaves out stays. Null clears a limit or the description. */
+export type KeyChanges = Partial<KeyLimits> & { name?: string | undefined; description?: string | null | undefined };
 
 /** The longest an old secret may keep working after a rotation, and how long it does unless told. */
 export const MAX_ROTATION_GRACE_SECONDS = 24 * 60 * 60;
@@ -31,13 +36,16 @@ export class TenantKeys {
     private readonly db: Database,
     private readonly keyDirectory?: KeyDirectory,
     private readonly verifiedKeys?: ChangeSink,
+    /** This instance's queued key uses, written before a list so the owner sees its own use. */
+    private readonly keyUse?: KeyUseRecorder,
   ) {}
 
   async create(ctx: TenantContext, request: KeyRequest): Promise<IssuedKey> {
     const { issued, hash } = await this.db.withTenant(ctx, async (scope) => {
-      const creator = await this.creatorOf(scope);
-      const bounded = withinCreator(creator, request);
-      return insertKey(scope.tx, ctx.tenantId, bounded, { keyId: creator.id, requestId: ctx.requestId });
+      const creator = await this.actingKey(scope);
+      const plan = await planOf(scope);
+      const bounded = { ...withinCreator(creator, request), ...limitsWithin(creator, plan, request, { inherit: true }) };
+      return insertKey(scope.tx, ctx.tenantId, bounded as KeyRequest, { keyId: creator.id, requestId: ctx.requestId });
     });
     this.keyDirectory?.add(hash);
     return issued;
@@ -45,6 +53,7 @@ export class TenantKeys {
 
   /** The tenant's keys, newest first; revoked ones only when asked for. */
   async list(ctx: TenantContext, options: { includeRevoked: boolean }): Promise<KeyView[]> {
+    await this.keyUse?.flush();
     const rows = await this.db.withTenant(ctx, (scope) =>
       scope.tx
         .select()
@@ -106,8 +115,45 @@ export class TenantKeys {
     return issued;
   }
 
-  /** The key making the request, as stored now (its scopes, expiry and limit bound what it makes). */
-  private async creatorOf(scope: TenantScope): Promise<ApiKeyRow> {
+  /**
+   * Changes a key's name, description or limits of its own; limits stay within the acting key's
+   * own and the plan (key-limits.ts), so an owner key cannot raise itself either. A revoked key,
+   * or another tenant's, answers 404.
+   */
+  async update(ctx: TenantContext, keyId: string, changes: KeyChanges): Promise<KeyView> {
+    if (!isUuid(keyId)) throw new NotFoundError("API key");
+    const view = await this.db.withTenant(ctx, async (scope) => {
+      const actor = await this.actingKey(scope);
+      const plan = await planOf(scope);
+      const limits = limitsWithin(actor, plan, changes, { inherit: false });
+      const [before] = await scope.tx
+        .select()
+        .from(apiKeys)
+        .where(and(scope.owns(apiKeys.tenantId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
+        .for("update");
+      if (!before) throw new NotFoundError("API key");
+      const [after] = await scope.tx
+        .update(apiKeys)
+        .set({
+          name: changes.name,
+          description: changes.description,
+          requestsPerMinute: limits.requests_per_minute,
+          tokensPerMonth: limits.tokens_per_month,
+          spendPerMonthMicros: limits.spend_per_month_micros,
+        })
+        .where(and(scope.owns(apiKeys.tenantId), eq(apiKeys.id, keyId)))
+        .returning();
+      const updated = viewOfKey(after!);
+      await recordAuditEvent(scope.tx, { tenantId: ctx.tenantId, actorKeyId: ctx.keyId, requestId: ctx.requestId, action: "key.updated", targetId: keyId, before: viewOfKey(before), after: updated });
+      await announceKeyChange(scope.tx, `tenant:${ctx.tenantId}`);
+      return updated;
+    });
+    this.verifiedKeys?.forget(`tenant:${ctx.tenantId}`);
+    return view;
+  }
+
+  /** The key making the request, as stored now (its scopes, expiry and limits bound what it gives). */
+  private async actingKey(scope: TenantScope): Promise<ApiKeyRow> {
     const [creator] = await scope.tx
       .select()
       .from(apiKeys)
@@ -119,8 +165,9 @@ export class TenantKeys {
 }
 
 /**
- * The request, bounded by its creator: scopes it lacks are refused (403, naming the first), a
- * later expiry or a higher limit is refused (400), and what the request leaves out is inherited.
+ * The request's scopes and expiry, bounded by its creator: scopes it lacks are refused (403,
+ * naming the first), a later expiry is refused (400), and an expiry left out is inherited. Its
+ * limits are bounded by limitsWithin.
  */
 function withinCreator(creator: ApiKeyRow, request: KeyRequest): KeyRequest {
   const held = creator.scopes.filter(isScope);
@@ -133,12 +180,17 @@ function withinCreator(creator: ApiKeyRow, request: KeyRequest): KeyRequest {
     }
     expiresAt ??= creator.expiresAt.toISOString();
   }
-  let requestsPerMinute = request.requests_per_minute;
-  if (creator.requestsPerMinute !== null) {
-    if (requestsPerMinute !== undefined && requestsPerMinute > creator.requestsPerMinute) {
-      throw new ValidationError(`Invalid request: requests_per_minute: must not be more than the limit of the key making it (${creator.requestsPerMinute})`);
-    }
-    requestsPerMinute ??= creator.requestsPerMinute;
-  }
-  return { ...request, scopes: wanted, expires_at: expiresAt, requests_per_minute: requestsPerMinute };
+  return { ...request, scopes: wanted, expires_at: expiresAt };
+}
+
+/** The calling tenant's plan, as stored now: key limits must stay within it. */
+async function planOf(scope: TenantScope): Promise<PlanRow> {
+  const [row] = await scope.tx
+    .select({ plan: plans })
+    .from(tenants)
+    .innerJoin(plans, eq(plans.name, tenants.plan))
+    .where(scope.owns(tenants.id));
+  // The tenant was purged after the key was verified: the key no longer authenticates.
+  if (!row) throw new NotFoundError("API key");
+  return row.plan;
 }

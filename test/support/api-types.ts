@@ -14,7 +14,7 @@ import type {
 } from "../../src/http/schemas.js";
 import type { AdminUsageReport, Plan, PlanList, Reconciliation, TenantConfig, TenantUsageReport } from "../../src/http/schemas-cost.js";
 import type { BatchAccepted, Job, JobList, JobStep } from "../../src/http/schemas-jobs.js";
-import type { AdminAuditEventList, AuditEventList } from "../../src/http/schemas-keys.js";
+import type { AdminAuditEventList, AuditEventList, OwnerSettingsView } from "../../src/http/schemas-keys.js";
 import type { AdminRun, AdminRunList, EvalCase, EvalCaseList, Run, RunList, RunStep } from "../../src/http/schemas-runs.js";
 
 /**
@@ -72,6 +72,7 @@ export type PlanJson = z.output<typeof Plan>;
 export type PlanListJson = z.output<typeof PlanList>;
 export type TenantConfigJson = z.output<typeof TenantConfig>;
 export type LimitsJson = z.output<typeof LimitsResponse>;
+export type SettingsJson = z.output<typeof OwnerSettingsView>;
 export type UsageReportJson = z.output<typeof TenantUsageReport>;
 export type AdminUsageReportJson = z.output<typeof AdminUsageReport>;
 export type ReconciliationJson = z.output<typeof Reconciliation>;

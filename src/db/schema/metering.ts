@@ -64,7 +64,10 @@ export const usageEvents = pgTable(
 /** RLS (drizzle/0003): tenant-owned. */
 export const usageEventsRls = RowLevelSecurity.forced(usageEvents, [tenantIsolation(), platformAll()]);
 
-/** Running totals per tenant and period (`day:2026-11-23`, `month:2026-11`), kept with the ledger. */
+/**
+ * Running totals per tenant and period, kept with the ledger: `day:2026-11-23` and `month:2026-11`
+ * for the tenant's budgets, `key:<key id>:month:2026-11` for a key's own monthly caps.
+ */
 export const usageCounters = pgTable(
   "usage_counters",
   {
@@ -90,6 +93,8 @@ export const budgetReservations = pgTable(
       .references(() => tenants.id, { onDelete: "cascade" }),
     id: uuid("id").notNull().defaultRandom(),
     requestId: text("request_id").notNull(),
+    /** The API key the work is charged to: its own monthly caps count what its requests hold. */
+    keyId: uuid("key_id"),
     tokens: bigint("tokens", { mode: "number" }).notNull(),
     costMicros: bigint("cost_micros", { mode: "number" }).notNull(),
     expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),

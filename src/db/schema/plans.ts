@@ -32,6 +32,12 @@ export const plans = pgTable("plans", {
    */
   maxQueuedJobs: integer("max_queued_jobs").default(1000),
   maxQueuedBytes: bigint("max_queued_bytes", { mode: "number" }).default(1024 * 1024 * 1024),
+  /**
+   * Feature flags the plan leaves out (`{"chat.llm": false}`); a flag not named is included. A
+   * tenant's owner may switch on only what its plan includes; the admin may switch on anything for
+   * one tenant (its overrides).
+   */
+  features: jsonb("features").$type<Record<string, boolean>>().notNull().default({}),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });
 

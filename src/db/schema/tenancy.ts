@@ -40,6 +40,13 @@ export const apiKeys = pgTable(
     environment: text("environment").notNull().default("prod"),
     /** A limit of this key's own, below the plan's (e.g. for a key handed to a batch script). */
     requestsPerMinute: integer("requests_per_minute"),
+    /**
+     * Monthly caps of this key's own (UTC month), below the tenant's budgets: spend beyond them is
+     * refused with 402 like a tenant budget, reserved the same way (metering/budget-guard.ts).
+     * Null: only the tenant's budgets apply.
+     */
+    tokensPerMonth: bigint("tokens_per_month", { mode: "number" }),
+    spendPerMonthMicros: bigint("spend_per_month_micros", { mode: "number" }),
     /** What the key may do (core/scopes.ts), fixed at creation; keys older than scopes are `owner`. */
     scopes: text("scopes").array().notNull().default(sql`'{owner}'::text[]`),
     /** Past this instant the key authenticates nothing (401 "The API key has expired."). */
@@ -60,6 +67,12 @@ export const apiKeys = pgTable(
     priorKeyExpiresAt: timestamp("prior_key_expires_at", { withTimezone: true }),
     /** When `key_hash` was set (issued or rotated): how KeyDirectory learns of new secrets incrementally. */
     secretSetAt: timestamp("secret_set_at", { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * When the key last authenticated a request, to within a minute: written at most once a minute
+     * per key and instance (tenancy/key-use.ts), never once per request. Advisory, for the humans
+     * deciding which keys to revoke.
+     */
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp("revoked_at", { withTimezone: true }),
   },

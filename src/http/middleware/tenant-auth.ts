@@ -6,6 +6,7 @@ import type { SecurityEvents } from "../../observability/security-events.js";
 import { bearerToken, hashApiKey } from "../../tenancy/api-keys.js";
 import { authenticateTenantRequest, type KeyLookups } from "../../tenancy/authenticate.js";
 import type { FailedAuthLimiter } from "../../tenancy/failed-auth-limiter.js";
+import type { KeyUseRecorder } from "../../tenancy/key-use.js";
 import type { AppEnv } from "../types.js";
 import { tenantLogFields } from "../access-log.js";
 import { clientAddress } from "./request-context.js";
@@ -39,6 +40,8 @@ async function jsonBodyKeys(c: Context<AppEnv>): Promise<string[]> {
  */
 export interface TenantAuthGuards extends KeyLookups {
   failedAuth?: FailedAuthLimiter | undefined;
+  /** Told of every authenticated request: keeps `last_used_at` without a write per request. */
+  keyUse?: KeyUseRecorder | undefined;
 }
 
 export function tenantAuth(db: Database, securityEvents: SecurityEvents, guards: TenantAuthGuards = {}): MiddlewareHandler<AppEnv> {
@@ -74,6 +77,7 @@ export function tenantAuth(db: Database, securityEvents: SecurityEvents, guards:
       throw error;
     }
     const { ctx: tenant, quota } = authenticated;
+    guards.keyUse?.note(tenant);
     c.set("tenant", tenant);
     c.set("quota", quota);
     c.set("log", c.get("log").child(tenantLogFields(tenant)));

@@ -11,6 +11,7 @@ import {
   ListAuditQuery,
   ListKeysQuery,
   RotateKeyBody,
+  UpdateKeyBody,
 } from "../schemas-keys.js";
 import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
@@ -28,8 +29,8 @@ const createKey = createRoute({
   security: tenantKey,
   description:
     "Makes a key of the caller's tenant. It can never hold more than the key making it: no scope that key lacks (403 " +
-    "`insufficient_scope`), no later `expires_at` and no higher `requests_per_minute` (400); what is left out is " +
-    "inherited from it. Revoking the making key later revokes this one too. The plaintext is shown only here.",
+    "`insufficient_scope`), no later `expires_at` and no higher limit of its own (400); what is left out is " +
+    "inherited from it. Its limits may not be more than the tenant's plan gives either (403 `beyond_plan`). Revoking the making key later revokes this one too. The plaintext is shown only here.",
   request: { body: { content: { "application/json": { schema: CreateKeyBody } }, required: true } },
   responses: { 201: { description: "Made; the plaintext key is shown only here", content: { "application/json": { schema: IssuedKey } } }, ...commonErrors },
 });
@@ -58,6 +59,21 @@ const revokeOwnKey = createRoute({
     "the next request here and on every instance within the change feed's bound; its queued jobs do not run.",
   request: { params: KeyIdParam },
   responses: { 204: { description: "Revoked" }, ...commonErrors },
+});
+
+const updateKey = createRoute({
+  operationId: "updateKey",
+  "x-fence-scope": "owner",
+  method: "patch",
+  path: "/keys/{key_id}",
+  tags,
+  security: tenantKey,
+  description:
+    "Changes a key's name, description or limits of its own (requests/min, monthly tokens, monthly spend). A limit " +
+    "may not be more than the calling key's own (400) nor more than the tenant's plan gives (403 `beyond_plan`), so " +
+    "no key raises itself. Applies to the key's next request on every instance within the change feed's bound.",
+  request: { params: KeyIdParam, body: { content: { "application/json": { schema: UpdateKeyBody } }, required: true } },
+  responses: { 200: { description: "Changed", content: { "application/json": { schema: ApiKey } } }, ...commonErrors },
 });
 
 const rotateKey = createRoute({
@@ -127,6 +143,7 @@ export function keyRoutes({ tenantKeys, auditLog }: Pick<FenceServices, "tenantK
       await tenantKeys.revoke(c.get("tenant"), c.req.valid("param").key_id);
       return c.body(null, 204);
     })
+    .openapi(updateKey, async (c) => c.json(await tenantKeys.update(c.get("tenant"), c.req.valid("param").key_id, c.req.valid("json")), 200))
     .openapi(rotateKey, async (c) => {
       // The body is optional: no body is the default grace period.
       const body = (c.req.valid("json") as { grace_seconds?: number } | undefined) ?? {};

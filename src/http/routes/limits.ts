@@ -20,6 +20,13 @@ export const LimitsResponse = z
       tokens_per_month: Budget,
       spend_per_month_micros: Budget,
     }),
+    key_budgets: z
+      .object({
+        key_id: z.string().openapi({ format: "uuid" }),
+        tokens_per_month: Budget,
+        spend_per_month_micros: Budget,
+      })
+      .openapi({ description: "The calling key's own monthly caps (PATCH /v1/keys/{key_id}), counted over that key's usage; null limits when it has none." }),
   })
   .openapi("Limits");
 
@@ -30,13 +37,14 @@ const getLimits = createRoute({
   path: "/limits",
   tags: ["Usage"],
   security: [{ tenantKey: [] }],
-  description: "The calling tenant's budgets: limit, used, held by in-flight requests, remaining, and when each resets.",
+  description:
+    "The calling tenant's budgets, and the calling key's own monthly caps: limit, used, held by in-flight requests, remaining, and when each resets.",
   responses: { 200: { description: "Budgets", content: { "application/json": { schema: LimitsResponse } } }, ...commonErrors },
 });
 
 export function limitsRoutes({ budgets }: Pick<FenceServices, "budgets">) {
   return new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(getLimits, async (c) => {
-    const { plan, ...rest } = await budgets.status(c.get("tenant"));
-    return c.json({ plan, budgets: rest }, 200);
+    const { plan, key, ...rest } = await budgets.status(c.get("tenant"));
+    return c.json({ plan, budgets: rest, key_budgets: key }, 200);
   });
 }

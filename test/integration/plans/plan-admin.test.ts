@@ -33,6 +33,7 @@ const FULL_PLAN = {
   max_running_jobs: 3,
   max_queued_jobs: 50,
   max_queued_bytes: 5_000_000_000,
+  features: { "chat.llm": false },
 };
 
 describe.each(backends)("plans and tenant configuration admin API on $name", (backend) => {
@@ -92,6 +93,7 @@ describe.each(backends)("plans and tenant configuration admin API on $name", (ba
       max_running_jobs: 1,
       max_queued_jobs: 1000,
       max_queued_bytes: 1024 * 1024 * 1024,
+      features: {},
       updated_at: expect.any(String),
     });
     expect((await readJson<PlanJson>(fence.admin("GET", `/plans/${PLAN}`))).body).toEqual(replaced.body);
@@ -114,6 +116,8 @@ describe.each(backends)("plans and tenant configuration admin API on $name", (ba
       ["fractional queued bytes", { ...FULL_PLAN, max_queued_bytes: 1.5 }],
       ["an empty model name", { ...FULL_PLAN, preferred_model: " " }],
       ["a misspelt field", { ...FULL_PLAN, tokens_per_dya: 5 }],
+      ["an unknown feature flag", { ...FULL_PLAN, features: { "chat.telepathy": false } }],
+      ["a feature flag that is not a boolean", { ...FULL_PLAN, features: { "chat.llm": "no" } }],
       ["a non-object body", [FULL_PLAN]],
     ];
     for (const [what, body] of bad) {

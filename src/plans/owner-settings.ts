@@ -1,0 +1,102 @@
+import { sql } from "drizzle-orm";
+import { z } from "zod";
+import { recordAuditEvent } from "../audit/audit-log.js";
+import { BeyondPlanError } from "../core/errors.js";
+import type { TenantContext } from "../core/tenant-context.js";
+import type { Database, TenantScope } from "../db/database.js";
+import { tenantConfigs } from "../db/schema.js";
+import { mergePatch, PlanSettings, zodError } from "./plan-admin.js";
+import { FEATURE_FLAGS, featureEnabled, planIncludes, readTenantSettings, TenantOverrides, type FeatureFlag, type TenantSettings } from "./tenant-settings.js";
+
+/** What a tenant's owner sets for itself: a subset of the overrides (tenant-settings.ts). */
+export const OWNER_FIELDS = ["persona", "answer_style", "retrieval_k", "features"] as const;
+
+/** Overrides only the platform admin sets: what costs the platform, or reaches its logs. */
+const PLATFORM_FIELDS = new Set<string>(["plan", "model_tier", "debug_log_prompts_until", ...Object.keys(PlanSettings.shape)]);
+
+/** The owner's patch, before it is merged: flags known, values of the right type, nothing else. */
+const OwnerPatch = z
+  .object({
+    persona: TenantOverrides.shape.persona.unwrap().nullable().optional(),
+    answer_style: TenantOverrides.shape.answer_style.unwrap().nullable().optional(),
+    retrieval_k: TenantOverrides.shape.retrieval_k.unwrap().nullable().optional(),
+    features: z.partialRecord(z.enum(FEATURE_FLAGS), z.boolean().nullable()).nullable().optional(),
+  })
+  .strict();
+
+export interface OwnerSettingsJson {
+  plan: string;
+  persona: string | null;
+  answer_style: NonNullable<TenantOverrides["answer_style"]> | null;
+  retrieval_k: number | null;
+  /** Every flag: whether it is on for the tenant now, and whether the plan includes it. */
+  features: Record<FeatureFlag, { enabled: boolean; in_plan: boolean }>;
+  /** Null until the first change by the owner or the admin. */
+  updated_at: string | null;
+}
+
+/**
+ * The tenant's own settings (GET/PATCH /v1/settings, issue 18): an owner key sets its persona,
+ * answer style and retrieval k, and switches feature flags off — or on, when the plan includes
+ * them. Its plan, budgets, limits, model tier and prompt logging stay the platform admin's (403
+ * `beyond_plan`, nothing changed); per-key limits are set on the keys (PATCH /v1/keys/:id).
+ *
+ * The owner writes the same overrides the admin does (plans/plan-admin.ts), as fence_app under
+ * the tenant_configs policy, serialised with the admin's patches by the same lock, and audited.
+ */
+export class OwnerSettings {
+  constructor(private readonly db: Database) {}
+
+  async get(ctx: TenantContext): Promise<OwnerSettingsJson> {
+    return this.db.withTenant(ctx, async (scope) => ownerView(await readTenantSettings(scope), await updatedAt(scope)));
+  }
+
+  async patch(ctx: TenantContext, patch: Record<string, unknown>): Promise<OwnerSettingsJson> {
+    const platformField = Object.keys(patch).find((field) => PLATFORM_FIELDS.has(field));
+    if (platformField) {
+      throw new BeyondPlanError(platformField, `'${platformField}' is set by the platform admin, not by the tenant; ask the platform to change it.`);
+    }
+    const parsed = OwnerPatch.safeParse(patch);
+    if (!parsed.success) throw zodError(parsed.error);
+    return this.db.withTenant(ctx, async (scope) => {
+      await scope.tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`fence:tenant-config:${ctx.tenantId}`}, 0))`);
+      const current = await readTenantSettings(scope);
+      const before = ownerView(current, await updatedAt(scope));
+      for (const [flag, on] of Object.entries(parsed.data.features ?? {}) as [FeatureFlag, boolean | null][]) {
+        // Switching on what the plan leaves out is the admin's; keeping on what the admin switched on is not a raise.
+        if (on === true && !planIncludes(current.plan, flag) && current.overrides.features?.[flag] !== true) {
+          throw new BeyondPlanError(`features.${flag}`, `Plan '${current.plan.name}' does not include '${flag}'; ask the platform to change the plan.`, { plan: current.plan.name });
+        }
+      }
+      const merged = TenantOverrides.safeParse(mergePatch(current.overrides, parsed.data));
+      if (!merged.success) throw zodError(merged.error);
+      const now = new Date();
+      await scope.tx
+        .insert(tenantConfigs)
+        .values({ tenantId: ctx.tenantId, overrides: merged.data, updatedAt: now })
+        .onConflictDoUpdate({ target: tenantConfigs.tenantId, set: { overrides: merged.data, updatedAt: now } });
+      const after = ownerView({ plan: current.plan, overrides: merged.data }, now);
+      await recordAuditEvent(scope.tx, { tenantId: ctx.tenantId, actorKeyId: ctx.keyId, requestId: ctx.requestId, action: "settings.patched", targetId: ctx.tenantId, before, after });
+      return after;
+    });
+  }
+}
+
+function ownerView(settings: TenantSettings, updated: Date | null): OwnerSettingsJson {
+  const features = Object.fromEntries(
+    FEATURE_FLAGS.map((flag) => [flag, { enabled: featureEnabled(settings, flag), in_plan: planIncludes(settings.plan, flag) }]),
+  ) as OwnerSettingsJson["features"];
+  return {
+    plan: settings.plan.name,
+    persona: settings.overrides.persona ?? null,
+    answer_style: settings.overrides.answer_style ?? null,
+    retrieval_k: settings.overrides.retrieval_k ?? null,
+    features,
+    updated_at: updated?.toISOString() ?? null,
+  };
+}
+
+async function updatedAt(scope: TenantScope): Promise<Date | null> {
+  const [row] = await scope.tx.select({ at: tenantConfigs.updatedAt }).from(tenantConfigs).where(scope.owns(tenantConfigs.tenantId));
+  return row?.at ?? null;
+}
