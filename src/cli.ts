@@ -15,15 +15,21 @@ platform admin (FENCE_ADMIN_KEY):
   tenants delete <tenant_id>
   keys issue <tenant_id> --name <name> [--project <project>] [--environment prod|test|sandbox]
              [--scopes query,ingest,read,owner] [--expires-at <ISO 8601>] [--description <text>]
+             [--requests-per-minute <n>] [--tokens-per-month <n>] [--spend-per-month-micros <n>]
   keys revoke <tenant_id> <key_id>
   audit all [--tenant <tenant_id>] [--action <action>] [--limit <n>]
 
 a tenant's owner (FENCE_API_KEY, a key with the owner scope):
   keys list [--include-revoked]
   keys create --name <name> [--project …] [--environment …] [--scopes …] [--expires-at …] [--description …]
+              [--requests-per-minute …] [--tokens-per-month …] [--spend-per-month-micros …]
+  keys update <key_id> [--name …] [--description …] [--requests-per-minute <n|none>]
+              [--tokens-per-month <n|none>] [--spend-per-month-micros <n|none>]
   keys revoke <key_id>
   keys rotate <key_id> [--grace-seconds <0..86400, default 3600>]
   audit list [--action <action>] [--limit <n>]
+  settings get
+  settings patch '<JSON merge patch>'   e.g. '{"persona":"Terse.","features":{"chat.streaming":false}}'
 
 environment: FENCE_URL (default http://127.0.0.1:8787), FENCE_ADMIN_KEY, FENCE_API_KEY
 output: JSON on stdout; errors on stderr with a non-zero exit code`;
@@ -47,6 +53,9 @@ async function main(argv: string[]): Promise<number> {
       tenant: { type: "string" },
       action: { type: "string" },
       limit: { type: "string" },
+      "requests-per-minute": { type: "string" },
+      "tokens-per-month": { type: "string" },
+      "spend-per-month-micros": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -84,12 +93,31 @@ async function main(argv: string[]): Promise<number> {
     ...(values.scopes ? { scopes: values.scopes.split(",").map((s) => s.trim()) } : {}),
     ...(values["expires-at"] ? { expires_at: values["expires-at"] } : {}),
     ...(values.description ? { description: values.description } : {}),
+    ...limits(),
   });
+  /** The key limits given, as numbers; `none` (for an update) clears one. Undefined when one is not a number. */
+  const limits = (): Record<string, number | null> => {
+    const given: Record<string, number | null> = {};
+    for (const [option, field] of [
+      ["requests-per-minute", "requests_per_minute"],
+      ["tokens-per-month", "tokens_per_month"],
+      ["spend-per-month-micros", "spend_per_month_micros"],
+    ] as const) {
+      const value = values[option];
+      if (value !== undefined) given[field] = value === "none" ? null : /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    }
+    return given;
+  };
   const query = (params: Record<string, string | undefined>) => {
     const search = new URLSearchParams(Object.entries(params).filter((entry): entry is [string, string] => entry[1] !== undefined));
     return search.size > 0 ? `?${search}` : "";
   };
   const id = encodeURIComponent;
+  // NaN is not JSON: a limit that is not a number is the user's mistake, answered with the usage.
+  if (Object.values(limits()).some((v) => Number.isNaN(v))) {
+    console.error(USAGE);
+    return 2;
+  }
 
   switch (`${group} ${command ?? ""}`.trim()) {
     case "tenants list":
@@ -118,6 +146,28 @@ async function main(argv: string[]): Promise<number> {
       const grace = values["grace-seconds"];
       if (grace !== undefined && !/^\d+$/.test(grace)) break;
       return owner("POST", `/keys/${id(rest[0])}/rotate`, grace === undefined ? {} : { grace_seconds: Number(grace) });
+    }
+    case "keys update": {
+      if (!rest[0]) break;
+      const changes = {
+        ...(values.name ? { name: values.name } : {}),
+        ...(values.description !== undefined ? { description: values.description === "none" ? null : values.description } : {}),
+        ...limits(),
+      };
+      return owner("PATCH", `/keys/${id(rest[0])}`, changes);
+    }
+    case "settings get":
+      return owner("GET", "/settings");
+    case "settings patch": {
+      if (!rest[0]) break;
+      let patch: unknown;
+      try {
+        patch = JSON.parse(rest[0]);
+      } catch {
+        console.error("settings patch: the argument is not JSON");
+        return 2;
+      }
+      return owner("PATCH", "/settings", patch);
     }
     case "audit list":
       return owner("GET", `/audit${query({ action: values.action, limit: values.limit })}`);

@@ -11,8 +11,12 @@ import { FEATURE_FLAGS, featureEnabled, planIncludes, readTenantSettings, Tenant
 /** What a tenant's owner sets for itself: a subset of the overrides (tenant-settings.ts). */
 export const OWNER_FIELDS = ["persona", "answer_style", "retrieval_k", "features"] as const;
 
-/** Overrides only the platform admin sets: what costs the platform, or reaches its logs. */
-const PLATFORM_FIELDS = new Set<string>(["plan", "model_tier", "debug_log_prompts_until", ...Object.keys(PlanSettings.shape)]);
+/**
+ * Overrides only the platform admin sets: the plan and its numbers (what costs the platform), the
+ * model tier, and prompt logging (what reaches the platform's logs). `features` is the owner's
+ * too, flag by flag, within the plan's.
+ */
+const PLATFORM_FIELDS = new Set<string>(["plan", "model_tier", "debug_log_prompts_until", ...Object.keys(PlanSettings.shape).filter((field) => field !== "features")]);
 
 /** The owner's patch, before it is merged: flags known, values of the right type, nothing else. */
 const OwnerPatch = z

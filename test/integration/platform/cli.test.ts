@@ -65,4 +65,25 @@ describe("the fence CLI", () => {
     expect(refused).toMatchObject({ code: 2 });
     expect((refused as { stderr: string }).stderr).toContain("FENCE_ADMIN_KEY is not set");
   });
+
+  it("lets a tenant's owner change a key's limits and its own settings, and refuses what is not a number or beyond the plan", async () => {
+    const tenant = JSON.parse((await cli("tenants", "create", "--name", "cli-settings")).stdout) as { id: string };
+    const ownerKey = (JSON.parse((await cli("keys", "issue", tenant.id, "--name", "owner")).stdout) as { key: string }).key;
+    const made = JSON.parse((await ownerCli(ownerKey, "keys", "create", "--name", "batch", "--scopes", "query", "--tokens-per-month", "5000")).stdout) as {
+      id: string;
+      tokens_per_month: number;
+    };
+    expect(made.tokens_per_month).toBe(5000);
+    const updated = JSON.parse((await ownerCli(ownerKey, "keys", "update", made.id, "--tokens-per-month", "none", "--spend-per-month-micros", "250")).stdout);
+    expect(updated).toMatchObject({ id: made.id, tokens_per_month: null, spend_per_month_micros: 250 });
+    const notANumber = await ownerCli(ownerKey, "keys", "update", made.id, "--requests-per-minute", "lots").catch((error: { code: number }) => error);
+    expect(notANumber).toMatchObject({ code: 2 });
+
+    const settings = JSON.parse((await ownerCli(ownerKey, "settings", "patch", '{"persona":"Terse.","features":{"chat.streaming":false}}')).stdout);
+    expect(settings).toMatchObject({ persona: "Terse.", features: { "chat.streaming": { enabled: false, in_plan: true } } });
+    expect(JSON.parse((await ownerCli(ownerKey, "settings", "get")).stdout)).toEqual(settings);
+    const beyond = await ownerCli(ownerKey, "settings", "patch", '{"plan":"enterprise"}').catch((error: { code: number; stderr: string }) => error);
+    expect(beyond).toMatchObject({ code: 1 });
+    expect((beyond as { stderr: string }).stderr).toContain("beyond_plan");
+  });
 });
