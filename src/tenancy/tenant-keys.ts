@@ -85,12 +85,7 @@ export class TenantKeys {
       throw new ValidationError(`Invalid request: grace_seconds: must be a whole number from 0 to ${MAX_ROTATION_GRACE_SECONDS}`);
     }
     const { issued, hash } = await this.db.withTenant(ctx, async (scope) => {
-      const [before] = await scope.tx
-        .select()
-        .from(apiKeys)
-        .where(and(scope.owns(apiKeys.tenantId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
-        .for("update");
-      if (!before) throw new NotFoundError("API key");
+      const before = await liveKeyToChange(scope, keyId);
       if (before.expiresAt && before.expiresAt.getTime() <= Date.now()) throw new ValidationError("The API key has expired; an expired key is not rotated. Make a new one.");
       const generated = generateApiKey(before.environment as IssuedKey["environment"]);
       const [after] = await scope.tx
@@ -126,12 +121,7 @@ export class TenantKeys {
       const actor = await this.actingKey(scope);
       const plan = await planOf(scope);
       const limits = limitsWithin(actor, plan, changes, { inherit: false });
-      const [before] = await scope.tx
-        .select()
-        .from(apiKeys)
-        .where(and(scope.owns(apiKeys.tenantId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
-        .for("update");
-      if (!before) throw new NotFoundError("API key");
+      const before = await liveKeyToChange(scope, keyId);
       const [after] = await scope.tx
         .update(apiKeys)
         .set({
@@ -181,6 +171,17 @@ function withinCreator(creator: ApiKeyRow, request: KeyRequest): KeyRequest {
     expiresAt ??= creator.expiresAt.toISOString();
   }
   return { ...request, scopes: wanted, expires_at: expiresAt };
+}
+
+/** A key of the tenant that is not revoked, locked for the change; another tenant's or a revoked one is 404 like a made-up id (I6). */
+async function liveKeyToChange(scope: TenantScope, keyId: string): Promise<ApiKeyRow> {
+  const [row] = await scope.tx
+    .select()
+    .from(apiKeys)
+    .where(and(scope.owns(apiKeys.tenantId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
+    .for("update");
+  if (!row) throw new NotFoundError("API key");
+  return row;
 }
 
 /** The calling tenant's plan, as stored now: key limits must stay within it. */

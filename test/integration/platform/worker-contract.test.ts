@@ -1,5 +1,8 @@
 // First: selects the Worker as the harness backend before the harness is loaded.
 import "../../support/worker-target.js";
+import { and, eq } from "drizzle-orm";
+import { apiKeys } from "../../../src/db/schema.js";
+import { eventually } from "../../support/metering-helpers.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeOpenAI } from "../../support/fake-openai.js";
 import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../../support/harness.js";
@@ -146,6 +149,19 @@ if (!databaseUrl) {
       expect(records.find((r) => r.route === "/v1/search" && r.request_id === "[card]")).toMatchObject({ msg: "request", service: "fence", level: 30, tenant_id: tenant.id, status: 200 });
       expect(fence.remote!.output()).not.toContain(card);
       expect(fence.remote!.output()).not.toContain(tenant.key);
+    });
+
+    it("records a key's last use after the response (waitUntil), with no process that stays", async () => {
+      const issued = (await (await fence.admin("POST", `/tenants/${tenant.id}/keys`, { name: "last-use", scopes: ["read"] })).json()) as { id: string; key: string };
+      expect((await fence.request("GET", "/v1/limits", { key: issued.key })).status).toBe(200);
+      // Written by the invocation that used the key, a second later (no list on the isolate flushes it): read in its database.
+      const lastUse = async () => {
+        const [row] = await fence.fence.db.asPlatformAdmin("test: last use", (tx) =>
+          tx.select({ at: apiKeys.lastUsedAt }).from(apiKeys).where(and(eq(apiKeys.tenantId, tenant.id), eq(apiKeys.id, issued.id))),
+        );
+        return row?.at ?? undefined;
+      };
+      expect(await eventually(lastUse, 5_000)).toBeInstanceOf(Date);
     });
 
     it("has no Prometheus metrics on Workers: 501 for the admin, 401 for a tenant key as on Node", async () => {
