@@ -73,7 +73,11 @@ export const AdminListAuditQuery = ListAuditQuery.extend({
 export const AuditEventList = z.object({ events: z.array(AuditEvent), next_cursor: z.string().nullable() }).openapi("AuditEventList");
 export const AdminAuditEventList = z.object({ events: z.array(AdminAuditEvent), next_cursor: z.string().nullable() }).openapi("AdminAuditEventList");
 
-const Flag = z.object({ enabled: z.boolean(), in_plan: z.boolean() });
+const Flag = z.object({
+  enabled: z.boolean().openapi({ description: "On for the tenant now." }),
+  in_plan: z.boolean().openapi({ description: "The tenant's plan includes it." }),
+  available: z.boolean().openapi({ description: "The owner may switch it on: the plan includes it or the admin granted it, and the admin has not switched it off." }),
+});
 
 export const OwnerSettingsView = z
   .object({

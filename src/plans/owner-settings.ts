@@ -6,7 +6,16 @@ import type { TenantContext } from "../core/tenant-context.js";
 import type { Database, TenantScope } from "../db/database.js";
 import { tenantConfigs } from "../db/schema.js";
 import { mergePatch, PlanSettings, zodError } from "./plan-admin.js";
-import { FEATURE_FLAGS, featureEnabled, planIncludes, readTenantSettings, TenantOverrides, type FeatureFlag, type TenantSettings } from "./tenant-settings.js";
+import {
+  FEATURE_FLAGS,
+  featureEnabled,
+  planIncludes,
+  platformAllows,
+  readTenantSettings,
+  TenantOverrides,
+  type FeatureFlag,
+  type TenantSettings,
+} from "./tenant-settings.js";
 
 /** What a tenant's owner sets for itself: a subset of the overrides (tenant-settings.ts). */
 export const OWNER_FIELDS = ["persona", "answer_style", "retrieval_k", "features"] as const;
@@ -33,8 +42,11 @@ export interface OwnerSettingsJson {
   persona: string | null;
   answer_style: NonNullable<TenantOverrides["answer_style"]> | null;
   retrieval_k: number | null;
-  /** Every flag: whether it is on for the tenant now, and whether the plan includes it. */
-  features: Record<FeatureFlag, { enabled: boolean; in_plan: boolean }>;
+  /**
+   * Every flag: whether it is on for the tenant now, whether its plan includes it, and whether the
+   * owner may switch it on (the plan includes it or the admin granted it, and the admin did not switch it off).
+   */
+  features: Record<FeatureFlag, { enabled: boolean; in_plan: boolean; available: boolean }>;
   /** Null until the first change by the owner or the admin. */
   updated_at: string | null;
 }
@@ -42,7 +54,7 @@ export interface OwnerSettingsJson {
 /**
  * The tenant's own settings (GET/PATCH /v1/settings, issue 18): an owner key sets its persona,
  * answer style and retrieval k, and switches feature flags off — or on, when the plan includes
- * them. Its plan, budgets, limits, model tier and prompt logging stay the platform admin's (403
+ * them (or the admin granted them) and the admin has not switched them off. Its plan, budgets, limits, model tier and prompt logging stay the platform admin's (403
  * `beyond_plan`, nothing changed); per-key limits are set on the keys (PATCH /v1/keys/:id).
  *
  * The owner writes the same overrides the admin does (plans/plan-admin.ts), as fence_app under
@@ -66,13 +78,15 @@ export class OwnerSettings {
       await scope.tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`fence:tenant-config:${ctx.tenantId}`}, 0))`);
       const current = await readTenantSettings(scope);
       const before = ownerView(current, await updatedAt(scope));
-      for (const [flag, on] of Object.entries(parsed.data.features ?? {}) as [FeatureFlag, boolean | null][]) {
-        // Switching on what the plan leaves out is the admin's; keeping on what the admin switched on is not a raise.
-        if (on === true && !planIncludes(current.plan, flag) && current.overrides.features?.[flag] !== true) {
-          throw new BeyondPlanError(`features.${flag}`, `Plan '${current.plan.name}' does not include '${flag}'; ask the platform to change the plan.`, { plan: current.plan.name });
+      const { features, ...values } = parsed.data;
+      for (const [flag, on] of Object.entries(features ?? {}) as [FeatureFlag, boolean | null][]) {
+        if (on === true && !platformAllows(current, flag)) {
+          const why = planIncludes(current.plan, flag) ? "the platform switched it off for this tenant" : `plan '${current.plan.name}' does not include it`;
+          throw new BeyondPlanError(`features.${flag}`, `'${flag}' cannot be switched on: ${why}; ask the platform.`, { plan: current.plan.name });
         }
       }
-      const merged = TenantOverrides.safeParse(mergePatch(current.overrides, parsed.data));
+      const patch = features === undefined ? values : { ...values, owner_features: features };
+      const merged = TenantOverrides.safeParse(mergePatch(current.overrides, patch));
       if (!merged.success) throw zodError(merged.error);
       const now = new Date();
       await scope.tx
@@ -88,7 +102,10 @@ export class OwnerSettings {
 
 function ownerView(settings: TenantSettings, updated: Date | null): OwnerSettingsJson {
   const features = Object.fromEntries(
-    FEATURE_FLAGS.map((flag) => [flag, { enabled: featureEnabled(settings, flag), in_plan: planIncludes(settings.plan, flag) }]),
+    FEATURE_FLAGS.map((flag) => [
+      flag,
+      { enabled: featureEnabled(settings, flag), in_plan: planIncludes(settings.plan, flag), available: platformAllows(settings, flag) },
+    ]),
   ) as OwnerSettingsJson["features"];
   return {
     plan: settings.plan.name,

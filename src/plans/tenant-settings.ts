@@ -16,7 +16,14 @@ export const TenantOverrides = z
     answer_style: z.enum(["concise", "detailed", "bullet_points"]).optional(),
     /** `fallback` pins the tenant to the plan's fallback model. */
     model_tier: z.enum(["preferred", "fallback"]).optional(),
+    /** The platform's flags for this tenant (admin API): on beyond the plan, or off. */
     features: z.record(z.string().regex(/^[a-z]+\.[a-z_]+$/), z.boolean()).optional(),
+    /**
+     * The tenant owner's own flags (PATCH /v1/settings), kept apart from the platform's so that
+     * neither overwrites the other: the owner switches off what it likes, and on only what the
+     * platform allows (`platformAllows`); the admin's `false` holds whatever the owner says.
+     */
+    owner_features: z.record(z.string().regex(/^[a-z]+\.[a-z_]+$/), z.boolean()).optional(),
     retrieval_k: z.number().int().min(1).max(50).optional(),
     /**
      * Until when the chat path logs this tenant's prompts — masked (pii-mask.ts): the question and
@@ -56,9 +63,9 @@ export function promptLogRecord(question: string, chunkIds: readonly string[]): 
 }
 
 /**
- * Feature flags default to on. A plan may leave one out (plans.features); the tenant's overrides
- * turn one off, or on — the admin's for anything, the owner's (PATCH /v1/settings) only for what
- * the plan includes.
+ * Feature flags default to on. A plan may leave one out (plans.features); the platform admin may
+ * switch one on beyond the plan or off for a tenant (overrides.features); within what those two
+ * allow, the tenant's owner switches flags off and on again (overrides.owner_features).
  */
 export const FEATURE_FLAGS = ["chat.streaming", "chat.llm", "ingest.pdf"] as const;
 export type FeatureFlag = (typeof FEATURE_FLAGS)[number];
@@ -72,8 +79,13 @@ export interface TenantSettings {
   overrides: TenantOverrides;
 }
 
-export function featureEnabled(settings: TenantSettings, flag: FeatureFlag): boolean {
+/** Whether the plan and the platform admin let the tenant have the flag on. */
+export function platformAllows(settings: TenantSettings, flag: FeatureFlag): boolean {
   return settings.overrides.features?.[flag] ?? planIncludes(settings.plan, flag);
+}
+
+export function featureEnabled(settings: TenantSettings, flag: FeatureFlag): boolean {
+  return platformAllows(settings, flag) && (settings.overrides.owner_features?.[flag] ?? true);
 }
 
 /**

@@ -10,6 +10,7 @@ import { metricsAttacks } from "./metrics.js";
 import { retrievalAttacks } from "./retrieval.js";
 import { runAttacks } from "./runs.js";
 import { scopeAttacks } from "./scopes.js";
+import { settingsAttacks } from "./settings.js";
 import { smugglingAttacks } from "./smuggling.js";
 import { usageAttacks } from "./usage.js";
 
@@ -24,6 +25,9 @@ import { usageAttacks } from "./usage.js";
  * they follow the run attacks too. The self-service key attacks (keys.ts) follow the scope attacks:
  * they make, rotate and revoke keys of B's own, and with every lock off B really revokes a spare
  * key of A's and rotates A's own key (with an hour's grace, so A's key works for every later attack).
+ * The settings attacks (settings.ts) follow them: they move B between plans and put a canary persona
+ * on A, restoring both configurations afterwards, and with every lock off B really renames A's own
+ * key and changes a spare key of A's (revoked again), which no later attack depends on.
  */
 export const ATTACKS: readonly Attack[] = [
   ...openingControls,
@@ -37,6 +41,7 @@ export const ATTACKS: readonly Attack[] = [
   ...keyCacheAttacks,
   ...scopeAttacks,
   ...keyAttacks,
+  ...settingsAttacks,
   ...metricsAttacks,
   ...documentAttacks,
   ...closingControls,

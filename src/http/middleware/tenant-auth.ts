@@ -77,7 +77,6 @@ export function tenantAuth(db: Database, securityEvents: SecurityEvents, guards:
       throw error;
     }
     const { ctx: tenant, quota } = authenticated;
-    guards.keyUse?.note(tenant);
     c.set("tenant", tenant);
     c.set("quota", quota);
     c.set("log", c.get("log").child(tenantLogFields(tenant)));
@@ -85,6 +84,8 @@ export function tenantAuth(db: Database, securityEvents: SecurityEvents, guards:
     // After the request, and not for one a limit refused: reading a refused request's body would
     // cost more than refusing it (issue 16). The report is a signal; the schemas drop the field anyway.
     if (limitReasonOf(c.error)) return;
+    // A use of the key is what a limit let through: a refusal writes nothing, not even a minute later.
+    guards.keyUse?.note(tenant);
     const smuggled = [
       ...Object.keys(c.req.query()).filter(isTenantField).map((k) => `query.${k}`),
       ...Object.keys(c.req.header()).filter(isTenantField).map((h) => `header.${h}`),

@@ -264,6 +264,27 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
     });
   }, 240_000);
 
+  const settingsAttacks = ["settings beyond the plan", "a flag B's plan leaves out", "A's settings never reach B", "B's owner on A's key by id (PATCH)", "a key raising itself"];
+
+  // The platform's fields and a key's own limit are refused before any lock is reached: every
+  // attack is blocked with the locks on, on every backend; with every lock off the two data
+  // attacks (A's canary persona, A's key changed by id) must leak, and the rest stay blocked (the
+  // flag's refusal reads B's plan through the locks, so it is not checked then) — not run on
+  // Citus, see CITUS_NEEDS_THE_FILTER.
+  it("blocks settings beyond the plan, foreign keys by id and keys raising themselves with every lock on", async () => {
+    expect(await run(1, "extractive", settingsAttacks)).toEqual(Object.fromEntries(settingsAttacks.map((name) => [name, "blocked"])));
+  }, 240_000);
+
+  it.skipIf(backend.name === "citus")("still blocks the platform's fields and self-raises with every lock off, and detects the data attacks' leaks", async () => {
+    expect(await run(4, "extractive", settingsAttacks)).toEqual({
+      "settings beyond the plan": "blocked",
+      "a flag B's plan leaves out": "blocked",
+      "A's settings never reach B": "leak",
+      "B's owner on A's key by id (PATCH)": "leak",
+      "a key raising itself": "blocked",
+    });
+  }, 240_000);
+
   // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
   it.skipIf(backend.name === "citus")("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
     const verdicts = await run(5, "llm", chatAttacks);

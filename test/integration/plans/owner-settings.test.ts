@@ -24,7 +24,7 @@ const run = randomBytes(4).toString("hex");
 const NO_LLM_PLAN = `test-settings-${run}`;
 const COMPLETIONS = "/v1/chat/completions";
 const FLAGS = ["chat.streaming", "chat.llm", "ingest.pdf"] as const;
-const ALL_ON = Object.fromEntries(FLAGS.map((flag) => [flag, { enabled: true, in_plan: true }]));
+const ALL_ON = Object.fromEntries(FLAGS.map((flag) => [flag, { enabled: true, in_plan: true, available: true }]));
 
 /** Fields only the platform admin sets, each with a value the admin API would accept. */
 const PLATFORM_FIELDS: [string, unknown][] = [
@@ -177,24 +177,24 @@ describe.each(backends)("owner settings on $name", (backend) => {
     const t = await tenant("settings-flags");
     const off = await patchOk(t.key, { features: { "chat.streaming": false, "ingest.pdf": false } });
     expect(off.features).toEqual({
-      "chat.streaming": { enabled: false, in_plan: true },
-      "chat.llm": { enabled: true, in_plan: true },
-      "ingest.pdf": { enabled: false, in_plan: true },
+      "chat.streaming": { enabled: false, in_plan: true, available: true },
+      "chat.llm": { enabled: true, in_plan: true, available: true },
+      "ingest.pdf": { enabled: false, in_plan: true, available: true },
     });
-    expect((await configOf(t)).overrides).toEqual({ features: { "chat.streaming": false, "ingest.pdf": false } });
+    expect((await configOf(t)).overrides).toEqual({ owner_features: { "chat.streaming": false, "ingest.pdf": false } });
     const on = await patchOk(t.key, { features: { "chat.streaming": true } });
-    expect(on.features["chat.streaming"]).toEqual({ enabled: true, in_plan: true });
-    expect(on.features["ingest.pdf"]).toEqual({ enabled: false, in_plan: true });
+    expect(on.features["chat.streaming"]).toEqual({ enabled: true, in_plan: true, available: true });
+    expect(on.features["ingest.pdf"]).toEqual({ enabled: false, in_plan: true, available: true });
     const reset = await patchOk(t.key, { features: { "chat.streaming": null, "ingest.pdf": null } });
     expect(reset.features).toEqual(ALL_ON);
-    expect((await configOf(t)).overrides.features ?? {}).toEqual({});
+    expect((await configOf(t)).overrides.owner_features ?? {}).toEqual({});
     expect(await patchOk(t.key, { features: null })).toMatchObject({ features: ALL_ON });
     expect((await configOf(t)).overrides).toEqual({});
   });
 
   it("changes what chat does: streaming refused while switched off, and works again when switched on", async () => {
     const off = await patchOk(a.key, { features: { "chat.streaming": false } });
-    expect(off.features["chat.streaming"]).toEqual({ enabled: false, in_plan: true });
+    expect(off.features["chat.streaming"]).toEqual({ enabled: false, in_plan: true, available: true });
     await expectError(await chat(a, question("How long do I have to request a refund?"), true), 403, "feature_disabled");
     // Answers without streaming are not affected.
     expect((await chat(a, question("How long do I have to request a refund?"))).status).toBe(200);
@@ -251,8 +251,8 @@ describe.each(backends)("owner settings on $name", (backend) => {
     const wide = await retrievalOf(await chat(a, question("When is a refund processed and can gift cards be refunded?")));
     expect(wide.k).not.toBe(1);
     expect(wide.hits.length).toBeGreaterThan(1);
-    // Every setting back to its default (a merge patch may leave an empty `features` behind).
-    const { features: leftFlags, ...left } = (await configOf(a)).overrides;
+    // Every setting back to its default (a merge patch may leave an empty `owner_features` behind).
+    const { owner_features: leftFlags, ...left } = (await configOf(a)).overrides;
     expect(left).toEqual({});
     expect(leftFlags ?? {}).toEqual({});
   });
@@ -283,7 +283,7 @@ describe.each(backends)("owner settings on $name", (backend) => {
 
     const view = (await settingsOf(t.key)).body;
     expect(view.plan).toBe(NO_LLM_PLAN);
-    expect(view.features).toEqual({ ...ALL_ON, "chat.llm": { enabled: false, in_plan: false } });
+    expect(view.features).toEqual({ ...ALL_ON, "chat.llm": { enabled: false, in_plan: false, available: false } });
     expect((await readJson<ChatBody>(chat(t, question("How long do I have to request a refund?")))).body.mode).toBe("extractive");
 
     // On: beyond the plan, nothing changed, nothing audited.
@@ -297,21 +297,42 @@ describe.each(backends)("owner settings on $name", (backend) => {
 
     // Off (and back to the plan's value) is always allowed.
     const off = await patchOk(t.key, { features: { "chat.llm": false } });
-    expect(off.features["chat.llm"]).toEqual({ enabled: false, in_plan: false });
-    expect(await patchOk(t.key, { features: { "chat.llm": null } })).toMatchObject({ features: { "chat.llm": { enabled: false, in_plan: false } } });
+    expect(off.features["chat.llm"]).toEqual({ enabled: false, in_plan: false, available: false });
+    expect(await patchOk(t.key, { features: { "chat.llm": null } })).toMatchObject({ features: { "chat.llm": { enabled: false, in_plan: false, available: false } } });
 
-    // The admin switches it on for this tenant: the owner may now keep it on.
+    // The admin switches it on for this tenant: the owner may now switch it off and on again.
     await adminPatch(t, { features: { "chat.llm": true } });
-    expect((await settingsOf(t.key)).body.features["chat.llm"]).toEqual({ enabled: true, in_plan: false });
+    expect((await settingsOf(t.key)).body.features["chat.llm"]).toEqual({ enabled: true, in_plan: false, available: true });
     expect((await readJson<ChatBody>(chat(t, question("How long do I have to request a refund?")))).body.mode).toBe("llm");
+    expect((await patchOk(t.key, { features: { "chat.llm": false } })).features["chat.llm"]).toEqual({ enabled: false, in_plan: false, available: true });
     const kept = await patchOk(t.key, { persona: "Still allowed.", features: { "chat.llm": true } });
-    expect(kept.features["chat.llm"]).toEqual({ enabled: true, in_plan: false });
-    expect((await configOf(t)).overrides).toEqual({ persona: "Still allowed.", features: { "chat.llm": true } });
+    expect(kept.features["chat.llm"]).toEqual({ enabled: true, in_plan: false, available: true });
+    // The owner's flags are its own: the admin's grant stays as the admin set it.
+    expect((await configOf(t)).overrides).toEqual({ persona: "Still allowed.", features: { "chat.llm": true }, owner_features: { "chat.llm": true } });
 
-    // Switching it off drops the admin's grant: on again is the admin's call once more.
-    expect((await patchOk(t.key, { features: { "chat.llm": false } })).features["chat.llm"]).toEqual({ enabled: false, in_plan: false });
+    // The admin switches it off: off whatever the owner chose, and the owner cannot switch it on.
+    await adminPatch(t, { features: { "chat.llm": false } });
+    expect((await settingsOf(t.key)).body.features["chat.llm"]).toEqual({ enabled: false, in_plan: false, available: false });
+    expect((await readJson<ChatBody>(chat(t, question("How long do I have to request a refund?")))).body.mode).toBe("extractive");
     await expectError(await fence.request("PATCH", "/v1/settings", { key: t.key, json: { features: { "chat.llm": true } } }), 403, "beyond_plan");
     expect((await configOf(t)).overrides.features).toEqual({ "chat.llm": false });
+  });
+
+  it("keeps a flag the admin switched off off, even one the plan includes", async () => {
+    const t = await tenant("settings-admin-off");
+    await adminPatch(t, { features: { "chat.streaming": false } });
+    expect((await settingsOf(t.key)).body.features["chat.streaming"]).toEqual({ enabled: false, in_plan: true, available: false });
+    const before = await snapshot(t);
+    const refused = (await expectError(
+      await fence.request("PATCH", "/v1/settings", { key: t.key, json: { features: { "chat.streaming": true } } }),
+      403,
+      "beyond_plan",
+    )) as ErrorBodyWith<{ field: string }>;
+    expect(refused.error.details.field).toBe("features.chat.streaming");
+    expect(await snapshot(t)).toEqual(before);
+    // Switching it off as well is allowed (and changes nothing the tenant sees).
+    expect((await patchOk(t.key, { features: { "chat.streaming": false } })).features["chat.streaming"]).toEqual({ enabled: false, in_plan: true, available: false });
+    await expectError(await chat(t, question("How long do I have to request a refund?"), true), 403, "feature_disabled");
   });
 
   it("refuses unknown fields and bad values with 400 validation_error, and changes nothing", async () => {
@@ -434,7 +455,7 @@ describe.each(backends)("owner settings on $name", (backend) => {
       target_id: t.id,
       request_id: secondRes.headers.get("x-request-id"),
       before: { persona: "First persona." },
-      after: { persona: "Second persona.", features: { "chat.streaming": { enabled: false, in_plan: true } } },
+      after: { persona: "Second persona.", features: { "chat.streaming": { enabled: false, in_plan: true, available: true } } },
     });
     expect(newest!.before).toEqual(firstBody);
     expect(newest!.after).toEqual(secondBody);
@@ -474,14 +495,14 @@ describe.each(backends)("owner settings on $name", (backend) => {
         persona: `Persona of round ${round}.`,
         answer_style: on ? "bullet_points" : "concise",
         retrieval_k: 10 + round,
-        features: { "chat.streaming": !on, "chat.llm": !on, "ingest.pdf": !on },
+        owner_features: { "chat.streaming": !on, "chat.llm": !on, "ingest.pdf": !on },
         model_tier: on ? "fallback" : "preferred",
         ...(on ? { debug_log_prompts_until: expect.any(String) } : {}),
       });
       if (on) expect(Date.parse(overrides.debug_log_prompts_until!)).toBe(Date.parse(until));
       const seen = (await settingsOf(t.key)).body;
       expect(seen).toMatchObject({ persona: `Persona of round ${round}.`, answer_style: on ? "bullet_points" : "concise", retrieval_k: 10 + round });
-      for (const flag of FLAGS) expect(seen.features[flag]).toEqual({ enabled: !on, in_plan: true });
+      for (const flag of FLAGS) expect(seen.features[flag]).toEqual({ enabled: !on, in_plan: true, available: true });
     }
     expect(await settingsEvents(t)).toHaveLength(3 * 8);
   });

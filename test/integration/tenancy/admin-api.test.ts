@@ -84,11 +84,13 @@ describe.each(backends)("admin API on $name", (backend) => {
     expect(res.status).toBe(201);
     const issued = (await res.json()) as IssuedKeyJson;
     expect(Object.keys(issued).sort()).toEqual([
-      "created_at", "created_by_key_id", "description", "environment", "expires_at", "id", "key", "name", "prefix",
-      "prior_secret_expires_at", "project", "requests_per_minute", "revoked_at", "scopes",
+      "created_at", "created_by_key_id", "description", "environment", "expires_at", "id", "key", "last_used_at", "name", "prefix",
+      "prior_secret_expires_at", "project", "requests_per_minute", "revoked_at", "scopes", "spend_per_month_micros", "tokens_per_month",
     ]);
     // Unscoped and without expiry, a key is what every key was before scopes: owner, forever.
     expect(issued).toMatchObject({ name: "deploy", project: "web", environment: "sandbox", scopes: ["owner"], expires_at: null, description: null, created_by_key_id: null, revoked_at: null });
+    // No limits of its own, never used yet.
+    expect(issued).toMatchObject({ requests_per_minute: null, tokens_per_month: null, spend_per_month_micros: null, last_used_at: null });
     expect(issued.key).toMatch(/^fence_sandbox_[0-9A-Za-z]{40}$/);
     expect(issued.key.startsWith(issued.prefix)).toBe(true);
     expect(issued.prefix.length).toBeLessThan(issued.key.length - 30);

@@ -208,6 +208,9 @@ describe.each(nodeBackends)("verified-key cache on one instance, on $name", (bas
     const tenant = await fence.createTenant(undefined, await putPlan(fence, { requests_per_minute: 1 }));
     expect((await list(fence, tenant.key)).status).toBe(200); // the minute's one request
     await expectCached(fence, watch, tenant.key, 429); // a refusal is authenticated first: the key gets cached
+    // The accepted request's use of the key (last_used_at) is written now rather than a second later,
+    // inside the window measured below; refused requests note no use.
+    await fence.fence.keyUse.flush();
     const before = await snapshot(fence);
     const transactions = watch.total;
     const keyReads = watch.keyReads;
