@@ -15,6 +15,7 @@ const FLOORS = [
   ["retrieval"],
   ["ingest", "chat"],
   ["http"], // the Hono app, routes, middleware, schemas, error rendering
+  ["console"], // the web console: server-rendered pages over the same services, sessions, CSRF
   ["platform"], // composition root: config, connections, services, job loops
 ];
 

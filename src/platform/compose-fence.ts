@@ -46,6 +46,7 @@ import { KeyDirectory } from "../tenancy/key-directory.js";
 import { VerifiedKeyCache } from "../tenancy/verified-key-cache.js";
 import { AuditLog } from "../audit/audit-log.js";
 import { OwnerSettings } from "../plans/owner-settings.js";
+import { consoleRoutes } from "../console/console-app.js";
 import { KeyUseRecorder } from "../tenancy/key-use.js";
 import { TenantKeys } from "../tenancy/tenant-keys.js";
 import { TenantAdmin } from "../tenancy/tenant-admin.js";
@@ -204,6 +205,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     limits: config.limits,
   };
   const app = createApp(services);
+  app.route("/console", consoleRoutes(services, { secret: config.consoleSecret }));
   const frontDoor = services.refusalsOnRecord
     ? new FrontDoor({
         app,

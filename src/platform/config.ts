@@ -22,6 +22,13 @@ const ConfigSchema = z
     FENCE_ADMIN_KEY: optionalString.refine((v) => v === undefined || v.length >= 16, {
       message: "must be at least 16 characters (use a random secret)",
     }),
+    /**
+     * Signs console session cookies. Without it each process makes a random one: sessions then end
+     * at a restart and are not shared by instances behind a load balancer (set one there).
+     */
+    FENCE_CONSOLE_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, {
+      message: "must be at least 32 characters (use a random secret, e.g. openssl rand -hex 32)",
+    }),
     FENCE_DATA_DIR: z.string().default("./.fence-data"),
     FENCE_PGLITE_THREAD: z
       .enum(["true", "false"])
@@ -125,6 +132,8 @@ export interface FenceConfig {
   port: number;
   host: string;
   adminKey: string | undefined;
+  /** Signs console sessions; undefined: a random secret per process. */
+  consoleSecret: string | undefined;
   dataDir: string;
   /** The embedded database on a thread of its own (db/pglite-thread.ts; opt-in), or on the event loop; see docs/limits-and-fairness.md. */
   pgliteThread: boolean;
@@ -222,6 +231,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     host: e.HOST,
     adminKey: e.FENCE_ADMIN_KEY,
+    consoleSecret: e.FENCE_CONSOLE_SECRET,
     dataDir: e.FENCE_DATA_DIR,
     pgliteThread: e.FENCE_PGLITE_THREAD,
     databaseUrl: e.DATABASE_URL,

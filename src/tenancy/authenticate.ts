@@ -45,7 +45,21 @@ export async function authenticateTenantRequest(
   lookups: KeyLookups = {},
 ): Promise<{ ctx: TenantContext; quota: TenantQuota }> {
   if (!presentedKey || !looksLikeApiKey(presentedKey)) throw new UnauthorizedError();
-  const keyHash = hashApiKey(presentedKey);
+  return authenticateKeyHash(db, hashApiKey(presentedKey), requestId, onRevokedKey, lookups);
+}
+
+/**
+ * The same verification from a key's SHA-256 hash: what a console session holds instead of the
+ * key (console/session.ts), so revoking, expiring or rotating the key ends the session at its next
+ * request exactly as it refuses the key.
+ */
+export async function authenticateKeyHash(
+  db: Database,
+  keyHash: string,
+  requestId: string,
+  onRevokedKey?: (use: RevokedKeyUse) => void,
+  lookups: KeyLookups = {},
+): Promise<{ ctx: TenantContext; quota: TenantQuota }> {
   const { directory, cache } = lookups;
   const read = async () => {
     if (directory && !(await directory.mayExist(keyHash))) return undefined;

@@ -1,4 +1,5 @@
 import type { Attack } from "../attack.js";
+import { consoleAttacks } from "./console.js";
 import { closingControls, openingControls } from "./controls.js";
 import { documentAttacks } from "./documents.js";
 import { identityAttacks } from "./identity.js";
@@ -27,7 +28,8 @@ import { usageAttacks } from "./usage.js";
  * key of A's and rotates A's own key (with an hour's grace, so A's key works for every later attack).
  * The settings attacks (settings.ts) follow them: they move B between plans and put a canary persona
  * on A, restoring both configurations afterwards, and with every lock off B really renames A's own
- * key and changes a spare key of A's (revoked again), which no later attack depends on.
+ * key and changes a spare key of A's (revoked again), which no later attack depends on. The console
+ * attacks (console.ts) only read, through B's console session.
  */
 export const ATTACKS: readonly Attack[] = [
   ...openingControls,
@@ -42,6 +44,7 @@ export const ATTACKS: readonly Attack[] = [
   ...scopeAttacks,
   ...keyAttacks,
   ...settingsAttacks,
+  ...consoleAttacks,
   ...metricsAttacks,
   ...documentAttacks,
   ...closingControls,

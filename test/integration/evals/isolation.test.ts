@@ -285,6 +285,22 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
     });
   }, 240_000);
 
+  const consoleAttacks = ["B's console session reads only B's documents", "console sign-in without its form's token, and a forged session"];
+
+  // The console's pages call the same services with the same TenantContext: with the locks on B's
+  // session sees only B's documents; with every lock off its documents page leaks A's, while the
+  // sign-in's CSRF check and the signed session cookie hold whatever the locks (not on Citus, as above).
+  it("blocks A's documents from B's console session, and sign-ins without the form's token or with a forged session", async () => {
+    expect(await run(1, "extractive", consoleAttacks)).toEqual(Object.fromEntries(consoleAttacks.map((name) => [name, "blocked"])));
+  }, 240_000);
+
+  it.skipIf(backend.name === "citus")("detects the console page's leak with every lock off", async () => {
+    expect(await run(4, "extractive", consoleAttacks)).toEqual({
+      "B's console session reads only B's documents": "leak",
+      "console sign-in without its form's token, and a forged session": "blocked",
+    });
+  }, 240_000);
+
   // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
   it.skipIf(backend.name === "citus")("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
     const verdicts = await run(5, "llm", chatAttacks);
