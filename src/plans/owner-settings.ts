@@ -17,13 +17,10 @@ import {
   type TenantSettings,
 } from "./tenant-settings.js";
 
-/** What a tenant's owner sets for itself: a subset of the overrides (tenant-settings.ts). */
-export const OWNER_FIELDS = ["persona", "answer_style", "retrieval_k", "features"] as const;
-
 /**
  * Overrides only the platform admin sets: the plan and its numbers (what costs the platform), the
- * model tier, and prompt logging (what reaches the platform's logs). `features` is the owner's
- * too, flag by flag, within the plan's.
+ * model tier, and prompt logging (what reaches the platform's logs). The owner's `features` are
+ * its own flags (stored as `owner_features`, within what the platform allows), not the plan's.
  */
 const PLATFORM_FIELDS = new Set<string>(["plan", "model_tier", "debug_log_prompts_until", ...Object.keys(PlanSettings.shape).filter((field) => field !== "features")]);
 

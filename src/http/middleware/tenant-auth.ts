@@ -40,7 +40,7 @@ async function jsonBodyKeys(c: Context<AppEnv>): Promise<string[]> {
  */
 export interface TenantAuthGuards extends KeyLookups {
   failedAuth?: FailedAuthLimiter | undefined;
-  /** Told of every authenticated request: keeps `last_used_at` without a write per request. */
+  /** Told of every request no limit refused: keeps `last_used_at` without a write per request. */
   keyUse?: KeyUseRecorder | undefined;
 }
 
