@@ -23,6 +23,12 @@ function page(c: Context<AppEnv>, node: Child, status: 200 | 400 | 401 | 403 | 4
   return c.html(`<!doctype html>${String(node)}`, status);
 }
 
+/** A text field of a posted form; a file or a missing field is undefined. */
+function field(form: Record<string, unknown>, name: string): string | undefined {
+  const value = form[name];
+  return typeof value === "string" ? value : undefined;
+}
+
 const CONTENT_SECURITY_POLICY =
   "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -109,10 +115,10 @@ export function consoleRoutes(services: Pick<FenceServices, "db" | "adminKey" | 
 
   app.post("/sign-in", async (c) => {
     const form = await c.req.parseBody();
-    if (!tokensEqual(typeof form.csrf === "string" ? form.csrf : undefined, getCookie(c, SIGN_IN_COOKIE) ?? "\u0000")) {
+    if (!tokensEqual(field(form, "csrf"), getCookie(c, SIGN_IN_COOKIE) ?? "\u0000")) {
       return signInPage(c, 403, "The sign-in form expired or came from another site. Try again.");
     }
-    const key = typeof form.key === "string" ? form.key.trim() : "";
+    const key = field(form, "key")?.trim() ?? "";
     let session: ConsoleSession;
     if (services.adminKey !== undefined && key.length > 0 && secretsEqual(key, services.adminKey)) {
       session = { kind: "admin", keyHash: hashApiKey(key), csrf: newCsrfToken(), expiresAt: Date.now() + SESSION_TTL_MS };
@@ -134,7 +140,7 @@ export function consoleRoutes(services: Pick<FenceServices, "db" | "adminKey" | 
   app.post("/sign-out", async (c) => {
     const session = await sessionOf(c);
     const form = await c.req.parseBody();
-    if (session && !tokensEqual(typeof form.csrf === "string" ? form.csrf : undefined, session.csrf)) {
+    if (session && !tokensEqual(field(form, "csrf"), session.csrf)) {
       return page(c, <MessagePage title="Not signed out" message="The form came from another page or session; nothing was done." />, 403);
     }
     return signedOut(c);
