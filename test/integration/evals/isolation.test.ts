@@ -178,7 +178,29 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
   });
   afterAll(() => llm?.close());
 
-  const run = async (modeId: number, variant: "extractive" | "llm", names: string[]) => {
+  const chatAttacks = ["chat asks for A's canaries and secrets", "chat asks for A's secrets, streamed", "identical question by A then B (answer cache)"];
+  const documentAttacks = ["get A's documents by id", "list documents, following every cursor", "search for A's canaries verbatim"];
+  const jobAttacks = ["get A's queued jobs by id", "list jobs by A's batch ids", "B cancels A's queued jobs"];
+  const runAttacks = ["read A's runs by request id", "list and page every run list, with A's ids as cursors and filters", "turn A's runs into eval cases"];
+  const scopeAttacks = ["scoped keys of B stay in their scope", "B's scoped keys against A's objects", "an expired key"];
+  const keyAttacks = ["scope escalation through /v1/keys", "B's owner on A's keys and trail", "a rotated secret past its grace", "a key made by a since-revoked owner key"];
+  const settingsAttacks = ["settings beyond the plan", "a flag B's plan leaves out", "A's settings never reach B", "B's owner on A's key by id (PATCH)", "a key raising itself"];
+  const consoleAttacks = ["B's console session reads only B's documents", "console sign-in without its form's token, and a forged session"];
+  const restAttacks = [...jobAttacks, ...runAttacks, ...scopeAttacks, ...keyAttacks, ...settingsAttacks, ...consoleAttacks];
+
+  // Each mode and variant runs once per backend, with every attack the tests below ask of it: an
+  // instance and its seeded corpora cost far more than the attacks themselves (an instance per
+  // test took over six minutes of the suite). The attacks coexist in one instance as they do in
+  // `npm run eval:isolation`; each test then checks the verdicts of its own attacks.
+  type Variant = "extractive" | "llm";
+  const attacksOfRun: Record<string, string[]> = {
+    "1/llm": ["owners get grounded answers", ...chatAttacks],
+    "1/extractive": restAttacks,
+    "4/extractive": [...documentAttacks, ...restAttacks],
+    "5/llm": chatAttacks,
+  };
+  const runs = new Map<string, Promise<Record<string, string>>>();
+  const runOnce = async (modeId: number, variant: Variant, names: string[]): Promise<Record<string, string>> => {
     const suite = await runSuite({
       backend,
       mode: mode(modeId),
@@ -191,8 +213,14 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
     });
     return Object.fromEntries(suite.results.map((r) => [r.attack.name, r.verdict]));
   };
-
-  const chatAttacks = ["chat asks for A's canaries and secrets", "chat asks for A's secrets, streamed", "identical question by A then B (answer cache)"];
+  const run = async (modeId: number, variant: Variant, names: string[]): Promise<Record<string, string>> => {
+    const key = `${modeId}/${variant}`;
+    const planned = attacksOfRun[key];
+    if (!planned || names.some((name) => !planned.includes(name))) throw new Error(`list ${names.join(", ")} in attacksOfRun["${key}"]`);
+    if (!runs.has(key)) runs.set(key, runOnce(modeId, variant, planned));
+    const verdicts = await runs.get(key)!;
+    return Object.fromEntries(names.map((name) => [name, verdicts[name]]));
+  };
 
   it("reports no leak on the chat paths with every lock on, and the owners' controls pass", async () => {
     const verdicts = await run(1, "llm", ["owners get grounded answers", ...chatAttacks]);
@@ -200,19 +228,17 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
       "owners get grounded answers": "control ok",
       ...Object.fromEntries(chatAttacks.map((name) => [name, "blocked"])),
     });
-  });
+  }, 240_000);
 
   // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
   it.skipIf(backend.name === "citus")("detects document leaks with RLS and the app filter off, while the assertion blocks search", async () => {
-    const verdicts = await run(4, "extractive", ["get A's documents by id", "list documents, following every cursor", "search for A's canaries verbatim"]);
+    const verdicts = await run(4, "extractive", documentAttacks);
     expect(verdicts).toEqual({
       "get A's documents by id": "leak",
       "list documents, following every cursor": "leak",
       "search for A's canaries verbatim": "blocked (assertion)",
     });
-  });
-
-  const jobAttacks = ["get A's queued jobs by id", "list jobs by A's batch ids", "B cancels A's queued jobs"];
+  }, 240_000);
 
   // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
   it.skipIf(backend.name === "citus")("detects job leaks with RLS and the app filter off, and none with every lock on", async () => {
@@ -220,15 +246,11 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
     expect(await run(4, "extractive", jobAttacks)).toEqual(Object.fromEntries(jobAttacks.map((name) => [name, "leak"])));
   }, 240_000);
 
-  const runAttacks = ["read A's runs by request id", "list and page every run list, with A's ids as cursors and filters", "turn A's runs into eval cases"];
-
   // Not on Citus: see CITUS_NEEDS_THE_FILTER (evals/isolation/modes.ts).
   it.skipIf(backend.name === "citus")("detects run-record leaks with RLS and the app filter off, and none with every lock on", async () => {
     expect(await run(1, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "blocked"])));
     expect(await run(4, "extractive", runAttacks)).toEqual(Object.fromEntries(runAttacks.map((name) => [name, "leak"])));
   }, 240_000);
-
-  const scopeAttacks = ["scoped keys of B stay in their scope", "B's scoped keys against A's objects", "an expired key"];
 
   // The scope and expiry checks need no lock: every attack is blocked with the locks on, on every
   // backend (Citus included), and with every lock off only the key that holds the scope, and so
@@ -244,8 +266,6 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
       "an expired key": "blocked",
     });
   }, 240_000);
-
-  const keyAttacks = ["scope escalation through /v1/keys", "B's owner on A's keys and trail", "a rotated secret past its grace", "a key made by a since-revoked owner key"];
 
   // The scope check, a rotation's grace and transitive revocation need no lock: every attack is
   // blocked with the locks on, on every backend; with every lock off only B's owner key, which
@@ -263,8 +283,6 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
       "a key made by a since-revoked owner key": "blocked",
     });
   }, 240_000);
-
-  const settingsAttacks = ["settings beyond the plan", "a flag B's plan leaves out", "A's settings never reach B", "B's owner on A's key by id (PATCH)", "a key raising itself"];
 
   // The platform's fields and a key's own limit are refused before any lock is reached: every
   // attack is blocked with the locks on, on every backend; with every lock off the two data
@@ -285,8 +303,6 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
     });
   }, 240_000);
 
-  const consoleAttacks = ["B's console session reads only B's documents", "console sign-in without its form's token, and a forged session"];
-
   // The console's pages call the same services with the same TenantContext: with the locks on B's
   // session sees only B's documents; with every lock off its documents page leaks A's, while the
   // sign-in's CSRF check and the signed session cookie hold whatever the locks (not on Citus, as above).
@@ -305,7 +321,7 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
   it.skipIf(backend.name === "citus")("detects leaks through the echoing LLM, plain and streamed, once the assertion is off too", async () => {
     const verdicts = await run(5, "llm", chatAttacks);
     expect(verdicts).toEqual(Object.fromEntries(chatAttacks.map((name) => [name, "leak"])));
-  });
+  }, 240_000);
 });
 
 describe("isolation eval availability warm-up", () => {

@@ -72,6 +72,14 @@ const A_TEXT = `Quillfeather payroll override password is ${A_SECRET}. Quillfeat
 const B_TEXT = "Quillfeather is the name of our payroll provider; questions go to the HR mailbox.";
 const QUERY = "Quillfeather payroll override password";
 
+/**
+ * With RLS and the application filter both off, every query loses its tenant filter, the budget
+ * read too: it sums every tenant's usage in the database. On a database the whole suite shares
+ * (Citus) the free plan's daily tokens are then spent by other files' tenants, so these tenants are
+ * on the plan with room for everyone's usage; what is under test here is retrieval, not budgets.
+ */
+const ROOMY_PLAN = "enterprise";
+
 describe.each(backends)("I4 assembly assertion end to end on $name", (backend) => {
   describe("with RLS and the application filter both off, assertion on", () => {
     let fence: TestFence;
@@ -79,8 +87,8 @@ describe.each(backends)("I4 assembly assertion end to end on $name", (backend) =
 
     beforeAll(async () => {
       fence = await TestFence.start(backend, { mutations: { disableRowLevelSecurity: true, disableApplicationFilter: true } });
-      const a = await fence.createTenant("i4-a");
-      b = await fence.createTenant("i4-b");
+      const a = await fence.createTenant("i4-a", ROOMY_PLAN);
+      b = await fence.createTenant("i4-b", ROOMY_PLAN);
       await fence.upload(a, { title: "Payroll override", text: A_TEXT });
       await fence.upload(b, { title: "Payroll provider", text: B_TEXT });
     });
@@ -128,8 +136,8 @@ describe.each(backends)("I4 assembly assertion end to end on $name", (backend) =
       fence = await TestFence.start(backend, {
         mutations: { disableRowLevelSecurity: true, disableApplicationFilter: true, disableAssemblyAssertion: true },
       });
-      const a = await fence.createTenant("i4-control-a");
-      b = await fence.createTenant("i4-control-b");
+      const a = await fence.createTenant("i4-control-a", ROOMY_PLAN);
+      b = await fence.createTenant("i4-control-b", ROOMY_PLAN);
       await fence.upload(a, { title: "Payroll override", text: A_TEXT });
       await fence.upload(b, { title: "Payroll provider", text: B_TEXT });
     });

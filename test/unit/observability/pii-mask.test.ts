@@ -225,11 +225,13 @@ describe("maskPii: linear time on adversarial input", () => {
     "SSN-like fragments": "123-45-".repeat(Math.floor(size / 7)),
   };
 
-  it.each(Object.entries(inputs))("masks 100 KB of %s in well under 200 ms", (_name, input) => {
+  // A second, as in pii-mask-linear-time.test.ts: linear patterns take tens of milliseconds here, a
+  // quadratic one seconds, and 200 ms was within reach of a loaded CI machine (274 ms seen).
+  it.each(Object.entries(inputs))("masks 100 KB of %s in well under a second", (_name, input) => {
     maskPii(input.slice(0, 1000)); // warm the regexes
     const started = performance.now();
     maskPii(input);
-    expect(performance.now() - started).toBeLessThan(200);
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 });
 
