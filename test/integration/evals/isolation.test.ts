@@ -213,7 +213,7 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
     });
     return Object.fromEntries(suite.results.map((r) => [r.attack.name, r.verdict]));
   };
-  const run = async (modeId: number, variant: Variant, names: string[]): Promise<Record<string, string>> => {
+  const run = async (modeId: number, variant: Variant, names: string[]): Promise<Record<string, string | undefined>> => {
     const key = `${modeId}/${variant}`;
     const planned = attacksOfRun[key];
     if (!planned || names.some((name) => !planned.includes(name))) throw new Error(`list ${names.join(", ")} in attacksOfRun["${key}"]`);
