@@ -2,7 +2,8 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".fence-data/", "dist/", "coverage/"] },
+  // The generated module is the client files as strings (npm run build:console).
+  { ignores: ["node_modules/", ".fence-data/", "dist/", "coverage/", "artifacts/", "src/console/client/assets.generated.ts"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -24,5 +25,16 @@ export default tseslint.config(
   {
     files: ["src/db/**", "test/**", "bench/**", "evals/**"],
     rules: { "no-restricted-imports": "off" },
+  },
+  {
+    // The console's own browser script: plain ES2017 in the page, no modules, no build step.
+    files: ["src/console/client/**/*.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: Object.fromEntries(
+        ["window", "document", "fetch", "FormData", "URLSearchParams", "TextDecoder"].map((name) => [name, "readonly"]),
+      ),
+    },
+    rules: { "@typescript-eslint/no-unused-vars": ["error", { caughtErrors: "none" }] },
   },
 );

@@ -1,6 +1,6 @@
-import { and, desc, eq, lt, or } from "drizzle-orm";
+import { and, asc, desc, eq, ilike, lt, or } from "drizzle-orm";
 import type { Database, TenantScope } from "../db/database.js";
-import { documents, type DocumentRow } from "../db/schema.js";
+import { chunks, documents, type DocumentRow } from "../db/schema.js";
 import { isStorableInstant } from "../db/storable-instant.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import type { TenantCaches } from "../cache/tenant-caches.js";
@@ -23,7 +23,8 @@ export class DocumentStore {
     return row;
   }
 
-  async list(ctx: TenantContext, options: { limit: number; cursor?: string | undefined }): Promise<{
+  /** `titleContains`: only documents whose title holds the text, case-insensitively (taken literally: `%` and `_` match themselves). */
+  async list(ctx: TenantContext, options: { limit: number; cursor?: string | undefined; titleContains?: string | undefined }): Promise<{
     documents: DocumentRow[];
     nextCursor: string | null;
   }> {
@@ -35,6 +36,7 @@ export class DocumentStore {
         .where(
           and(
             scope.owns(documents.tenantId),
+            options.titleContains ? ilike(documents.title, `%${escapeLike(options.titleContains)}%`) : undefined,
             after
               ? or(
                   lt(documents.createdAt, after.createdAt),
@@ -49,6 +51,19 @@ export class DocumentStore {
     const page = rows.slice(0, options.limit);
     const last = page[page.length - 1];
     return { documents: page, nextCursor: rows.length > options.limit && last ? encodeCursor(last) : null };
+  }
+
+  /** The document's first `limit` chunks in reading order (the console's document page). */
+  async chunks(ctx: TenantContext, documentId: string, limit: number): Promise<{ position: number; heading: string | null; text: string }[]> {
+    if (!isUuid(documentId)) throw new NotFoundError("Document");
+    return this.db.withTenant(ctx, (scope) =>
+      scope.tx
+        .select({ position: chunks.position, heading: chunks.heading, text: chunks.text })
+        .from(chunks)
+        .where(and(scope.owns(chunks.tenantId), eq(chunks.documentId, documentId)))
+        .orderBy(asc(chunks.position))
+        .limit(limit),
+    );
   }
 
   /**
@@ -76,6 +91,11 @@ export async function findDocument(scope: TenantScope, documentId: string): Prom
     .from(documents)
     .where(and(scope.owns(documents.tenantId), eq(documents.id, documentId)));
   return row;
+}
+
+/** A LIKE pattern's wildcards and escape character, taken literally. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 /** Opaque pagination cursor: the (created_at, id) of the last row of the previous page. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../../support/harness.js";
 import type { IssuedKeyJson } from "../../support/api-types.js";
+import { ConsoleBrowser } from "../../support/console-browser.js";
 
 /**
  * Issue 19, the console's first slice over HTTP (the browser suite comes with the pages that need
@@ -16,31 +17,9 @@ describe.each(backends.filter((b) => b.name !== "worker"))("console on $name", (
   let a: TestTenant;
   let b: TestTenant;
 
-  /** A browser of one: keeps the cookies the console sets for /console. */
-  class Browser {
-    cookies = new Map<string, string>();
-    async fetch(method: string, path: string, form?: Record<string, string>): Promise<Response> {
-      const headers: Record<string, string> = {};
-      if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-      let body: string | undefined;
-      if (form) {
-        headers["content-type"] = "application/x-www-form-urlencoded";
-        body = new URLSearchParams(form).toString();
-      }
-      const res = await fence.fence.app.request(path, { method, headers, body });
-      for (const line of res.headers.getSetCookie()) {
-        const [pair] = line.split(";");
-        const [name, ...value] = pair!.split("=");
-        const v = value.join("=");
-        if (v === "" || /max-age=0/i.test(line)) this.cookies.delete(name!.trim());
-        else this.cookies.set(name!.trim(), v);
-      }
-      return res;
-    }
-    async signIn(key: string): Promise<Response> {
-      const page = await (await this.fetch("GET", "/console/sign-in")).text();
-      const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
-      return this.fetch("POST", "/console/sign-in", { csrf, key });
+  class Browser extends ConsoleBrowser {
+    constructor() {
+      super(fence);
     }
   }
 
@@ -71,7 +50,7 @@ describe.each(backends.filter((b) => b.name !== "worker"))("console on $name", (
     expect(decodeURIComponent(sessionCookie)).not.toContain(a.key.slice(-40));
 
     const landing = await browser.fetch("GET", "/console");
-    expect(landing.headers.get("location")).toBe("/console/documents");
+    expect(landing.headers.get("location")).toBe("/console/overview");
     const page = await browser.fetch("GET", "/console/documents");
     expect(page.status).toBe(200);
     const html = await page.text();
@@ -144,18 +123,26 @@ describe.each(backends.filter((b) => b.name !== "worker"))("console on $name", (
 
     const admin = new Browser();
     expect((await admin.signIn(ADMIN_KEY)).status).toBe(303);
-    expect((await admin.fetch("GET", "/console")).headers.get("location")).toBe("/console/tenants");
-    const tenants = await (await admin.fetch("GET", "/console/tenants")).text();
+    expect((await admin.fetch("GET", "/console")).headers.get("location")).toBe("/console/platform/tenants");
+    const tenants = await (await admin.fetch("GET", "/console/platform/tenants")).text();
     expect(tenants).toContain("console-a");
     // The admin session opens no tenant page, and a tenant session no platform page.
     expect((await admin.fetch("GET", "/console/documents")).status).toBe(303);
     const tenant = new Browser();
     await tenant.signIn(a.key);
-    expect((await tenant.fetch("GET", "/console/tenants")).status).toBe(303);
+    expect((await tenant.fetch("GET", "/console/platform/tenants")).status).toBe(303);
   });
 
-  it("serves its stylesheet under a hashed name with a year's cache, and nothing else from that folder", async () => {
+  it("serves its stylesheet and scripts under hashed names with a year's cache, and nothing else from that folder", async () => {
     const html = await (await new Browser().fetch("GET", "/console/sign-in")).text();
+    const scripts = [...html.matchAll(/<script src="([^"]+)"/g)].map((m) => m[1]!);
+    expect(scripts).toHaveLength(3);
+    for (const src of scripts) {
+      const res = await fence.fence.app.request(src);
+      expect(res.status, src).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^text\/javascript/);
+      expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    }
     const href = /<link rel="stylesheet" href="([^"]+)"/.exec(html)![1]!;
     expect(href).toMatch(/^\/console\/assets\/console\.[0-9a-f]{12}\.css$/);
     const css = await fence.fence.app.request(href);

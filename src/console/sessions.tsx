@@ -1,0 +1,155 @@
+import { randomBytes } from "node:crypto";
+import type { Context, MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, getSignedCookie, setCookie, setSignedCookie } from "hono/cookie";
+import { traitsOf } from "../core/error-catalogue.js";
+import { FenceError, UnauthorizedError } from "../core/errors.js";
+import { grants } from "../core/scopes.js";
+import { admission } from "../http/middleware/admission.js";
+import type { FenceServices } from "../http/services.js";
+import { clientAddress } from "../http/middleware/request-context.js";
+import { hashApiKey, secretsEqual } from "../tenancy/api-keys.js";
+import { authenticateKeyHash, authenticateTenantRequest } from "../tenancy/authenticate.js";
+import { field, page, PLATFORM_NAV, TENANT_NAV, type ConsoleContext, type ConsoleEnv } from "./console-env.js";
+import { MessagePage, SignInPage } from "./layout.js";
+import { newCsrfToken, parseSession, SESSION_COOKIE, SESSION_TTL_MS, SIGN_IN_COOKIE, tokensEqual, type ConsoleSession } from "./session.js";
+
+export type SessionServices = Pick<FenceServices, "db" | "adminKey" | "tenantAuthGuards" | "admission" | "securityEvents">;
+
+/**
+ * Console sessions: a key pasted into the sign-in form is exchanged for a signed cookie
+ * (HttpOnly, SameSite=Strict, Secure behind https, 8 h) holding the key's hash, never the key;
+ * each request verifies that hash as the API verifies a key, so revoking the key ends its sessions
+ * at their next request. Every form carries a CSRF token — the sign-in form's own (a cookie it
+ * must echo, against login CSRF), then the session's (a form field, or a header from script).
+ *
+ * A tenant page then runs as an API request does: the same TenantContext, the same admission
+ * (rate limits, the tenant's concurrency cap, fair queuing), so the console is no way around a limit.
+ */
+export class ConsoleSessions {
+  private readonly secret: string;
+  private readonly admit: MiddlewareHandler;
+
+  constructor(
+    private readonly services: SessionServices,
+    secret: string | undefined,
+  ) {
+    this.secret = secret ?? randomBytes(32).toString("hex");
+    this.admit = admission(services.admission) as MiddlewareHandler;
+  }
+
+  private cookieOptions(c: Context, maxAgeSeconds: number) {
+    const secure = new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
+    return { httpOnly: true, sameSite: "Strict" as const, secure, path: "/console", maxAge: maxAgeSeconds };
+  }
+
+  async current(c: Context): Promise<ConsoleSession | undefined> {
+    return parseSession(await getSignedCookie(c, this.secret, SESSION_COOKIE));
+  }
+
+  signedOut(c: Context) {
+    deleteCookie(c, SESSION_COOKIE, { path: "/console" });
+    return c.redirect("/console/sign-in", 303);
+  }
+
+  signInPage(c: Context, status: 200 | 401 | 403 | 429, error?: string) {
+    const csrf = newCsrfToken();
+    setCookie(c, SIGN_IN_COOKIE, csrf, this.cookieOptions(c, 15 * 60));
+    return page(c, <SignInPage csrf={csrf} error={error} />, status);
+  }
+
+  /**
+   * POST /console/sign-in. Failed sign-ins count against the address as failed API keys do (the
+   * same limiter): a form is no faster way to guess keys than the API.
+   */
+  async signIn(c: Context) {
+    const form = await c.req.parseBody();
+    if (!tokensEqual(field(form, "csrf"), getCookie(c, SIGN_IN_COOKIE) ?? "\u0000")) {
+      return this.signInPage(c, 403, "The sign-in form expired or came from another site. Try again.");
+    }
+    const address = clientAddress(c, this.services.securityEvents.trustedProxyHops);
+    const limiter = address !== undefined ? this.services.tenantAuthGuards.failedAuth : undefined;
+    const blockedFor = limiter ? await limiter.blockedFor(address!) : undefined;
+    if (blockedFor !== undefined) return this.signInPage(c, 429, `Too many failed sign-ins from this address; try again in ${Math.ceil(blockedFor)} s.`);
+    const key = field(form, "key")?.trim() ?? "";
+    let kind: ConsoleSession["kind"];
+    if (this.services.adminKey !== undefined && key.length > 0 && secretsEqual(key, this.services.adminKey)) {
+      kind = "admin";
+    } else {
+      try {
+        await authenticateTenantRequest(this.services.db, key, c.get("requestId"), undefined, this.services.tenantAuthGuards);
+      } catch (error) {
+        if (error instanceof FenceError && traitsOf(error).status === 401) {
+          await limiter?.noteFailure(address!);
+          return this.signInPage(c, 401, error.message);
+        }
+        throw error;
+      }
+      kind = "tenant";
+    }
+    const session: ConsoleSession = { kind, keyHash: hashApiKey(key), csrf: newCsrfToken(), expiresAt: Date.now() + SESSION_TTL_MS };
+    deleteCookie(c, SIGN_IN_COOKIE, { path: "/console" });
+    // A new cookie at every sign-in: a session planted before it (fixation) is never the one used.
+    await setSignedCookie(c, SESSION_COOKIE, JSON.stringify(session), this.secret, this.cookieOptions(c, SESSION_TTL_MS / 1000));
+    return c.redirect("/console", 303);
+  }
+
+  /** POST /console/sign-out: only with the session's own token (a cross-site form cannot sign anyone out). */
+  async signOut(c: Context) {
+    const session = await this.current(c);
+    const form = await c.req.parseBody();
+    if (session && !tokensEqual(field(form, "csrf"), session.csrf)) {
+      return page(c, <MessagePage title="Not signed out" message="The form came from another page or session; nothing was done." />, 403);
+    }
+    return this.signedOut(c);
+  }
+
+  /** A form's token: the `csrf` field, or the `x-csrf-token` header that htmx and console.js send. */
+  private async csrfHolds(c: ConsoleContext, session: ConsoleSession): Promise<boolean> {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return true;
+    const header = c.req.header("x-csrf-token");
+    if (header !== undefined) return tokensEqual(header, session.csrf);
+    const type = c.req.header("content-type") ?? "";
+    if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type)) return false;
+    return tokensEqual(field(await c.req.parseBody(), "csrf"), session.csrf);
+  }
+
+  private refusedForm(c: ConsoleContext) {
+    return page(c, <MessagePage title="Not done" message="The form came from another page or session, or its page is too old; nothing was done. Reload the page and try again." />, 403);
+  }
+
+  /** Guards every tenant page: a live session of a key that still verifies, the form's token, then admission. */
+  readonly tenantPages: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
+    const session = await this.current(c);
+    if (!session || session.kind !== "tenant") return this.signedOut(c);
+    let verified: Awaited<ReturnType<typeof authenticateKeyHash>>;
+    try {
+      verified = await authenticateKeyHash(this.services.db, session.keyHash, c.get("requestId"), undefined, this.services.tenantAuthGuards);
+    } catch (error) {
+      if (error instanceof UnauthorizedError) return this.signedOut(c);
+      throw error;
+    }
+    const { ctx, quota } = verified;
+    c.set("tenant", ctx);
+    c.set("quota", quota);
+    c.set("session", session);
+    c.set("chrome", {
+      who: `tenant ${ctx.tenantId.slice(0, 8)} · key ${ctx.keyId.slice(0, 8)} (${ctx.scopes.join(", ")})`,
+      csrf: session.csrf,
+      nav: TENANT_NAV.filter((item) => grants(ctx.scopes, item.scope)),
+      current: c.req.path.split("/").slice(0, 3).join("/"),
+    });
+    if (!(await this.csrfHolds(c, session))) return this.refusedForm(c);
+    await this.admit(c as unknown as Context, next);
+  };
+
+  /** Guards every platform page: an admin session whose key is still the admin key. */
+  readonly platformPages: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
+    const session = await this.current(c);
+    const adminKey = this.services.adminKey;
+    if (!session || session.kind !== "admin" || adminKey === undefined || !secretsEqual(session.keyHash, hashApiKey(adminKey))) return this.signedOut(c);
+    c.set("session", session);
+    c.set("chrome", { who: "platform admin", csrf: session.csrf, nav: [...PLATFORM_NAV], current: c.req.path.split("/").slice(0, 4).join("/") });
+    if (!(await this.csrfHolds(c, session))) return this.refusedForm(c);
+    await next();
+  };
+}

@@ -1,0 +1,196 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_KEY, backends, TestFence, type TestTenant } from "../../support/harness.js";
+import type { IssuedKeyJson } from "../../support/api-types.js";
+import { ConsoleBrowser } from "../../support/console-browser.js";
+import { startFakeOpenAI, type FakeOpenAI } from "../../support/fake-openai.js";
+import { putTenantOnPlan } from "../../support/metering-helpers.js";
+import { uniquePlanName } from "../../support/admission-helpers.js";
+
+/**
+ * The console's pages over HTTP (issue 19): overview, documents (find, open, delete, upload as a
+ * job), Ask (whole and streamed), keys (issue, rotate, revoke) and the platform's tenants. Each is
+ * the API's service under the session's TenantContext, so the checks are the API's: another
+ * tenant's ids answer the same 404 as made-up ones, every POST needs the session's CSRF token, a
+ * page is admitted like a request (a tenant at its rate limit gets 429 here too).
+ */
+const UUID_NOBODY = "00000000-0000-4000-8000-00000000abcd";
+
+describe.each(backends.filter((b) => b.name !== "worker"))("console pages on $name", (backend) => {
+  let fence: TestFence;
+  let llm: FakeOpenAI;
+  let a: TestTenant;
+  let b: TestTenant;
+  let aDoc: string;
+  let bDoc: string;
+  const browserOf = async (key: string) => {
+    const browser = new ConsoleBrowser(fence);
+    expect((await browser.signIn(key)).status).toBe(303);
+    return browser;
+  };
+
+  beforeAll(async () => {
+    llm = await startFakeOpenAI();
+    llm.setAnswer(() => "Orchard pruning happens in late winter [1].");
+    fence = await TestFence.start(backend, { env: { FENCE_JOB_WORKERS: "0", LLM_BASE_URL: llm.url, LLM_MODEL: "fake-model" } });
+    a = await fence.createTenant("pages-a", "enterprise");
+    b = await fence.createTenant("pages-b", "enterprise");
+    aDoc = (await fence.upload(a, { title: "Orchard handbook 100%_ripe", text: "Orchard pruning happens in late winter, before the buds open." })).id;
+    await fence.upload(a, { title: "Cider pressing", text: "Apples are pressed in October." });
+    bDoc = (await fence.upload(b, { title: "CANARY-PAGES-B payroll", text: "CANARY-PAGES-B text of tenant B." })).id;
+  });
+  afterAll(async () => {
+    await fence?.close();
+    await llm?.close();
+  });
+
+  it("finds documents by title (taken literally), opens one with its text, and answers B's id exactly as a made-up one", async () => {
+    const browser = await browserOf(a.key);
+    const found = await (await browser.fetch("GET", "/console/documents?q=orchard")).text();
+    expect(found).toContain("Orchard handbook");
+    expect(found).not.toContain("Cider pressing");
+    // % and _ are text, not wildcards: "0%_r" is in one title only, "%" alone matches no other.
+    expect(await (await browser.fetch("GET", `/console/documents?q=${encodeURIComponent("0%_r")}`)).text()).toContain("Orchard handbook");
+    expect(await (await browser.fetch("GET", `/console/documents?q=${encodeURIComponent("%")}`)).text()).not.toContain("Cider pressing");
+
+    const opened = await browser.fetch("GET", `/console/documents/${aDoc}`);
+    expect(opened.status).toBe(200);
+    expect(await opened.text()).toContain("Orchard pruning happens in late winter");
+
+    const foreign = await browser.fetch("GET", `/console/documents/${bDoc}`);
+    const missing = await browser.fetch("GET", `/console/documents/${UUID_NOBODY}`);
+    const malformed = await browser.fetch("GET", "/console/documents/not-a-uuid");
+    const bodies = await Promise.all([foreign, missing, malformed].map(async (r) => (await r.text()).replace(/csrf" value="[^"]+"|content="[^"]+"/g, "")));
+    expect([foreign.status, missing.status, malformed.status]).toEqual([404, 404, 404]);
+    expect(bodies[0]).toBe(bodies[1]);
+    expect(bodies[0]).toBe(bodies[2]);
+    expect(bodies[0]).not.toContain("CANARY-PAGES-B");
+  });
+
+  it("deletes a document only with the owner scope and the session's token", async () => {
+    const doc = (await fence.upload(a, { title: "To be deleted", text: "A short-lived document." })).id;
+    const reader = await browserOf(((await (await fence.admin("POST", `/tenants/${a.id}/keys`, { name: "reader", scopes: ["read"] })).json()) as IssuedKeyJson).key);
+    const refused = await reader.fetch("POST", `/console/documents/${doc}/delete`, { csrf: await reader.csrf("/console/documents") });
+    expect(refused.status).toBe(403);
+
+    const owner = await browserOf(a.key);
+    expect((await owner.fetch("POST", `/console/documents/${doc}/delete`, { csrf: "forged" })).status).toBe(403);
+    expect((await owner.fetch("POST", `/console/documents/${doc}/delete`, {})).status).toBe(403);
+    expect((await fence.request("GET", `/v1/documents/${doc}`, { key: a.key })).status).toBe(200);
+
+    const deleted = await owner.fetch("POST", `/console/documents/${doc}/delete`, { csrf: await owner.csrf() });
+    expect(deleted.status).toBe(303);
+    expect((await fence.request("GET", `/v1/documents/${doc}`, { key: a.key })).status).toBe(404);
+    // B's document by id: the same 404, and B's document is still there.
+    expect((await owner.fetch("POST", `/console/documents/${bDoc}/delete`, { csrf: await owner.csrf() })).status).toBe(404);
+    expect((await fence.request("GET", `/v1/documents/${bDoc}`, { key: b.key })).status).toBe(200);
+  });
+
+  it("queues an upload as a job and shows its row, refreshed by htmx while it is not finished; B's job id is a 404", async () => {
+    const browser = await browserOf(a.key);
+    const form = new FormData();
+    form.set("csrf", await browser.csrf());
+    form.set("file", new File(["Greenhouse vents open above 24 degrees."], "greenhouse.txt", { type: "text/plain" }));
+    const queued = await browser.fetch("POST", "/console/documents/upload", form, { "hx-request": "true" });
+    expect(queued.status).toBe(202);
+    const row = await queued.text();
+    const jobId = /id="job-([0-9a-f-]{36})"/.exec(row)![1]!;
+    expect(row).toContain("greenhouse.txt");
+    expect(row).toContain(`hx-get="/console/documents/jobs/${jobId}"`);
+    expect((await fence.request("GET", `/v1/jobs/${jobId}`, { key: a.key })).status).toBe(200);
+    expect((await browser.fetch("GET", `/console/documents/jobs/${jobId}`)).status).toBe(200);
+
+    // Without a file: the API's message, nothing queued.
+    const empty = new FormData();
+    empty.set("csrf", await browser.csrf());
+    const refused = await browser.fetch("POST", "/console/documents/upload", empty, { "hx-request": "true" });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("file: exactly one file upload is required");
+
+    const bJob = ((await (await fence.request("POST", "/v1/documents", { key: b.key, json: { title: "CANARY-PAGES-B job", text: "queued" }, headers: { prefer: "respond-async" } })).json()) as { id: string }).id;
+    const foreign = await browser.fetch("GET", `/console/documents/jobs/${bJob}`);
+    expect(foreign.status).toBe(404);
+    expect(await foreign.text()).not.toContain("CANARY-PAGES-B");
+  });
+
+  it("answers in Ask with citations, whole or streamed, metered like the API's chat", async () => {
+    const browser = await browserOf(a.key);
+    const csrf = await browser.csrf();
+    const whole = await browser.fetch("POST", "/console/ask", { csrf, question: "When does orchard pruning happen?" });
+    expect(whole.status).toBe(200);
+    const html = await whole.text();
+    expect(html).toContain("Orchard pruning happens in late winter [1].");
+    expect(html).toContain(`href="/console/documents/${aDoc}"`);
+
+    // Another question: the same one would be the answer cache's, with no model call to meter.
+    const streamed = await browser.fetch("POST", "/console/ask/stream", { question: "Is the orchard pruned before the buds open?" }, { "x-csrf-token": csrf });
+    expect(streamed.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const events = await streamed.text();
+    expect(events).toContain("event: token");
+    expect(events).toContain("event: citations");
+    expect(events).toContain(aDoc);
+    expect(events).not.toContain("CANARY-PAGES-B");
+
+    expect((await browser.fetch("POST", "/console/ask/stream", { question: "x" }, { "x-csrf-token": "forged" })).status).toBe(403);
+    const usage = (await (await fence.request("GET", "/v1/usage?group_by=feature", { key: a.key })).json()) as { rows: { key: string; events: number }[] };
+    expect(usage.rows.find((r) => r.key === "chat")?.events ?? 0).toBeGreaterThanOrEqual(2);
+  });
+
+  it("issues a key shown once, within the owner's own scopes, and revokes it", async () => {
+    const browser = await browserOf(a.key);
+    const issued = await browser.fetch("POST", "/console/keys", { csrf: await browser.csrf(), name: "from the console", scopes: "read" });
+    expect(issued.status).toBe(200);
+    const html = await issued.text();
+    const key = /<code>(fence_[a-z]+_[A-Za-z0-9_-]+)<\/code>/.exec(html)![1]!;
+    expect((await fence.request("GET", "/v1/documents", { key })).status).toBe(200);
+    expect((await fence.request("POST", "/v1/search", { key, json: { query: "orchard" } })).status).toBe(403);
+    const keyId = ((await (await fence.request("GET", "/v1/keys", { key: a.key })).json()) as { keys: { id: string; name: string }[] }).keys.find((k) => k.name === "from the console")!.id;
+    expect(await (await browser.fetch("GET", "/console/keys")).text()).not.toContain(key);
+
+    // A read key issues nothing: the page is the owner's.
+    const reader = await browserOf(key);
+    expect((await reader.fetch("GET", "/console/keys")).status).toBe(403);
+    // Bad fields get the API's message.
+    const bad = await browser.fetch("POST", "/console/keys", { csrf: await browser.csrf(), name: "", scopes: "read" });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("name");
+
+    expect((await browser.fetch("POST", `/console/keys/${keyId}/revoke`, { csrf: await browser.csrf() })).status).toBe(303);
+    expect((await fence.request("GET", "/v1/documents", { key })).status).toBe(401);
+    expect((await reader.fetch("GET", "/console/documents")).status).toBe(303);
+  });
+
+  it("shows the tenant's usage and budgets on the overview, and none of B's", async () => {
+    const browser = await browserOf(a.key);
+    const res = await browser.fetch("GET", "/console/overview");
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("Plan <strong>enterprise</strong>");
+    expect(html).toMatch(/<meter [^>]*max="20000000"/);
+    expect(html).toContain('class="chart panel" data-chart=');
+    expect(html).not.toContain(b.id);
+    expect(html).not.toContain(b.keyId);
+  });
+
+  it("admits a page like a request: a tenant past its rate limit gets a 429 page", async () => {
+    const tenant = await fence.createTenant("pages-limited");
+    const browser = await browserOf(tenant.key);
+    await putTenantOnPlan(fence, tenant, uniquePlanName("console-rpm"), { requestsPerMinute: 2 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await browser.fetch("GET", "/console/documents")).status);
+    expect(statuses).toContain(429);
+    expect(statuses.slice(0, 2)).toEqual([200, 200]);
+  });
+
+  it("lets the admin make a tenant from the platform page, with the API's validation", async () => {
+    const admin = await browserOf(ADMIN_KEY);
+    const csrf = await admin.csrf("/console/platform/tenants");
+    expect((await admin.fetch("POST", "/console/platform/tenants", { csrf, name: "made-in-console", plan: "pro" })).status).toBe(303);
+    expect(await (await admin.fetch("GET", "/console/platform/tenants")).text()).toContain("made-in-console");
+    expect((await admin.fetch("POST", "/console/platform/tenants", { csrf: "forged", name: "nope" })).status).toBe(403);
+    const tenant = await browserOf(a.key);
+    expect((await tenant.fetch("POST", "/console/platform/tenants", { csrf: await tenant.csrf(), name: "by-a-tenant" })).status).toBe(303);
+    const all = (await (await fence.admin("GET", "/tenants")).json()) as { tenants: { name: string }[] };
+    expect(all.tenants.map((t) => t.name)).not.toContain("nope");
+    expect(all.tenants.map((t) => t.name)).not.toContain("by-a-tenant");
+  });
+});
