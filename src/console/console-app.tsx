@@ -10,9 +10,12 @@ import { MessagePage } from "./layout.js";
 import { tenantPages } from "./platform/tenants.js";
 import { ConsoleSessions } from "./sessions.js";
 import { askPages } from "./tenant/ask.js";
+import { auditPages } from "./tenant/audit.js";
 import { documentPages } from "./tenant/documents.js";
 import { keyPages } from "./tenant/keys.js";
 import { overviewPages } from "./tenant/overview.js";
+import { runPages } from "./tenant/runs.js";
+import { settingsPages } from "./tenant/settings.js";
 
 /**
  * What a console page may load: its own files, nothing inline, nothing from another origin, no
@@ -42,6 +45,9 @@ export type ConsoleServices = Pick<
   | "budgets"
   | "tenantKeys"
   | "tenantAdmin"
+  | "runs"
+  | "ownerSettings"
+  | "auditLog"
   | "logger"
 >;
 
@@ -87,7 +93,10 @@ export function consoleRoutes(services: ConsoleServices, options: ConsoleOptions
   mount("/overview", tenant(overviewPages(services)));
   mount("/documents", tenant(documentPages(services)));
   mount("/ask", tenant(askPages(services)));
+  mount("/runs", tenant(runPages(services)));
   mount("/keys", tenant(keyPages(services)));
+  mount("/settings", tenant(settingsPages(services)));
+  mount("/audit", tenant(auditPages(services)));
   mount("/platform/tenants", platform(tenantPages(services)));
 
   app.notFound((c) => page(c, <MessagePage title="Not found" message="There is no such page." />, 404));

@@ -44,7 +44,10 @@ export const TENANT_NAV: readonly (NavItem & { scope: Scope })[] = [
   { href: "/console/overview", label: "Overview", scope: "read" },
   { href: "/console/documents", label: "Documents", scope: "read" },
   { href: "/console/ask", label: "Ask", scope: "query" },
+  { href: "/console/runs", label: "Runs", scope: "read" },
   { href: "/console/keys", label: "Keys", scope: "owner" },
+  { href: "/console/settings", label: "Settings", scope: "owner" },
+  { href: "/console/audit", label: "Audit", scope: "owner" },
 ];
 
 export const PLATFORM_NAV: readonly NavItem[] = [

@@ -123,7 +123,8 @@
                 citations.appendChild(item);
               });
             } else if (name === "done") {
-              status.textContent = data.no_answer ? "No passage of your documents answers this." : "";
+              status.textContent = data.no_answer ? "No passage of your documents answers this. " : "";
+              if (data.request_id) status.appendChild(link("/console/runs/" + encodeURIComponent(data.request_id), "See this run's steps"));
             } else if (name === "error") status.textContent = data.error && data.error.message ? data.error.message : "The answer failed.";
           }
           function pump() {

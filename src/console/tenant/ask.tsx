@@ -12,7 +12,7 @@ import { needsScope } from "./scope-page.js";
 /** The API's own bound on a question (schemas.ts: ChatBody). */
 const QUESTION_MAX = 4000;
 
-function AskPage(props: { chrome: Chrome; question?: string; answer?: { text: string; citations: Citation[]; noAnswer: boolean } }) {
+function AskPage(props: { chrome: Chrome; question?: string; answer?: { text: string; citations: Citation[]; noAnswer: boolean; requestId: string } }) {
   return (
     <Layout title="Ask" chrome={props.chrome}>
       <p class="muted">Ask a question of your documents: the answer is grounded in their passages, with citations you can open.</p>
@@ -41,6 +41,11 @@ function AskPage(props: { chrome: Chrome; question?: string; answer?: { text: st
           </li>
         ))}
       </ol>
+      {props.answer && (
+        <p>
+          <a href={`/console/runs/${encodeURIComponent(props.answer.requestId)}`}>See this run's steps</a>
+        </p>
+      )}
     </Layout>
   );
 }
@@ -66,7 +71,7 @@ export function askPages(services: Pick<FenceServices, "chat">) {
   app.post("/", needsScope("query", "Ask"), async (c) => {
     const turns = await questionOf(c);
     const answer = await services.chat.answer(c.get("tenant"), turns, { operationId: operationIdOf(c) });
-    return page(c, <AskPage chrome={c.get("chrome")} question={turns[0]!.content} answer={{ text: answer.answer, citations: answer.citations, noAnswer: answer.no_answer }} />);
+    return page(c, <AskPage chrome={c.get("chrome")} question={turns[0]!.content} answer={{ text: answer.answer, citations: answer.citations, noAnswer: answer.no_answer, requestId: c.get("tenant").requestId }} />);
   });
 
   app.post("/stream", needsScope("query", "Ask"), async (c) => {

@@ -116,7 +116,7 @@ const adminListAudit = createRoute({
   responses: { 200: { description: "A page of events", content: { "application/json": { schema: AdminAuditEventList } } }, ...commonErrors },
 });
 
-function auditEventJson(row: AuditEventRow) {
+export function auditEventJson(row: AuditEventRow) {
   return {
     id: row.id,
     at: row.at.toISOString(),

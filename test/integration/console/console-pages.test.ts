@@ -135,6 +135,53 @@ describe.each(backends.filter((b) => b.name !== "worker"))("console pages on $na
     expect(usage.rows.find((r) => r.key === "chat")?.events ?? 0).toBeGreaterThanOrEqual(2);
   });
 
+  it("lists the tenant's runs with filters and draws one run's steps as a timeline; B's run is the same 404 as none", async () => {
+    const browser = await browserOf(a.key);
+    const asked = await (await browser.fetch("POST", "/console/ask", { csrf: await browser.csrf(), question: "What is pressed in October?" })).text();
+    const runPath = /href="(\/console\/runs\/[^"]+)"/.exec(asked)![1]!;
+    const list = await (await browser.fetch("GET", "/console/runs?kind=chat")).text();
+    expect(list).toContain("What is pressed in October?");
+    expect(await (await browser.fetch("GET", "/console/runs?kind=ingest&status=failed")).text()).not.toContain("What is pressed in October?");
+
+    const run = await browser.fetch("GET", runPath);
+    expect(run.status).toBe(200);
+    const html = await run.text();
+    expect(html).toContain('<svg class="timeline"');
+    expect(html).toMatch(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+"/);
+    expect(html).toContain(">retrieval</text>");
+    expect(html).toContain(">model_call</text>");
+
+    const bAnswer = await fence.request("POST", "/v1/chat", { key: b.key, json: { question: "CANARY-PAGES-B what is in the payroll?" } });
+    const bRun = ((await bAnswer.json()) as { request_id: string }).request_id;
+    const foreign = await browser.fetch("GET", `/console/runs/${bRun}`);
+    const missing = await browser.fetch("GET", "/console/runs/no-such-request");
+    expect([foreign.status, missing.status]).toEqual([404, 404]);
+    expect(await foreign.text()).not.toContain("CANARY-PAGES-B");
+  });
+
+  it("saves the owner's settings within the plan, refuses the platform's, and records both keys and settings in the audit page", async () => {
+    const browser = await browserOf(a.key);
+    const saved = await browser.fetch("POST", "/console/settings", { csrf: await browser.csrf(), persona: "You are the orchard's helper.", answer_style: "concise", retrieval_k: "5", features: "chat.llm" });
+    expect(saved.status).toBe(303);
+    const settings = (await (await fence.request("GET", "/v1/settings", { key: a.key })).json()) as { persona: string; answer_style: string; retrieval_k: number; features: Record<string, { enabled: boolean }> };
+    expect(settings).toMatchObject({ persona: "You are the orchard's helper.", answer_style: "concise", retrieval_k: 5 });
+    // Unticked checkboxes are flags switched off.
+    expect(settings.features["chat.streaming"]!.enabled).toBe(false);
+    expect(settings.features["chat.llm"]!.enabled).toBe(true);
+    const page = await (await browser.fetch("GET", "/console/settings")).text();
+    expect(page).toContain("You are the orchard&#39;s helper.");
+
+    const bad = await browser.fetch("POST", "/console/settings", { csrf: await browser.csrf(), retrieval_k: "500" });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("retrieval_k");
+    await browser.fetch("POST", "/console/settings", { csrf: await browser.csrf(), features: "chat.llm" });
+    await browser.fetch("POST", "/console/settings", { csrf: await browser.csrf(), features: "chat.llm,chat.streaming" });
+
+    const audit = await (await browser.fetch("GET", "/console/audit")).text();
+    expect(audit).toContain("settings.patched");
+    expect(audit).not.toContain(b.id);
+  });
+
   it("issues a key shown once, within the owner's own scopes, and revokes it", async () => {
     const browser = await browserOf(a.key);
     const issued = await browser.fetch("POST", "/console/keys", { csrf: await browser.csrf(), name: "from the console", scopes: "read" });

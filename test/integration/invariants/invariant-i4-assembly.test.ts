@@ -6,7 +6,9 @@ import { assembleContext } from "../../../src/retrieval/assemble-context.js";
 import { assertChunksBelongTo } from "../../../src/retrieval/assert-chunks-belong-to.js";
 import type { SearchHit } from "../../../src/retrieval/hybrid-search.js";
 import { issueTenantContext } from "../../../src/core/tenant-context.js";
-import { backends, TestFence, type TestTenant } from "../../support/harness.js";
+import type { IsolationMutations } from "../../../src/db/database.js";
+import { backends, TestFence, type Backend, type TestTenant } from "../../support/harness.js";
+import { scratchDatabase } from "../../support/scratch-database.js";
 import { readJson } from "../../support/isolation-helpers.js";
 import type { ErrorBody, SearchBody } from "../../support/api-types.js";
 
@@ -73,26 +75,37 @@ const B_TEXT = "Quillfeather is the name of our payroll provider; questions go t
 const QUERY = "Quillfeather payroll override password";
 
 /**
- * With RLS and the application filter both off, every query loses its tenant filter, the budget
- * read too: it sums every tenant's usage in the database. On a database the whole suite shares
- * (Citus) the free plan's daily tokens are then spent by other files' tenants, so these tenants are
- * on the plan with room for everyone's usage; what is under test here is retrieval, not budgets.
+ * With RLS and the application filter both off, every query loses its tenant filter — the read of
+ * the tenant's own row and budget counters too, which then see every tenant in the database. On a
+ * database other suites share, that could be any tenant's plan and usage (a test plan of 10 tokens
+ * a day refused an upload here), so on a server backend these instances get a database of their own.
  */
-const ROOMY_PLAN = "enterprise";
+async function startWithoutLocks(backend: Backend, mutations: IsolationMutations): Promise<{ fence: TestFence; close(): Promise<void> }> {
+  const scratch = backend.databaseUrl ? await scratchDatabase(backend.databaseUrl) : undefined;
+  const fence = await TestFence.start(scratch ? { ...backend, databaseUrl: scratch.url } : backend, { mutations });
+  return {
+    fence,
+    close: async () => {
+      await fence.close();
+      await scratch?.drop();
+    },
+  };
+}
 
 describe.each(backends)("I4 assembly assertion end to end on $name", (backend) => {
   describe("with RLS and the application filter both off, assertion on", () => {
     let fence: TestFence;
+    let close: (() => Promise<void>) | undefined;
     let b: TestTenant;
 
     beforeAll(async () => {
-      fence = await TestFence.start(backend, { mutations: { disableRowLevelSecurity: true, disableApplicationFilter: true } });
-      const a = await fence.createTenant("i4-a", ROOMY_PLAN);
-      b = await fence.createTenant("i4-b", ROOMY_PLAN);
+      ({ fence, close } = await startWithoutLocks(backend, { disableRowLevelSecurity: true, disableApplicationFilter: true }));
+      const a = await fence.createTenant("i4-a");
+      b = await fence.createTenant("i4-b");
       await fence.upload(a, { title: "Payroll override", text: A_TEXT });
       await fence.upload(b, { title: "Payroll provider", text: B_TEXT });
     });
-    afterAll(() => fence?.close());
+    afterAll(() => close?.());
 
     const failures = () => fence.fence.securityEvents.count("assembly_assertion_failed");
 
@@ -130,18 +143,17 @@ describe.each(backends)("I4 assembly assertion end to end on $name", (backend) =
 
   describe("with all three locks off (control)", () => {
     let fence: TestFence;
+    let close: (() => Promise<void>) | undefined;
     let b: TestTenant;
 
     beforeAll(async () => {
-      fence = await TestFence.start(backend, {
-        mutations: { disableRowLevelSecurity: true, disableApplicationFilter: true, disableAssemblyAssertion: true },
-      });
-      const a = await fence.createTenant("i4-control-a", ROOMY_PLAN);
-      b = await fence.createTenant("i4-control-b", ROOMY_PLAN);
+      ({ fence, close } = await startWithoutLocks(backend, { disableRowLevelSecurity: true, disableApplicationFilter: true, disableAssemblyAssertion: true }));
+      const a = await fence.createTenant("i4-control-a");
+      b = await fence.createTenant("i4-control-b");
       await fence.upload(a, { title: "Payroll override", text: A_TEXT });
       await fence.upload(b, { title: "Payroll provider", text: B_TEXT });
     });
-    afterAll(() => fence?.close());
+    afterAll(() => close?.());
 
     it("B's search DOES return A's text: the assertion is what blocked it above", async () => {
       const res = await readJson<SearchBody>(fence.request("POST", "/v1/search", { key: b.key, json: { query: QUERY, k: 50 } }));
