@@ -84,7 +84,9 @@ describe.each(backends)("I1 identity on $name", (backend) => {
   it("stores a large upload (its body parsed on a thread) with tenant_id under the caller's tenant, and reports it", async () => {
     const before = smuggled();
     // Over 64 KiB: the body is decoded and parsed off the event loop (request-body.ts), not by Hono.
-    const text = `Lunch is served at noon on the terrace. ${"The menu changes weekly. ".repeat(4_000)}`;
+    // Mostly blank lines, which the chunker drops: the body is large, its embedding work one chunk
+    // (100 KB of prose took 30-47 s per backend on the real model, for nothing this test checks).
+    const text = `Lunch is served at noon on the terrace.${"\n".repeat(70_000)}The menu changes weekly.`;
     const res = await readJson<IngestedDocumentJson>(
       fence.request("POST", "/v1/documents", { key: b.key, json: { title: "Smuggled, large", text, tenant_id: a.id } }),
     );
