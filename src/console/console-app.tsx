@@ -99,7 +99,8 @@ export function consoleRoutes(services: ConsoleServices, options: ConsoleOptions
   mount("/audit", tenant(auditPages(services)));
   mount("/platform/tenants", platform(tenantPages(services)));
 
-  app.notFound((c) => page(c, <MessagePage title="Not found" message="There is no such page." />, 404));
+  // A route, not notFound(): a sub-app's notFound is not used once it is mounted (the API's JSON 404 would answer).
+  app.all("*", (c) => page(c, <MessagePage title="Not found" message="There is no such page." />, 404));
   app.onError((error, c) => {
     const chrome = (c as unknown as Parameters<MiddlewareHandler<ConsoleEnv>>[0]).get("chrome");
     // What the API would answer, as a page: its status and its message (a refused limit, a bad

@@ -228,6 +228,13 @@ describe.each(backends.filter((b) => b.name !== "worker"))("console pages on $na
     expect(statuses.slice(0, 2)).toEqual([200, 200]);
   });
 
+  it("answers an unknown console path with its own 404 page, not the API's JSON", async () => {
+    const res = await (await browserOf(a.key)).fetch("GET", "/console/no-such-page");
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(await res.text()).toContain("There is no such page.");
+  });
+
   it("lets the admin make a tenant from the platform page, with the API's validation", async () => {
     const admin = await browserOf(ADMIN_KEY);
     const csrf = await admin.csrf("/console/platform/tenants");
