@@ -7,7 +7,10 @@ import type { AppEnv } from "../http/types.js";
 import { assetAt } from "./assets.js";
 import { page, type ConsoleEnv, type PageStatus } from "./console-env.js";
 import { MessagePage } from "./layout.js";
+import { operationsPages } from "./platform/operations.js";
+import { planPages } from "./platform/plans.js";
 import { tenantPages } from "./platform/tenants.js";
+import { usagePages } from "./platform/usage.js";
 import { ConsoleSessions } from "./sessions.js";
 import { askPages } from "./tenant/ask.js";
 import { auditPages } from "./tenant/audit.js";
@@ -48,6 +51,8 @@ export type ConsoleServices = Pick<
   | "runs"
   | "ownerSettings"
   | "auditLog"
+  | "planAdmin"
+  | "providerLanes"
   | "logger"
 >;
 
@@ -98,6 +103,9 @@ export function consoleRoutes(services: ConsoleServices, options: ConsoleOptions
   mount("/settings", tenant(settingsPages(services)));
   mount("/audit", tenant(auditPages(services)));
   mount("/platform/tenants", platform(tenantPages(services)));
+  mount("/platform/plans", platform(planPages(services)));
+  mount("/platform/usage", platform(usagePages(services)));
+  mount("/platform/operations", platform(operationsPages(services)));
 
   // A route, not notFound(): a sub-app's notFound is not used once it is mounted (the API's JSON 404 would answer).
   app.all("*", (c) => page(c, <MessagePage title="Not found" message="There is no such page." />, 404));

@@ -52,4 +52,7 @@ export const TENANT_NAV: readonly (NavItem & { scope: Scope })[] = [
 
 export const PLATFORM_NAV: readonly NavItem[] = [
   { href: "/console/platform/tenants", label: "Tenants" },
+  { href: "/console/platform/plans", label: "Plans" },
+  { href: "/console/platform/usage", label: "Usage" },
+  { href: "/console/platform/operations", label: "Operations" },
 ];

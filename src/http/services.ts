@@ -85,6 +85,8 @@ export interface FenceServices {
   // Questions
   retriever: Retriever;
   chat: ChatService;
+  /** The providers' lanes (the LLM's, a remote embedding model's): depth and breaker, for the platform's console page. */
+  providerLanes: readonly NonNullable<EmbeddingProvider["lane"]>[];
 
   // Run records (GET /v1/runs, POST /v1/evals/cases) and the sweep that ends them (started by Node)
   runs: RunRecords;

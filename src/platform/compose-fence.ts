@@ -192,6 +192,7 @@ export function composeFence(deps: FenceDependencies): ComposedFence {
     jobRunner,
     retriever,
     chat,
+    providerLanes: [llmLane, embeddings.lane].filter((lane) => lane !== undefined),
     runs,
     evalCases: new EvalCases(db, runStore),
     runRetention,

@@ -66,15 +66,20 @@ export function adminUsageRoutes({ usageReports: reports }: Pick<FenceServices, 
       const { from, to, group_by, format } = c.req.valid("query");
       const report = await reports.forAllTenants({ from, to, groupBy: group_by });
       if (format === "json") return c.json(report, 200);
-      return c.body(usageCsv(report), 200, {
-        "content-type": "text/csv; charset=utf-8",
-        "content-disposition": `attachment; filename="fence-usage-${group_by}-${report.from.slice(0, 10)}-${report.to.slice(0, 10)}.csv"`,
-      }) as never;
+      return c.body(usageCsv(report), 200, usageCsvHeaders(report)) as never;
     })
     .openapi(reconciliationRoute, async (c) => c.json(await reports.reconcile(c.req.valid("query")), 200));
 }
 
 /** One line per row, first column named after the grouping; tenant rows also carry the name. */
+/** A CSV report's headers: its type, and a file name that says what it holds. */
+export function usageCsvHeaders(report: UsageReport<AdminGroupBy>): Record<string, string> {
+  return {
+    "content-type": "text/csv; charset=utf-8",
+    "content-disposition": `attachment; filename="fence-usage-${report.group_by}-${report.from.slice(0, 10)}-${report.to.slice(0, 10)}.csv"`,
+  };
+}
+
 export function usageCsv(report: UsageReport<AdminGroupBy>): string {
   const byTenant = report.group_by === "tenant";
   const header = [report.group_by, ...(byTenant ? ["tenant_name"] : []), "events", "input_tokens", "output_tokens", "cached_tokens", "total_tokens", "cost_micros"];

@@ -235,6 +235,62 @@ describe.each(backends.filter((b) => b.name !== "worker"))("console pages on $na
     expect(await res.text()).toContain("There is no such page.");
   });
 
+  it("lets the admin edit a plan whole, keeping what was typed beside a refusal", async () => {
+    const admin = await browserOf(ADMIN_KEY);
+    const name = uniquePlanName("console-edit");
+    expect((await fence.admin("PUT", `/plans/${name}`, { tokens_per_day: 1000, tokens_per_month: null, spend_per_month_micros: null })).status).toBe(201);
+    expect(await (await admin.fetch("GET", "/console/platform/plans")).text()).toContain(`>${name}</a>`);
+    const csrf = await admin.csrf("/console/platform/plans");
+
+    const typo = await admin.fetch("POST", `/console/platform/plans/${name}`, { csrf, settings: '{"tokens_per_dya": 5}' });
+    expect(typo.status).toBe(400);
+    const typoPage = await typo.text();
+    expect(typoPage).toContain("tokens_per_dya");
+    expect(typoPage).toContain("{&quot;tokens_per_dya&quot;: 5}");
+    expect((await admin.fetch("POST", `/console/platform/plans/${name}`, { csrf, settings: "{not json" })).status).toBe(400);
+
+    const saved = await admin.fetch("POST", `/console/platform/plans/${name}`, { csrf, settings: JSON.stringify({ tokens_per_day: 2000, tokens_per_month: 50000, spend_per_month_micros: null }) });
+    expect(saved.status).toBe(303);
+    const plan = (await (await fence.admin("GET", `/plans/${name}`)).json()) as { tokens_per_day: number; tokens_per_month: number };
+    expect(plan).toMatchObject({ tokens_per_day: 2000, tokens_per_month: 50000 });
+  });
+
+  it("shows usage across tenants with a CSV of the same report, and the queue and provider lanes", async () => {
+    const admin = await browserOf(ADMIN_KEY);
+    const usage = await (await admin.fetch("GET", "/console/platform/usage?group_by=tenant")).text();
+    expect(usage).toContain("pages-a");
+    expect(usage).toContain("Reconciliation");
+    const csv = await admin.fetch("GET", "/console/platform/usage/csv?group_by=tenant");
+    expect(csv.headers.get("content-type")).toMatch(/^text\/csv/);
+    expect(csv.headers.get("content-disposition")).toMatch(/^attachment; filename="fence-usage-tenant-/);
+    const text = await csv.text();
+    expect(text.split(/\r?\n/)[0]).toBe("tenant,tenant_name,events,input_tokens,output_tokens,cached_tokens,total_tokens,cost_micros");
+    expect(text).toContain(a.id);
+    expect((await admin.fetch("GET", "/console/platform/usage?group_by=nonsense")).status).toBe(400);
+
+    const operations = await (await admin.fetch("GET", "/console/platform/operations")).text();
+    expect(operations).toContain("Ingestion queue");
+    expect(operations).toContain("<td>llm</td>");
+    // A tenant session opens none of it.
+    expect((await (await browserOf(a.key)).fetch("GET", "/console/platform/usage")).status).toBe(303);
+  });
+
+  it("moves a tenant to another plan, and purges one only when its name is typed", async () => {
+    const admin = await browserOf(ADMIN_KEY);
+    const doomed = await fence.createTenant("console-doomed");
+    const csrf = await admin.csrf("/console/platform/tenants");
+    expect((await admin.fetch("POST", `/console/platform/tenants/${doomed.id}/plan`, { csrf, plan: "pro" })).status).toBe(303);
+    expect(((await (await fence.admin("GET", `/tenants/${doomed.id}/config`)).json()) as { plan: string }).plan).toBe("pro");
+    expect((await admin.fetch("POST", `/console/platform/tenants/${doomed.id}/plan`, { csrf, plan: "no-such-plan" })).status).toBe(400);
+
+    expect(await (await admin.fetch("GET", `/console/platform/tenants/${doomed.id}/purge`)).text()).toContain("Type the tenant&#39;s name");
+    expect((await admin.fetch("POST", `/console/platform/tenants/${doomed.id}/purge`, { csrf, confirm_name: "console-doome" })).status).toBe(400);
+    expect((await fence.request("GET", "/v1/documents", { key: doomed.key })).status).toBe(200);
+    expect((await admin.fetch("POST", `/console/platform/tenants/${doomed.id}/purge`, { csrf, confirm_name: "console-doomed" })).status).toBe(303);
+    expect((await fence.request("GET", "/v1/documents", { key: doomed.key })).status).toBe(401);
+    expect((await admin.fetch("GET", `/console/platform/tenants/${UUID_NOBODY}/purge`)).status).toBe(404);
+  });
+
   it("lets the admin make a tenant from the platform page, with the API's validation", async () => {
     const admin = await browserOf(ADMIN_KEY);
     const csrf = await admin.csrf("/console/platform/tenants");
