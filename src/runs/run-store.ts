@@ -16,6 +16,11 @@ export interface RunFilter {
   cursor?: string | undefined;
 }
 
+export interface RunSummary {
+  latency: { kind: RunKind; runs: number; p50Ms: number | null; p95Ms: number | null }[];
+  notSucceeded: { kind: RunKind; status: RunStatus; code: string; runs: number }[];
+}
+
 export interface RunPage {
   runs: RunRow[];
   nextCursor: string | null;
@@ -38,6 +43,37 @@ export class RunStore {
 
   list(ctx: TenantContext, filter: RunFilter): Promise<RunPage> {
     return this.db.withTenant(ctx, (scope) => listRuns(scope.tx, scope.owns(runs.tenantId), scope.tenantId, filter));
+  }
+
+  /**
+   * The tenant's runs since an instant, summed up per kind: how many, their latency p50 and p95
+   * (succeeded runs only: a refusal's few milliseconds would flatter them), and the refusals and
+   * failures by error code. The console's overview; one indexed range read of the tenant's runs.
+   */
+  async summary(ctx: TenantContext, since: Date): Promise<RunSummary> {
+    return this.db.withTenant(ctx, async (scope) => {
+      const where = and(scope.owns(runs.tenantId), gte(runs.startedAt, since));
+      // One after the other: a transaction is one connection.
+      const latency = await scope.tx
+        .select({
+          kind: runs.kind,
+          runs: sql<number>`count(*)::int`,
+          p50: sql<number | null>`percentile_cont(0.5) WITHIN GROUP (ORDER BY ${runs.latencyMs})`,
+          p95: sql<number | null>`percentile_cont(0.95) WITHIN GROUP (ORDER BY ${runs.latencyMs})`,
+        })
+        .from(runs)
+        .where(and(where, eq(runs.status, "succeeded")))
+        .groupBy(runs.kind);
+      const outcomes = await scope.tx
+        .select({ kind: runs.kind, status: runs.status, code: runs.errorCode, runs: sql<number>`count(*)::int` })
+        .from(runs)
+        .where(and(where, sql`${runs.status} <> 'succeeded'`))
+        .groupBy(runs.kind, runs.status, runs.errorCode);
+      return {
+        latency: latency.map((r) => ({ kind: r.kind, runs: Number(r.runs), p50Ms: r.p50 === null ? null : Number(r.p50), p95Ms: r.p95 === null ? null : Number(r.p95) })),
+        notSucceeded: outcomes.map((r) => ({ kind: r.kind, status: r.status, code: r.code ?? "unknown", runs: Number(r.runs) })).sort((a, b) => b.runs - a.runs),
+      };
+    });
   }
 
   /** The newest of the tenant's runs with this request id (a job's attempts share one). */

@@ -116,22 +116,24 @@ function DailyChart(props: { title: string; x: number[]; series: { label: string
 
 /**
  * The tenant's overview: its budgets as gauges with their reset times (the tenant's and the
- * signed-in key's own caps), and its metered usage over the last 30 days — per day as charts, and
- * by model, key and feature. The numbers are GET /v1/usage's and GET /v1/limits's, read through
+ * signed-in key's own caps), its runs' latency (p50, p95) and refusals by reason, and its metered
+ * usage over the last 30 days — per day as charts, and by model, key and feature. The numbers are GET /v1/usage's and GET /v1/limits's, read through
  * the same services under the same TenantContext.
  */
-export function overviewPages(services: Pick<FenceServices, "usageReports" | "budgets">) {
+export function overviewPages(services: Pick<FenceServices, "usageReports" | "budgets" | "runs">) {
   return new Hono<ConsoleEnv>().get("/", needsScope("read", "Overview"), async (c) => {
     const ctx = c.get("tenant");
     const now = new Date();
     const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - (WINDOW_DAYS - 1) * DAY_MS);
     const window = { from: from.toISOString(), to: now.toISOString() };
-    const [budgets, byDay, byModel, byKey, byFeature] = await Promise.all([
+    await services.runs.settled(ctx.tenantId);
+    const [budgets, byDay, byModel, byKey, byFeature, runs] = await Promise.all([
       services.budgets.status(ctx),
       services.usageReports.forTenant(ctx, { ...window, groupBy: "day" }),
       services.usageReports.forTenant(ctx, { ...window, groupBy: "model" }),
       services.usageReports.forTenant(ctx, { ...window, groupBy: "key" }),
       services.usageReports.forTenant(ctx, { ...window, groupBy: "feature" }),
+      services.runs.store.summary(ctx, from),
     ]);
     const daily = dailySeries(byDay, from, WINDOW_DAYS);
     const totals = byDay.totals;
@@ -149,6 +151,63 @@ export function overviewPages(services: Pick<FenceServices, "usageReports" | "bu
           <Gauge label="Spend this month" status={budgets.spend_per_month_micros} format={dollars} />
           <Gauge label="This key's tokens this month" status={budgets.key.tokens_per_month} format={count} />
         </div>
+        <h2>Latency and refusals</h2>
+        {runs.latency.length === 0 && runs.notSucceeded.length === 0 ? (
+          <p>No runs in the last {WINDOW_DAYS} days: each question and each ingested upload is recorded as a run, with its latency.</p>
+        ) : (
+          <div class="grid">
+            <table>
+              <caption class="visually-hidden">Latency of succeeded runs</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Succeeded</th>
+                  <th scope="col" class="num">Runs</th>
+                  <th scope="col" class="num">p50</th>
+                  <th scope="col" class="num">p95</th>
+                </tr>
+              </thead>
+              <tbody>
+                {runs.latency.map((row) => (
+                  <tr>
+                    <td>{row.kind}</td>
+                    <td class="num">{count(row.runs)}</td>
+                    <td class="num">{row.p50Ms === null ? "—" : `${Math.round(row.p50Ms)} ms`}</td>
+                    <td class="num">{row.p95Ms === null ? "—" : `${Math.round(row.p95Ms)} ms`}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <table>
+              <caption class="visually-hidden">Refused and failed runs by reason</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Refused or failed</th>
+                  <th scope="col">Reason</th>
+                  <th scope="col" class="num">Runs</th>
+                </tr>
+              </thead>
+              <tbody>
+                {runs.notSucceeded.length === 0 ? (
+                  <tr>
+                    <td colspan={3} class="muted">
+                      None.
+                    </td>
+                  </tr>
+                ) : (
+                  runs.notSucceeded.map((row) => (
+                    <tr>
+                      <td>{`${row.kind} ${row.status}`}</td>
+                      <td>
+                        <code>{row.code}</code>
+                      </td>
+                      <td class="num">{count(row.runs)}</td>
+                    </tr>
+                  ))
+                )}
+              </tbody>
+            </table>
+          </div>
+        )}
         <h2>Usage</h2>
         {totals.events === 0 ? (
           <p>No metered usage in the last {WINDOW_DAYS} days. Upload a document and ask a question: each embedding and model call is metered here.</p>

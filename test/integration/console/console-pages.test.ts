@@ -214,11 +214,13 @@ describe.each(backends.filter((b) => b.name !== "worker"))("console pages on $na
     expect(html).toContain("Plan <strong>enterprise</strong>");
     expect(html).toMatch(/<meter [^>]*max="20000000"/);
     expect(html).toContain('class="chart panel" data-chart=');
+    // Earlier tests asked questions and were refused by a forged token: the chats' latency shows.
+    expect(html).toMatch(/<td>chat<\/td><td class="num">\d+<\/td><td class="num">\d+ ms<\/td><td class="num">\d+ ms<\/td>/);
     expect(html).not.toContain(b.id);
     expect(html).not.toContain(b.keyId);
   });
 
-  it("admits a page like a request: a tenant past its rate limit gets a 429 page", async () => {
+  it("admits a page like a request: a tenant past its rate limit gets a 429 page, and its overview counts the refusal", async () => {
     const tenant = await fence.createTenant("pages-limited");
     const browser = await browserOf(tenant.key);
     await putTenantOnPlan(fence, tenant, uniquePlanName("console-rpm"), { requestsPerMinute: 2 });
@@ -226,6 +228,11 @@ describe.each(backends.filter((b) => b.name !== "worker"))("console pages on $na
     for (let i = 0; i < 4; i++) statuses.push((await browser.fetch("GET", "/console/documents")).status);
     expect(statuses).toContain(429);
     expect(statuses.slice(0, 2)).toEqual([200, 200]);
+    // A refused chat is a run: a question past the limit through the API shows by its reason.
+    expect((await fence.request("POST", "/v1/chat", { key: tenant.key, json: { question: "anything?" } })).status).toBe(429);
+    await putTenantOnPlan(fence, tenant, uniquePlanName("console-rpm-wide"), { requestsPerMinute: 1000 });
+    const overview = await (await browser.fetch("GET", "/console/overview")).text();
+    expect(overview).toMatch(/<td>chat refused<\/td><td><code>rate_limit[a-z_]*<\/code><\/td><td class="num">1<\/td>/);
   });
 
   it("answers an unknown console path with its own 404 page, not the API's JSON", async () => {
