@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, getSignedCookie, setCookie, setSignedCookie } from "hono/cookie";
 import { traitsOf } from "../core/error-catalogue.js";
@@ -12,6 +12,16 @@ import { authenticateKeyHash, authenticateTenantRequest } from "../tenancy/authe
 import { field, page, PLATFORM_NAV, TENANT_NAV, type ConsoleContext, type ConsoleEnv } from "./console-env.js";
 import { MessagePage, SignInPage } from "./layout.js";
 import { newCsrfToken, parseSession, SESSION_COOKIE, SESSION_TTL_MS, SIGN_IN_COOKIE, tokensEqual, type ConsoleSession } from "./session.js";
+
+/**
+ * Without FENCE_CONSOLE_SECRET, sessions are signed with a key derived from the admin key: the same
+ * on every instance and in every Worker isolate (so a load balancer or a new isolate ends no
+ * session), never the admin key itself, and changed with it. With neither, a random one per process.
+ */
+function derivedSecret(adminKey: string | undefined): string {
+  if (adminKey === undefined) return randomBytes(32).toString("hex");
+  return createHmac("sha256", adminKey).update("fence console session signing v1").digest("hex");
+}
 
 export type SessionServices = Pick<FenceServices, "db" | "adminKey" | "tenantAuthGuards" | "admission" | "securityEvents">;
 
@@ -33,7 +43,7 @@ export class ConsoleSessions {
     private readonly services: SessionServices,
     secret: string | undefined,
   ) {
-    this.secret = secret ?? randomBytes(32).toString("hex");
+    this.secret = secret ?? derivedSecret(services.adminKey);
     this.admit = admission(services.admission) as MiddlewareHandler;
   }
 

@@ -19,7 +19,8 @@ export class ConsoleBrowser {
       sent["content-type"] = "application/x-www-form-urlencoded";
       body = new URLSearchParams(form).toString();
     }
-    const res = await this.fence.fence.app.request(path, { method, headers: sent, body });
+    // Through TestFence.request: in process, or over HTTP to the Worker in its contract run.
+    const res = await this.fence.request(method, path, { headers: sent, body });
     for (const line of res.headers.getSetCookie()) {
       const [pair] = line.split(";");
       const [name, ...value] = pair!.split("=");

@@ -100,7 +100,8 @@ export class TestFence {
       headers["content-type"] ??= "application/json";
       body = JSON.stringify(init.json);
     }
-    if (this.remote) return fetch(`${this.remote.url}${path}`, { method, headers, body });
+    // Redirects are answers to check (the console's 303s), never followed, in process or over HTTP.
+    if (this.remote) return fetch(`${this.remote.url}${path}`, { method, headers, body, redirect: "manual" });
     return this.fence.app.request(path, { method, headers, body });
   }
 

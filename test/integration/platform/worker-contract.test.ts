@@ -40,6 +40,7 @@ const SHARED_SUITES = [
   "../http/operations.test.js",
   "../plans/plan-admin.test.js",
   "../http/bad-input-fuzz.test.js",
+  "../console/console.test.js",
   // Not jobs/jobs-api.test.ts: 11 of its 13 pass here, but two assume Node's job loops (another
   // instance's workers polling, in-process retries); the Worker's job paths are tested above.
 ];
