@@ -133,8 +133,9 @@ function describeExchange(exchange: RecordedExchange): string {
 }
 
 /**
- * What a tenant stores by sending it: an accepted upload, and a chat that reached the service —
- * its question is kept in the tenant's own run record (GET /v1/runs), so B reading back B's own
+ * What a tenant stores by sending it: an accepted upload, and a chat that reached the service (the
+ * API's or the console's Ask) — its question is kept in the tenant's own run record (GET /v1/runs,
+ * the console's Runs page), so B reading back B's own
  * question about A's canary is not a leak. (A 400, 401 or 403 — a key without the `query` scope —
  * is refused before any run is recorded.)
  */
@@ -142,7 +143,8 @@ function isStoredByTenant(exchange: RecordedExchange): boolean {
   const path = new URL(exchange.request.url).pathname;
   if (exchange.request.method !== "POST") return false;
   if (path === "/v1/documents") return exchange.status === 200 || exchange.status === 201;
-  return path === "/v1/chat" && ![400, 401, 403].includes(exchange.status);
+  const asks = path === "/v1/chat" || path === "/console/ask" || path === "/console/ask/stream";
+  return asks && ![400, 401, 403].includes(exchange.status);
 }
 
 export function describeFinding(finding: Finding): string {
@@ -207,7 +209,15 @@ function requestViews(exchange: RecordedExchange): View[] {
     view("headers", Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\n")),
     view("body", body),
     view("decoded body", decodedStrings(body)),
+    view("form fields", formFields(headers, body)),
   ];
+}
+
+/** The values of a urlencoded form body (the console's forms), which the raw body holds escaped (`+`, `%xx`). */
+function formFields(headers: Record<string, string>, body: string): string {
+  const type = Object.entries(headers).find(([k]) => k.toLowerCase() === "content-type")?.[1] ?? "";
+  if (!/^application\/x-www-form-urlencoded/i.test(type)) return "";
+  return [...new URLSearchParams(body)].map(([k, v]) => `${k}\n${v}`).join("\n");
 }
 
 /** Every string (keys and values) inside a JSON text, or the text itself when it is not JSON. */

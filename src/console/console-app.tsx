@@ -117,7 +117,7 @@ export function consoleRoutes(services: ConsoleServices, options: ConsoleOptions
       const status = traitsOf(error).status as PageStatus;
       if (status === 401) return sessions.signedOut(c);
       if (c.req.header("hx-request") === "true") return c.text(error.message, status);
-      const title = status === 404 ? "Not found" : status === 429 || status === 503 ? "Busy" : "Not done";
+      const title = status === 404 ? "Not found" : status === 429 || status === 503 ? "Busy" : status >= 500 ? "Stopped" : "Not done";
       return page(c, <MessagePage title={title} message={error.message} chrome={chrome} />, status);
     }
     services.logger.error({ err: error, request_id: c.get("requestId") }, "console page failed");

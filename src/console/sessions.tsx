@@ -56,9 +56,20 @@ export class ConsoleSessions {
     return parseSession(await getSignedCookie(c, this.secret, SESSION_COOKIE));
   }
 
+  /**
+   * To the sign-in page, dropping the session cookie the request carried (expired, tampered with, or
+   * its key revoked). A request that carried none — a link from another site, which a SameSite=Strict
+   * cookie does not come with — deletes nothing, so no other site can sign a person out.
+   */
   signedOut(c: Context) {
-    deleteCookie(c, SESSION_COOKIE, { path: "/console" });
+    if (getCookie(c, SESSION_COOKIE) !== undefined) deleteCookie(c, SESSION_COOKIE, { path: "/console" });
     return c.redirect("/console/sign-in", 303);
+  }
+
+  /** A live session of the other kind (a tenant's on a platform page, the admin's on a tenant page): refused, not signed out. */
+  private otherKind(c: ConsoleContext, session: ConsoleSession) {
+    const message = session.kind === "tenant" ? "This page is the platform admin's: sign in with the admin key to open it." : "This page is a tenant's: sign in with one of its keys to open it.";
+    return page(c, <MessagePage title="Not for this session" message={message} />, 403);
   }
 
   signInPage(c: Context, status: 200 | 401 | 403 | 429, error?: string) {
@@ -130,7 +141,8 @@ export class ConsoleSessions {
   /** Guards every tenant page: a live session of a key that still verifies, the form's token, then admission. */
   readonly tenantPages: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
     const session = await this.current(c);
-    if (!session || session.kind !== "tenant") return this.signedOut(c);
+    if (!session) return this.signedOut(c);
+    if (session.kind !== "tenant") return this.otherKind(c, session);
     let verified: Awaited<ReturnType<typeof authenticateKeyHash>>;
     try {
       verified = await authenticateKeyHash(this.services.db, session.keyHash, c.get("requestId"), undefined, this.services.tenantAuthGuards);
@@ -156,7 +168,9 @@ export class ConsoleSessions {
   readonly platformPages: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
     const session = await this.current(c);
     const adminKey = this.services.adminKey;
-    if (!session || session.kind !== "admin" || adminKey === undefined || !secretsEqual(session.keyHash, hashApiKey(adminKey))) return this.signedOut(c);
+    if (!session) return this.signedOut(c);
+    if (session.kind !== "admin") return this.otherKind(c, session);
+    if (adminKey === undefined || !secretsEqual(session.keyHash, hashApiKey(adminKey))) return this.signedOut(c);
     c.set("session", session);
     c.set("chrome", { who: "platform admin", csrf: session.csrf, nav: [...PLATFORM_NAV], current: c.req.path.split("/").slice(0, 4).join("/") });
     if (!(await this.csrfHolds(c, session))) return this.refusedForm(c);

@@ -29,7 +29,9 @@ import { usageAttacks } from "./usage.js";
  * The settings attacks (settings.ts) follow them: they move B between plans and put a canary persona
  * on A, restoring both configurations afterwards, and with every lock off B really renames A's own
  * key and changes a spare key of A's (revoked again), which no later attack depends on. The console
- * attacks (console.ts) only read, through B's console session.
+ * attacks (console.ts) come last: through B's console sessions they write only to objects made for
+ * them (a spare document and key of A's, B's scratch documents and keys), never to what the
+ * attacks above rely on.
  */
 export const ATTACKS: readonly Attack[] = [
   ...openingControls,

@@ -127,10 +127,19 @@ describe.each(backends)("console on $name", (backend) => {
     const tenants = await (await admin.fetch("GET", "/console/platform/tenants")).text();
     expect(tenants).toContain("console-a");
     // The admin session opens no tenant page, and a tenant session no platform page.
-    expect((await admin.fetch("GET", "/console/documents")).status).toBe(303);
+    const adminOnTenantPage = await admin.fetch("GET", "/console/documents");
+    expect(adminOnTenantPage.status).toBe(403);
+    expect(adminOnTenantPage.headers.getSetCookie()).toEqual([]);
+    expect((await admin.fetch("GET", "/console/platform/tenants")).status).toBe(200);
     const tenant = new Browser();
     await tenant.signIn(a.key);
-    expect((await tenant.fetch("GET", "/console/platform/tenants")).status).toBe(303);
+    expect((await tenant.fetch("GET", "/console/platform/tenants")).status).toBe(403);
+    expect((await tenant.fetch("GET", "/console/overview")).status).toBe(200);
+    // A link from another site comes without the SameSite=Strict cookie: it is sent to sign in, and
+    // nothing it receives deletes the session it could not see.
+    const crossSite = await fence.request("GET", "/console/overview");
+    expect(crossSite.status).toBe(303);
+    expect(crossSite.headers.getSetCookie()).toEqual([]);
   });
 
   it("serves its stylesheet and scripts under hashed names with a year's cache, and nothing else from that folder", async () => {
