@@ -37,6 +37,8 @@ export function Layout(props: { title: string; chrome?: Chrome | undefined; chil
         <meta name="htmx-config" content={HTMX_CONFIG} />
         {chrome && <meta name="csrf-token" content={chrome.csrf} />}
         <title>{`${props.title} · Fence console`}</title>
+        {/* No icon to fetch: without this the browser asks for /favicon.ico and logs its 404. */}
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href={ASSETS["console.css"].path} />
         <link rel="stylesheet" href={ASSETS["uPlot.min.css"].path} />
         <script src={ASSETS["htmx.min.js"].path} defer></script>

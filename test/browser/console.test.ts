@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EXFIL_TITLE, startConsoleFixture, XSS_TITLE, type ConsoleFixture } from "./support/console-fixture.js";
+import { expectNoneOf, forbiddenInA as forbiddenInLeaks } from "./support/leaks.js";
 import { walkConsole, type VisitedPage } from "./support/walk.js";
 
 /**
@@ -33,26 +34,7 @@ afterEach(async () => {
   expect(incidents, "a page of this test ran a dialog, reached another origin or logged an error").toEqual({ dialogs: [], foreignRequests: [], consoleErrors: [] });
 });
 
-/** What A's console must never show: B's data, B's ids (whole or as the console shortens them), and any key's secret. */
-function forbiddenInA(): string[] {
-  const { a, b, keys } = fx;
-  return [
-    ...b.canaries,
-    b.id,
-    b.id.slice(0, 8),
-    ...b.documents.flatMap((doc) => [doc.id, doc.id.slice(0, 8)]),
-    b.key,
-    a.key,
-    keys.read.key,
-    keys.owner.key,
-    keys.withoutRead.key,
-  ];
-}
-
-function expectNoneOf(haystack: string, needles: string[], where: string) {
-  const found = needles.filter((needle) => haystack.includes(needle));
-  expect(found, `${where} shows what it must not`).toEqual([]);
-}
+const forbiddenInA = () => forbiddenInLeaks(fx);
 
 const sessionCookie = async (page: Page) => (await page.context().cookies()).find((cookie) => cookie.name === "fence_console");
 const shortPath = (url: URL) => `${url.pathname}${url.search}`.replace(/^\/console\/?/, "") || "console";

@@ -111,9 +111,10 @@
           function onEvent(name, data) {
             if (name === "token") answer.textContent += data.text;
             else if (name === "citations") {
-              data.citations.forEach(function (c, i) {
+              data.citations.forEach(function (c) {
                 var item = document.createElement("li");
-                item.appendChild(link("/console/documents/" + encodeURIComponent(c.document_id), "[" + (i + 1) + "] " + (c.title || c.document_id)));
+                // The number the answer cites, as the page without script shows it.
+                item.appendChild(link("/console/documents/" + encodeURIComponent(c.document_id), "[" + c.citation + "] " + (c.title || c.document_id)));
                 if (c.snippet || c.text) {
                   var quote = document.createElement("div");
                   quote.className = "muted";

@@ -33,14 +33,14 @@ function AskPage(props: { chrome: Chrome; question?: string; answer?: { text: st
       <div id="ask-answer" class="answer" aria-live="polite">
         {props.answer?.text ?? ""}
       </div>
-      <ol id="ask-citations">
+      <ul id="ask-citations" class="citations">
         {(props.answer?.citations ?? []).map((c) => (
           <li>
             <a href={`/console/documents/${c.document_id}`}>{`[${c.citation}] ${c.title}`}</a>
             <div class="muted">{c.snippet}</div>
           </li>
         ))}
-      </ol>
+      </ul>
       {props.answer && (
         <p>
           <a href={`/console/runs/${encodeURIComponent(props.answer.requestId)}`}>See this run's steps</a>

@@ -165,6 +165,8 @@ export function documentPages(services: Pick<FenceServices, "documents" | "jobs"
   app.post("/upload", needsScope("ingest", "Upload"), async (c) => {
     const ctx = c.get("tenant");
     const form = await c.req.parseBody();
+    // The form always sends its title field; left blank it means "the file's name", as when the API gets none.
+    if (typeof form.title === "string" && form.title.trim() === "") delete form.title;
     const upload = await fileUpload(form, services.limits.maxTextChars);
     const { jobs } = await queueUploads(services.jobs, ctx, [upload], { priority: "interactive", embeddingModel: services.ingestor.embeddingModel, batchId: randomUUID() });
     const job = jobJson(jobs[0]!);

@@ -1,6 +1,6 @@
 import { mkdir, rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page, type Response } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type ConsoleMessage, type Dialog, type Page, type Response } from "playwright-core";
 import type { IngestedDocumentJson, IssuedKeyJson } from "../../support/api-types.js";
 import { CheapEmbeddings } from "../../support/cheap-embeddings.js";
 import { startFakeOpenAI, type FakeOpenAI } from "../../support/fake-openai.js";
@@ -12,7 +12,7 @@ import { ADMIN_KEY, serveOnLoopback, TestFence, type TestTenant } from "../../su
  *
  * Every page a context of this fixture opens (tabs and pop-ups alike) records what a console page
  * must never cause: a dialog (the XSS payloads here call alert(), so any dialog is script that an
- * attacker wrote, running), a request to an origin other than Fence's (an exfiltration, or an
+ * attacker wrote, running — except a confirm the test announced with `expectDialog`), a request to an origin other than Fence's (an exfiltration, or an
  * asset the Content-Security-Policy would refuse in production), and a console error or uncaught
  * exception (a CSP violation is reported as a console error). Tests assert `takeIncidents()` is
  * empty.
@@ -40,6 +40,15 @@ export interface SeededTenant extends TestTenant {
   canaries: string[];
 }
 
+/** A dialog a test is about to cause on purpose, e.g. the console's confirm before a revoke. */
+export interface ExpectedDialog {
+  type: ReturnType<Dialog["type"]>;
+  /** The dialog's whole text, or a pattern it must match. */
+  message: string | RegExp;
+  /** Accept it (OK) or dismiss it (Cancel). */
+  accept: boolean;
+}
+
 export interface Incidents {
   dialogs: string[];
   foreignRequests: string[];
@@ -61,19 +70,27 @@ export interface ConsoleFixture {
   adminKey: string;
   /** A fresh key of tenant A with these scopes (e.g. one a test revokes). */
   issueKey(tenant: TestTenant, scopes: string[], name?: string): Promise<IssuedKeyJson>;
-  /** A fresh browser profile (its own cookies and storage), watched; closed by `closeContexts()`. */
-  newContext(): Promise<BrowserContext>;
+  /** A fresh browser profile (its own cookies and storage), watched; closed by `closeContexts()`. Options as Playwright's (e.g. a phone's viewport). */
+  newContext(options?: BrowserContextOptions): Promise<BrowserContext>;
   /** A watched tab, in a new context unless one is given. */
   newPage(context?: BrowserContext): Promise<Page>;
   /** Signs in through the form as a person would; resolves once the page it leads to has loaded. */
   signIn(page: Page, key: string): Promise<SignInOutcome>;
+  /**
+   * Announces the next dialog on `page`: one of this type and text is handled as told (and listed
+   * in `expectedDialogs`) instead of being an incident. Expectations are met in order, each once;
+   * any other dialog is still an incident, and one never met is reported as one by `takeIncidents()`.
+   */
+  expectDialog(page: Page, expected: ExpectedDialog): void;
+  /** The announced dialogs that opened, as `type "message"` (reset by `takeIncidents()`). */
+  expectedDialogs: string[];
   /** A full-page PNG under artifacts/screenshots/; returns its path. */
   screenshot(page: Page, name: string): Promise<string>;
   /** Every request URL the watched pages made, same origin included (reset by `takeIncidents()`). */
   requests: string[];
   /** What the watched pages recorded since the last `takeIncidents()`, left in place. */
   peekIncidents(): Incidents;
-  /** What the watched pages recorded since the last call, and starts afresh. */
+  /** What the watched pages recorded since the last call, and starts afresh; an announced dialog that never opened is one of its dialogs. */
   takeIncidents(): Incidents;
   closeContexts(): Promise<void>;
   close(): Promise<void>;
@@ -102,10 +119,12 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
     const llm = await startFakeOpenAI();
     closers.push(() => llm.close());
     // Cheap embeddings: this suite tests pages, not retrieval quality, and the real model's load
-    // would be most of its run time. No job workers: uploads here are synchronous.
+    // would be most of its run time. Job workers run (FENCE_JOB_WORKERS' default): the Documents
+    // page queues every upload and follows its job; the seeding below is synchronous (small JSON
+    // uploads are ingested in the request).
     const fence = await TestFence.start(
       { name: "pglite", databaseUrl: undefined },
-      { embeddings: new CheapEmbeddings(), env: { FENCE_JOB_WORKERS: "0", LLM_BASE_URL: llm.url, LLM_MODEL: "fake-model" } },
+      { embeddings: new CheapEmbeddings(), env: { LLM_BASE_URL: llm.url, LLM_MODEL: "fake-model" } },
     );
     closers.push(() => fence.close());
     const server = await serveOnLoopback(fence.fence);
@@ -142,6 +161,9 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
 
     const incidents: Incidents = { dialogs: [], foreignRequests: [], consoleErrors: [] };
     const requests: string[] = [];
+    const expectations = new Map<Page, ExpectedDialog[]>();
+    const expectedDialogs: string[] = [];
+    const describeDialog = (expected: ExpectedDialog) => `${expected.type} ${typeof expected.message === "string" ? `"${expected.message}"` : String(expected.message)}`;
     const contexts = new Set<BrowserContext>();
 
     const watch = (page: Page) => {
@@ -150,7 +172,16 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
       // fails to load (a stylesheet, a script) is still an error.
       const documents = new Set<string>();
       page.on("dialog", (dialog) => {
-        incidents.dialogs.push(`${dialog.type()} "${dialog.message()}" on ${page.url()}`);
+        const pending = expectations.get(page) ?? [];
+        const next = pending[0];
+        const message = dialog.message();
+        if (next && dialog.type() === next.type && (typeof next.message === "string" ? message === next.message : next.message.test(message))) {
+          pending.shift();
+          expectedDialogs.push(`${dialog.type()} "${message}"`);
+          void (next.accept ? dialog.accept() : dialog.dismiss()).catch(() => undefined);
+          return;
+        }
+        incidents.dialogs.push(`${dialog.type()} "${message}" on ${page.url()}${next ? ` (expected ${describeDialog(next)})` : ""}`);
         void dialog.dismiss().catch(() => undefined);
       });
       page.on("request", (request) => {
@@ -172,8 +203,8 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
       page.on("pageerror", (error) => incidents.consoleErrors.push(`uncaught ${error.name}: ${error.message} on ${page.url()}`));
     };
 
-    const newContext = async () => {
-      const context = await browser.newContext({ baseURL: origin });
+    const newContext = async (options: BrowserContextOptions = {}) => {
+      const context = await browser.newContext({ ...options, baseURL: origin });
       contexts.add(context);
       context.on("page", watch);
       return context;
@@ -205,6 +236,12 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
         await page.waitForLoadState("load");
         return { status: posted.status(), url: new URL(page.url()) };
       },
+      expectDialog: (page, expected) => {
+        const pending = expectations.get(page) ?? [];
+        pending.push(expected);
+        expectations.set(page, pending);
+      },
+      expectedDialogs,
       screenshot: async (page, name) => {
         const path = `${SCREENSHOT_DIR}${name.replace(/[^a-z0-9-]+/gi, "-")}.png`;
         await page.screenshot({ path, fullPage: true });
@@ -213,6 +250,11 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
       requests,
       peekIncidents: () => ({ dialogs: [...incidents.dialogs], foreignRequests: [...incidents.foreignRequests], consoleErrors: [...incidents.consoleErrors] }),
       takeIncidents: () => {
+        for (const [page, pending] of expectations) {
+          for (const expected of pending) incidents.dialogs.push(`expected ${describeDialog(expected)} never opened on ${page.url()}`);
+        }
+        expectations.clear();
+        expectedDialogs.splice(0);
         const taken = { dialogs: incidents.dialogs.splice(0), foreignRequests: incidents.foreignRequests.splice(0), consoleErrors: incidents.consoleErrors.splice(0) };
         requests.splice(0);
         return taken;
