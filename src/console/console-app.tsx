@@ -1,11 +1,12 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import { traitsOf } from "../core/error-catalogue.js";
 import { FenceError } from "../core/errors.js";
+import { errorHeaders } from "../http/limit-headers.js";
 import { bodyLimit } from "../http/middleware/body-limit.js";
 import type { FenceServices } from "../http/services.js";
 import type { AppEnv } from "../http/types.js";
 import { assetAt } from "./assets.js";
-import { page, type ConsoleEnv, type PageStatus } from "./console-env.js";
+import { page, type ConsoleEnv, type ConsoleVariables, type PageStatus } from "./console-env.js";
 import { MessagePage } from "./layout.js";
 import { operationsPages } from "./platform/operations.js";
 import { planPages } from "./platform/plans.js";
@@ -110,15 +111,20 @@ export function consoleRoutes(services: ConsoleServices, options: ConsoleOptions
   // A route, not notFound(): a sub-app's notFound is not used once it is mounted (the API's JSON 404 would answer).
   app.all("*", (c) => page(c, <MessagePage title="Not found" message="There is no such page." />, 404));
   app.onError((error, c) => {
-    const chrome = (c as unknown as Parameters<MiddlewareHandler<ConsoleEnv>>[0]).get("chrome");
+    // Set by the session guards; absent when the error came before them.
+    const chrome = (c.var as Partial<ConsoleVariables>).chrome;
     // What the API would answer, as a page: its status and its message (a refused limit, a bad
     // field, a document that is not the tenant's — the same 404 as one that does not exist).
     if (error instanceof FenceError) {
       const status = traitsOf(error).status as PageStatus;
       if (status === 401) return sessions.signedOut(c);
+      // Retry-After and the RateLimit fields, as the API sends them with a refusal.
+      for (const [name, value] of Object.entries(errorHeaders(error))) c.header(name, value);
       if (c.req.header("hx-request") === "true") return c.text(error.message, status);
       const title = status === 404 ? "Not found" : status === 429 || status === 503 ? "Busy" : status >= 500 ? "Stopped" : "Not done";
-      return page(c, <MessagePage title={title} message={error.message} chrome={chrome} />, status);
+      // "Retry after the indicated time" points at a header a person does not see: say when.
+      const message = error.retryAfterSeconds !== undefined ? `${error.message} Try again in ${Math.ceil(error.retryAfterSeconds)} s.` : error.message;
+      return page(c, <MessagePage title={title} message={message} chrome={chrome} />, status);
     }
     services.logger.error({ err: error, request_id: c.get("requestId") }, "console page failed");
     return page(c, <MessagePage title="Something went wrong" message={`The page could not be shown (request ${c.get("requestId")}).`} chrome={chrome} />, 500);

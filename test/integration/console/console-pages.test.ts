@@ -225,8 +225,15 @@ describe.each(backends.filter((b) => b.name !== "worker"))("console pages on $na
     const browser = await browserOf(tenant.key);
     await putTenantOnPlan(fence, tenant, uniquePlanName("console-rpm"), { requestsPerMinute: 2 });
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await browser.fetch("GET", "/console/documents")).status);
+    let refused: Response | undefined;
+    for (let i = 0; i < 4; i++) {
+      const res = await browser.fetch("GET", "/console/documents");
+      statuses.push(res.status);
+      if (res.status === 429) refused = res;
+    }
     expect(statuses).toContain(429);
+    expect(Number(refused!.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await refused!.text()).toMatch(/rate limit is reached.*Try again in \d+ s\./);
     expect(statuses.slice(0, 2)).toEqual([200, 200]);
     // A refused chat is a run: a question past the limit through the API shows by its reason.
     expect((await fence.request("POST", "/v1/chat", { key: tenant.key, json: { question: "anything?" } })).status).toBe(429);
