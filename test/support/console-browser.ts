@@ -1,14 +1,17 @@
-import type { TestFence } from "./harness.js";
+/** What sends a request: a TestFence (in process, or over HTTP to a Worker), or a bench's app. */
+export interface RequestSender {
+  request(method: string, path: string, init: { headers: Record<string, string>; body: string | FormData | undefined }): Response | Promise<Response>;
+}
 
 /**
- * A browser of one, over the in-process app: keeps the cookies the console sets for /console,
- * posts forms as a browser does (urlencoded, or multipart with a file), and reads a page's CSRF
- * token from its hidden field.
+ * A browser of one: keeps the cookies the console sets for /console, posts forms as a browser
+ * does (urlencoded, or multipart with a file), and reads a page's CSRF token from its hidden field.
+ * The tests drive it through TestFence, the console bench through the in-process app.
  */
 export class ConsoleBrowser {
   cookies = new Map<string, string>();
 
-  constructor(private readonly fence: TestFence) {}
+  constructor(private readonly sender: RequestSender) {}
 
   async fetch(method: string, path: string, form?: Record<string, string> | FormData, headers: Record<string, string> = {}): Promise<Response> {
     const sent: Record<string, string> = { ...headers };
@@ -19,8 +22,7 @@ export class ConsoleBrowser {
       sent["content-type"] = "application/x-www-form-urlencoded";
       body = new URLSearchParams(form).toString();
     }
-    // Through TestFence.request: in process, or over HTTP to the Worker in its contract run.
-    const res = await this.fence.request(method, path, { headers: sent, body });
+    const res = await this.sender.request(method, path, { headers: sent, body });
     for (const line of res.headers.getSetCookie()) {
       const [pair] = line.split(";");
       const [name, ...value] = pair!.split("=");
