@@ -13,11 +13,17 @@ export const SIGN_IN_COOKIE = "fence_console_signin";
  * holds a hash of the admin key it signed in with, so changing FENCE_ADMIN_KEY ends them.
  */
 export interface ConsoleSession {
+  /** Random: what a sign-out records (ended-sessions.ts), so a copy of the cookie ends with it. */
+  id: string;
   kind: "tenant" | "admin";
   keyHash: string;
   /** Echoed by every form of the session (a hidden field), compared in constant time. */
   csrf: string;
   expiresAt: number;
+}
+
+export function newSessionId(): string {
+  return randomBytes(18).toString("base64url");
 }
 
 export function newCsrfToken(): string {
@@ -38,10 +44,10 @@ export function parseSession(value: string | false | undefined, now = Date.now()
   } catch {
     return undefined;
   }
-  const { kind, keyHash, csrf, expiresAt } = session;
-  if ((kind !== "tenant" && kind !== "admin") || typeof keyHash !== "string" || typeof csrf !== "string" || typeof expiresAt !== "number") return undefined;
+  const { id, kind, keyHash, csrf, expiresAt } = session;
+  if (typeof id !== "string" || (kind !== "tenant" && kind !== "admin") || typeof keyHash !== "string" || typeof csrf !== "string" || typeof expiresAt !== "number") return undefined;
   if (expiresAt <= now) return undefined;
-  return { kind, keyHash, csrf, expiresAt };
+  return { id, kind, keyHash, csrf, expiresAt };
 }
 
 /** Constant-time equality of two tokens (a CSRF field and the session's). */

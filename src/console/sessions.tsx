@@ -11,7 +11,8 @@ import { hashApiKey, secretsEqual } from "../tenancy/api-keys.js";
 import { authenticateKeyHash, authenticateTenantRequest } from "../tenancy/authenticate.js";
 import { field, page, PLATFORM_NAV, TENANT_NAV, type ConsoleContext, type ConsoleEnv } from "./console-env.js";
 import { MessagePage, SignInPage } from "./layout.js";
-import { newCsrfToken, parseSession, SESSION_COOKIE, SESSION_TTL_MS, SIGN_IN_COOKIE, tokensEqual, type ConsoleSession } from "./session.js";
+import { EndedSessions } from "./ended-sessions.js";
+import { newCsrfToken, newSessionId, parseSession, SESSION_COOKIE, SESSION_TTL_MS, SIGN_IN_COOKIE, tokensEqual, type ConsoleSession } from "./session.js";
 
 /**
  * Without FENCE_CONSOLE_SECRET, sessions are signed with a key derived from the admin key: the same
@@ -38,6 +39,7 @@ export type SessionServices = Pick<FenceServices, "db" | "adminKey" | "tenantAut
 export class ConsoleSessions {
   private readonly secret: string;
   private readonly admit: MiddlewareHandler;
+  private readonly ended: EndedSessions;
 
   constructor(
     private readonly services: SessionServices,
@@ -45,6 +47,7 @@ export class ConsoleSessions {
   ) {
     this.secret = secret ?? derivedSecret(services.adminKey);
     this.admit = admission(services.admission) as MiddlewareHandler;
+    this.ended = new EndedSessions(services.db);
   }
 
   private cookieOptions(c: Context, maxAgeSeconds: number) {
@@ -52,8 +55,11 @@ export class ConsoleSessions {
     return { httpOnly: true, sameSite: "Strict" as const, secure, path: "/console", maxAge: maxAgeSeconds };
   }
 
+  /** The request's session: signed by this server, not expired, and not signed out (on any instance). */
   async current(c: Context): Promise<ConsoleSession | undefined> {
-    return parseSession(await getSignedCookie(c, this.secret, SESSION_COOKIE));
+    const session = parseSession(await getSignedCookie(c, this.secret, SESSION_COOKIE));
+    if (!session || (await this.ended.isEnded(session.id))) return undefined;
+    return session;
   }
 
   /**
@@ -107,20 +113,24 @@ export class ConsoleSessions {
       }
       kind = "tenant";
     }
-    const session: ConsoleSession = { kind, keyHash: hashApiKey(key), csrf: newCsrfToken(), expiresAt: Date.now() + SESSION_TTL_MS };
+    const session: ConsoleSession = { id: newSessionId(), kind, keyHash: hashApiKey(key), csrf: newCsrfToken(), expiresAt: Date.now() + SESSION_TTL_MS };
     deleteCookie(c, SIGN_IN_COOKIE, { path: "/console" });
     // A new cookie at every sign-in: a session planted before it (fixation) is never the one used.
     await setSignedCookie(c, SESSION_COOKIE, JSON.stringify(session), this.secret, this.cookieOptions(c, SESSION_TTL_MS / 1000));
     return c.redirect("/console", 303);
   }
 
-  /** POST /console/sign-out: only with the session's own token (a cross-site form cannot sign anyone out). */
+  /**
+   * POST /console/sign-out: only with the session's own token (a cross-site form cannot sign anyone
+   * out). The session ends everywhere, not only in this browser: a copy of its cookie is refused too.
+   */
   async signOut(c: Context) {
     const session = await this.current(c);
     const form = await c.req.parseBody();
     if (session && !tokensEqual(field(form, "csrf"), session.csrf)) {
       return page(c, <MessagePage title="Not signed out" message="The form came from another page or session; nothing was done." />, 403);
     }
+    if (session) await this.ended.end(session);
     return this.signedOut(c);
   }
 

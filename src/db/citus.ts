@@ -38,8 +38,11 @@ export const CO_LOCATED_TABLES = [
   "audit_events",
 ] as const;
 
-/** Small platform tables read by every tenant's queries (joins), copied to every node. */
-export const REFERENCE_TABLES = ["plans", "prices", "job_clock"] as const;
+/**
+ * Small platform tables copied to every node: read by every tenant's queries (joins), or, for the
+ * console's ended sessions, belonging to no tenant at all.
+ */
+export const REFERENCE_TABLES = ["plans", "prices", "job_clock", "console_sessions_ended"] as const;
 
 const KEY_CHANGE_TRIGGERS = [
   ["api_keys_announce_change", "api_keys"],
@@ -114,10 +117,17 @@ async function allowLogin(tx: Tx): Promise<void> {
 
 /**
  * A migration after the cluster was distributed creates its tables on the coordinator only: they
- * are distributed here (their policies are written in the per-row form, see schema/rls.ts).
+ * are distributed (or made reference tables) here (their policies are written in the per-row form,
+ * see schema/rls.ts).
  */
 async function distributeTablesAddedSince(tx: Tx): Promise<boolean> {
   let distributed = false;
+  for (const table of REFERENCE_TABLES) {
+    if (await isDistributed(tx, table)) continue;
+    await tx.execute(sql`SELECT create_reference_table(${table})`);
+    await tx.execute(sql`SELECT truncate_local_data_after_distributing_table(${table})`);
+    distributed = true;
+  }
   for (const table of CO_LOCATED_TABLES) {
     if (await isDistributed(tx, table)) continue;
     await tx.execute(sql`SELECT create_distributed_table(${table}, 'tenant_id', colocate_with => 'tenants')`);

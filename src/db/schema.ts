@@ -17,3 +17,4 @@ export * from "./schema/metering.js";
 export * from "./schema/jobs.js";
 export * from "./schema/runs.js";
 export * from "./schema/audit.js";
+export * from "./schema/console.js";

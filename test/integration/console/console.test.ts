@@ -113,6 +113,25 @@ describe.each(backends)("console on $name", (backend) => {
     expect((await again.fetch("GET", "/console/documents")).status).toBe(303);
   });
 
+  it("ends a session everywhere at sign-out: a copy of its cookie taken before is refused after, on tenant and admin sessions alike", async () => {
+    for (const key of [a.key, ADMIN_KEY]) {
+      const browser = new Browser();
+      await browser.signIn(key);
+      const home = key === ADMIN_KEY ? "/console/platform/tenants" : "/console/overview";
+      const copy = new Browser();
+      copy.cookies = new Map(browser.cookies);
+      expect((await copy.fetch("GET", home)).status).toBe(200);
+      expect((await browser.fetch("POST", "/console/sign-out", { csrf: await browser.csrf(home) })).status).toBe(303);
+      const after = await copy.fetch("GET", home);
+      expect(after.status).toBe(303);
+      expect(after.headers.get("location")).toBe("/console/sign-in");
+      // Signing in again is a new session, unaffected by the old one's end.
+      const again = new Browser();
+      await again.signIn(key);
+      expect((await again.fetch("GET", home)).status).toBe(200);
+    }
+  });
+
   it("shows a key without the read scope what it lacks, and the admin key the platform view", async () => {
     const queryOnly = (await (await fence.admin("POST", `/tenants/${a.id}/keys`, { name: "query", scopes: ["query"] })).json()) as IssuedKeyJson;
     const browser = new Browser();
