@@ -30,7 +30,8 @@ export type SessionServices = Pick<FenceServices, "db" | "adminKey" | "tenantAut
  * Console sessions: a key pasted into the sign-in form is exchanged for a signed cookie
  * (HttpOnly, SameSite=Strict, Secure behind https, 8 h) holding the key's hash, never the key;
  * each request verifies that hash as the API verifies a key, so revoking the key ends its sessions
- * at their next request. Every form carries a CSRF token — the sign-in form's own (a cookie it
+ * at their next request, and a sign-out is recorded (ended-sessions.ts), so it ends a copy of the
+ * cookie too. Every form carries a CSRF token — the sign-in form's own (a cookie it
  * must echo, against login CSRF), then the session's (a form field, or a header from script).
  *
  * A tenant page then runs as an API request does: the same TenantContext, the same admission
