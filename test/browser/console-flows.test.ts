@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startConsoleFixture, type ConsoleFixture } from "./support/console-fixture.js";
+import { describe, expect, it } from "vitest";
+import { useConsoleFixture, type ConsoleFixture } from "./support/console-fixture.js";
 import { expectNoneOf, forbiddenInA } from "./support/leaks.js";
 
 /**
@@ -33,19 +33,7 @@ const defaultAnswer = (prompt: string) => (prompt.includes('<document id="1"') ?
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true };
 
 let fx: ConsoleFixture;
-
-beforeAll(async () => {
-  fx = await startConsoleFixture();
-});
-afterAll(async () => {
-  await fx?.close();
-});
-afterEach(async () => {
-  if (!fx) return; // the fixture failed to start: beforeAll's error already fails every test
-  const incidents = fx.takeIncidents();
-  await fx.closeContexts();
-  expect(incidents, "a page of this test ran an unannounced dialog, reached another origin or logged an error").toEqual({ dialogs: [], foreignRequests: [], consoleErrors: [] });
-});
+useConsoleFixture((started) => (fx = started));
 
 const pathOf = (page: Page) => new URL(page.url()).pathname;
 

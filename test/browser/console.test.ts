@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { EXFIL_TITLE, startConsoleFixture, XSS_TITLE, type ConsoleFixture } from "./support/console-fixture.js";
+import { describe, expect, it } from "vitest";
+import { EXFIL_TITLE, useConsoleFixture, XSS_TITLE, type ConsoleFixture } from "./support/console-fixture.js";
 import { expectNoneOf, forbiddenInA as forbiddenInLeaks } from "./support/leaks.js";
 import { walkConsole, type VisitedPage } from "./support/walk.js";
 
@@ -20,19 +20,7 @@ const DOCUMENTS = "/console/documents";
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
 let fx: ConsoleFixture;
-
-beforeAll(async () => {
-  fx = await startConsoleFixture();
-});
-afterAll(async () => {
-  await fx?.close();
-});
-afterEach(async () => {
-  if (!fx) return; // the fixture failed to start: beforeAll's error already fails every test
-  const incidents = fx.takeIncidents();
-  await fx.closeContexts();
-  expect(incidents, "a page of this test ran a dialog, reached another origin or logged an error").toEqual({ dialogs: [], foreignRequests: [], consoleErrors: [] });
-});
+useConsoleFixture((started) => (fx = started));
 
 const forbiddenInA = () => forbiddenInLeaks(fx);
 

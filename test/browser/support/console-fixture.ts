@@ -1,4 +1,5 @@
 import { mkdir, rm } from "node:fs/promises";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type ConsoleMessage, type Dialog, type Page, type Response } from "playwright-core";
 import type { IngestedDocumentJson, IssuedKeyJson } from "../../support/api-types.js";
@@ -269,4 +270,26 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
     await closeAll();
     throw error;
   }
+}
+
+/**
+ * One fixture per test file, handed to `use` once started, closed after the file; after each test,
+ * its pages must have had no incident (an unannounced dialog, a request to another origin, a
+ * console error or CSP violation), and its contexts are closed.
+ */
+export function useConsoleFixture(use: (fixture: ConsoleFixture) => void): void {
+  let fixture: ConsoleFixture | undefined;
+  beforeAll(async () => {
+    fixture = await startConsoleFixture();
+    use(fixture);
+  });
+  afterAll(async () => {
+    await fixture?.close();
+  });
+  afterEach(async () => {
+    if (!fixture) return; // the fixture failed to start: beforeAll's error already fails every test
+    const incidents = fixture.takeIncidents();
+    await fixture.closeContexts();
+    expect(incidents, "a page of this test ran an unannounced dialog, reached another origin or logged an error").toEqual({ dialogs: [], foreignRequests: [], consoleErrors: [] });
+  });
 }
