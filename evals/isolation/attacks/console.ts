@@ -391,4 +391,38 @@ export const consoleAttacks: Attack[] = [
       }
     },
   },
+  {
+    // The console's Runs, Settings and Audit pages (the API's GET /v1/runs, /v1/settings and
+    // /v1/audit under the session's context). A asks a question naming its canary (unrecorded), so
+    // A has a fresh chat run; B's owner session lists its runs under every filter, opens each of A's
+    // request ids (each must answer exactly like a made-up one, I6), and reads its settings and audit
+    // trail, with A's tenant id smuggled in. A's runs carry A's question, key and document ids, so
+    // with every lock off (mode 4) the run list shows them: the detector must see that.
+    name: "B's console reads A's runs, settings and audit",
+    path: "GET /console/runs, /console/runs/:request_id, /console/settings, /console/audit",
+    kind: "attack",
+    variants: EXTRACTIVE_ONLY,
+    async run(ctx) {
+      const owner = await openConsole(ctx, ctx.parties.b);
+      if (!owner) return;
+      const setup = unrecorded(ctx);
+      const asked = await setup.send(ctx.parties.a, "POST", "/v1/chat", { json: { question: `What does the note ${ctx.a.documents[0]!.canary} say?` } });
+      const chatRequest = asked.headers["x-request-id"];
+      ctx.expectHealthy(asked.status === 200 && chatRequest !== undefined, `setup: A's chat failed (status ${asked.status})`);
+      const listed = await setup.send(ctx.parties.a, "GET", "/v1/runs?limit=100");
+      const requestIds = [...new Set([chatRequest, ...((listed.json as { runs?: { request_id: string }[] } | undefined)?.runs ?? []).map((r) => r.request_id)])].filter(
+        (id): id is string => id !== undefined,
+      );
+      ctx.expectHealthy(requestIds.length > 1, "setup: A has no runs to aim at");
+
+      const smuggle = `tenant_id=${ctx.a.id}`;
+      for (const path of ["/console/runs", "/console/runs?kind=chat", "/console/runs?kind=ingest", "/console/runs?status=refused", `/console/runs?${smuggle}`, "/console/settings", `/console/settings?${smuggle}`, "/console/audit", `/console/audit?${smuggle}`]) {
+        const page = await owner.get(path, { "x-tenant-id": ctx.a.id });
+        ctx.expect(page.status === 200, `B GET ${path}: status ${page.status}`);
+      }
+      const missing = await owner.get(`/console/runs/${randomId()}`);
+      ctx.expect(missing.status === 404, `B GET /console/runs/<made-up id>: status ${missing.status}, expected 404`);
+      for (const id of requestIds) expectLikeMissing(ctx, await owner.get(`/console/runs/${encodeURIComponent(id)}`), missing, `B GET /console/runs/<A's ${id}>`);
+    },
+  },
 ];

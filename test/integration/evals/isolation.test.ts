@@ -192,6 +192,7 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
     "B's console deletes A's documents and revokes A's keys by id",
     "B's console finds A's documents by title and asks for A's canaries",
     "cross-site form posts to the console",
+    "B's console reads A's runs, settings and audit",
   ];
   const restAttacks = [...jobAttacks, ...runAttacks, ...scopeAttacks, ...keyAttacks, ...settingsAttacks, ...consoleAttacks];
 
@@ -329,6 +330,7 @@ describe.each(backends)("isolation eval against a live instance on $name", (back
       "B's console deletes A's documents and revokes A's keys by id": "leak",
       "B's console finds A's documents by title and asks for A's canaries": "leak",
       "cross-site form posts to the console": "blocked",
+      "B's console reads A's runs, settings and audit": "leak",
     });
   }, 240_000);
 
