@@ -130,3 +130,9 @@ export function Time(props: { at: Date | string | null | undefined }) {
   const iso = typeof props.at === "string" ? props.at : props.at.toISOString();
   return <time datetime={iso}>{`${iso.slice(0, 16).replace("T", " ")} UTC`}</time>;
 }
+
+/** A count as people read it (thousands separated). */
+export const count = (n: number) => n.toLocaleString("en-US");
+
+/** Micro-units of a dollar as dollars: cents, or four places below a cent so small spend is not $0.00. */
+export const dollars = (micros: number) => `$${(micros / 1_000_000).toFixed(micros < 10_000 ? 4 : 2)}`;

@@ -5,6 +5,7 @@ import { traitsOf } from "../core/error-catalogue.js";
 import { FenceError, UnauthorizedError } from "../core/errors.js";
 import { grants } from "../core/scopes.js";
 import { admission } from "../http/middleware/admission.js";
+import type { RequestCost } from "../limits/admission.js";
 import type { FenceServices } from "../http/services.js";
 import { clientAddress } from "../http/middleware/request-context.js";
 import { hashApiKey, secretsEqual } from "../tenancy/api-keys.js";
@@ -22,6 +23,14 @@ import { newCsrfToken, newSessionId, parseSession, SESSION_COOKIE, SESSION_TTL_M
 function derivedSecret(adminKey: string | undefined): string {
   if (adminKey === undefined) return randomBytes(32).toString("hex");
   return createHmac("sha256", adminKey).update("fence console session signing v1").digest("hex");
+}
+
+/**
+ * A page's work for fair queuing, in searches (http/request-cost.ts): Ask is a chat; an upload is
+ * always queued, so the job pays for its work; every other page is a read, the smallest cost.
+ */
+function pageCost(method: string, path: string): RequestCost {
+  return method === "POST" && (path === "/console/ask" || path === "/console/ask/stream") ? 2 : 1;
 }
 
 export type SessionServices = Pick<FenceServices, "db" | "adminKey" | "tenantAuthGuards" | "admission" | "securityEvents">;
@@ -47,7 +56,7 @@ export class ConsoleSessions {
     secret: string | undefined,
   ) {
     this.secret = secret ?? derivedSecret(services.adminKey);
-    this.admit = admission(services.admission) as MiddlewareHandler;
+    this.admit = admission(services.admission, pageCost) as MiddlewareHandler;
     this.ended = new EndedSessions(services.db);
   }
 

@@ -13,9 +13,6 @@ const COSTS: Record<string, RequestCost> = {
   "POST /v1/chat": 2,
   "POST /v1/documents": 4,
   "POST /v1/documents/batch": 8,
-  // The console's Ask is a chat; its uploads are always queued (the job pays for the work).
-  "POST /console/ask": 2,
-  "POST /console/ask/stream": 2,
 };
 
 export function requestCost(method: string, path: string): RequestCost {

@@ -4,10 +4,8 @@ import { usageCsv, usageCsvHeaders } from "../../http/routes/usage.js";
 import type { FenceServices } from "../../http/services.js";
 import { ADMIN_GROUP_BY } from "../../metering/usage-report.js";
 import { page, validForm, type ConsoleContext, type ConsoleEnv } from "../console-env.js";
-import { Layout, Time } from "../layout.js";
+import { count, dollars, Layout, Time } from "../layout.js";
 
-const dollars = (micros: number) => `$${(micros / 1_000_000).toFixed(2)}`;
-const count = (n: number) => n.toLocaleString("en-US");
 
 /**
  * Usage across tenants (admin session): GET /v1/admin/usage as a page — grouped by tenant, day,

@@ -4,6 +4,7 @@ import { FenceError, ValidationError } from "../../core/errors.js";
 import type { Citation } from "../../chat/chat-answer.js";
 import type { ConversationTurn } from "../../chat/prompt.js";
 import { operationIdOf } from "../../http/operation-id.js";
+import { chatStreamEventJson } from "../../http/routes/retrieval.js";
 import type { FenceServices } from "../../http/services.js";
 import { field, page, type ConsoleContext, type ConsoleEnv } from "../console-env.js";
 import { Csrf, Layout, type Chrome } from "../layout.js";
@@ -83,8 +84,7 @@ export function askPages(services: Pick<FenceServices, "chat">) {
       sse.onAbort(() => abort.abort());
       try {
         for await (const event of events) {
-          const data = event.type === "done" ? { ...event.answer, request_id: ctx.requestId } : event.type === "token" ? { text: event.text } : { citations: event.citations };
-          await sse.writeSSE({ event: event.type, data: JSON.stringify(data) });
+          await sse.writeSSE({ event: event.type, data: JSON.stringify(chatStreamEventJson(event, ctx.requestId)) });
         }
       } catch (error) {
         const message = error instanceof FenceError ? error.message : "The answer failed.";

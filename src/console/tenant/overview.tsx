@@ -3,7 +3,7 @@ import type { FenceServices } from "../../http/services.js";
 import type { BudgetStatus } from "../../metering/budget-guard.js";
 import type { UsageReport, UsageRow } from "../../metering/usage-report.js";
 import { page, type ConsoleEnv } from "../console-env.js";
-import { Layout, Time } from "../layout.js";
+import { count, dollars, Layout, Time } from "../layout.js";
 import { needsScope } from "./scope-page.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -28,8 +28,6 @@ export function dailySeries(report: Pick<UsageReport<string>, "rows">, from: Dat
   return { x, tokens, cost, requests };
 }
 
-const dollars = (micros: number) => `$${(micros / 1_000_000).toFixed(micros < 10_000 ? 4 : 2)}`;
-const count = (n: number) => n.toLocaleString("en-US");
 
 function Gauge(props: { label: string; status: BudgetStatus; format: (n: number) => string }) {
   const { status } = props;

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
-import type { ChatAnswer } from "../../chat/chat-answer.js";
+import type { ChatAnswer, ChatStreamEvent } from "../../chat/chat-answer.js";
 import type { ChatRequestMeta } from "../../chat/chat-service.js";
 import type { ConversationTurn } from "../../chat/prompt.js";
 import { FenceError } from "../../core/errors.js";
@@ -20,6 +20,12 @@ function recordAnswerOutcome(outcome: RequestOutcome, answer: Omit<ChatAnswer, "
   outcome.promptTokens = answer.usage.input_tokens;
   outcome.completionTokens = answer.usage.output_tokens;
   outcome.cache = answer.cached ? "hit" : "miss";
+}
+
+/** A streamed chat event's data, as POST /v1/chat and the console's Ask send it. */
+export function chatStreamEventJson(event: ChatStreamEvent, requestId: string) {
+  if (event.type === "done") return { ...event.answer, request_id: requestId };
+  return event.type === "token" ? { text: event.text } : { citations: event.citations };
 }
 
 export function retrievalRoutes({ retriever, chat, limits: { searchMaxK: maxK } }: Pick<FenceServices, "retriever" | "chat" | "limits">) {
@@ -100,13 +106,7 @@ export function retrievalRoutes({ retriever, chat, limits: { searchMaxK: maxK } 
         try {
           for await (const event of events) {
             if (event.type === "done") recordAnswerOutcome(c.get("outcome"), event.answer);
-            const data =
-              event.type === "done"
-                ? { ...event.answer, request_id: tenant.requestId }
-                : event.type === "token"
-                  ? { text: event.text }
-                  : { citations: event.citations };
-            await sse.writeSSE({ event: event.type, data: JSON.stringify(data) });
+            await sse.writeSSE({ event: event.type, data: JSON.stringify(chatStreamEventJson(event, tenant.requestId)) });
           }
         } catch (error) {
           // Headers are already sent (only the LLM can fail this late): the failure travels as an
