@@ -414,6 +414,11 @@ export const consoleAttacks: Attack[] = [
         (id): id is string => id !== undefined,
       );
       ctx.expectHealthy(requestIds.length > 1, "setup: A has no runs to aim at");
+      // A request id is the client's to choose (x-request-id), so earlier attacks leave B runs of its
+      // own under some of A's ids: B's own run is B's to open. Aim at the ids only A has.
+      const onlyA: string[] = [];
+      for (const id of requestIds) if ((await setup.send(ctx.parties.b, "GET", `/v1/runs/${encodeURIComponent(id)}`)).status === 404) onlyA.push(id);
+      ctx.expectHealthy(onlyA.includes(chatRequest!), "setup: A's fresh chat run is also B's");
 
       const smuggle = `tenant_id=${ctx.a.id}`;
       for (const path of ["/console/runs", "/console/runs?kind=chat", "/console/runs?kind=ingest", "/console/runs?status=refused", `/console/runs?${smuggle}`, "/console/settings", `/console/settings?${smuggle}`, "/console/audit", `/console/audit?${smuggle}`]) {
@@ -422,7 +427,7 @@ export const consoleAttacks: Attack[] = [
       }
       const missing = await owner.get(`/console/runs/${randomId()}`);
       ctx.expect(missing.status === 404, `B GET /console/runs/<made-up id>: status ${missing.status}, expected 404`);
-      for (const id of requestIds) expectLikeMissing(ctx, await owner.get(`/console/runs/${encodeURIComponent(id)}`), missing, `B GET /console/runs/<A's ${id}>`);
+      for (const id of onlyA) expectLikeMissing(ctx, await owner.get(`/console/runs/${encodeURIComponent(id)}`), missing, `B GET /console/runs/<A's ${id}>`);
     },
   },
 ];
