@@ -4,7 +4,7 @@
 /** Lowest first. */
 const FLOORS = [
   ["core"], // TenantContext, request scope, the error catalogue: the words every floor speaks
-  ["flow", "observability"], // lock-free flow primitives (no database); logs, metrics, traces, redaction
+  ["flow", "observability", "crypto"], // lock-free flow primitives (no database); logs, metrics, traces, redaction; ciphers and key wrapping
   ["db"], // schema, connections, withTenant
   ["cache", "embeddings", "audit"], // audit: the append-only trail of key, tenant and plan changes
   ["tenancy", "plans"],
