@@ -12,6 +12,8 @@ const USAGE = `usage: fence <command> [options]
 platform admin (FENCE_ADMIN_KEY):
   tenants list
   tenants create --name <name> [--plan <plan>]
+  tenants suspend <tenant_id>     (its keys answer 403, its queued jobs wait)
+  tenants resume <tenant_id>
   tenants delete <tenant_id>
   keys issue <tenant_id> --name <name> [--project <project>] [--environment prod|test|sandbox]
              [--scopes query,ingest,read,owner] [--expires-at <ISO 8601>] [--description <text>]
@@ -125,6 +127,10 @@ async function main(argv: string[]): Promise<number> {
     case "tenants create":
       if (!values.name) break;
       return admin("POST", "/tenants", { name: values.name, ...(values.plan ? { plan: values.plan } : {}) });
+    case "tenants suspend":
+    case "tenants resume":
+      if (!rest[0]) break;
+      return admin("POST", `/tenants/${id(rest[0])}/${command}`);
     case "tenants delete":
       if (!rest[0]) break;
       return admin("DELETE", `/tenants/${id(rest[0])}`);

@@ -1,22 +1,30 @@
 import { sql } from "drizzle-orm";
+import { rebuildUsageDaily } from "../../src/metering/usage-daily.js";
 import { queryRows, type Tx } from "../../src/db/database.js";
 import { ensureVectorIndex, vectorIndexName } from "../../src/db/vector-index.js";
 import type { FenceInstance } from "../../src/platform/fence.js";
 import { UNLIMITED_PLAN } from "../../test/support/unlimited-plan.js";
 import type { IssuedKeyJson, TenantJson } from "../../test/support/api-types.js";
 import { since } from "../stats.js";
+import { auditShares, insertAudit, insertBacklog, insertRuns } from "./seed-activity.js";
 
 /**
  * The console bench's data: one measured tenant with `documents` documents (one chunk each, one
  * finished upload job each) and `events` usage events over the last 30 days, its budget counters
- * as the ledger keeps them, a neighbour tenant with a share of that on the same tables, and idle
- * tenants for the platform's list. Tenants, plan and keys go through the admin API (the real
- * path); the bulk rows are set-based SQL as the platform admin, so seeding takes seconds.
+ * as the ledger keeps them, `runs` run records over the same 30 days, an audit trail of
+ * `auditEvents` events over the last year (with the revoked keys it names) and a backlog of
+ * `queuedJobs` queued uploads (seed-activity.ts); a neighbour tenant with a share of all that on
+ * the same tables, and idle tenants for the platform's list. Tenants, plan, keys and the owner's
+ * settings go through the admin API and /v1/settings (the real path); the bulk rows are set-based
+ * SQL as the platform admin, so seeding takes seconds.
  */
 export interface SeedSizes {
   documents: number;
   events: number;
   jobs: number;
+  runs: number;
+  auditEvents: number;
+  queuedJobs: number;
   neighbourShare: number;
   idleTenants: number;
   seed: number;
@@ -29,11 +37,20 @@ export interface SeededTenant {
   documents: number;
   events: number;
   jobs: number;
+  runs: number;
+  /** Audit events seeded in bulk, besides `apiAuditEvents`: those its setup through the API wrote. */
+  auditEvents: number;
+  apiAuditEvents: number;
+  queuedJobs: number;
+  /** The persona the owner set through PATCH /v1/settings (the Settings page shows it). */
+  persona: string;
 }
 
 export interface Seeded {
   measured: SeededTenant;
   neighbour: SeededTenant;
+  /** The measured tenant's runs by status (the Runs page's filters show these). */
+  runsByStatus: Record<"succeeded" | "refused" | "failed", number>;
   /** The title fragment that about 1 % of the measured tenant's titles hold, and how many do. */
   query: { text: string; matches: number };
   tenants: number;
@@ -77,7 +94,8 @@ export async function seedConsoleData(fence: FenceInstance, adminKey: string, si
     return (await res.json()) as T;
   };
   await admin("PUT", `/plans/${PLAN}`, PLAN_SETTINGS);
-  const tenant = async (name: string, documents: number, events: number, jobs: number): Promise<SeededTenant> => {
+  type TenantSizes = Pick<SeededTenant, "documents" | "events" | "jobs" | "runs" | "auditEvents" | "queuedJobs">;
+  const tenant = async (name: string, size: TenantSizes): Promise<SeededTenant> => {
     const { id } = await admin<TenantJson>("POST", "/tenants", { name, plan: PLAN });
     // The owner key signs in to the console; the others spread the usage over several keys, projects and environments.
     const keys = [
@@ -86,12 +104,28 @@ export async function seedConsoleData(fence: FenceInstance, adminKey: string, si
       await admin<IssuedKeyJson>("POST", `/tenants/${id}/keys`, { name: "ingest bot", scopes: ["ingest"], project: "sync" }),
       await admin<IssuedKeyJson>("POST", `/tenants/${id}/keys`, { name: "staging", scopes: ["query", "read"], project: "web", environment: "test" }),
     ];
-    return { id, ownerKey: keys[0]!.key, keyIds: keys.map((k) => k.id), documents, events, jobs };
+    // The owner's own settings, through the API as the console's Settings form sends them (and audited as such).
+    const persona = `You answer questions from ${name.split(" (")[0]} staff. Cite the handbook, and say so when it does not answer.`;
+    const patched = await fence.app.request("/v1/settings", {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${keys[0]!.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ persona, answer_style: "concise", retrieval_k: 8 }),
+    });
+    if (patched.status !== 200) throw new Error(`PATCH /v1/settings: ${patched.status} ${await patched.text()}`);
+    return { id, ownerKey: keys[0]!.key, keyIds: keys.map((k) => k.id), ...size, apiAuditEvents: 0, persona };
   };
   const share = (n: number) => Math.max(1, Math.round(n * sizes.neighbourShare));
   const apiStarted = performance.now();
-  const measured = await tenant("Acme Orchards (bench: measured)", sizes.documents, sizes.events, sizes.jobs);
-  const neighbour = await tenant("Globex (bench: neighbour)", share(sizes.documents), share(sizes.events), sizes.jobs > 0 ? share(sizes.jobs) : 0);
+  const { documents, events, jobs, runs, auditEvents, queuedJobs } = sizes;
+  const measured = await tenant("Acme Orchards (bench: measured)", { documents, events, jobs, runs, auditEvents, queuedJobs });
+  const neighbour = await tenant("Globex (bench: neighbour)", {
+    documents: share(sizes.documents),
+    events: share(sizes.events),
+    jobs: sizes.jobs > 0 ? share(sizes.jobs) : 0,
+    runs: sizes.runs > 0 ? share(sizes.runs) : 0,
+    auditEvents: sizes.auditEvents > 0 ? share(sizes.auditEvents) : 0,
+    queuedJobs: sizes.queuedJobs > 0 ? share(sizes.queuedJobs) : 0,
+  });
   steps.api = since(apiStarted);
 
   const db = fence.db;
@@ -109,6 +143,12 @@ export async function seedConsoleData(fence: FenceInstance, adminKey: string, si
       await step("chunks", () => insertChunks(tx, t, model, dimensions));
       await step("jobs", () => insertJobs(tx, t, model));
       await step("usage", () => insertUsage(tx, t, model));
+      await step("runs", () => insertRuns(tx, t, model));
+      // The events its setup through the API wrote (tenant.created, key.created, settings.patched …) stay; the bulk trail is counted on top.
+      const [api] = await queryRows<{ n: string | number }>(tx, sql`SELECT count(*) AS n FROM audit_events WHERE tenant_id = ${t.id}`);
+      t.apiAuditEvents = Number(api!.n);
+      await step("audit", () => insertAudit(tx, t));
+      await step("backlog", () => insertBacklog(tx, t));
     }
   });
   await step("hnsw", () => ensureVectorIndex(db, model, dimensions));
@@ -116,9 +156,14 @@ export async function seedConsoleData(fence: FenceInstance, adminKey: string, si
   const [found] = await db.asPlatformAdmin("bench-console-seed", (tx) =>
     queryRows<{ n: string | number }>(tx, sql`SELECT count(*) AS n FROM documents WHERE tenant_id = ${measured.id} AND title ILIKE ${`%${RARE_WORD}%`}`),
   );
+  const byStatus = await db.asPlatformAdmin("bench-console-seed", (tx) =>
+    queryRows<{ status: string; n: string | number }>(tx, sql`SELECT status, count(*) AS n FROM runs WHERE tenant_id = ${measured.id} GROUP BY status`),
+  );
+  const runsByStatus = { succeeded: 0, refused: 0, failed: 0 };
+  for (const r of byStatus) runsByStatus[r.status as keyof typeof runsByStatus] = Number(r.n);
   await checkCounts(fence, measured);
   await checkCounts(fence, neighbour);
-  return { measured, neighbour, query: { text: RARE_WORD.toLowerCase(), matches: Number(found!.n) }, tenants: 2 + sizes.idleTenants, ms: since(started), steps };
+  return { measured, neighbour, runsByStatus, query: { text: RARE_WORD.toLowerCase(), matches: Number(found!.n) }, tenants: 2 + sizes.idleTenants, ms: since(started), steps };
 }
 
 /** A SQL text[] literal of plain words (checked: no quotes to escape). */
@@ -194,7 +239,9 @@ async function insertJobs(tx: Tx, t: SeededTenant, model: string): Promise<void>
 /**
  * Usage events spread over the last 30 days: query embeddings (half), document embeddings, and
  * chats on two models, across the tenant's keys; one in 50 a failed call (kept, not charged).
- * Then the budget counters as recordUsage keeps them: day, month and key-month, charged only.
+ * Written in time order, as recordUsage appends them (a day's events lie together in the table).
+ * Then the budget counters as recordUsage keeps them (day, month and key-month, charged only) and
+ * the daily rollup.
  */
 async function insertUsage(tx: Tx, t: SeededTenant, model: string): Promise<void> {
   const keys = sql.raw(uuids(t.keyIds));
@@ -209,7 +256,7 @@ async function insertUsage(tx: Tx, t: SeededTenant, model: string): Promise<void
            CASE WHEN e.provider = 'openai' THEN 1 END,
            CASE WHEN e.failed THEN 'failed' ELSE 'charged' END,
            CASE WHEN e.failed THEN 'upstream timeout' END,
-           now() - random() * interval '30 days'
+           now() - random() * interval '30 days' AS occurred_at
     FROM generate_series(1, ${t.events}) AS g
     CROSS JOIN LATERAL (
       SELECT CASE WHEN g % 10 < 5 THEN 'embed_query' WHEN g % 10 < 7 THEN 'embed_documents' ELSE 'chat' END AS feature,
@@ -222,7 +269,8 @@ async function insertUsage(tx: Tx, t: SeededTenant, model: string): Promise<void
              CASE WHEN g % 10 < 7 THEN 0 WHEN g % 10 < 9 THEN 600000 ELSE 10000000 END AS output_rate,
              g % 50 = 0 AS failed
       WHERE g IS NOT NULL
-    ) AS e`);
+    ) AS e
+    ORDER BY occurred_at`);
   await tx.execute(sql`
     INSERT INTO usage_counters (tenant_id, period, tokens, cost_micros)
     SELECT tenant_id, p.period, sum(input_tokens + output_tokens), sum(cost_micros)
@@ -234,20 +282,35 @@ async function insertUsage(tx: Tx, t: SeededTenant, model: string): Promise<void
     ) AS p (period)
     WHERE tenant_id = ${t.id}::uuid AND status = 'charged'
     GROUP BY tenant_id, p.period`);
+  // And the daily rollup the reports read, as recordUsage would have kept it.
+  await rebuildUsageDaily(tx, t.id);
 }
 
 /** The load wrote what was asked (a silent LIMIT or a filtered lateral would skew every figure). */
 async function checkCounts(fence: FenceInstance, t: SeededTenant): Promise<void> {
   const [row] = await fence.db.asPlatformAdmin("bench-console-seed", (tx) =>
-    queryRows<{ documents: string | number; chunks: string | number; events: string | number; jobs: string | number }>(
+    queryRows<Record<"documents" | "chunks" | "events" | "jobs" | "queued" | "runs" | "audit" | "revoked_keys", string | number>>(
       tx,
       sql`SELECT (SELECT count(*) FROM documents WHERE tenant_id = ${t.id}) AS documents,
                  (SELECT count(*) FROM chunks WHERE tenant_id = ${t.id}) AS chunks,
                  (SELECT count(*) FROM usage_events WHERE tenant_id = ${t.id}) AS events,
-                 (SELECT count(*) FROM jobs WHERE tenant_id = ${t.id}) AS jobs`,
+                 (SELECT count(*) FROM jobs WHERE tenant_id = ${t.id} AND status = 'succeeded') AS jobs,
+                 (SELECT count(*) FROM jobs WHERE tenant_id = ${t.id} AND status = 'queued') AS queued,
+                 (SELECT count(*) FROM runs WHERE tenant_id = ${t.id}) AS runs,
+                 (SELECT count(*) FROM audit_events WHERE tenant_id = ${t.id}) AS audit,
+                 (SELECT count(*) FROM api_keys WHERE tenant_id = ${t.id} AND revoked_at IS NOT NULL) AS revoked_keys`,
     ),
   );
-  const got = { documents: Number(row!.documents), chunks: Number(row!.chunks), events: Number(row!.events), jobs: Number(row!.jobs) };
-  const want = { documents: t.documents, chunks: t.documents, events: t.events, jobs: Math.min(t.jobs, t.documents) };
+  const got = Object.fromEntries(Object.entries(row!).map(([k, v]) => [k, Number(v)]));
+  const want = {
+    documents: t.documents,
+    chunks: t.documents,
+    events: t.events,
+    jobs: Math.min(t.jobs, t.documents),
+    queued: Math.min(t.queuedJobs, t.documents),
+    runs: t.runs,
+    audit: t.apiAuditEvents + t.auditEvents,
+    revoked_keys: auditShares(t.auditEvents).revokedKeys,
+  };
   if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`seeding wrote ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
 }

@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import { and, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import { usageCounters, usageEvents } from "../../src/db/schema.js";
+import { rebuildUsageDaily } from "../../src/metering/usage-daily.js";
 import type { FenceInstance } from "../../src/platform/fence.js";
 import { periodsOf, recordUsage } from "../../src/metering/ledger.js";
 import { authenticateTenantKey } from "../../src/tenancy/authenticate.js";
@@ -77,12 +78,14 @@ export async function seedUsageCanary(
   const daysBack = tenant.owner === "A" ? 3 : 5;
   const day = new Date(Date.now() - daysBack * 24 * 3600_000);
   day.setUTCHours(12, 0, 0, 0);
-  await fence.db.asPlatformAdmin("isolation-eval-seed", (tx) =>
-    tx
+  await fence.db.asPlatformAdmin("isolation-eval-seed", async (tx) => {
+    await tx
       .update(usageEvents)
       .set({ occurredAt: day })
-      .where(and(eq(usageEvents.tenantId, tenant.id), eq(usageEvents.eventId, eventId))),
-  );
+      .where(and(eq(usageEvents.tenantId, tenant.id), eq(usageEvents.eventId, eventId)));
+    // The reports read whole days from the daily rollup: it follows the event to its day.
+    await rebuildUsageDaily(tx, tenant.id);
+  });
   return canary;
 }
 

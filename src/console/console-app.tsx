@@ -121,7 +121,16 @@ export function consoleRoutes(services: ConsoleServices, options: ConsoleOptions
       // Retry-After and the RateLimit fields, as the API sends them with a refusal.
       for (const [name, value] of Object.entries(errorHeaders(error))) c.header(name, value);
       if (c.req.header("hx-request") === "true") return c.text(error.message, status);
-      const title = status === 404 ? "Not found" : status === 429 || status === 503 ? "Busy" : status >= 500 ? "Stopped" : "Not done";
+      const title =
+        error.code === "tenant_suspended"
+          ? "Tenant suspended"
+          : status === 404
+            ? "Not found"
+            : status === 429 || status === 503
+              ? "Busy"
+              : status >= 500
+                ? "Stopped"
+                : "Not done";
       // "Retry after the indicated time" points at a header a person does not see: say when.
       const message = error.retryAfterSeconds !== undefined ? `${error.message} Try again in ${Math.ceil(error.retryAfterSeconds)} s.` : error.message;
       return page(c, <MessagePage title={title} message={message} chrome={chrome} />, status);

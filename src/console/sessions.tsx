@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, getSignedCookie, setCookie, setSignedCookie } from "hono/cookie";
 import { traitsOf } from "../core/error-catalogue.js";
-import { FenceError, UnauthorizedError } from "../core/errors.js";
+import { FenceError, TenantSuspendedError, UnauthorizedError } from "../core/errors.js";
 import { grants } from "../core/scopes.js";
 import { admission } from "../http/middleware/admission.js";
 import type { RequestCost } from "../limits/admission.js";
@@ -119,6 +119,9 @@ export class ConsoleSessions {
           await limiter?.noteFailure(address!);
           return this.signInPage(c, 401, error.message);
         }
+        // A real key (so no failure counted against the address) whose tenant is suspended: no
+        // session is made, and the person is told why rather than that the key is wrong.
+        if (error instanceof TenantSuspendedError) return this.signInPage(c, 403, error.message);
         throw error;
       }
       kind = "tenant";
@@ -168,6 +171,10 @@ export class ConsoleSessions {
       verified = await authenticateKeyHash(this.services.db, session.keyHash, c.get("requestId"), undefined, this.services.tenantAuthGuards);
     } catch (error) {
       if (error instanceof UnauthorizedError) return this.signedOut(c);
+      // The tenant is suspended: the session is kept (resuming the tenant opens its pages again),
+      // and every page says why it is closed, with the sign-out button but no navigation. The
+      // chrome is what the console's error page draws (console-app.tsx).
+      if (error instanceof TenantSuspendedError) c.set("chrome", { who: "suspended tenant", csrf: session.csrf, nav: [] });
       throw error;
     }
     const { ctx, quota } = verified;

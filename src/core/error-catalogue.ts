@@ -32,6 +32,7 @@ export interface ErrorTraits {
 export const ERROR_CATALOGUE = {
   unauthorized:               { status: 401, retryable: false, refusal: false, limitReason: null },
   insufficient_scope:         { status: 403, retryable: false, refusal: true,  limitReason: null },
+  tenant_suspended:           { status: 403, retryable: false, refusal: true,  limitReason: null },
   beyond_plan:                { status: 403, retryable: false, refusal: false, limitReason: null },
   not_found:                  { status: 404, retryable: false, refusal: false, limitReason: null },
   validation_error:           { status: 400, retryable: false, refusal: false, limitReason: null },

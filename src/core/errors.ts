@@ -7,6 +7,7 @@
 export type ErrorCode =
   | "unauthorized"
   | "insufficient_scope"
+  | "tenant_suspended"
   | "beyond_plan"
   | "not_found"
   | "validation_error"
@@ -63,6 +64,18 @@ export class KeyExpiredError extends FenceError {
 export class InsufficientScopeError extends FenceError {
   constructor(readonly requiredScope: string) {
     super("insufficient_scope", `This key lacks the '${requiredScope}' scope this route needs.`, { required_scope: requiredScope });
+  }
+}
+
+/**
+ * The key is real and valid, but the platform operator has suspended its tenant: nothing the key
+ * asks for is done until the tenant is resumed. Told apart from 401 because its holder can do
+ * nothing about it but ask the operator; it is answered only after the key has verified (an
+ * unknown, revoked or expired key still gets its 401), so it tells no one else anything.
+ */
+export class TenantSuspendedError extends FenceError {
+  constructor() {
+    super("tenant_suspended", "This tenant is suspended by the platform operator; its keys authenticate nothing until it is resumed.");
   }
 }
 

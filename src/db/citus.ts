@@ -30,6 +30,8 @@ export const CO_LOCATED_TABLES = [
   "tenant_configs",
   "usage_events",
   "usage_counters",
+  "usage_daily",
+  "runs_daily",
   "budget_reservations",
   "job_tenants",
   "jobs",

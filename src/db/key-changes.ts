@@ -4,7 +4,11 @@ import type { Tx } from "./database.js";
 /** The channel key, tenant and plan changes are announced on (drizzle/0011). */
 export const KEY_CHANGES_CHANNEL = "fence_key_changes";
 
-/** `tenant:<id>`: a key, the plan or the cache secret of the tenant changed, or it was deleted; `plan:<name>`: a plan's numbers. */
+/**
+ * `tenant:<id>`: a key, the plan or the cache secret of the tenant changed, it was suspended or
+ * resumed (the trigger watches suspended_at since drizzle/0018), or it was deleted;
+ * `plan:<name>`: a plan's numbers.
+ */
 export type KeyChangeSubject = `tenant:${string}` | `plan:${string}`;
 
 /**

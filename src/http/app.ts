@@ -101,7 +101,9 @@ export function createApp(services: FenceServices): OpenAPIHono<AppEnv> {
   app.openAPIRegistry.registerComponent("securitySchemes", "tenantKey", {
     type: "http",
     scheme: "bearer",
-    description: "A tenant API key (`fence_<env>_…`) issued by the platform admin.",
+    description:
+      "A tenant API key (`fence_<env>_…`) issued by the platform admin. While the platform has the key's tenant suspended, " +
+      "every route answers 403 `tenant_suspended` (an unknown, revoked or expired key still gets its 401).",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "adminKey", {
     type: "http",

@@ -23,8 +23,9 @@ export interface RefusalOnRecord {
  * - a key this instance does not know, from an address it has seen blocked for failed
  *   authentications (FailedAuthLimiter.blockedOnRecord): the 429 authentication would give.
  * A revoked key is never refused here (its 401 must not become a 429 it could tell apart), nor a
- * known key for its address's failures (a NAT's other clients do not block it). Anything else is
- * for authentication and admission, as before.
+ * suspended tenant's key (its answer is the 403 that says so, not a window used up before the
+ * suspension), nor a known key for its address's failures (a NAT's other clients do not block it).
+ * Anything else is for authentication and admission, as before.
  */
 export class RefusalsOnRecord {
   constructor(
@@ -43,7 +44,7 @@ export class RefusalsOnRecord {
     const keyHash = hashApiKey(presented);
     const key = this.keys.peek(keyHash);
     if (key) {
-      if (key.revoked) return undefined;
+      if (key.revoked || key.suspended) return undefined;
       const refusal = this.admission.refusalOnRecord(key.tenantId, key.keyId, key.quota);
       return refusal ? { refusal, key, flow: key.tenantId } : undefined;
     }

@@ -50,7 +50,15 @@ export const CreateTenantBody = z
   .object({ name: Name, plan: storableString(1, 50).default("free") })
   .openapi("CreateTenant");
 export const Tenant = z
-  .object({ id: Uuid, name: z.string(), plan: z.string(), created_at: Timestamp })
+  .object({
+    id: Uuid,
+    name: z.string(),
+    plan: z.string(),
+    created_at: Timestamp,
+    suspended_at: Timestamp.nullable().openapi({
+      description: "When the platform suspended the tenant (its keys then answer 403 `tenant_suspended`); null while it is active.",
+    }),
+  })
   .openapi("Tenant");
 export const TenantList = z.object({ tenants: z.array(Tenant) }).openapi("TenantList");
 

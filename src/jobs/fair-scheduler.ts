@@ -36,8 +36,9 @@ const RESERVED_MAX_QUEUED = 4;
 /**
  * Fence's job scheduler, over the `jobs` table, for every instance at once. A claim picks:
  *
- * 1. among tenants with a runnable job (queued, due, and not serialised behind a running job on
- *    the same artifact) and fewer running jobs than their plan's `max_running_jobs`,
+ * 1. among tenants that are not suspended, with a runnable job (queued, due, and not serialised
+ *    behind a running job on the same artifact) and fewer running jobs than their plan's
+ *    `max_running_jobs`,
  * 2. those with interactive work first, then the smallest virtual start tag — start-time fair
  *    queuing: a tenant's tag advances by 1/weight per claimed job (weight = plan
  *    `scheduling_weight`), and a tenant that comes back from idle starts at the current virtual
@@ -54,6 +55,13 @@ const RESERVED_MAX_QUEUED = 4;
  * worker, and a tenant that uploads one document does not wait for one of the flood's jobs to
  * finish. It is extra capacity, not capacity taken from the flood: the flood keeps every regular
  * worker.
+ *
+ * Suspended tenants (tenants.suspended_at, TenantAdmin.suspendTenant): none of their jobs is
+ * claimed, in any discipline, since a job would spend tokens the platform has stopped. Their jobs
+ * stay queued (and count against their queue caps and in the queue depth as before), and are
+ * claimed in their turn once the tenant is resumed. The check is read with the claim, without a
+ * lock: a suspension committed while a claim runs may let that one job start, as a request already
+ * in flight finishes.
  *
  * Leases: a claimed job is `running` until `locked_until`; workers extend it while they work. A job
  * whose lease has expired (its process died) is queued again — or failed, after its last attempt —
@@ -113,7 +121,7 @@ export class FairScheduler {
               WHERE j.tenant_id = s.tenant_id AND ${this.runnable(sql`j`)}
               ORDER BY j.priority LIMIT 1
             ) best
-            WHERE c.id = 1 ${options.tenantId === undefined ? sql`` : sql`AND s.tenant_id = ${options.tenantId}`}
+            WHERE c.id = 1 AND t.suspended_at IS NULL ${options.tenantId === undefined ? sql`` : sql`AND s.tenant_id = ${options.tenantId}`}
               AND (SELECT count(*) FROM jobs r WHERE r.tenant_id = s.tenant_id AND r.status = 'running') < ${cap}
               ${options.onlyIdleTenants ? sql`AND (SELECT count(*) FROM (SELECT 1 FROM jobs q WHERE q.tenant_id = s.tenant_id AND q.status = 'queued' LIMIT ${RESERVED_MAX_QUEUED + 1}) backlog) <= ${RESERVED_MAX_QUEUED}` : sql``}
             ORDER BY best.priority, start, s.tenant_id
@@ -181,13 +189,15 @@ export class FairScheduler {
   }
 
   /**
-   * The benchmark's baseline: one global FIFO, no fairness, no per-tenant limit. The oldest jobs are
-   * found without a lock, then locked one by one by tenant and id (Citus: one shard per locking read).
+   * The benchmark's baseline: one global FIFO, no fairness, no per-tenant limit (suspended tenants
+   * still wait). The oldest jobs are found without a lock, then locked one by one by tenant and id
+   * (Citus: one shard per locking read; the join is on the distribution column, so it stays on the shard).
    */
   private async claimOldest(tx: Tx, workerId: string, onlyTenant: SQL): Promise<ClaimedJob | undefined> {
     const oldest = await queryRows<{ id: string; tenant_id: string }>(
       tx,
-      sql`SELECT j.id, j.tenant_id FROM jobs j WHERE ${this.runnable(sql`j`)} ${onlyTenant}
+      sql`SELECT j.id, j.tenant_id FROM jobs j JOIN tenants t ON t.id = j.tenant_id
+          WHERE ${this.runnable(sql`j`)} AND t.suspended_at IS NULL ${onlyTenant}
           ORDER BY j.created_at, j.id LIMIT ${CANDIDATES}`,
     );
     for (const job of oldest) {

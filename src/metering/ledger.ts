@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { queryRows, type TenantScope } from "../db/database.js";
-import { prices, usageCounters, usageEvents } from "../db/schema.js";
+import { NO_KEY_ID, prices, usageCounters, usageDaily, usageEvents } from "../db/schema.js";
 import type { UsageRecord } from "./usage-event.js";
 
 /** UTC periods the budgets are counted in; both reset at midnight UTC. */
@@ -19,6 +19,8 @@ export function keyMonthOf(keyId: string, at: Date): string {
  * the same id only increments `duplicate_count` (kept for the reconciliation report). Counters
  * move only when the event is new and charged, in the same statement, so they always equal the
  * sum of the ledger — the tenant's day and month, and the month of the key the work is charged to.
+ * The daily rollup the reports read (usage-daily.ts) moves on every write, on the event's own day:
+ * a new event's sums and counts, or a refused replay's count.
  *
  * One statement, not a price read, an insert and two counter upserts: every request that embeds a
  * query records its usage, and each round trip is one more wait on a busy event loop and database.
@@ -62,7 +64,8 @@ export async function recordUsage(
             rate.version, ${record.status}, ${record.usageEstimated ?? false}, ${record.retryOf ?? null}, ${record.error ?? null}
           FROM rate
           ON CONFLICT (tenant_id, event_id) DO UPDATE SET duplicate_count = ${usageEvents.duplicateCount} + 1
-          RETURNING (xmax = 0) AS inserted, cost_micros
+          RETURNING (xmax = 0) AS inserted, cost_micros, status, duplicate_count, retry_of, price_version, occurred_at,
+            model, project, environment, feature, key_id, input_tokens, output_tokens, cached_tokens
         ), counters AS (
           INSERT INTO ${usageCounters} (tenant_id, period, tokens, cost_micros)
           SELECT ${ctx.tenantId}, period, ${tokens}::bigint, event.cost_micros
@@ -70,6 +73,27 @@ export async function recordUsage(
           WHERE event.inserted AND ${charged}::boolean AND (${tokens}::bigint > 0 OR event.cost_micros > 0)
           ON CONFLICT (tenant_id, period) DO UPDATE
             SET tokens = ${usageCounters.tokens} + excluded.tokens, cost_micros = ${usageCounters.costMicros} + excluded.cost_micros
+        ), daily AS (
+          INSERT INTO ${usageDaily} (tenant_id, day, model, project, environment, feature, key_id, events, input_tokens,
+            output_tokens, cached_tokens, cost_micros, failed_events, duplicated_events, duplicates_prevented, retries,
+            internal_rate_events)
+          SELECT ${ctx.tenantId}, (occurred_at AT TIME ZONE 'UTC')::date, model, project, environment, feature,
+            coalesce(key_id, ${NO_KEY_ID}::uuid), charged::int, CASE WHEN charged THEN input_tokens ELSE 0 END,
+            CASE WHEN charged THEN output_tokens ELSE 0 END, CASE WHEN charged THEN cached_tokens ELSE 0 END,
+            CASE WHEN charged THEN cost_micros ELSE 0 END, (inserted AND status = 'failed')::int,
+            (NOT inserted AND duplicate_count = 1)::int, (NOT inserted)::int, (inserted AND retry_of IS NOT NULL)::int,
+            (charged AND price_version IS NULL)::int
+          FROM (SELECT *, inserted AND status = 'charged' AS charged FROM event) AS e
+          ON CONFLICT (tenant_id, day, model, project, environment, feature, key_id) DO UPDATE
+            SET events = ${usageDaily.events} + excluded.events, input_tokens = ${usageDaily.inputTokens} + excluded.input_tokens,
+                output_tokens = ${usageDaily.outputTokens} + excluded.output_tokens,
+                cached_tokens = ${usageDaily.cachedTokens} + excluded.cached_tokens,
+                cost_micros = ${usageDaily.costMicros} + excluded.cost_micros,
+                failed_events = ${usageDaily.failedEvents} + excluded.failed_events,
+                duplicated_events = ${usageDaily.duplicatedEvents} + excluded.duplicated_events,
+                duplicates_prevented = ${usageDaily.duplicatesPrevented} + excluded.duplicates_prevented,
+                retries = ${usageDaily.retries} + excluded.retries,
+                internal_rate_events = ${usageDaily.internalRateEvents} + excluded.internal_rate_events
         )
         SELECT inserted, cost_micros FROM event`,
   );

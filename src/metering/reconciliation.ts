@@ -1,8 +1,9 @@
-import { and, desc, eq, gt, gte, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import { and, desc, eq, gt, gte, isNotNull, isNull, lt, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
-import type { Tx } from "../db/database.js";
-import { usageEvents } from "../db/schema.js";
-import { resolveUsageRange } from "./usage-range.js";
+import { queryRows, type Tx } from "../db/database.js";
+import { usageDaily, usageEvents } from "../db/schema.js";
+import { splitIntoWholeDays } from "./usage-daily.js";
+import { resolveUsageRange, type UsageRange } from "./usage-range.js";
 
 /**
  * What the ledger did besides charging, for an operator reconciling it against provider
@@ -13,17 +14,19 @@ import { resolveUsageRange } from "./usage-range.js";
  */
 export const RECONCILIATION_LIST_LIMIT = 1000;
 
+export interface ReconciliationSummary {
+  failed_events: number;
+  duplicated_events: number;
+  /** Writes of an already-recorded event id that were not counted again. */
+  duplicates_prevented: number;
+  retries: number;
+  internal_rate_events: number;
+}
+
 export interface ReconciliationReport {
   from: string;
   to: string;
-  summary: {
-    failed_events: number;
-    duplicated_events: number;
-    /** Writes of an already-recorded event id that were not counted again. */
-    duplicates_prevented: number;
-    retries: number;
-    internal_rate_events: number;
-  };
+  summary: ReconciliationSummary;
   failed: { tenant_id: string; feature: string; model: string; events: number; input_tokens: number; last_error: string | null; last_occurred_at: string }[];
   duplicates: { tenant_id: string; event_id: string; request_id: string; feature: string; model: string; status: string; duplicate_count: number; occurred_at: string }[];
   retries: { tenant_id: string; event_id: string; retry_of: string; status: string; original_status: string | null; feature: string; model: string; occurred_at: string }[];
@@ -34,18 +37,8 @@ export async function reconciliation(tx: Tx, query: { from?: string | undefined;
   const range = resolveUsageRange(query);
   const e = usageEvents;
   const inRange = and(gte(e.occurredAt, range.from), lt(e.occurredAt, range.to));
-  const count = (condition: ReturnType<typeof sql>) => sql<string>`count(*) filter (where ${condition})::text`;
 
-  const [summary] = await tx
-    .select({
-      failed: count(sql`${e.status} = 'failed'`),
-      duplicated: count(sql`${e.duplicateCount} > 0`),
-      prevented: sql<string>`coalesce(sum(${e.duplicateCount}), 0)::text`,
-      retries: count(sql`${e.retryOf} is not null`),
-      internal: count(sql`${e.status} = 'charged' and ${e.priceVersion} is null`),
-    })
-    .from(e)
-    .where(inRange);
+  const summary = await reconciliationSummary(tx, range);
 
   const failed = await tx
     .select({
@@ -97,13 +90,7 @@ export async function reconciliation(tx: Tx, query: { from?: string | undefined;
   return {
     from: range.from.toISOString(),
     to: range.to.toISOString(),
-    summary: {
-      failed_events: Number(summary?.failed ?? 0),
-      duplicated_events: Number(summary?.duplicated ?? 0),
-      duplicates_prevented: Number(summary?.prevented ?? 0),
-      retries: Number(summary?.retries ?? 0),
-      internal_rate_events: Number(summary?.internal ?? 0),
-    },
+    summary,
     failed: failed.map((r) => ({
       tenant_id: r.tenantId,
       feature: r.feature,
@@ -141,6 +128,46 @@ export async function reconciliation(tx: Tx, query: { from?: string | undefined;
       total_tokens: Number(r.tokens),
       cost_micros: Number(r.cost),
     })),
+  };
+}
+
+/**
+ * The reconciliation's counts over every tenant: whole UTC days from the daily rollup, which
+ * recordUsage keeps with the same counts (usage-daily.ts), the partial days at the window's edges
+ * from the events — the same numbers as counting every event, without reading a month of them.
+ */
+export async function reconciliationSummary(tx: Tx, range: UsageRange): Promise<ReconciliationSummary> {
+  const e = usageEvents;
+  const d = usageDaily;
+  const { days, edges } = splitIntoWholeDays(range.from, range.to);
+  const count = (condition: SQL) => sql`count(*) FILTER (WHERE ${condition})`;
+  const parts: SQL[] = edges.map(
+    ([from, to]) =>
+      sql`SELECT ${count(sql`${e.status} = 'failed'`)} AS failed, ${count(sql`${e.duplicateCount} > 0`)} AS duplicated,
+            coalesce(sum(${e.duplicateCount}), 0) AS prevented, ${count(sql`${e.retryOf} IS NOT NULL`)} AS retries,
+            ${count(sql`${e.status} = 'charged' AND ${e.priceVersion} IS NULL`)} AS internal
+          FROM ${e} WHERE ${and(gte(e.occurredAt, from), lt(e.occurredAt, to))}`,
+  );
+  if (days) {
+    parts.push(
+      sql`SELECT sum(${d.failedEvents}) AS failed, sum(${d.duplicatedEvents}) AS duplicated, sum(${d.duplicatesPrevented}) AS prevented,
+            sum(${d.retries}) AS retries, sum(${d.internalRateEvents}) AS internal
+          FROM ${d} WHERE ${and(gte(d.day, days.from), lt(d.day, days.to))}`,
+    );
+  }
+  // Sums of bigint are numeric: read as text so neither driver rounds or returns a BigInt.
+  const [row] = await queryRows<Record<"failed" | "duplicated" | "prevented" | "retries" | "internal", string | null>>(
+    tx,
+    sql`SELECT sum(failed)::text AS failed, sum(duplicated)::text AS duplicated, sum(prevented)::text AS prevented,
+          sum(retries)::text AS retries, sum(internal)::text AS internal
+        FROM (${sql.join(parts, sql` UNION ALL `)}) AS parts`,
+  );
+  return {
+    failed_events: Number(row?.failed ?? 0),
+    duplicated_events: Number(row?.duplicated ?? 0),
+    duplicates_prevented: Number(row?.prevented ?? 0),
+    retries: Number(row?.retries ?? 0),
+    internal_rate_events: Number(row?.internal ?? 0),
   };
 }
 

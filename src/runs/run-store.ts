@@ -1,6 +1,7 @@
 import { and, desc, eq, gte, sql, type SQL } from "drizzle-orm";
 import { queryRows, type Database, type TenantScope, type Tx } from "../db/database.js";
 import { runs, tenants, type RunKind, type RunRow, type RunStatus } from "../db/schema.js";
+import { addToRunsDaily, countRunsSince, percentileOfBuckets, trimRunsDaily } from "./run-daily.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid, type TenantContext } from "../core/tenant-context.js";
 
@@ -37,8 +38,12 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 export class RunStore {
   constructor(private readonly db: Database) {}
 
+  /** Inserts the run and adds it to its day's counts (run-daily.ts), in one transaction. */
   async insert(ctx: TenantContext, row: Omit<typeof runs.$inferInsert, "tenantId">): Promise<void> {
-    await this.db.withTenant(ctx, (scope) => scope.tx.insert(runs).values({ ...row, tenantId: scope.tenantId }));
+    await this.db.withTenant(ctx, async (scope) => {
+      await scope.tx.insert(runs).values({ ...row, tenantId: scope.tenantId });
+      await addToRunsDaily(scope.tx, { ...row, tenantId: scope.tenantId });
+    });
   }
 
   list(ctx: TenantContext, filter: RunFilter): Promise<RunPage> {
@@ -48,32 +53,31 @@ export class RunStore {
   /**
    * The tenant's runs since an instant, summed up per kind: how many, their latency p50 and p95
    * (succeeded runs only: a refusal's few milliseconds would flatter them), and the refusals and
-   * failures by error code. The console's overview; one indexed range read of the tenant's runs.
+   * failures by error code. The console's overview. Read from the daily rollup's latency buckets
+   * (run-daily.ts), so p50 and p95 are within 5 % of the exact percentiles, at the cost of a few
+   * thousand small rows for a month however many runs it held.
    */
   async summary(ctx: TenantContext, since: Date): Promise<RunSummary> {
-    return this.db.withTenant(ctx, async (scope) => {
-      const where = and(scope.owns(runs.tenantId), gte(runs.startedAt, since));
-      // One after the other: a transaction is one connection.
-      const latency = await scope.tx
-        .select({
-          kind: runs.kind,
-          runs: sql<number>`count(*)::int`,
-          p50: sql<number | null>`percentile_cont(0.5) WITHIN GROUP (ORDER BY ${runs.latencyMs})`,
-          p95: sql<number | null>`percentile_cont(0.95) WITHIN GROUP (ORDER BY ${runs.latencyMs})`,
-        })
-        .from(runs)
-        .where(and(where, eq(runs.status, "succeeded")))
-        .groupBy(runs.kind);
-      const outcomes = await scope.tx
-        .select({ kind: runs.kind, status: runs.status, code: runs.errorCode, runs: sql<number>`count(*)::int` })
-        .from(runs)
-        .where(and(where, sql`${runs.status} <> 'succeeded'`))
-        .groupBy(runs.kind, runs.status, runs.errorCode);
-      return {
-        latency: latency.map((r) => ({ kind: r.kind, runs: Number(r.runs), p50Ms: r.p50 === null ? null : Number(r.p50), p95Ms: r.p95 === null ? null : Number(r.p95) })),
-        notSucceeded: outcomes.map((r) => ({ kind: r.kind, status: r.status, code: r.code ?? "unknown", runs: Number(r.runs) })).sort((a, b) => b.runs - a.runs),
-      };
-    });
+    const counts = await this.db.withTenant(ctx, (scope) => countRunsSince(scope.tx, (column) => scope.owns(column), since));
+    const latency = new Map<RunKind, { bucket: number; runs: number }[]>();
+    const notSucceeded = new Map<string, RunSummary["notSucceeded"][number]>();
+    for (const row of counts) {
+      if (row.status === "succeeded") {
+        latency.set(row.kind, [...(latency.get(row.kind) ?? []), row]);
+        continue;
+      }
+      const key = `${row.kind}\u0000${row.status}\u0000${row.code}`;
+      const entry = notSucceeded.get(key) ?? { kind: row.kind, status: row.status, code: row.code || "unknown", runs: 0 };
+      entry.runs += row.runs;
+      notSucceeded.set(key, entry);
+    }
+    return {
+      latency: [...latency].map(([kind, buckets]) => {
+        buckets.sort((a, b) => a.bucket - b.bucket);
+        return { kind, runs: buckets.reduce((n, b) => n + b.runs, 0), p50Ms: percentileOfBuckets(buckets, 0.5), p95Ms: percentileOfBuckets(buckets, 0.95) };
+      }),
+      notSucceeded: [...notSucceeded.values()].sort((a, b) => b.runs - a.runs),
+    };
   }
 
   /** The newest of the tenant's runs with this request id (a job's attempts share one). */
@@ -158,6 +162,7 @@ export class RunStore {
       deleted += rows.length;
       if (rows.length < batchSize) break;
     }
+    await this.db.asPlatformAdmin("run-retention-sweep", (tx) => trimRunsDaily(tx, before));
     return deleted;
   }
 }

@@ -1,7 +1,7 @@
 import { and, eq, gt, isNull, or, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { apiKeys, plans, tenants } from "../db/schema.js";
-import { KeyExpiredError, UnauthorizedError } from "../core/errors.js";
+import { KeyExpiredError, TenantSuspendedError, UnauthorizedError, withoutStack } from "../core/errors.js";
 import type { Scope } from "../core/scopes.js";
 import { hashApiKey, looksLikeApiKey } from "./api-keys.js";
 import type { KeyDirectory } from "./key-directory.js";
@@ -36,6 +36,10 @@ export interface KeyLookups {
  * A secret replaced by a rotation works until the grace period the owner chose ends, then answers
  * like an expired key. A revoked key is told apart only for `onRevokedKey` (a security event). The tenant's cache
  * secret is read with the row, so cache entries are keyed with the tenant's current secret.
+ *
+ * A key of a suspended tenant (TenantAdmin.suspendTenant) fails with TenantSuspendedError (403),
+ * checked last: only a key that would otherwise authenticate learns that its tenant is suspended,
+ * so a revoked or expired one answers exactly as before and the 403 tells a guesser nothing.
  */
 export async function authenticateTenantRequest(
   db: Database,
@@ -73,6 +77,9 @@ export async function authenticateKeyHash(
   }
   if (key.expiresAt !== null && key.expiresAt <= Date.now()) throw new KeyExpiredError();
   if (key.graceEndsAt !== null && key.graceEndsAt <= Date.now()) throw new KeyExpiredError("rotated");
+  // Without a stack: a suspended tenant's clients may keep sending, and each refusal is answered
+  // from the cached key, so it must cost no more than the 401 of a revoked one.
+  if (key.suspended) throw withoutStack(() => new TenantSuspendedError());
   return { ctx: tenantContextOf(key, requestId), quota: key.quota };
 }
 
@@ -89,7 +96,7 @@ export function tenantContextOf(key: VerifiedKey, requestId: string): TenantCont
   });
 }
 
-/** The key's row with its tenant's cache secret and its plan's admission numbers, in one query. */
+/** The key's row with its tenant's cache secret, suspension and its plan's admission numbers, in one query. */
 async function readVerifiedKey(db: Database, keyHash: string): Promise<VerifiedKey | undefined> {
   const [row] = await db.asPlatformAdmin("authenticate-key", (tx) =>
     tx
@@ -108,6 +115,7 @@ async function readVerifiedKey(db: Database, keyHash: string): Promise<VerifiedK
         keyRequestsPerMinute: apiKeys.requestsPerMinute,
         revokedAt: apiKeys.revokedAt,
         cacheSecret: tenants.cacheSecret,
+        suspendedAt: tenants.suspendedAt,
         currentSecret: sql<boolean>`${apiKeys.keyHash} = ${keyHash}`,
         priorKeyExpiresAt: apiKeys.priorKeyExpiresAt,
       })
@@ -129,6 +137,7 @@ async function readVerifiedKey(db: Database, keyHash: string): Promise<VerifiedK
     graceEndsAt: row.currentSecret ? null : (row.priorKeyExpiresAt?.getTime() ?? 0),
     cacheSecret: row.cacheSecret,
     revoked: row.revokedAt !== null,
+    suspended: row.suspendedAt !== null,
     quota: {
       plan: row.plan,
       requestsPerMinute: row.requestsPerMinute,

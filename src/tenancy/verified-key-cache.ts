@@ -18,6 +18,8 @@ export interface VerifiedKey {
   graceEndsAt: number | null;
   cacheSecret: string;
   revoked: boolean;
+  /** Its tenant is suspended by the platform (tenants.suspended_at): the key verifies, and is refused 403. */
+  suspended: boolean;
   quota: TenantQuota;
 }
 
@@ -41,8 +43,8 @@ export interface VerifiedKeyCacheOptions {
  * The instance that makes a change also drops its copies itself on commit (`forget`), so it never
  * waits for its own notification.
  *
- * Revoked keys are kept too (a flood of a revoked key costs nothing either); unknown keys are the
- * key directory's to refuse.
+ * Revoked keys, and keys of suspended tenants, are kept too (a flood of either costs nothing
+ * either); unknown keys are the key directory's to refuse.
  */
 export class VerifiedKeyCache implements ChangeSink {
   private readonly entries: LRUCache<string, Entry>;

@@ -2,19 +2,23 @@ import { Hono } from "hono";
 import { NotFoundError } from "../../core/errors.js";
 import { CreateTenantBody } from "../../http/schemas.js";
 import type { FenceServices } from "../../http/services.js";
+import type { TenantSummary } from "../../tenancy/tenant-admin.js";
 import { field, page, validForm, type ConsoleEnv } from "../console-env.js";
 import { Csrf, ErrorNote, Layout, Notice, Time, type Chrome } from "../layout.js";
 
 const NOTICES: Record<string, string> = {
   created: "The tenant was made. Issue its first key with POST /v1/admin/tenants/{id}/keys or the CLI.",
   plan: "The tenant's plan was changed; its requests use the new one at once.",
+  suspended: "The tenant is suspended: its keys and sessions are refused (403) and its queued jobs wait, until it is resumed.",
+  resumed: "The tenant is active again: its keys work from the next request, and its queued jobs run in their turn.",
   purged: "The tenant was purged: its documents, chunks, keys, jobs and cache entries are gone.",
 };
 
 /**
- * The platform's tenants (admin session): every tenant with its plan, a form to make one, a plan
- * change per tenant and a purge behind a confirmation page that asks for the tenant's name —
- * TenantAdmin's and PlanAdmin's calls, as the admin API makes them, audited the same way.
+ * The platform's tenants (admin session): every tenant with its plan and state, a form to make one,
+ * a plan change, a suspend or resume per tenant (undone by the other, so a browser confirm is
+ * enough), and a purge behind a confirmation page that asks for the tenant's name — TenantAdmin's
+ * and PlanAdmin's calls, as the admin API makes them, audited the same way.
  */
 export function tenantPages(services: Pick<FenceServices, "tenantAdmin" | "planAdmin">) {
   const app = new Hono<ConsoleEnv>();
@@ -35,6 +39,7 @@ export function tenantPages(services: Pick<FenceServices, "tenantAdmin" | "planA
               <tr>
                 <th scope="col">Name</th>
                 <th scope="col">Plan</th>
+                <th scope="col">State</th>
                 <th scope="col">Created</th>
                 <th scope="col">Id</th>
                 <th scope="col">Purge</th>
@@ -56,6 +61,9 @@ export function tenantPages(services: Pick<FenceServices, "tenantAdmin" | "planA
                       </select>
                       <button type="submit">Set</button>
                     </form>
+                  </td>
+                  <td>
+                    <TenantState tenant={t} chrome={chrome} />
                   </td>
                   <td>
                     <Time at={t.createdAt} />
@@ -105,6 +113,17 @@ export function tenantPages(services: Pick<FenceServices, "tenantAdmin" | "planA
     return c.redirect("/console/platform/tenants?plan", 303);
   });
 
+  // Each idempotent (TenantAdmin): a form posted twice, or from a page that was out of date, leaves the state asked for.
+  app.post("/:id/suspend", async (c) => {
+    await services.tenantAdmin.suspendTenant(c.req.param("id"));
+    return c.redirect("/console/platform/tenants?suspended", 303);
+  });
+
+  app.post("/:id/resume", async (c) => {
+    await services.tenantAdmin.resumeTenant(c.req.param("id"));
+    return c.redirect("/console/platform/tenants?resumed", 303);
+  });
+
   const tenantNamed = async (id: string) => {
     const tenant = (await services.tenantAdmin.listTenants()).find((t) => t.id === id);
     if (!tenant) throw new NotFoundError("Tenant");
@@ -126,6 +145,38 @@ export function tenantPages(services: Pick<FenceServices, "tenantAdmin" | "planA
     return c.redirect("/console/platform/tenants?purged", 303);
   });
   return app;
+}
+
+/** Active, or suspended since when; with the button that changes it. */
+function TenantState(props: { tenant: TenantSummary; chrome: Chrome }) {
+  const { tenant } = props;
+  if (tenant.suspendedAt === null) {
+    return (
+      <form
+        class="row"
+        method="post"
+        action={`/console/platform/tenants/${tenant.id}/suspend`}
+        data-confirm={`Suspend “${tenant.name}”? Its keys and sessions are refused at once and its queued jobs wait, until you resume it.`}
+      >
+        <Csrf chrome={props.chrome} />
+        <span class="badge succeeded">Active</span>
+        <button type="submit" class="danger" aria-label={`Suspend ${tenant.name}`}>
+          Suspend
+        </button>
+      </form>
+    );
+  }
+  return (
+    <form class="row" method="post" action={`/console/platform/tenants/${tenant.id}/resume`}>
+      <Csrf chrome={props.chrome} />
+      <span>
+        <span class="badge failed">Suspended</span> since <Time at={tenant.suspendedAt} />
+      </span>
+      <button type="submit" aria-label={`Resume ${tenant.name}`}>
+        Resume
+      </button>
+    </form>
+  );
 }
 
 function PurgePage(props: { tenant: { id: string; name: string; plan: string }; chrome: Chrome; error?: string }) {

@@ -22,12 +22,11 @@ export function usagePages(services: Pick<FenceServices, "usageReports">) {
 
   app.get("/", async (c) => {
     const query = queryOf(c);
-    const [report, reconciliation] = await Promise.all([
+    const [report, r] = await Promise.all([
       services.usageReports.forAllTenants({ from: query.from, to: query.to, groupBy: query.group_by }),
-      services.usageReports.reconcile({ from: query.from, to: query.to }),
+      services.usageReports.reconcileSummary({ from: query.from, to: query.to }),
     ]);
     const csvLink = `/console/platform/usage/csv?${new URLSearchParams({ group_by: query.group_by, from: report.from, to: report.to }).toString()}`;
-    const r = reconciliation.summary;
     return page(
       c,
       <Layout title="Usage" chrome={c.get("chrome")}>

@@ -160,8 +160,12 @@ export function overviewPages(services: Pick<FenceServices, "usageReports" | "bu
                 <tr>
                   <th scope="col">Succeeded</th>
                   <th scope="col" class="num">Runs</th>
-                  <th scope="col" class="num">p50</th>
-                  <th scope="col" class="num">p95</th>
+                  <th scope="col" class="num" title="From 10 % latency buckets: within 5 % of the exact percentile">
+                    p50 ≈
+                  </th>
+                  <th scope="col" class="num" title="From 10 % latency buckets: within 5 % of the exact percentile">
+                    p95 ≈
+                  </th>
                 </tr>
               </thead>
               <tbody>

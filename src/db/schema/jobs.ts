@@ -79,6 +79,8 @@ export const jobs = pgTable(
     primaryKey({ columns: [t.tenantId, t.id] }),
     index("jobs_tenant_runnable_idx").on(t.tenantId, t.status, t.priority, t.createdAt),
     index("jobs_tenant_batch_idx").on(t.tenantId, t.batchId),
+    /** GET /v1/jobs and the console's queue list: newest first, a batch in its order (job-queue.ts). */
+    index("jobs_tenant_listing_idx").on(t.tenantId, t.createdAt.desc(), t.batchIndex, t.id.desc()),
     index("jobs_running_lease_idx").on(t.lockedUntil).where(sql`${t.status} = 'running'`),
     uniqueIndex("jobs_one_running_per_serial_key_idx")
       .on(t.tenantId, t.serialKey)

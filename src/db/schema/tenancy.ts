@@ -19,6 +19,12 @@ export const tenants = pgTable("tenants", {
     .notNull()
     .default(sql`replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')`),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  /**
+   * Set by the platform admin to stop the tenant: while set, none of its keys authenticates (403
+   * tenant_suspended) and the scheduler claims none of its queued jobs; cleared to resume. Its data
+   * stays as it was (purging is the separate, irreversible step).
+   */
+  suspendedAt: timestamp("suspended_at", { withTimezone: true }),
 });
 
 /** RLS (drizzle/0001): a tenant sees only its own row; column grants limit what it may update. */

@@ -9,6 +9,7 @@ import {
   TenantKeyParams,
   TenantList,
 } from "../schemas.js";
+import type { TenantSummary } from "../../tenancy/tenant-admin.js";
 import type { FenceServices } from "../services.js";
 import type { AppEnv } from "../types.js";
 import { validationHook } from "./validation-hook.js";
@@ -46,6 +47,33 @@ const deleteTenant = createRoute({
   responses: { 204: { description: "Purged" }, ...commonErrors },
 });
 
+const suspendTenant = createRoute({
+  operationId: "suspendTenant",
+  method: "post",
+  path: "/tenants/{tenant_id}/suspend",
+  tags,
+  security,
+  description:
+    "Suspends the tenant: from the next request, on every instance, each of its keys (and console sessions) answers 403 " +
+    "`tenant_suspended`, and none of its queued jobs is started (they stay queued). Nothing is deleted; a job already " +
+    "running finishes. Suspending a suspended tenant changes nothing (it keeps its first `suspended_at`).",
+  request: { params: TenantIdParam },
+  responses: { 200: { description: "Suspended", content: { "application/json": { schema: Tenant } } }, ...commonErrors },
+});
+
+const resumeTenant = createRoute({
+  operationId: "resumeTenant",
+  method: "post",
+  path: "/tenants/{tenant_id}/resume",
+  tags,
+  security,
+  description:
+    "Resumes a suspended tenant: its keys work again from the next request, on every instance, and its queued jobs run " +
+    "in their turn. Resuming an active tenant changes nothing.",
+  request: { params: TenantIdParam },
+  responses: { 200: { description: "Active", content: { "application/json": { schema: Tenant } } }, ...commonErrors },
+});
+
 const issueKey = createRoute({
   operationId: "issueKey",
   method: "post",
@@ -72,11 +100,12 @@ const revokeKey = createRoute({
   responses: { 204: { description: "Revoked at once" }, ...commonErrors },
 });
 
-const tenantJson = (t: { id: string; name: string; plan: string; createdAt: Date }) => ({
+const tenantJson = (t: TenantSummary) => ({
   id: t.id,
   name: t.name,
   plan: t.plan,
   created_at: t.createdAt.toISOString(),
+  suspended_at: t.suspendedAt?.toISOString() ?? null,
 });
 
 export function adminRoutes({ tenantAdmin: admin }: Pick<FenceServices, "tenantAdmin">): OpenAPIHono<AppEnv> {
@@ -87,6 +116,8 @@ export function adminRoutes({ tenantAdmin: admin }: Pick<FenceServices, "tenantA
       await admin.purgeTenant(c.req.valid("param").tenant_id);
       return c.body(null, 204);
     })
+    .openapi(suspendTenant, async (c) => c.json(tenantJson(await admin.suspendTenant(c.req.valid("param").tenant_id)), 200))
+    .openapi(resumeTenant, async (c) => c.json(tenantJson(await admin.resumeTenant(c.req.valid("param").tenant_id)), 200))
     .openapi(issueKey, async (c) => {
       return c.json(await admin.issueKey(c.req.valid("param").tenant_id, c.req.valid("json")), 201);
     })

@@ -139,9 +139,9 @@ describe.each(backends)("row-level security on $name: the schema files and the m
     const actual = await db.asOwner((tx) => readCatalogue(tx));
     expect(drift(declared, actual)).toEqual([]);
     expect(actual).toEqual(declared);
-    // Not vacuous: 17 tables, 14 under forced RLS, 12 tenant policies and 14 platform ones.
-    expect(Object.keys(actual).filter((k) => k.startsWith("table "))).toHaveLength(17);
-    expect(Object.keys(actual).filter((k) => k.startsWith("policy "))).toHaveLength(26);
+    // Not vacuous: 19 tables, 16 under forced RLS, 14 tenant policies and 16 platform ones.
+    expect(Object.keys(actual).filter((k) => k.startsWith("table "))).toHaveLength(19);
+    expect(Object.keys(actual).filter((k) => k.startsWith("policy "))).toHaveLength(30);
     expect(actual["policy chunks.tenant_isolation"]).toMatchObject({
       permissive: "PERMISSIVE",
       command: "ALL",

@@ -26,6 +26,8 @@ const V1_ROUTES: Record<string, { methods: string[]; auth: "adminKey" | "tenantK
   "/v1/audit": { methods: ["get"], auth: "tenantKey" },
   "/v1/admin/tenants": { methods: ["get", "post"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}": { methods: ["delete"], auth: "adminKey" },
+  "/v1/admin/tenants/{tenant_id}/suspend": { methods: ["post"], auth: "adminKey" },
+  "/v1/admin/tenants/{tenant_id}/resume": { methods: ["post"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/keys": { methods: ["post"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/keys/{key_id}": { methods: ["delete"], auth: "adminKey" },
   "/v1/admin/tenants/{tenant_id}/config": { methods: ["get", "patch"], auth: "adminKey" },

@@ -554,6 +554,31 @@ describe.each(backends)("job scheduler on $name", (backend) => {
     expect((await claimAndFinish(scheduler))?.tenantId).toBe(a.t.id);
   });
 
+  it("claims no job of a suspended tenant — in fair order, narrowed to it, or fifo — and claims them in their turn once it is resumed", async () => {
+    const scheduler = new FairScheduler(db, { leaseMs: 30_000 });
+    const fifo = new FairScheduler(db, { leaseMs: 30_000, discipline: "fifo" });
+    const s = await tenant("enterprise");
+    const other = await tenant("free");
+    // The suspended tenant's jobs are older, interactive, and from a heavier plan: every rule would
+    // pick them first. Each in its own enqueue (its own transaction), so created_at orders them for fifo.
+    const [sInteractive] = await enqueue(s.ctx, [job(0, "interactive")]);
+    const [sBulk] = await enqueue(s.ctx, [job(1)]);
+    const [otherJob] = await enqueue(other.ctx, [job(2)]);
+    await fence.fence.tenantAdmin.suspendTenant(s.t.id);
+
+    expect(await claim(scheduler, "w-s", { onlyIdleTenants: true })).toMatchObject({ id: otherJob });
+    expect(await claim(scheduler, "w-s")).toBeUndefined();
+    expect(await scheduler.claim("w-s", { tenantId: s.t.id })).toBeUndefined();
+    expect(await fifo.claim("w-s")).toBeUndefined();
+    for (const id of [sInteractive!, sBulk!]) expect(await state(id)).toMatchObject({ status: "queued", attempts: 0 });
+
+    await fence.fence.tenantAdmin.resumeTenant(s.t.id);
+    const first = await claim(fifo, "w-s");
+    expect(first).toMatchObject({ id: sInteractive, tenantId: s.t.id, attempts: 1 });
+    await finish(first!);
+    expect(await claimAndFinish(scheduler)).toMatchObject({ id: sBulk, tenantId: s.t.id });
+  });
+
   it("fifo discipline claims strictly oldest-first across tenants, ignoring priority and weights", async () => {
     const fifo = new FairScheduler(db, { leaseMs: 30_000, discipline: "fifo" });
     const a = await tenant("free");

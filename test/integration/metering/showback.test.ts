@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prices } from "../../../src/db/schema.js";
 import { recordUsage } from "../../../src/metering/ledger.js";
+import { rebuildUsageDaily } from "../../../src/metering/usage-daily.js";
 import type { UsageRecord } from "../../../src/metering/usage-event.js";
 import { expectError } from "../../support/api-contract.js";
 import { parseCsv } from "../../support/csv.js";
@@ -127,6 +128,10 @@ describe.each(backends)("showback on $name", (backend) => {
     );
     for (const e of A_EVENTS) await write(a, e.key === "mobile" ? aMobileKey : a.key, e);
     await write(b, b.key, B_EVENT);
+    // The events were moved to other days by hand: the daily rollup the reports read follows them.
+    await fence.fence.db.asPlatformAdmin("test-rollup", async (tx) => {
+      for (const t of [a, b]) await rebuildUsageDaily(tx, t.id);
+    });
   });
   afterAll(async () => {
     for (const t of [a, b]) if (t) await fence.admin("DELETE", `/tenants/${t.id}`);

@@ -44,6 +44,15 @@ describe("the fence CLI", () => {
     expect((refused as { stderr: string }).stderr).toMatch(/→ 400 .*validation_error/);
   });
 
+  it("suspends a tenant, whose key then answers 403 tenant_suspended, and resumes it", async () => {
+    const tenant = await fence.createTenant("cli-suspended");
+    const suspended = JSON.parse((await cli("tenants", "suspend", tenant.id)).stdout) as { id: string; suspended_at: string | null };
+    expect(suspended).toMatchObject({ id: tenant.id, suspended_at: expect.any(String) });
+    expect((await fence.request("GET", "/v1/documents", { key: tenant.key })).status).toBe(403);
+    expect(JSON.parse((await cli("tenants", "resume", tenant.id)).stdout)).toMatchObject({ id: tenant.id, suspended_at: null });
+    expect((await fence.request("GET", "/v1/documents", { key: tenant.key })).status).toBe(200);
+  });
+
   it("lets a tenant's owner make, list, rotate and revoke its keys and read its trail, with its own key only", async () => {
     const tenant = JSON.parse((await cli("tenants", "create", "--name", "cli-owner")).stdout) as { id: string };
     const ownerKey = (JSON.parse((await cli("keys", "issue", tenant.id, "--name", "owner")).stdout) as { key: string }).key;

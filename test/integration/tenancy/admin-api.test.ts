@@ -4,13 +4,15 @@ import { loadConfig } from "../../../src/platform/config.js";
 import { queryRows } from "../../../src/db/database.js";
 import { countTenantRows, expectError } from "../../support/api-contract.js";
 import { ADMIN_KEY, backends, TestFence } from "../../support/harness.js";
-import type { IssuedKeyJson, TenantJson, TenantListJson } from "../../support/api-types.js";
+import type { AdminAuditEventListJson, IssuedKeyJson, TenantJson, TenantListJson } from "../../support/api-types.js";
 
 /** Every admin route, with a body that would be valid, so only authentication can refuse it. */
 const ADMIN_ROUTES: { method: string; path: string; json?: unknown }[] = [
   { method: "GET", path: "/v1/admin/tenants" },
   { method: "POST", path: "/v1/admin/tenants", json: { name: "intruder" } },
   { method: "DELETE", path: "/v1/admin/tenants/00000000-0000-4000-8000-000000000001" },
+  { method: "POST", path: "/v1/admin/tenants/00000000-0000-4000-8000-000000000001/suspend" },
+  { method: "POST", path: "/v1/admin/tenants/00000000-0000-4000-8000-000000000001/resume" },
   { method: "POST", path: "/v1/admin/tenants/00000000-0000-4000-8000-000000000001/keys", json: { name: "k" } },
   { method: "DELETE", path: "/v1/admin/tenants/00000000-0000-4000-8000-000000000001/keys/00000000-0000-4000-8000-000000000002" },
 ];
@@ -58,8 +60,8 @@ describe.each(backends)("admin API on $name", (backend) => {
     const res = await fence.admin("POST", "/tenants", { name: "  Globex  ", plan: "enterprise" });
     expect(res.status).toBe(201);
     const created = (await res.json()) as TenantJson;
-    expect(Object.keys(created).sort()).toEqual(["created_at", "id", "name", "plan"]);
-    expect(created).toMatchObject({ name: "Globex", plan: "enterprise" });
+    expect(Object.keys(created).sort()).toEqual(["created_at", "id", "name", "plan", "suspended_at"]);
+    expect(created).toMatchObject({ name: "Globex", plan: "enterprise", suspended_at: null });
     const defaulted = (await (await fence.admin("POST", "/tenants", { name: "Initech" })).json()) as TenantJson;
     expect(defaulted.plan).toBe("free");
 
@@ -72,7 +74,7 @@ describe.each(backends)("admin API on $name", (backend) => {
     const { tenants } = JSON.parse(listText) as TenantListJson;
     expect(tenants).toContainEqual(created);
     expect(tenants).toContainEqual(defaulted);
-    for (const t of tenants) expect(Object.keys(t).sort()).toEqual(["created_at", "id", "name", "plan"]);
+    for (const t of tenants) expect(Object.keys(t).sort()).toEqual(["created_at", "id", "name", "plan", "suspended_at"]);
     expect(listText).not.toContain(issued.key);
     expect(listText).not.toMatch(/fence_(prod|test|sandbox)_/);
     expect(listText).not.toMatch(/key_hash|"key"/);
@@ -154,8 +156,74 @@ describe.each(backends)("admin API on $name", (backend) => {
       await expectError(await fence.admin("DELETE", `/tenants/${badId}`), 404, "not_found");
       await expectError(await fence.admin("POST", `/tenants/${badId}/keys`, { name: "k" }), 404, "not_found");
       await expectError(await fence.admin("DELETE", `/tenants/${badId}/keys/${badId}`), 404, "not_found");
+      await expectError(await fence.admin("POST", `/tenants/${badId}/suspend`), 404, "not_found");
+      await expectError(await fence.admin("POST", `/tenants/${badId}/resume`), 404, "not_found");
     },
   );
+
+  it("suspends a tenant: its keys answer 403 tenant_suspended on the next request, other tenants go on, and resuming restores them", async () => {
+    const tenant = await fence.createTenant();
+    const bystander = await fence.createTenant();
+    await fence.upload(tenant, { text: "Kept while the tenant is suspended." });
+    expect((await fence.request("GET", "/v1/documents", { key: tenant.key })).status).toBe(200);
+
+    const res = await fence.admin("POST", `/tenants/${tenant.id}/suspend`);
+    expect(res.status).toBe(200);
+    const suspended = (await res.json()) as TenantJson;
+    expect(suspended).toMatchObject({ id: tenant.id, name: tenant.name, suspended_at: expect.any(String) });
+    expect(Date.parse(suspended.suspended_at!)).toBeGreaterThan(Date.parse(suspended.created_at));
+
+    for (const [method, path, json] of [
+      ["GET", "/v1/documents", undefined],
+      ["POST", "/v1/search", { query: "kept" }],
+      ["POST", "/v1/documents", { text: "Not while suspended." }],
+      ["GET", "/v1/limits", undefined],
+    ] as const) {
+      const body = await expectError(await fence.request(method, path, { key: tenant.key, json }), 403, "tenant_suspended");
+      expect(body.error.message).toBe("This tenant is suspended by the platform operator; its keys authenticate nothing until it is resumed.");
+    }
+    expect((await fence.request("GET", "/v1/documents", { key: bystander.key })).status).toBe(200);
+    const { tenants } = (await (await fence.admin("GET", "/tenants")).json()) as TenantListJson;
+    expect(tenants.find((t) => t.id === tenant.id)).toEqual(suspended);
+    expect(tenants.find((t) => t.id === bystander.id)?.suspended_at).toBeNull();
+
+    const resumed = await fence.admin("POST", `/tenants/${tenant.id}/resume`);
+    expect(resumed.status).toBe(200);
+    expect(await resumed.json()).toEqual({ ...suspended, suspended_at: null });
+    const list = await fence.request("GET", "/v1/documents", { key: tenant.key });
+    expect(list.status).toBe(200);
+    // Its data stayed as it was.
+    expect(((await list.json()) as { documents: unknown[] }).documents).toHaveLength(1);
+  });
+
+  it("suspends and resumes idempotently: a repeat keeps the first suspended_at and records no second event", async () => {
+    const tenant = await fence.createTenant();
+    const first = (await (await fence.admin("POST", `/tenants/${tenant.id}/suspend`)).json()) as TenantJson;
+    const again = await fence.admin("POST", `/tenants/${tenant.id}/suspend`);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual(first);
+    expect((await fence.admin("POST", `/tenants/${tenant.id}/resume`)).status).toBe(200);
+    const resumedAgain = await fence.admin("POST", `/tenants/${tenant.id}/resume`);
+    expect(resumedAgain.status).toBe(200);
+    expect(((await resumedAgain.json()) as TenantJson).suspended_at).toBeNull();
+
+    const trail = (await (await fence.admin("GET", `/audit?tenant_id=${tenant.id}`)).json()) as AdminAuditEventListJson;
+    const changes = trail.events.filter((e) => e.action.startsWith("tenant.")).map((e) => ({ action: e.action, actor: e.actor, target: e.target_id, before: e.before?.suspended_at, after: e.after?.suspended_at }));
+    expect(changes).toEqual([
+      { action: "tenant.resumed", actor: "admin", target: tenant.id, before: first.suspended_at, after: null },
+      { action: "tenant.suspended", actor: "admin", target: tenant.id, before: null, after: first.suspended_at },
+      { action: "tenant.created", actor: "admin", target: tenant.id, before: undefined, after: null },
+    ]);
+  });
+
+  it("answers 404 for suspending or resuming a tenant that does not exist, or no longer does", async () => {
+    const gone = await fence.createTenant();
+    expect((await fence.admin("DELETE", `/tenants/${gone.id}`)).status).toBe(204);
+    for (const id of [gone.id, "00000000-0000-4000-8000-00000000dead"]) {
+      await expectError(await fence.admin("POST", `/tenants/${id}/suspend`), 404, "not_found");
+      await expectError(await fence.admin("POST", `/tenants/${id}/resume`), 404, "not_found");
+    }
+  });
 
   it.each([
     ["an unknown environment", { name: "k", environment: "staging" }],

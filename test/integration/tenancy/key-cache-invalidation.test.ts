@@ -195,6 +195,19 @@ describe.each(nodeBackends)("verified-key cache on one instance, on $name", (bas
     expect((await list(fence, tenant.key)).status).toBe(401);
   });
 
+  it("refuses a suspended tenant's cached key on the next request (0 s), from memory afterwards, and admits it on the next request after its resume", async () => {
+    const tenant = await fence.createTenant(undefined, await putPlan(fence, {}));
+    await expectCached(fence, watch, tenant.key);
+    await adminOk(fence, "POST", `/tenants/${tenant.id}/suspend`);
+    const res = await list(fence, tenant.key);
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as ErrorBody).error.code).toBe("tenant_suspended");
+    // The suspended key is held in memory too: a tenant's clients that keep sending cost no key read each.
+    await expectCached(fence, watch, tenant.key, 403);
+    await adminOk(fence, "POST", `/tenants/${tenant.id}/resume`);
+    expect((await list(fence, tenant.key)).status).toBe(200);
+  });
+
   it("(d) a refused search or chat writes nothing and opens no transaction; the refusals appear later only as summary runs", async () => {
     // What this proves: 20 requests refused by admission (429 rate_limit) change no row of any
     // table — inserted, updated or deleted — and open no database transaction at all, not even a
@@ -357,6 +370,16 @@ describe.each(serverBackends)("verified-key cache on two instances sharing one $
     await expectCached(b, watchB, tenant.key);
     const ms = await msUntil(b, tenant.key, () => adminOk(a, "DELETE", `/tenants/${tenant.id}`), isUnauthorized);
     record("tenantDeleted", ms);
+  });
+
+  it("(b) refuses on B, within 1 s, the cached key of a tenant suspended through A, and admits it within 1 s of its resume", async () => {
+    const tenant = await a.createTenant(undefined, plan);
+    await expectCached(b, watchB, tenant.key);
+    // No trigger announces suspended_at: this is TenantAdmin's own announcement arriving, on Postgres as on Citus.
+    record("tenantSuspended", await msUntil(b, tenant.key, () => adminOk(a, "POST", `/tenants/${tenant.id}/suspend`), (res) => res.status === 403));
+    // B holds the refused key in memory as it held the admitted one, so the resume must reach it as well.
+    await expectCached(b, watchB, tenant.key, 403);
+    record("tenantResumed", await msUntil(b, tenant.key, () => adminOk(a, "POST", `/tenants/${tenant.id}/resume`), (res) => res.status === 200));
   });
 
   it("(c) bypasses the cache while B's feed is down, refuses a key revoked meanwhile within 1 s, and trusts the cache again once the feed is back", async () => {

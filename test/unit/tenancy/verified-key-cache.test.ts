@@ -44,6 +44,7 @@ function verifiedKey(tenantId: string, keyNo: number, plan = "free", revoked = f
     graceEndsAt: null,
     cacheSecret: `secret-${tenantId.slice(-1)}`,
     revoked,
+    suspended: false,
     quota: { plan, requestsPerMinute: 60, tokensPerMinute: null, maxConcurrency: null, keyRequestsPerMinute: null, weight: 1 },
   };
 }
