@@ -161,7 +161,7 @@ export const consoleAttacks: Attack[] = [
     // work (delete 303, issue and rotate shown once, revoke 303, the key then dead), so A's 404s are
     // not "broken". With every lock off the keys page B gets back lists A's keys: a leak.
     name: "B's console deletes A's documents and revokes A's keys by id",
-    path: "POST /console/documents/:id/delete, /console/keys[/:id/rotate|revoke]",
+    path: "POST /console/documents/:id/delete, /console/keys[/:id/rotate|revoke], /console/platform/tenants/:id/{suspend,resume,plan}",
     kind: "attack",
     variants: EXTRACTIVE_ONLY,
     async run(ctx) {
@@ -200,6 +200,15 @@ export const consoleAttacks: Attack[] = [
           expectLikeMissing(ctx, rotated, missing.rotate, `B rotating ${target.label}`);
           expectLikeMissing(ctx, await b.post(`/console/keys/${target.id}/revoke`, {}), missing.revoke, `B revoking ${target.label}`);
         }
+
+        // The platform's forms on A (suspend, resume, plan) from B's tenant session: a tenant
+        // session opens no platform page, whatever token it carries.
+        for (const [action, fields] of [["suspend", {}], ["resume", {}], ["plan", { plan: "free" }]] as const) {
+          const reply = await b.post(`/console/platform/tenants/${ctx.a.id}/${action}`, fields);
+          ctx.expect(reply.status === 403, `B's tenant session posting the platform's ${action} of A: status ${reply.status}, expected 403`);
+        }
+        const notSuspended = await ctx.http.send(ctx.parties.a, "GET", "/v1/limits");
+        ctx.expect(notSuspended.status === 200, `A's key after B's session posted A's suspension: status ${notSuspended.status}, expected 200`);
 
         const stillThere = await ctx.http.send(ctx.parties.a, "GET", `/v1/documents/${spareDoc.id}`);
         ctx.expect(stillThere.status === 200, `A GET its document after B's console deleted it by id: status ${stillThere.status}, expected 200`);

@@ -83,6 +83,8 @@ export const identityAttacks: Attack[] = [
         { method: "POST", path: `/v1/admin/tenants/${a}/keys`, json: { name: "b-wants-a-key" } },
         { method: "DELETE", path: `/v1/admin/tenants/${a}/keys/${ctx.a.keyId}` },
         { method: "DELETE", path: `/v1/admin/tenants/${a}` },
+        { method: "POST", path: `/v1/admin/tenants/${a}/suspend` },
+        { method: "POST", path: `/v1/admin/tenants/${a}/resume` },
         { method: "GET", path: `/v1/admin/tenants/${a}/config` },
         { method: "PATCH", path: `/v1/admin/tenants/${a}/config`, json: { plan: "free" } },
         { method: "GET", path: "/v1/admin/plans" },
@@ -97,7 +99,7 @@ export const identityAttacks: Attack[] = [
           expectStatus(ctx, reply, [401], `${party.label} ${route.method} ${route.path}`);
         }
       }
-      // A's key must still work and A's data still be there: nothing above may have succeeded.
+      // A's key must still work (not suspended) and A's data still be there: nothing above may have succeeded.
       await expectVictimDocumentIntact(ctx, 0);
     },
   },

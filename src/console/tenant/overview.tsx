@@ -123,7 +123,9 @@ export function overviewPages(services: Pick<FenceServices, "usageReports" | "bu
     const ctx = c.get("tenant");
     const now = new Date();
     const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - (WINDOW_DAYS - 1) * DAY_MS);
-    const window = { from: from.toISOString(), to: now.toISOString() };
+    // To the end of today rather than now: the same events (none is dated in the future), and
+    // whole days only, which the daily rollup answers without reading today's events.
+    const window = { from: from.toISOString(), to: new Date(from.getTime() + WINDOW_DAYS * DAY_MS).toISOString() };
     await services.runs.settled(ctx.tenantId);
     const [budgets, byDay, byModel, byKey, byFeature, runs] = await Promise.all([
       services.budgets.status(ctx),

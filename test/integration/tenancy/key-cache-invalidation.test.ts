@@ -251,10 +251,11 @@ describe.each(nodeBackends)("verified-key cache on one instance, on $name", (bas
     const after = await snapshot(fence);
     expect(changedTables(before, after)).toEqual([]);
 
-    // The summaries are written by a flush (RunRecords.settled), into `runs` and nowhere else.
+    // The summaries are written by a flush (RunRecords.settled), into `runs` and its daily counts
+    // (runs_daily) and nowhere else.
     await fence.fence.runs.settled(tenant.id);
     const flushed = await snapshot(fence);
-    expect(changedTables(after, flushed)).toEqual(["runs"]);
+    expect(changedTables(after, flushed)).toEqual(["runs", "runs_daily"]);
     const summaries = await fence.fence.db.asOwner((tx) =>
       queryRows<{ kind: string; status: string }>(tx, sql`SELECT kind, status FROM runs WHERE tenant_id = ${tenant.id}::uuid`),
     );
