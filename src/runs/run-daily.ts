@@ -46,13 +46,14 @@ export async function rebuildRunsDaily(tx: Tx, tenantId?: string): Promise<void>
 }
 
 /**
- * Drops the days whose runs have all expired (the retention sweep deletes runs that started before
- * `before`): a day keeps its counts until its last run is gone, so the rollup never counts less
- * than the runs that remain.
+ * Drops a tenant's days whose runs have all expired (the retention sweep deletes runs that started
+ * before `before`): a day keeps its counts until its last run is gone, so the rollup never counts
+ * less than the runs that remain. One tenant at a time, through the primary key (tenant, day, …):
+ * on Citus one shard's rows.
  */
-export async function trimRunsDaily(tx: Tx, before: Date): Promise<void> {
+export async function trimRunsDaily(tx: Tx, before: Date, tenantId: string): Promise<void> {
   const firstKeptDay = new Date(Math.floor(before.getTime() / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
-  await tx.execute(sql`DELETE FROM ${runsDaily} WHERE ${runsDaily.day} < ${firstKeptDay}`);
+  await tx.execute(sql`DELETE FROM ${runsDaily} WHERE ${runsDaily.tenantId} = ${tenantId} AND ${runsDaily.day} < ${firstKeptDay}`);
 }
 
 export interface RunCount {

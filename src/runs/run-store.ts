@@ -156,13 +156,15 @@ export class RunStore {
         for (const [tenantId, runIds] of byTenant) {
           const ids = sql.join(runIds.map((id) => sql`${id}::uuid`), sql`, `);
           gone.push(...(await queryRows<{ id: string }>(tx, sql`DELETE FROM runs WHERE tenant_id = ${tenantId} AND id IN (${ids}) RETURNING id`)));
+          // And the tenant's daily counts of days now wholly expired (the sweep that deletes a
+          // day's last runs is the one that drops its counts).
+          await trimRunsDaily(tx, before, tenantId);
         }
         return gone;
       });
       deleted += rows.length;
       if (rows.length < batchSize) break;
     }
-    await this.db.asPlatformAdmin("run-retention-sweep", (tx) => trimRunsDaily(tx, before));
     return deleted;
   }
 }

@@ -123,7 +123,7 @@ describe.each(backends)("runs daily rollup on $name", (backend) => {
   it("keeps a day's counts through the retention sweep until every run of that day has expired", async () => {
     const today = Math.floor(Date.now() / DAY) * DAY;
     const before = new Date(today - 3 * DAY + 5 * 3600_000); // runs of 3 days ago expire only partly
-    await fence.fence.db.asPlatformAdmin("test: trim", (tx) => trimRunsDaily(tx, before));
+    await fence.fence.db.asPlatformAdmin("test: trim", (tx) => trimRunsDaily(tx, before, a.id));
     const days = [...new Set((await rollupOf(a.id)).map((r) => r.day))].sort();
     expect(days[0]).toBe(new Date(today - 3 * DAY).toISOString().slice(0, 10));
     expect(days).toHaveLength(4);
